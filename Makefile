@@ -1,0 +1,34 @@
+# make run   — the sidecar on its embedded default (a simtown fleet of 20 towns)
+# make test  — the whole suite, installing what the end-to-end tests need
+GO       ?= go
+BIN      := bin/tickwatch
+PKG      := github.com/prometheus/common/version
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS  := -X $(PKG).Version=$(VERSION) -X $(PKG).Revision=$(REVISION) -X $(PKG).Branch=main
+
+.PHONY: all build run test unit e2e deps bench lint generate check-generated
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tickwatch
+
+run: build
+	./$(BIN) run
+
+# Debian's prometheus (with promtool) and alertmanager (with amtool) for the
+# end-to-end tests; a no-op when they are already installed.
+deps:
+	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null || \
+	  { echo "installing prometheus and prometheus-alertmanager"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; }
+
+test: deps lint
+	$(GO) test -count=1 -timeout 20m ./...
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...

@@ -1,0 +1,114 @@
+// Package config holds tickwatch's configuration: its types, defaults, a
+// strict YAML loader that points at the offending line, and validation.
+package config
+
+import (
+	"time"
+
+	commoncfg "github.com/prometheus/common/config"
+	"github.com/prometheus/common/model"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	Target     Target     `yaml:"target"`
+	Poll       Poll       `yaml:"poll"`
+	Shard      Shard      `yaml:"shard"`
+	Dedupe     Dedupe     `yaml:"dedupe"`
+	Sentry     Sentry     `yaml:"sentry"`
+	Thresholds Thresholds `yaml:"thresholds"`
+}
+
+// Target is the Gastown worker to watch. An empty URL means the embedded simtown fleet.
+type Target struct {
+	URL        string                     `yaml:"url"`
+	Towns      []string                   `yaml:"towns"`
+	TownsFile  string                     `yaml:"towns_file"`
+	HTTPClient commoncfg.HTTPClientConfig `yaml:"http_client"`
+	Timeout    model.Duration             `yaml:"timeout"`
+	Status     bool                       `yaml:"status"`
+}
+
+type Poll struct {
+	Interval             model.Duration `yaml:"interval"`
+	IdleInterval         model.Duration `yaml:"idle_interval"`
+	Concurrency          int            `yaml:"concurrency"`
+	MaxRequestsPerSecond float64        `yaml:"max_requests_per_second"`
+	MaxBodyBytes         int64          `yaml:"max_body_bytes"`
+	MaxActionTypes       int            `yaml:"max_action_types"`
+}
+
+// Shard selects the towns this replica owns: hash(town) mod Count == Index.
+type Shard struct {
+	Index int `yaml:"index"`
+	Count int `yaml:"count"`
+}
+
+type Dedupe struct {
+	OpenAfter      int            `yaml:"open_after"`
+	ResolveAfter   int            `yaml:"resolve_after"`
+	RepeatInterval model.Duration `yaml:"repeat_interval"` // 0: never repeat
+	StateDir       string         `yaml:"state_dir"`
+}
+
+type Sentry struct {
+	DSN                commoncfg.Secret `yaml:"dsn"`
+	Environment        string           `yaml:"environment"`
+	Release            string           `yaml:"release"`
+	MaxEventsPerSecond float64          `yaml:"max_events_per_second"`
+	Burst              int              `yaml:"burst"`
+	SendResolved       bool             `yaml:"send_resolved"`
+	GroupBy            []string         `yaml:"group_by"`
+}
+
+// Thresholds are the one source of the dashboard's thresholds and the alert rules.
+type Thresholds struct {
+	WallClockSeconds   float64        `yaml:"wall_clock_seconds"`
+	QueueDepthWarning  float64        `yaml:"queue_depth_warning"`
+	QueueDepthCritical float64        `yaml:"queue_depth_critical"`
+	StaleAfter         model.Duration `yaml:"stale_after"`
+}
+
+// Default returns the configuration used when a file names nothing else.
+func Default() Config {
+	return Config{
+		Target: Target{
+			HTTPClient: commoncfg.DefaultHTTPClientConfig,
+			Timeout:    model.Duration(4 * time.Second),
+			Status:     true,
+		},
+		Poll: Poll{
+			Interval:             model.Duration(5 * time.Second),
+			IdleInterval:         model.Duration(60 * time.Second),
+			Concurrency:          64,
+			MaxRequestsPerSecond: 200,
+			MaxBodyBytes:         4 << 20,
+			MaxActionTypes:       64,
+		},
+		Shard: Shard{Index: 0, Count: 1},
+		Dedupe: Dedupe{
+			OpenAfter:      2,
+			ResolveAfter:   3,
+			RepeatInterval: model.Duration(24 * time.Hour),
+			StateDir:       "./data",
+		},
+		Sentry: Sentry{
+			Environment:        "production",
+			MaxEventsPerSecond: 1,
+			Burst:              20,
+			SendResolved:       true,
+			GroupBy:            []string{"invariant"},
+		},
+		Thresholds: DefaultThresholds(),
+	}
+}
+
+// DefaultThresholds are the thresholds of SPEC section 3.
+func DefaultThresholds() Thresholds {
+	return Thresholds{
+		WallClockSeconds:   0.5,
+		QueueDepthWarning:  25,
+		QueueDepthCritical: 50,
+		StaleAfter:         model.Duration(5 * time.Minute),
+	}
+}

@@ -1,0 +1,211 @@
+// Package target speaks the Gastown debug API: its wire types, a client for
+// the dry run, status and replay calls, and the invariant checks the sidecar
+// can run itself over the status rows.
+package target
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// DryRun is the answer of POST /debug/towns/{town}/reconcile-dry-run.
+type DryRun struct {
+	Actions    []Action      `json:"actions"`
+	Metrics    DryRunMetrics `json:"metrics"`
+	Violations []Violation   `json:"violations"` // nil (absent or null): derive from status
+}
+
+// DryRunMetrics are the counts the worker computed for the dry run.
+type DryRunMetrics struct {
+	ActionsEmitted    int            `json:"actionsEmitted"`
+	ActionsByType     map[string]int `json:"actionsByType"`
+	PendingEventCount int            `json:"pendingEventCount"`
+	EventsDrained     int            `json:"eventsDrained"`
+}
+
+// Action is one reconciler action. Only its type is interpreted; the other
+// fields differ per type and are kept verbatim.
+type Action struct {
+	Type   string
+	Fields map[string]json.RawMessage
+}
+
+func (a *Action) UnmarshalJSON(b []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	if t, ok := m["type"]; ok {
+		if err := json.Unmarshal(t, &a.Type); err != nil {
+			return err
+		}
+		delete(m, "type")
+	}
+	a.Fields = m
+	return nil
+}
+
+func (a Action) MarshalJSON() ([]byte, error) {
+	m := make(map[string]json.RawMessage, len(a.Fields)+1)
+	for k, v := range a.Fields {
+		m[k] = v
+	}
+	t, _ := json.Marshal(a.Type)
+	m["type"] = t
+	return json.Marshal(m)
+}
+
+// Violation is one broken invariant, as Gastown words it.
+type Violation struct {
+	Invariant int    `json:"invariant"`
+	Message   string `json:"message"`
+}
+
+// Status is the answer of GET /debug/towns/{town}/status.
+type Status struct {
+	AlarmStatus AlarmStatus `json:"alarmStatus"`
+	AgentMeta   []Agent     `json:"agentMeta"`
+	BeadSummary []Bead      `json:"beadSummary"`
+}
+
+type AlarmStatus struct {
+	Alarm        Alarm              `json:"alarm"`
+	Agents       AgentCounts        `json:"agents"`
+	Beads        BeadCounts         `json:"beads"`
+	Patrol       Patrol             `json:"patrol"`
+	Reconciler   *ReconcilerMetrics `json:"reconciler"`
+	RecentEvents []RecentEvent      `json:"recentEvents"`
+}
+
+type Alarm struct {
+	NextFireAt    *time.Time `json:"nextFireAt"`
+	IntervalMs    int64      `json:"intervalMs"`
+	IntervalLabel string     `json:"intervalLabel"`
+}
+
+// IdleIntervalMs is the alarm interval Gastown uses for a town with no active work.
+const IdleIntervalMs = 60000
+
+// Idle reports whether the town's alarm runs at the idle cadence.
+func (a Alarm) Idle() bool { return a.IntervalMs >= IdleIntervalMs }
+
+type AgentCounts struct {
+	Working int `json:"working"`
+	Idle    int `json:"idle"`
+	Stalled int `json:"stalled"`
+	Dead    int `json:"dead"`
+	Total   int `json:"total"`
+}
+
+type BeadCounts struct {
+	Open           int `json:"open"`
+	InProgress     int `json:"inProgress"`
+	InReview       int `json:"inReview"`
+	Failed         int `json:"failed"`
+	TriageRequests int `json:"triageRequests"`
+}
+
+type Patrol struct {
+	GuppWarnings    int `json:"guppWarnings"`
+	GuppEscalations int `json:"guppEscalations"`
+	StalledAgents   int `json:"stalledAgents"`
+	OrphanedHooks   int `json:"orphanedHooks"`
+}
+
+// ReconcilerMetrics describe the last real alarm tick; nil after the town
+// restarts until its next tick.
+type ReconcilerMetrics struct {
+	EventsDrained        int            `json:"eventsDrained"`
+	ActionsEmitted       int            `json:"actionsEmitted"`
+	ActionsByType        map[string]int `json:"actionsByType"`
+	SideEffectsAttempted int            `json:"sideEffectsAttempted"`
+	SideEffectsSucceeded int            `json:"sideEffectsSucceeded"`
+	SideEffectsFailed    int            `json:"sideEffectsFailed"`
+	InvariantViolations  int            `json:"invariantViolations"`
+	WallClockMs          float64        `json:"wallClockMs"`
+	PendingEventCount    int            `json:"pendingEventCount"`
+}
+
+type RecentEvent struct {
+	Time    time.Time `json:"time"`
+	Type    string    `json:"type"`
+	Message string    `json:"message"`
+}
+
+// Agent is a row of agent metadata.
+type Agent struct {
+	BeadID            string    `json:"bead_id"`
+	Role              string    `json:"role"`
+	Status            string    `json:"status"`
+	CurrentHookBeadID *string   `json:"current_hook_bead_id"`
+	DispatchAttempts  int       `json:"dispatch_attempts"`
+	LastActivityAt    time.Time `json:"last_activity_at"`
+}
+
+// Bead is a row of the bead summary.
+type Bead struct {
+	BeadID              string    `json:"bead_id"`
+	Type                string    `json:"type"`
+	Status              string    `json:"status"`
+	Title               string    `json:"title"`
+	AssigneeAgentBeadID *string   `json:"assignee_agent_bead_id"`
+	UpdatedAt           time.Time `json:"updated_at"`
+}
+
+// ReplayRequest is the body of POST /debug/towns/{town}/replay-events.
+// Mode "faithful" is a simtown extension; Gastown ignores it.
+type ReplayRequest struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+	Mode string `json:"mode,omitempty"`
+}
+
+type ReplayResponse struct {
+	Caveat         string        `json:"caveat"`
+	EventsReplayed int           `json:"eventsReplayed"`
+	Actions        []Action      `json:"actions"`
+	StateSnapshot  StateSnapshot `json:"stateSnapshot"`
+}
+
+type StateSnapshot struct {
+	Agents           []Agent `json:"agents"`
+	NonTerminalBeads []Bead  `json:"nonTerminalBeads"`
+}
+
+// ErrorBody covers both of Gastown's error envelopes:
+// {"success":false,"error":"..."} and replay's {"error":"..."}.
+type ErrorBody struct {
+	Success *bool  `json:"success,omitempty"`
+	Error   string `json:"error"`
+}
+
+// TownList is simtown's GET /debug/towns answer.
+type TownList struct {
+	Towns []string `json:"towns"`
+}
+
+// Observation is the outcome of polling one town once.
+type Observation struct {
+	Town     string
+	At       time.Time     // when the poll started
+	Duration time.Duration // wall time of the dry-run call
+	DryRun   *DryRun
+	Status   *Status // nil when status polling is off or failed
+	Err      error   // non-nil: the poll failed, nothing above is trustworthy
+	TimedOut bool
+}
+
+// OK reports whether the poll succeeded.
+func (o *Observation) OK() bool { return o.Err == nil }
+
+// Violations returns the dry run's violations when it carries them, else
+// those the sidecar derives from the status rows (nil if neither is known).
+func (o *Observation) Violations() []Violation {
+	if o.DryRun != nil && o.DryRun.Violations != nil {
+		return o.DryRun.Violations
+	}
+	if o.Status != nil {
+		return CheckStatus(o.Status)
+	}
+	return nil
+}

@@ -30,3 +30,17 @@ const (
 	MetricLabelValuesDropped    = "tickwatch_label_values_dropped_total"
 	MetricBuildInfo             = "tickwatch_build_info"
 )
+
+// MetricNames lists every metric family the exporter serves, besides the Go
+// and process collectors.
+func MetricNames() []string {
+	return []string{
+		MetricUp, MetricQueueDepth, MetricPendingEvents, MetricActions,
+		MetricLastTickEventsDrained, MetricLastTickActions, MetricLastTickSideEffects,
+		MetricLastTickWallClock, MetricLastTickViolations, MetricLastTickPendingEvents,
+		MetricAgents, MetricBeads, MetricAlarmInterval, MetricInvariantViolations,
+		MetricDryRunDuration, MetricLastSuccess, MetricTowns, MetricPolls,
+		MetricPollDuration, MetricTickDuration, MetricTicks, MetricViolationTransitions,
+		MetricSentryEvents, MetricSentryOutbox, MetricLabelValuesDropped, MetricBuildInfo,
+	}
+}

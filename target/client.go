@@ -1,0 +1,186 @@
+package target
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	commoncfg "github.com/prometheus/common/config"
+)
+
+// ClientOptions configure a Client.
+type ClientOptions struct {
+	URL          string
+	HTTPClient   commoncfg.HTTPClientConfig
+	Timeout      time.Duration // per request
+	MaxBodyBytes int64
+	UserAgent    string
+}
+
+// Client calls one Gastown worker's debug API.
+type Client struct {
+	base    string // URL without trailing slash
+	http    *http.Client
+	timeout time.Duration
+	maxBody int64
+}
+
+// NewClient builds a client on prometheus/common's HTTP client config, so
+// bearer tokens, basic auth, TLS and proxies work as in every Prometheus tool.
+func NewClient(o ClientOptions) (*Client, error) {
+	u, err := url.Parse(o.URL)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, fmt.Errorf("target url %q: want scheme://host[:port]", o.URL)
+	}
+	opts := []commoncfg.HTTPClientOption{}
+	if o.UserAgent != "" {
+		opts = append(opts, commoncfg.WithUserAgent(o.UserAgent))
+	}
+	hc, err := commoncfg.NewClientFromConfig(o.HTTPClient, "gastown", opts...)
+	if err != nil {
+		return nil, fmt.Errorf("target http client: %w", err)
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = 4 << 20
+	}
+	return &Client{base: strings.TrimRight(o.URL, "/"), http: hc, timeout: o.Timeout, maxBody: o.MaxBodyBytes}, nil
+}
+
+// APIError is a non-2xx answer, with the text of Gastown's error envelope.
+type APIError struct {
+	Town, Call string
+	StatusCode int
+	Message    string
+}
+
+func (e *APIError) Error() string {
+	where := e.Call
+	if e.Town != "" {
+		where = fmt.Sprintf("%s of town %q", e.Call, e.Town)
+	}
+	return fmt.Sprintf("%s: HTTP %d: %s", where, e.StatusCode, e.Message)
+}
+
+// DryRun asks the worker for a read-only reconcile of the town.
+func (c *Client) DryRun(ctx context.Context, town string) (*DryRun, error) {
+	var d DryRun
+	if err := c.do(ctx, http.MethodPost, townPath(town, "reconcile-dry-run"), nil, town, "dry run", &d); err != nil {
+		return nil, err
+	}
+	return &d, nil
+}
+
+// Status fetches the town's alarm status, agents and beads.
+func (c *Client) Status(ctx context.Context, town string) (*Status, error) {
+	var s Status
+	if err := c.do(ctx, http.MethodGet, townPath(town, "status"), nil, town, "status", &s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// Replay re-applies the town's events of a time window.
+func (c *Client) Replay(ctx context.Context, town string, req ReplayRequest) (*ReplayResponse, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	var r ReplayResponse
+	if err := c.do(ctx, http.MethodPost, townPath(town, "replay-events"), body, town, "replay", &r); err != nil {
+		return nil, err
+	}
+	return &r, nil
+}
+
+// Towns lists the worker's towns (a simtown extension; Gastown has no such call).
+func (c *Client) Towns(ctx context.Context) ([]string, error) {
+	var l TownList
+	if err := c.do(ctx, http.MethodGet, "/debug/towns", nil, "", "town list", &l); err != nil {
+		return nil, err
+	}
+	return l.Towns, nil
+}
+
+// Poll runs one town's dry run and, with withStatus, its status call. Any
+// failure makes the whole observation failed: half a picture would make the
+// mirrored gauges disagree with each other.
+func (c *Client) Poll(ctx context.Context, town string, withStatus bool, now func() time.Time) Observation {
+	o := Observation{Town: town, At: now()}
+	o.DryRun, o.Err = c.DryRun(ctx, town)
+	o.Duration = now().Sub(o.At)
+	if o.Err == nil && withStatus {
+		o.Status, o.Err = c.Status(ctx, town)
+	}
+	if o.Err != nil {
+		o.TimedOut = errors.Is(o.Err, context.DeadlineExceeded)
+		o.DryRun, o.Status = nil, nil
+	}
+	return o
+}
+
+func townPath(town, call string) string {
+	return "/debug/towns/" + url.PathEscape(town) + "/" + call
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body []byte, town, call string, out any) error {
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return fmt.Errorf("%s of town %q: %w", call, town, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s of town %q: %w", call, town, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	if err != nil {
+		return fmt.Errorf("%s of town %q: reading body: %w", call, town, err)
+	}
+	if int64(len(data)) > c.maxBody {
+		return fmt.Errorf("%s of town %q: body larger than %d bytes", call, town, c.maxBody)
+	}
+	if resp.StatusCode/100 != 2 {
+		return &APIError{Town: town, Call: call, StatusCode: resp.StatusCode, Message: errorText(data)}
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%s of town %q: malformed JSON: %w", call, town, err)
+	}
+	return nil
+}
+
+// errorText extracts Gastown's error envelope, or a bounded piece of a body
+// that is not one (a proxy's HTML page, say).
+func errorText(data []byte) string {
+	var e ErrorBody
+	if json.Unmarshal(data, &e) == nil && e.Error != "" {
+		return e.Error
+	}
+	s := strings.TrimSpace(string(data))
+	if len(s) > 200 {
+		s = s[:200] + "..."
+	}
+	if s == "" {
+		s = "(empty body)"
+	}
+	return s
+}

@@ -1,0 +1,228 @@
+package target
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	commoncfg "github.com/prometheus/common/config"
+)
+
+func sample(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// gastown serves the sample answers, keyed by request path.
+func gastown(t *testing.T, routes map[string]func(w http.ResponseWriter, r *http.Request)) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h, ok := routes[r.Method+" "+r.URL.EscapedPath()]; ok {
+			h(w, r)
+			return
+		}
+		w.WriteHeader(404)
+		w.Write(sample(t, "error-404.json"))
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func body(b []byte, code int) func(http.ResponseWriter, *http.Request) {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		w.Write(b)
+	}
+}
+
+func client(t *testing.T, url string, mod func(*ClientOptions)) *Client {
+	t.Helper()
+	o := ClientOptions{URL: url, HTTPClient: commoncfg.DefaultHTTPClientConfig, Timeout: time.Second, MaxBodyBytes: 1 << 20}
+	if mod != nil {
+		mod(&o)
+	}
+	c, err := NewClient(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestDryRunDecodesSamples(t *testing.T) {
+	srv := gastown(t, map[string]func(http.ResponseWriter, *http.Request){
+		"POST /debug/towns/busy/reconcile-dry-run":  body(sample(t, "dry-run.json"), 200),
+		"POST /debug/towns/bad/reconcile-dry-run":   body(sample(t, "dry-run-with-violations.json"), 200),
+		"POST /debug/towns/quiet/reconcile-dry-run": body(sample(t, "dry-run-idle.json"), 200),
+	})
+	c := client(t, srv.URL, nil)
+	ctx := context.Background()
+
+	d, err := c.DryRun(ctx, "busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Metrics.ActionsEmitted != 9 || d.Metrics.EventsDrained != 3 || d.Metrics.ActionsByType["dispatch_agent"] != 2 || len(d.Actions) != 9 {
+		t.Errorf("busy dry run decoded as %+v", d.Metrics)
+	}
+	if d.Actions[4].Type != "dispatch_agent" || string(d.Actions[4].Fields["agent_id"]) != `""` {
+		t.Errorf("empty agent_id quirk lost: %+v", d.Actions[4])
+	}
+	if string(d.Actions[0].Fields["from"]) != `"working"` || d.Violations != nil {
+		t.Errorf("action fields or violations wrong: %+v %v", d.Actions[0], d.Violations)
+	}
+
+	d, err = c.DryRun(ctx, "bad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Violation{
+		{7, "Working agent 7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90 has no hook"},
+		{3, "Rig rig-main has 2 in_progress MR beads (should be at most 1)"},
+	}
+	if len(d.Violations) != 2 || d.Violations[0] != want[0] || d.Violations[1] != want[1] {
+		t.Errorf("violations = %+v", d.Violations)
+	}
+
+	d, err = c.DryRun(ctx, "quiet")
+	if err != nil || d.Metrics.ActionsEmitted != 0 || len(d.Metrics.ActionsByType) != 0 || len(d.Actions) != 0 {
+		t.Errorf("idle dry run = %+v, %v", d, err)
+	}
+}
+
+func TestStatusDecodesSamples(t *testing.T) {
+	srv := gastown(t, map[string]func(http.ResponseWriter, *http.Request){
+		"GET /debug/towns/busy/status":      body(sample(t, "status.json"), 200),
+		"GET /debug/towns/restarted/status": body(sample(t, "status-after-restart.json"), 200),
+	})
+	c := client(t, srv.URL, nil)
+	s, err := c.Status(context.Background(), "busy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := s.AlarmStatus.Reconciler
+	if r == nil || r.WallClockMs != 41 || r.SideEffectsAttempted != 4 || r.PendingEventCount != 1 || r.ActionsByType["poll_pr"] != 2 {
+		t.Fatalf("reconciler = %+v", r)
+	}
+	if s.AlarmStatus.Alarm.IntervalMs != 5000 || s.AlarmStatus.Alarm.Idle() || s.AlarmStatus.Alarm.NextFireAt.UnixMilli() != time.Date(2026, 11, 28, 9, 0, 5, 0, time.UTC).UnixMilli() {
+		t.Errorf("alarm = %+v", s.AlarmStatus.Alarm)
+	}
+	if s.AgentMeta[0].CurrentHookBeadID != nil || *s.AgentMeta[1].CurrentHookBeadID != "b-issue-0052" || s.AlarmStatus.Agents.Working != 2 || s.AlarmStatus.Beads.InReview != 1 {
+		t.Errorf("rows = %+v", s.AgentMeta)
+	}
+	if got := s.AgentMeta[0].LastActivityAt; got.Nanosecond() != 120_000_000 {
+		t.Errorf("millisecond timestamp parsed as %v", got)
+	}
+
+	s, err = c.Status(context.Background(), "restarted")
+	if err != nil || s.AlarmStatus.Reconciler != nil || s.AlarmStatus.Alarm.NextFireAt != nil || !s.AlarmStatus.Alarm.Idle() {
+		t.Errorf("after restart = %+v, %v", s.AlarmStatus, err)
+	}
+}
+
+func TestErrorsNameTownCallAndStatus(t *testing.T) {
+	srv := gastown(t, map[string]func(http.ResponseWriter, *http.Request){
+		"POST /debug/towns/t500/reconcile-dry-run":  body(sample(t, "error-500.json"), 500),
+		"POST /debug/towns/html/reconcile-dry-run":  body([]byte("<html>bad gateway</html>"), 502),
+		"POST /debug/towns/trunc/reconcile-dry-run": body([]byte(`{"actions":[`), 200),
+		"POST /debug/towns/big/reconcile-dry-run":   body([]byte(`{"actions":[],"pad":"`+strings.Repeat("x", 2048)+`"}`), 200),
+		"POST /debug/towns/t1/replay-events":        body(sample(t, "replay-400-order.json"), 400),
+	})
+	c := client(t, srv.URL, func(o *ClientOptions) { o.MaxBodyBytes = 1024 })
+	ctx := context.Background()
+	for _, tc := range []struct {
+		town, want string
+	}{
+		{"t500", `dry run of town "t500": HTTP 500: Internal server error`},
+		{"html", `dry run of town "html": HTTP 502: <html>bad gateway</html>`},
+		{"trunc", `dry run of town "trunc": malformed JSON: unexpected end of JSON input`},
+		{"big", `dry run of town "big": body larger than 1024 bytes`},
+		{"nope", `dry run of town "nope": HTTP 404: Not found`},
+	} {
+		_, err := c.DryRun(ctx, tc.town)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("town %s: err = %v, want %s", tc.town, err, tc.want)
+		}
+	}
+	_, err := c.Replay(ctx, "t1", ReplayRequest{From: "b", To: "a"})
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Message != `"from" must be before or equal to "to"` {
+		t.Errorf("replay error = %#v", err)
+	}
+}
+
+func TestTownIDsArePathEscaped(t *testing.T) {
+	var got string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = r.URL.EscapedPath()
+		w.Write(sample(t, "dry-run-idle.json"))
+	}))
+	defer srv.Close()
+	if _, err := client(t, srv.URL+"/", nil).DryRun(context.Background(), "a/b c?d"); err != nil {
+		t.Fatal(err)
+	}
+	if want := "/debug/towns/a%2Fb%20c%3Fd/reconcile-dry-run"; got != want {
+		t.Errorf("path = %s, want %s", got, want)
+	}
+}
+
+func TestBearerTokenFromHTTPClientConfig(t *testing.T) {
+	var auth string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		auth = r.Header.Get("Authorization")
+		w.Write(sample(t, "dry-run-idle.json"))
+	}))
+	defer srv.Close()
+	tok := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tok, []byte("s3cret\n"), 0o600)
+	c := client(t, srv.URL, func(o *ClientOptions) {
+		o.HTTPClient.Authorization = &commoncfg.Authorization{Type: "Bearer", CredentialsFile: tok}
+	})
+	if _, err := c.DryRun(context.Background(), "x"); err != nil {
+		t.Fatal(err)
+	}
+	if auth != "Bearer s3cret" {
+		t.Errorf("Authorization = %q", auth)
+	}
+}
+
+func TestPollTimesOutAndFailsWhole(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	srv := gastown(t, map[string]func(http.ResponseWriter, *http.Request){
+		"POST /debug/towns/hang/reconcile-dry-run": func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-r.Context().Done():
+			case <-release:
+			}
+		},
+		"POST /debug/towns/ok/reconcile-dry-run": body(sample(t, "dry-run.json"), 200),
+		"GET /debug/towns/ok/status":             body(sample(t, "error-500.json"), 500),
+	})
+	c := client(t, srv.URL, func(o *ClientOptions) { o.Timeout = 50 * time.Millisecond })
+	o := c.Poll(context.Background(), "hang", true, time.Now)
+	if o.OK() || !o.TimedOut || o.DryRun != nil {
+		t.Errorf("hanging town: %+v", o)
+	}
+	o = c.Poll(context.Background(), "ok", true, time.Now)
+	if o.OK() || o.TimedOut || o.DryRun != nil || o.Status != nil || !strings.Contains(o.Err.Error(), `status of town "ok": HTTP 500`) {
+		t.Errorf("status failure must fail the poll: %+v", o)
+	}
+}
+
+func TestNewClientRejectsURLWithoutScheme(t *testing.T) {
+	_, err := NewClient(ClientOptions{URL: "127.0.0.1:8788"})
+	if err == nil || err.Error() != `target url "127.0.0.1:8788": want scheme://host[:port]` {
+		t.Errorf("err = %v", err)
+	}
+}

@@ -1,0 +1,297 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
+
+	"github.com/tickwatch/tickwatch/config"
+	"github.com/tickwatch/tickwatch/target"
+)
+
+// Settings are the poller's knobs; Reload swaps them between ticks.
+type Settings struct {
+	Client       *target.Client
+	Towns        *TownSource
+	Interval     time.Duration // cadence of active towns, and of ticks
+	IdleInterval time.Duration // cadence of towns whose alarm is idle
+	Timeout      time.Duration // whole poll of one town
+	// Spread is the window over which one tick's polls start, each town at
+	// its own hash offset, so the target sees a steady trickle instead of a
+	// burst at every tick. Zero starts them all at once.
+	Spread               time.Duration
+	Concurrency          int
+	MaxRequestsPerSecond float64
+	MaxActionTypes       int
+	WithStatus           bool
+	Shard                config.Shard
+}
+
+// Poller polls every owned town once per tick and keeps the snapshot.
+type Poller struct {
+	snap     *Snapshot
+	now      func() time.Time
+	logger   *slog.Logger
+	settings atomic.Pointer[Settings]
+	limiter  *rate.Limiter
+	ready    atomic.Bool
+
+	// OnObservation receives every poll's outcome (the violations pipeline).
+	OnObservation func(*target.Observation)
+	// OnTownsGone receives the towns that left the watch list.
+	OnTownsGone func([]string)
+
+	towns                   prometheus.Gauge
+	polls                   *prometheus.CounterVec
+	pollsSkipped, ticks     prometheus.Counter
+	ticksSkipped, dropped   prometheus.Counter
+	pollDuration, tickDur   prometheus.Histogram
+	lastTickStart, lastTick atomic.Int64 // unix nanos, for the status page
+}
+
+func NewPoller(s Settings, snap *Snapshot, now func() time.Time, logger *slog.Logger) *Poller {
+	p := &Poller{
+		snap:    snap,
+		now:     now,
+		logger:  logger,
+		limiter: rate.NewLimiter(rate.Limit(s.MaxRequestsPerSecond), requestsPerPoll(s)),
+		towns: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: MetricTowns, Help: "Towns watched by this replica.",
+		}),
+		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricPolls, Help: "Town polls by result.",
+		}, []string{"result"}),
+		pollsSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tickwatch_polls_skipped_total", Help: "Town polls not started because their tick ran out of time.",
+		}),
+		ticks: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: MetricTicks, Help: "Ticks completed.",
+		}),
+		ticksSkipped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tickwatch_ticks_skipped_total", Help: "Ticks skipped because the previous one was still running.",
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: MetricLabelValuesDropped, Help: "Action types folded into type=\"other\" by poll.max_action_types.",
+		}),
+		pollDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: MetricPollDuration, Help: "Wall time of one town poll (dry run and status).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}),
+		tickDur: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: MetricTickDuration, Help: "Wall time of one tick over all due towns.",
+			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
+		}),
+	}
+	for _, r := range []string{"success", "error", "timeout"} {
+		p.polls.WithLabelValues(r)
+	}
+	p.settings.Store(&s)
+	return p
+}
+
+func requestsPerPoll(s Settings) int {
+	if s.WithStatus {
+		return 2
+	}
+	return 1
+}
+
+// Reload applies new settings from the next tick on.
+func (p *Poller) Reload(s Settings) {
+	p.limiter.SetLimit(rate.Limit(s.MaxRequestsPerSecond))
+	p.limiter.SetBurst(requestsPerPoll(s))
+	p.settings.Store(&s)
+}
+
+func (p *Poller) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(p, ch) }
+
+func (p *Poller) Collect(ch chan<- prometheus.Metric) {
+	for _, c := range []prometheus.Collector{p.towns, p.polls, p.pollsSkipped, p.ticks, p.ticksSkipped, p.dropped, p.pollDuration, p.tickDur} {
+		c.Collect(ch)
+	}
+}
+
+// Ready reports whether a first complete tick has happened.
+func (p *Poller) Ready() bool { return p.ready.Load() }
+
+// LastTick returns when the last complete tick started and ended.
+func (p *Poller) LastTick() (start, end time.Time) {
+	return time.Unix(0, p.lastTickStart.Load()), time.Unix(0, p.lastTick.Load())
+}
+
+// Run ticks every Interval until ctx is done. Ticks never overlap: a tick
+// still running when the next is due makes that one skip.
+func (p *Poller) Run(ctx context.Context) {
+	for {
+		start := time.Now()
+		p.Tick(ctx)
+		interval := p.settings.Load().Interval
+		elapsed := time.Since(start)
+		if missed := int(elapsed / interval); missed > 0 {
+			p.ticksSkipped.Add(float64(missed))
+			p.logger.Warn("tick overran its interval, skipping", "elapsed", elapsed, "interval", interval, "skipped", missed)
+		}
+		t := time.NewTimer(interval - elapsed%interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// TickResult says what one tick did.
+type TickResult struct {
+	Towns, Polled, Skipped int
+}
+
+// Tick polls every owned town that is due, and returns when all polls it
+// started have ended: at the latest Interval after it began.
+func (p *Poller) Tick(ctx context.Context) TickResult {
+	s := p.settings.Load()
+	start := p.now()
+	realStart := time.Now()
+
+	ids, err := s.Towns.Towns(ctx)
+	if err != nil {
+		p.logger.Error("reading the town list", "err", err)
+	}
+	owned := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		if Owns(id, s.Shard) {
+			owned[id] = true
+		}
+	}
+	if gone := p.snap.Retain(owned); len(gone) > 0 {
+		p.logger.Info("towns left the watch list", "towns", gone)
+		if p.OnTownsGone != nil {
+			p.OnTownsGone(gone)
+		}
+	}
+	p.towns.Set(float64(len(owned)))
+
+	due := p.due(owned, s, start)
+	// Stop starting polls once one could no longer end within the tick.
+	startCtx, cancel := context.WithDeadline(ctx, realStart.Add(s.Interval-s.Timeout))
+	defer cancel()
+	sem := make(chan struct{}, max(1, s.Concurrency))
+	var wg sync.WaitGroup
+	res := TickResult{Towns: len(owned)}
+	for i, town := range due {
+		if err := p.waitTurn(startCtx, realStart, town.offset, sem, requestsPerPoll(*s)); err != nil {
+			res.Skipped = len(due) - i
+			break
+		}
+		res.Polled++
+		wg.Add(1)
+		go func(town string) {
+			defer func() { <-sem; wg.Done() }()
+			p.poll(ctx, s, town)
+		}(town.id)
+	}
+	wg.Wait()
+	if res.Skipped > 0 {
+		p.pollsSkipped.Add(float64(res.Skipped))
+		if ctx.Err() == nil {
+			p.logger.Warn("tick ran out of time; towns not polled this tick", "skipped", res.Skipped, "polled", res.Polled,
+				"hint", "raise poll.concurrency or poll.max_requests_per_second, or lower target.timeout")
+		}
+	}
+	if ctx.Err() == nil {
+		p.ticks.Inc()
+		p.tickDur.Observe(time.Since(realStart).Seconds())
+		p.lastTickStart.Store(start.UnixNano())
+		p.lastTick.Store(p.now().UnixNano())
+		p.ready.Store(true)
+	}
+	return res
+}
+
+type dueTown struct {
+	id     string
+	offset time.Duration
+}
+
+// due lists the towns to poll this tick, in the order of their offsets.
+// Idle towns wait for IdleInterval; a town that failed is polled at the
+// active cadence so recovery shows quickly.
+func (p *Poller) due(owned map[string]bool, s *Settings, now time.Time) []dueTown {
+	out := make([]dueTown, 0, len(owned))
+	for id := range owned {
+		if prev := p.snap.Get(id); prev != nil && prev.Up && prev.Status != nil && prev.Status.Idle &&
+			now.Sub(prev.LastPoll) < s.IdleInterval-s.Interval/2 {
+			continue
+		}
+		var off time.Duration
+		if s.Spread > 0 {
+			off = time.Duration(townHash(id) % uint64(s.Spread))
+		}
+		out = append(out, dueTown{id, off})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].offset != out[j].offset {
+			return out[i].offset < out[j].offset
+		}
+		return out[i].id < out[j].id
+	})
+	return out
+}
+
+// waitTurn waits for the town's offset, a concurrency slot and the request
+// budget, in that order; on error no slot is held.
+func (p *Poller) waitTurn(ctx context.Context, start time.Time, offset time.Duration, sem chan struct{}, requests int) error {
+	if d := time.Until(start.Add(offset)); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	select {
+	case sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := p.limiter.WaitN(ctx, requests); err != nil {
+		<-sem
+		return err
+	}
+	return nil
+}
+
+func (p *Poller) poll(ctx context.Context, s *Settings, town string) {
+	o := s.Client.Poll(ctx, town, s.WithStatus, p.now)
+	p.pollDuration.Observe(p.now().Sub(o.At).Seconds())
+	switch {
+	case o.OK():
+		p.polls.WithLabelValues("success").Inc()
+	case o.TimedOut:
+		p.polls.WithLabelValues("timeout").Inc()
+	default:
+		p.polls.WithLabelValues("error").Inc()
+	}
+	if !o.OK() && !errors.Is(o.Err, context.Canceled) {
+		p.logger.Debug("poll failed", "town", town, "err", o.Err)
+	}
+	if ctx.Err() != nil {
+		return // shutting down: an abandoned poll says nothing about the town
+	}
+	st, dropped := newTownState(&o, p.snap.Get(town), max(1, s.MaxActionTypes))
+	if dropped > 0 {
+		p.dropped.Add(float64(dropped))
+	}
+	p.snap.Put(town, st)
+	if p.OnObservation != nil {
+		p.OnObservation(&o)
+	}
+}

@@ -1,0 +1,368 @@
+package exporter
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	commoncfg "github.com/prometheus/common/config"
+
+	"github.com/tickwatch/tickwatch/config"
+	"github.com/tickwatch/tickwatch/target"
+)
+
+func sample(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "target", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// fakeGastown serves per-town answers and counts what it was asked.
+type fakeGastown struct {
+	mu                    sync.Mutex
+	dryRun                map[string][]byte
+	status                map[string][]byte
+	handlers              map[string]http.HandlerFunc // town -> custom behaviour
+	requests              []time.Time
+	inFlight, maxInFlight atomic.Int64
+}
+
+func newFake() *fakeGastown {
+	return &fakeGastown{dryRun: map[string][]byte{}, status: map[string][]byte{}, handlers: map[string]http.HandlerFunc{}}
+}
+
+func (f *fakeGastown) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	n := f.inFlight.Add(1)
+	defer f.inFlight.Add(-1)
+	for {
+		m := f.maxInFlight.Load()
+		if n <= m || f.maxInFlight.CompareAndSwap(m, n) {
+			break
+		}
+	}
+	f.mu.Lock()
+	f.requests = append(f.requests, time.Now())
+	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/debug/towns/"), "/")
+	town := parts[0]
+	h, dry, st := f.handlers[town], f.dryRun[town], f.status[town]
+	f.mu.Unlock()
+	if h != nil {
+		h(w, r)
+		return
+	}
+	switch {
+	case len(parts) == 2 && parts[1] == "reconcile-dry-run" && dry != nil:
+		w.Write(dry)
+	case len(parts) == 2 && parts[1] == "status" && st != nil:
+		w.Write(st)
+	default:
+		w.WriteHeader(404)
+		w.Write([]byte(`{"success":false,"error":"Not found"}`))
+	}
+}
+
+type fixture struct {
+	fake   *fakeGastown
+	srv    *httptest.Server
+	snap   *Snapshot
+	poller *Poller
+	now    time.Time
+	file   string
+}
+
+func newFixture(t *testing.T, towns []string, mod func(*Settings)) *fixture {
+	t.Helper()
+	f := &fixture{fake: newFake(), snap: NewSnapshot(), now: time.Unix(1_800_000_000, 0)}
+	f.srv = httptest.NewServer(f.fake)
+	t.Cleanup(f.srv.Close)
+	c, err := target.NewClient(target.ClientOptions{URL: f.srv.URL, HTTPClient: commoncfg.DefaultHTTPClientConfig, Timeout: time.Second, MaxBodyBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := Settings{
+		Client: c, Towns: NewTownSource(towns, "", nil), Interval: 5 * time.Second, IdleInterval: 60 * time.Second,
+		Timeout: time.Second, Concurrency: 8, MaxRequestsPerSecond: 10000, MaxActionTypes: 64, WithStatus: true,
+		Shard: config.Shard{Count: 1},
+	}
+	if mod != nil {
+		mod(&s)
+	}
+	f.poller = NewPoller(s, f.snap, func() time.Time { return f.now }, slog.New(slog.DiscardHandler))
+	return f
+}
+
+func TestCollectorExposition(t *testing.T) {
+	f := newFixture(t, []string{"town-a", "town-b", "town-c"}, nil)
+	f.fake.dryRun["town-a"], f.fake.status["town-a"] = sample(t, "dry-run.json"), sample(t, "status.json")
+	f.fake.dryRun["town-b"], f.fake.status["town-b"] = sample(t, "dry-run-with-violations.json"), sample(t, "status-after-restart.json")
+	f.fake.dryRun["town-c"] = sample(t, "dry-run-idle.json") // status answers 404: the poll fails
+	if res := f.poller.Tick(context.Background()); res != (TickResult{Towns: 3, Polled: 3}) {
+		t.Fatalf("tick = %+v", res)
+	}
+	c := NewCollector(f.snap, nil)
+	want, err := os.ReadFile(filepath.Join("testdata", "three-towns.prom"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Durations are real wall times: pin them before comparing.
+	for _, e := range f.snap.Towns() {
+		s := *e.State
+		s.DryRunSeconds = 0.25
+		f.snap.Put(e.Town, &s)
+	}
+	if err := testutil.CollectAndCompare(c, strings.NewReader(string(want))); err != nil {
+		t.Error(err)
+	}
+	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %+v", err, problems)
+	}
+	if problems, err := testutil.CollectAndLint(f.poller); err != nil || len(problems) > 0 {
+		t.Errorf("lint poller metrics: %v %+v", err, problems)
+	}
+}
+
+func TestFailingTownsDoNotHurtOthers(t *testing.T) {
+	release := make(chan struct{})
+	f := newFixture(t, []string{"good", "t500", "hang", "garbled"}, func(s *Settings) {
+		s.Interval, s.Timeout = 2*time.Second, 100*time.Millisecond
+		s.Client, _ = target.NewClient(target.ClientOptions{URL: "http://placeholder", HTTPClient: commoncfg.DefaultHTTPClientConfig, Timeout: 100 * time.Millisecond})
+	})
+	defer close(release)
+	c, _ := target.NewClient(target.ClientOptions{URL: f.srv.URL, HTTPClient: commoncfg.DefaultHTTPClientConfig, Timeout: 100 * time.Millisecond})
+	s := *f.poller.settings.Load()
+	s.Client = c
+	f.poller.Reload(s)
+
+	f.fake.dryRun["good"], f.fake.status["good"] = sample(t, "dry-run.json"), sample(t, "status.json")
+	f.fake.handlers["t500"] = func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(500)
+		w.Write(sample(t, "error-500.json"))
+	}
+	f.fake.handlers["hang"] = func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}
+	f.fake.handlers["garbled"] = func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`{"actions":[{"type":`)) }
+
+	start := time.Now()
+	res := f.poller.Tick(context.Background())
+	if took := time.Since(start); took >= 2*time.Second {
+		t.Errorf("tick took %v, longer than its interval", took)
+	}
+	if res != (TickResult{Towns: 4, Polled: 4}) {
+		t.Errorf("tick = %+v", res)
+	}
+	for town, wantErr := range map[string]string{
+		"t500":    `dry run of town "t500": HTTP 500: Internal server error`,
+		"hang":    `dry run of town "hang": Post "` + f.srv.URL + `/debug/towns/hang/reconcile-dry-run": context deadline exceeded`,
+		"garbled": `dry run of town "garbled": malformed JSON: unexpected end of JSON input`,
+	} {
+		st := f.snap.Get(town)
+		if st == nil || st.Up || st.Err != wantErr {
+			t.Errorf("%s: state %+v, want error %q", town, st, wantErr)
+		}
+	}
+	if st := f.snap.Get("good"); st == nil || !st.Up || st.QueueDepth != 3 {
+		t.Errorf("good town hurt: %+v", st)
+	}
+	want := `
+# HELP tickwatch_polls_total Town polls by result.
+# TYPE tickwatch_polls_total counter
+tickwatch_polls_total{result="error"} 2
+tickwatch_polls_total{result="success"} 1
+tickwatch_polls_total{result="timeout"} 1
+`
+	if err := testutil.CollectAndCompare(f.poller, strings.NewReader(want), MetricPolls); err != nil {
+		t.Error(err)
+	}
+	want = `
+# HELP reconciler_up 1 if the last poll of the town succeeded, else 0.
+# TYPE reconciler_up gauge
+reconciler_up{town="garbled"} 0
+reconciler_up{town="good"} 1
+reconciler_up{town="hang"} 0
+reconciler_up{town="t500"} 0
+`
+	if err := testutil.CollectAndCompare(NewCollector(f.snap, nil), strings.NewReader(want), MetricUp); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestGoneTownsAndActionTypesLeaveNoSeries(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "towns.yml")
+	os.WriteFile(file, []byte("- town-a\n- town-b\n"), 0o644)
+	f := newFixture(t, nil, func(s *Settings) { s.Towns = NewTownSource(nil, file, nil); s.WithStatus = false })
+	var gone []string
+	f.poller.OnTownsGone = func(t []string) { gone = append(gone, t...) }
+	f.fake.dryRun["town-a"] = []byte(`{"actions":[],"metrics":{"actionsEmitted":3,"actionsByType":{"poll_pr":2,"send_nudge":1},"pendingEventCount":0,"eventsDrained":4}}`)
+	f.fake.dryRun["town-b"] = sample(t, "dry-run-idle.json")
+	f.poller.Tick(context.Background())
+	c := NewCollector(f.snap, nil)
+	if n := testutil.CollectAndCount(c, MetricActions); n != 2 {
+		t.Fatalf("actions series = %d, want 2", n)
+	}
+
+	// town-b leaves the file, town-a stops emitting send_nudge.
+	os.WriteFile(file, []byte("- town-a\n"), 0o644)
+	os.Chtimes(file, time.Now().Add(time.Minute), time.Now().Add(time.Minute))
+	f.fake.dryRun["town-a"] = []byte(`{"actions":[],"metrics":{"actionsEmitted":2,"actionsByType":{"poll_pr":2},"pendingEventCount":0,"eventsDrained":1}}`)
+	f.now = f.now.Add(5 * time.Second)
+	f.poller.Tick(context.Background())
+	want := `
+# HELP reconciler_actions Actions the reconciler would emit now, by type (dry run).
+# TYPE reconciler_actions gauge
+reconciler_actions{town="town-a",type="poll_pr"} 2
+# HELP reconciler_up 1 if the last poll of the town succeeded, else 0.
+# TYPE reconciler_up gauge
+reconciler_up{town="town-a"} 1
+`
+	if err := testutil.CollectAndCompare(c, strings.NewReader(want), MetricActions, MetricUp); err != nil {
+		t.Error(err)
+	}
+	if len(gone) != 1 || gone[0] != "town-b" {
+		t.Errorf("gone = %v", gone)
+	}
+	if got := testutil.ToFloat64(f.poller.towns); got != 1 {
+		t.Errorf("tickwatch_towns = %v", got)
+	}
+}
+
+func TestActionTypesAreCapped(t *testing.T) {
+	f := newFixture(t, []string{"wide"}, func(s *Settings) { s.MaxActionTypes = 2; s.WithStatus = false })
+	f.fake.dryRun["wide"] = []byte(`{"actions":[],"metrics":{"actionsByType":{"a":5,"b":1,"c":3,"d":1},"pendingEventCount":0,"eventsDrained":0}}`)
+	f.poller.Tick(context.Background())
+	want := `
+# HELP reconciler_actions Actions the reconciler would emit now, by type (dry run).
+# TYPE reconciler_actions gauge
+reconciler_actions{town="wide",type="a"} 5
+reconciler_actions{town="wide",type="c"} 3
+reconciler_actions{town="wide",type="other"} 2
+`
+	if err := testutil.CollectAndCompare(NewCollector(f.snap, nil), strings.NewReader(want), MetricActions); err != nil {
+		t.Error(err)
+	}
+	if got := testutil.ToFloat64(f.poller.dropped); got != 2 {
+		t.Errorf("dropped = %v, want 2", got)
+	}
+}
+
+func TestIdleTownsPolledAtIdleCadence(t *testing.T) {
+	f := newFixture(t, []string{"busy", "quiet"}, nil)
+	f.fake.dryRun["busy"], f.fake.status["busy"] = sample(t, "dry-run.json"), sample(t, "status.json")
+	f.fake.dryRun["quiet"], f.fake.status["quiet"] = sample(t, "dry-run-idle.json"), sample(t, "status-after-restart.json")
+	polled := func() int { return f.poller.Tick(context.Background()).Polled }
+	if n := polled(); n != 2 {
+		t.Fatalf("first tick polled %d", n)
+	}
+	for i := 1; i < 12; i++ { // 5s .. 55s: the idle town rests
+		f.now = f.now.Add(5 * time.Second)
+		if n := polled(); n != 1 {
+			t.Fatalf("tick at +%ds polled %d, want 1", i*5, n)
+		}
+	}
+	f.now = f.now.Add(5 * time.Second) // +60s
+	if n := polled(); n != 2 {
+		t.Errorf("tick at +60s polled %d, want 2", n)
+	}
+}
+
+func TestShardOwnsEachTownOnce(t *testing.T) {
+	owners := map[string]int{}
+	for i := 0; i < 500; i++ {
+		id := "town-" + string(rune('a'+i%26)) + strings.Repeat("x", i%7) + string(rune('0'+i%10)) + time.Duration(i).String()
+		for idx := 0; idx < 3; idx++ {
+			if Owns(id, config.Shard{Index: idx, Count: 3}) {
+				owners[id]++
+			}
+		}
+	}
+	for id, n := range owners {
+		if n != 1 {
+			t.Fatalf("%s owned by %d shards", id, n)
+		}
+	}
+	if len(owners) != 500 {
+		t.Fatalf("only %d towns owned", len(owners))
+	}
+}
+
+// TestBudgetAndConcurrencyHold runs real ticks against a server that counts
+// in-flight requests and arrival times.
+func TestBudgetAndConcurrencyHold(t *testing.T) {
+	const towns, rps, conc = 60, 100.0, 3
+	ids := make([]string, towns)
+	for i := range ids {
+		ids[i] = "t" + time.Duration(i).String()
+	}
+	f := newFixture(t, ids, func(s *Settings) {
+		s.Concurrency, s.MaxRequestsPerSecond, s.Interval, s.Timeout = conc, rps, 10*time.Second, time.Second
+	})
+	slow := func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(2 * time.Millisecond) // the target's own latency, so that requests overlap
+		if strings.HasSuffix(r.URL.Path, "/status") {
+			w.Write(sample(t, "status.json"))
+		} else {
+			w.Write(sample(t, "dry-run.json"))
+		}
+	}
+	for _, id := range ids {
+		f.fake.handlers[id] = slow
+	}
+	res := f.poller.Tick(context.Background())
+	if res.Polled != towns {
+		t.Fatalf("tick = %+v", res)
+	}
+	if m := f.fake.maxInFlight.Load(); m > conc {
+		t.Errorf("max in-flight requests %d > concurrency %d", m, conc)
+	}
+	reqs := f.fake.requests
+	if len(reqs) != 2*towns {
+		t.Fatalf("requests = %d", len(reqs))
+	}
+	// In any window of one second, at most rps requests plus the burst.
+	for i := range reqs {
+		n := 0
+		for j := i; j < len(reqs) && reqs[j].Sub(reqs[i]) < time.Second; j++ {
+			n++
+		}
+		if n > int(rps)+2 {
+			t.Fatalf("%d requests within one second from request %d, budget %v/s", n, i, rps)
+		}
+	}
+	if span := reqs[len(reqs)-1].Sub(reqs[0]); span < time.Duration(float64(2*towns-2)/rps*float64(time.Second))-50*time.Millisecond {
+		t.Errorf("120 requests spread over only %v", span)
+	}
+}
+
+func TestTickSkipsWhatCannotFinishInTime(t *testing.T) {
+	ids := []string{"a", "b", "c", "d", "e"}
+	f := newFixture(t, ids, func(s *Settings) {
+		// 1 request per second and a tick of 1.2s: only two polls can start.
+		s.MaxRequestsPerSecond, s.Interval, s.Timeout, s.WithStatus = 1, 1200*time.Millisecond, 100*time.Millisecond, false
+	})
+	for _, id := range ids {
+		f.fake.dryRun[id] = sample(t, "dry-run-idle.json")
+	}
+	res := f.poller.Tick(context.Background())
+	if res.Polled+res.Skipped != 5 || res.Skipped < 3 {
+		t.Errorf("tick = %+v, want at least 3 skipped", res)
+	}
+	if got := testutil.ToFloat64(f.poller.pollsSkipped); got != float64(res.Skipped) {
+		t.Errorf("skipped counter = %v, want %d", got, res.Skipped)
+	}
+}

@@ -1,0 +1,164 @@
+package exporter
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/prometheus/common/version"
+	"github.com/prometheus/exporter-toolkit/web"
+)
+
+// StatusReport is what the status page and /status.json show.
+type StatusReport struct {
+	Ready         bool          `json:"ready"`
+	LastTickStart time.Time     `json:"last_tick_start"`
+	LastTickEnd   time.Time     `json:"last_tick_end"`
+	Towns         []TownStatus  `json:"towns"`
+	Outbox        *OutboxStatus `json:"sentry_outbox,omitempty"`
+}
+
+type TownStatus struct {
+	Town           string    `json:"town"`
+	Up             bool      `json:"up"`
+	LastPoll       time.Time `json:"last_poll"`
+	LastSuccess    time.Time `json:"last_success"`
+	Error          string    `json:"error,omitempty"`
+	QueueDepth     int       `json:"queue_depth"`
+	OpenViolations []string  `json:"open_violations"`
+}
+
+type OutboxStatus struct {
+	Pending     int    `json:"pending"`
+	Sent        uint64 `json:"sent"`
+	Failed      uint64 `json:"failed"`
+	RateLimited uint64 `json:"rate_limited"`
+	Dropped     uint64 `json:"dropped"`
+}
+
+// ServerOptions wire the HTTP endpoints of `tickwatch run`.
+type ServerOptions struct {
+	Gatherer      prometheus.Gatherer
+	TelemetryPath string
+	Poller        *Poller
+	Snapshot      *Snapshot
+	// OpenViolations lists a town's open violations for the status page.
+	OpenViolations func(town string) []string
+	Outbox         func() *OutboxStatus
+	Reload         func() error
+	Logger         *slog.Logger
+}
+
+// NewHandler serves /metrics, the landing and status page, /status.json,
+// /-/healthy, /-/ready and POST /-/reload.
+func NewHandler(o ServerOptions) (http.Handler, error) {
+	mux := http.NewServeMux()
+	mux.Handle(o.TelemetryPath, promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError,
+	}))
+	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
+	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
+		if !o.Poller.Ready() {
+			http.Error(w, "Not ready: no complete tick yet", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "Ready")
+	})
+	mux.HandleFunc("/-/reload", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost && r.Method != http.MethodPut {
+			http.Error(w, "use POST", http.StatusMethodNotAllowed)
+			return
+		}
+		if err := o.Reload(); err != nil {
+			http.Error(w, "reload failed, old configuration kept: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintln(w, "Reloaded")
+	})
+	mux.HandleFunc("/status.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(o.report())
+	})
+
+	const marker = "<!--status-->"
+	landing, err := web.NewLandingPage(web.LandingConfig{
+		Name:        "tickwatch",
+		Description: "Gastown reconciler exporter and alerting sidecar",
+		Version:     version.Info(),
+		Links: []web.LandingLinks{
+			{Address: o.TelemetryPath, Text: "Metrics"},
+			{Address: "/status.json", Text: "Status (JSON)"},
+			{Address: "/-/healthy", Text: "Health"},
+			{Address: "/-/ready", Text: "Readiness"},
+		},
+		ExtraHTML: marker,
+		ExtraCSS:  "table{border-collapse:collapse}td,th{padding:2px 8px;border-bottom:1px solid #ddd;text-align:left}.down{color:#c00}",
+		Profiling: "false",
+	})
+	if err != nil {
+		return nil, err
+	}
+	rec := httptest.NewRecorder()
+	landing.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
+	head, tail, _ := bytes.Cut(rec.Body.Bytes(), []byte(marker))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/" {
+			http.NotFound(w, r)
+			return
+		}
+		var buf bytes.Buffer
+		if err := statusTemplate.Execute(&buf, o.report()); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "text/html; charset=UTF-8")
+		w.Write(head)
+		w.Write(buf.Bytes())
+		w.Write(tail)
+	})
+	return mux, nil
+}
+
+func (o ServerOptions) report() StatusReport {
+	r := StatusReport{Ready: o.Poller.Ready(), Towns: []TownStatus{}}
+	r.LastTickStart, r.LastTickEnd = o.Poller.LastTick()
+	for _, e := range o.Snapshot.Towns() {
+		ts := TownStatus{Town: e.Town, Up: e.State.Up, LastPoll: e.State.LastPoll, LastSuccess: e.State.LastSuccess,
+			Error: e.State.Err, QueueDepth: e.State.QueueDepth, OpenViolations: []string{}}
+		if o.OpenViolations != nil {
+			if v := o.OpenViolations(e.Town); v != nil {
+				ts.OpenViolations = v
+			}
+		}
+		r.Towns = append(r.Towns, ts)
+	}
+	if o.Outbox != nil {
+		r.Outbox = o.Outbox()
+	}
+	return r
+}
+
+var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
+	"ago": func(t time.Time) string {
+		if t.IsZero() || t.Unix() == 0 {
+			return "never"
+		}
+		return time.Since(t).Round(time.Millisecond).String() + " ago"
+	},
+}).Parse(`
+<h3>Status</h3>
+<div>Ready: {{.Ready}} · last complete tick: {{ago .LastTickEnd}}</div>
+{{with .Outbox}}<div>Sentry outbox: {{.Pending}} pending · {{.Sent}} sent · {{.Failed}} failed · {{.RateLimited}} rate limited · {{.Dropped}} dropped</div>{{end}}
+<h3>Towns ({{len .Towns}})</h3>
+<table>
+<tr><th>Town</th><th>Up</th><th>Last poll</th><th>Queue depth</th><th>Open violations</th><th>Last error</th></tr>
+{{range .Towns}}<tr{{if not .Up}} class="down"{{end}}><td>{{.Town}}</td><td>{{if .Up}}up{{else}}down{{end}}</td><td>{{ago .LastPoll}}</td><td>{{.QueueDepth}}</td><td>{{range .OpenViolations}}{{.}}<br>{{end}}</td><td>{{.Error}}</td></tr>
+{{end}}</table>
+`))

@@ -1,0 +1,189 @@
+package exporter
+
+import (
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/tickwatch/tickwatch/target"
+)
+
+// TownState is what the last poll of one town left to serve. It is never
+// modified after it is stored, so a scrape can read it without locks.
+type TownState struct {
+	Up            bool
+	LastPoll      time.Time
+	LastSuccess   time.Time // zero: never succeeded
+	DryRunSeconds float64
+	Err           string // last poll's error, for the status page
+
+	// From the dry run; Valid only when Up.
+	QueueDepth    int
+	PendingEvents int
+	Actions       []TypeCount
+
+	// From the status call; nil when status polling is off or the poll failed.
+	Status *StatusState
+}
+
+// StatusState is the part of a town's status that becomes metrics.
+type StatusState struct {
+	AlarmIntervalSeconds float64
+	Idle                 bool
+	Agents               target.AgentCounts
+	Beads                target.BeadCounts
+	LastTick             *LastTick // nil: the town restarted and has not ticked since
+}
+
+// LastTick mirrors ReconcilerMetrics of the town's last real alarm tick.
+type LastTick struct {
+	EventsDrained        int
+	Actions              []TypeCount
+	SideEffectsAttempted int
+	SideEffectsSucceeded int
+	SideEffectsFailed    int
+	InvariantViolations  int
+	WallClockSeconds     float64
+	PendingEvents        int
+}
+
+// TypeCount is one action type and how many of it.
+type TypeCount struct {
+	Type  string
+	Count int
+}
+
+// OtherActionType collects the action types beyond the per-town cap.
+const OtherActionType = "other"
+
+// capTypes turns an actionsByType map into a sorted list of at most max
+// types plus "other", so a misbehaving target cannot blow up the series
+// count. It returns how many label values it folded into "other".
+func capTypes(m map[string]int, max int) ([]TypeCount, int) {
+	out := make([]TypeCount, 0, len(m))
+	for t, n := range m {
+		out = append(out, TypeCount{t, n})
+	}
+	if len(out) <= max {
+		sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
+		return out, 0
+	}
+	// Keep the largest types: they are the ones a reader is looking for.
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Count != out[j].Count {
+			return out[i].Count > out[j].Count
+		}
+		return out[i].Type < out[j].Type
+	})
+	keep, other := out[:max], 0
+	for _, tc := range out[max:] {
+		other += tc.Count
+	}
+	kept := keep[:0]
+	for _, tc := range keep {
+		if tc.Type == OtherActionType {
+			other += tc.Count
+			continue
+		}
+		kept = append(kept, tc)
+	}
+	kept = append(kept, TypeCount{OtherActionType, other})
+	sort.Slice(kept, func(i, j int) bool { return kept[i].Type < kept[j].Type })
+	return kept, len(out) - max
+}
+
+// newTownState turns an observation into what the collector serves. prev
+// keeps the last success time across failed polls.
+func newTownState(o *target.Observation, prev *TownState, maxTypes int) (*TownState, int) {
+	s := &TownState{Up: o.OK(), LastPoll: o.At, DryRunSeconds: o.Duration.Seconds()}
+	if prev != nil {
+		s.LastSuccess = prev.LastSuccess
+	}
+	if !s.Up {
+		s.Err = o.Err.Error()
+		return s, 0
+	}
+	s.LastSuccess = o.At
+	m := o.DryRun.Metrics
+	s.QueueDepth, s.PendingEvents = m.EventsDrained, m.PendingEventCount
+	var dropped, d int
+	s.Actions, dropped = capTypes(m.ActionsByType, maxTypes)
+	if st := o.Status; st != nil {
+		a := st.AlarmStatus
+		ss := &StatusState{
+			AlarmIntervalSeconds: float64(a.Alarm.IntervalMs) / 1000,
+			Idle:                 a.Alarm.Idle(),
+			Agents:               a.Agents,
+			Beads:                a.Beads,
+		}
+		if r := a.Reconciler; r != nil {
+			lt := &LastTick{
+				EventsDrained:        r.EventsDrained,
+				SideEffectsAttempted: r.SideEffectsAttempted,
+				SideEffectsSucceeded: r.SideEffectsSucceeded,
+				SideEffectsFailed:    r.SideEffectsFailed,
+				InvariantViolations:  r.InvariantViolations,
+				WallClockSeconds:     r.WallClockMs / 1000,
+				PendingEvents:        r.PendingEventCount,
+			}
+			lt.Actions, d = capTypes(r.ActionsByType, maxTypes)
+			dropped += d
+			ss.LastTick = lt
+		}
+		s.Status = ss
+	}
+	return s, dropped
+}
+
+// Snapshot holds the latest state of every watched town.
+type Snapshot struct {
+	mu    sync.RWMutex
+	towns map[string]*TownState
+}
+
+func NewSnapshot() *Snapshot { return &Snapshot{towns: map[string]*TownState{}} }
+
+func (s *Snapshot) Get(town string) *TownState {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.towns[town]
+}
+
+func (s *Snapshot) Put(town string, st *TownState) {
+	s.mu.Lock()
+	s.towns[town] = st
+	s.mu.Unlock()
+}
+
+// Retain drops every town not in keep and returns the ones it dropped.
+func (s *Snapshot) Retain(keep map[string]bool) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var gone []string
+	for t := range s.towns {
+		if !keep[t] {
+			delete(s.towns, t)
+			gone = append(gone, t)
+		}
+	}
+	sort.Strings(gone)
+	return gone
+}
+
+// TownEntry pairs a town with its state.
+type TownEntry struct {
+	Town  string
+	State *TownState
+}
+
+// Towns returns every town's state, sorted by town id.
+func (s *Snapshot) Towns() []TownEntry {
+	s.mu.RLock()
+	out := make([]TownEntry, 0, len(s.towns))
+	for t, st := range s.towns {
+		out = append(out, TownEntry{t, st})
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Town < out[j].Town })
+	return out
+}

@@ -1,0 +1,70 @@
+// Package durable opens the embedded bbolt stores that hold tickwatch's
+// state. A store that cannot be read is reported and set aside, never fatal:
+// losing dedupe state costs a few repeated events, refusing to start costs
+// all monitoring.
+package durable
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// LockTimeout bounds the wait for another process holding the same file.
+const LockTimeout = 2 * time.Second
+
+// Open opens (or creates) the bbolt file at path and runs load over it. If the
+// file cannot be opened as a bbolt database, or load fails or panics (bbolt
+// panics on some corrupt pages), the file is renamed to
+// path.corrupt-<unix seconds>, the problem is logged, and an empty store is
+// opened and loaded instead. A lock held by another process, or a directory
+// that cannot be written, is an error.
+func Open(path string, logger *slog.Logger, now func() time.Time, load func(*bolt.DB) error) (*bolt.DB, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("create state directory: %w", err)
+	}
+	db, err := openAndLoad(path, load)
+	if err == nil {
+		return db, nil
+	}
+	if errors.Is(err, bolterrors.ErrTimeout) || errors.Is(err, fs.ErrPermission) {
+		return nil, fmt.Errorf("open state file %s: %w", path, err)
+	}
+	aside := fmt.Sprintf("%s.corrupt-%d", path, now().Unix())
+	if rerr := os.Rename(path, aside); rerr != nil {
+		return nil, fmt.Errorf("state file %s is unreadable (%v) and cannot be set aside: %w", path, err, rerr)
+	}
+	logger.Error("state file unreadable; set aside, starting with empty state", "file", path, "moved_to", aside, "err", err)
+	db, err = openAndLoad(path, load)
+	if err != nil {
+		return nil, fmt.Errorf("open fresh state file %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func openAndLoad(path string, load func(*bolt.DB) error) (db *bolt.DB, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("corrupt state file: %v", r)
+		}
+		if err != nil && db != nil {
+			_ = db.Close()
+			db = nil
+		}
+	}()
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: LockTimeout})
+	if err != nil {
+		return nil, err
+	}
+	if load != nil {
+		err = load(db)
+	}
+	return db, err
+}

@@ -1,0 +1,189 @@
+package dedupe
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/tickwatch/tickwatch/dedupe/durable"
+)
+
+// StateFile is the tracker's file inside the state directory.
+const StateFile = "dedupe.db"
+
+var bucketTowns = []byte("towns")
+
+// stateVersion is written with every town record; a record of another
+// version is reported and dropped.
+const stateVersion = 1
+
+type townRecord struct {
+	Version int      `json:"v"`
+	Entries []*entry `json:"entries"`
+}
+
+type store struct {
+	db   *bolt.DB
+	path string
+}
+
+// OpenTracker returns a tracker whose state lives in dir/dedupe.db, loaded
+// now. An unreadable file is logged and set aside (dedupe.db.corrupt-<unix>)
+// and the tracker starts empty; a record that cannot be decoded is logged and
+// dropped. Call Save after each tick's transitions are in the outbox, and
+// Close at shutdown.
+func OpenTracker(dir string, opts Options, now func() time.Time, logger *slog.Logger) (*Tracker, error) {
+	t := NewTracker(opts, now)
+	if logger != nil {
+		t.logger = logger
+	}
+	path := filepath.Join(dir, StateFile)
+	db, err := durable.Open(path, t.logger, t.now, func(db *bolt.DB) error {
+		clear(t.towns)
+		return t.load(db)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dedupe state: %w", err)
+	}
+	t.store = &store{db: db, path: path}
+	return t, nil
+}
+
+func (t *Tracker) load(db *bolt.DB) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketTowns)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, v []byte) error {
+			town := string(k)
+			var rec townRecord
+			if err := json.Unmarshal(v, &rec); err != nil || rec.Version != stateVersion {
+				t.logger.Error("dropping unreadable dedupe record", "town", town, "version", rec.Version, "err", err)
+				t.forgot[town] = struct{}{}
+				return nil
+			}
+			ts := &townState{entries: make(map[string]*entry, len(rec.Entries))}
+			for _, e := range rec.Entries {
+				if e == nil || e.Identity == "" {
+					continue
+				}
+				ts.entries[e.Identity] = e
+			}
+			if len(ts.entries) > 0 {
+				t.towns[town] = ts
+			}
+			return nil
+		})
+	})
+}
+
+// persisted returns the entries worth keeping across a restart: open ones
+// and those whose sequence number must not be reused. A pending violation
+// that never opened is not kept; after a restart it needs open_after fresh
+// observations again.
+func (ts *townState) persisted() []*entry {
+	out := make([]*entry, 0, len(ts.entries))
+	for _, e := range ts.entries {
+		if e.Open || e.Seq > 0 {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Save writes every town changed since the last Save in one atomic bbolt
+// transaction. It is a no-op for a memory-only tracker. Call it after the
+// tick's transitions have been enqueued: if the process dies in between, the
+// same transitions are issued again (same sequence numbers, so the same
+// event ids) and the outbox drops them as duplicates.
+func (t *Tracker) Save() error {
+	if t.store == nil {
+		return nil
+	}
+	t.saveMu.Lock()
+	defer t.saveMu.Unlock()
+
+	t.mu.Lock()
+	puts := make(map[string][]byte, len(t.dirty))
+	var encErr error
+	for town := range t.dirty {
+		ts := t.towns[town]
+		if ts == nil {
+			continue
+		}
+		es := ts.persisted()
+		if len(es) == 0 {
+			puts[town] = nil
+			continue
+		}
+		b, err := json.Marshal(townRecord{Version: stateVersion, Entries: es})
+		if err != nil {
+			encErr = fmt.Errorf("encode dedupe state of town %q: %w", town, err)
+			continue
+		}
+		puts[town] = b
+	}
+	dels := make([]string, 0, len(t.forgot))
+	for town := range t.forgot {
+		dels = append(dels, town)
+	}
+	clear(t.dirty)
+	clear(t.forgot)
+	t.mu.Unlock()
+
+	if len(puts) == 0 && len(dels) == 0 {
+		return encErr
+	}
+	err := t.store.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTowns)
+		for _, town := range dels {
+			if err := b.Delete([]byte(town)); err != nil {
+				return err
+			}
+		}
+		for town, v := range puts {
+			var err error
+			if v == nil {
+				err = b.Delete([]byte(town))
+			} else {
+				err = b.Put([]byte(town), v)
+			}
+			if err != nil {
+				return fmt.Errorf("town %q: %w", town, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// Keep the work for the next Save.
+		t.mu.Lock()
+		for _, town := range dels {
+			t.forgot[town] = struct{}{}
+		}
+		for town := range puts {
+			if _, gone := t.forgot[town]; !gone {
+				t.dirty[town] = struct{}{}
+			}
+		}
+		t.mu.Unlock()
+		return fmt.Errorf("save dedupe state to %s: %w", t.store.path, err)
+	}
+	return encErr
+}
+
+// Close saves pending changes and closes the state file.
+func (t *Tracker) Close() error {
+	if t.store == nil {
+		return nil
+	}
+	serr := t.Save()
+	if err := t.store.db.Close(); err != nil {
+		return fmt.Errorf("close dedupe state: %w", err)
+	}
+	return serr
+}

@@ -1,0 +1,226 @@
+package dedupe
+
+import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/tickwatch/tickwatch/target"
+)
+
+func openT(t *testing.T, dir string, c *clock, logs *bytes.Buffer) *Tracker {
+	t.Helper()
+	tr, err := OpenTracker(dir, Options{OpenAfter: 1, ResolveAfter: 2}, c.Now, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatalf("OpenTracker: %v", err)
+	}
+	return tr
+}
+
+func TestStateSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	var logs bytes.Buffer
+	tr := openT(t, dir, c, &logs)
+	tr.Observe("town-a", true, []target.Violation{noHook, rig2})
+	tr.Observe("town-b", true, []target.Violation{rig3})
+	c.Add(5 * time.Second)
+	tr.Observe("town-b", true, nil) // absent once: still open
+	if err := tr.Save(); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	before := tr.OpenViolations("town-a")
+	if err := tr.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+
+	tr = openT(t, dir, c, &logs)
+	defer tr.Close()
+	if got := tr.OpenViolations("town-a"); !reflect.DeepEqual(got, before) {
+		t.Fatalf("after restart town-a open = %+v\nwant %+v", got, before)
+	}
+	if got, want := tr.OpenCounts(), map[string]map[int]int{"town-a": {7: 1, 3: 1}, "town-b": {3: 1}}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("OpenCounts after restart = %v, want %v", got, want)
+	}
+	// town-b's absence run survived: one more absence resolves it, seq 2.
+	c.Add(5 * time.Second)
+	if got := brief(tr.Observe("town-b", true, nil)); !reflect.DeepEqual(got, []string{"resolved 3 2 " + rig3.Message}) {
+		t.Fatalf("town-b after restart: %q", got)
+	}
+	// A restart while a violation is still present issues nothing.
+	if got := tr.Observe("town-a", true, []target.Violation{noHook, rig2}); got != nil {
+		t.Fatalf("still-open violations re-issued after restart: %v", brief(got))
+	}
+}
+
+// TestCrashBeforeSave: transitions issued but state not saved are issued
+// again after a restart with the same sequence numbers, so the outbox can
+// recognise them.
+func TestCrashBeforeSave(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	var logs bytes.Buffer
+	tr := openT(t, dir, c, &logs)
+	first := tr.Observe("town-a", true, []target.Violation{noHook})
+	// No Save: simulate the crash by closing the file without saving.
+	if err := tr.store.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tr = openT(t, dir, c, &logs)
+	defer tr.Close()
+	again := tr.Observe("town-a", true, []target.Violation{noHook})
+	if len(first) != 1 || len(again) != 1 || first[0].Seq != again[0].Seq || first[0].Identity != again[0].Identity || first[0].Kind != again[0].Kind {
+		t.Fatalf("re-issued %v, want the same as %v", again, first)
+	}
+}
+
+func TestResolvedSeqSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	var logs bytes.Buffer
+	tr := openT(t, dir, c, &logs)
+	tr.Observe("town-a", true, []target.Violation{noHook})
+	tr.Observe("town-a", true, nil)
+	tr.Observe("town-a", true, nil) // resolved, seq 2
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tr = openT(t, dir, c, &logs)
+	defer tr.Close()
+	if got := brief(tr.Observe("town-a", true, []target.Violation{noHook})); !reflect.DeepEqual(got, []string{"opened 7 3 " + noHook.Message}) {
+		t.Fatalf("reopen after restart = %q, want seq 3", got)
+	}
+}
+
+func TestForgetRemovesSavedState(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	var logs bytes.Buffer
+	tr := openT(t, dir, c, &logs)
+	tr.Observe("town-a", true, []target.Violation{noHook})
+	if err := tr.Save(); err != nil {
+		t.Fatal(err)
+	}
+	tr.Forget("town-a")
+	if !strings.Contains(logs.String(), `msg="town left the watch list; violation state dropped" town=town-a open_violations=1`) {
+		t.Errorf("no Forget log line in %q", logs.String())
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tr = openT(t, dir, c, &logs)
+	defer tr.Close()
+	if got := tr.Towns(); len(got) != 0 {
+		t.Fatalf("forgotten town restored: %v", got)
+	}
+}
+
+func TestCorruptStateSetAside(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		content []byte
+	}{
+		{"garbage", bytes.Repeat([]byte("not a bolt file "), 1024)},
+		{"truncated", []byte{0x00, 0x01}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, StateFile)
+			if err := os.WriteFile(path, tc.content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			c := newClock()
+			var logs bytes.Buffer
+			tr := openT(t, dir, c, &logs)
+			defer tr.Close()
+			aside := path + ".corrupt-" + "1795856400"
+			if b, err := os.ReadFile(aside); err != nil || !bytes.Equal(b, tc.content) {
+				t.Fatalf("corrupt file not set aside as %s: %v", aside, err)
+			}
+			if !strings.Contains(logs.String(), "state file unreadable; set aside") {
+				t.Errorf("log lacks the set-aside line: %q", logs.String())
+			}
+			if got := brief(tr.Observe("town-a", true, []target.Violation{noHook})); len(got) != 1 {
+				t.Fatalf("fresh tracker does not work: %q", got)
+			}
+			if err := tr.Save(); err != nil {
+				t.Fatalf("Save on fresh file: %v", err)
+			}
+		})
+	}
+}
+
+func TestBadRecordDropped(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	var logs bytes.Buffer
+	tr := openT(t, dir, c, &logs)
+	tr.Observe("town-a", true, []target.Violation{noHook})
+	tr.Observe("town-b", true, []target.Violation{noHook})
+	if err := tr.Save(); err != nil {
+		t.Fatal(err)
+	}
+	err := tr.store.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketTowns).Put([]byte("town-b"), []byte("{broken"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.store.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	tr = openT(t, dir, c, &logs)
+	defer tr.Close()
+	if got := tr.Towns(); !reflect.DeepEqual(got, []string{"town-a"}) {
+		t.Fatalf("towns = %v, want only town-a", got)
+	}
+	if !strings.Contains(logs.String(), `msg="dropping unreadable dedupe record" town=town-b`) {
+		t.Errorf("no log line for the bad record: %q", logs.String())
+	}
+}
+
+func TestLockedStateIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	var logs bytes.Buffer
+	tr := openT(t, dir, c, &logs)
+	defer tr.Close()
+	_, err := OpenTracker(dir, Options{}, c.Now, slog.New(slog.DiscardHandler))
+	if err == nil || !strings.Contains(err.Error(), "dedupe state: open state file") {
+		t.Fatalf("second open of a locked file: err = %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, StateFile)); err != nil {
+		t.Fatalf("locked file was moved: %v", err)
+	}
+}
+
+func BenchmarkSave10kTowns(b *testing.B) {
+	dir := b.TempDir()
+	c := newClock()
+	tr, err := OpenTracker(dir, Options{OpenAfter: 1, ResolveAfter: 2}, c.Now, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer tr.Close()
+	towns := make([]string, 10000)
+	for i := range towns {
+		towns[i] = "town-" + strings.Repeat("x", 4) + string(rune('a'+i%26)) + "-" + time.Duration(i).String()
+	}
+	for b.Loop() {
+		c.Add(5 * time.Second)
+		for _, town := range towns {
+			tr.Observe(town, true, []target.Violation{noHook})
+		}
+		if err := tr.Save(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(towns)), "towns/save")
+}

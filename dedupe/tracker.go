@@ -1,0 +1,333 @@
+package dedupe
+
+import (
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/tickwatch/tickwatch/target"
+)
+
+// Kind is the kind of a transition of one violation.
+type Kind string
+
+const (
+	Opened   Kind = "opened"
+	Resolved Kind = "resolved"
+	Repeated Kind = "repeated"
+)
+
+// Kinds lists every transition kind, in the order metrics expose them.
+var Kinds = []Kind{Opened, Resolved, Repeated}
+
+// Transition is one change of a town's violation set.
+type Transition struct {
+	Town         string
+	Identity     string
+	Invariant    int
+	Message      string // the latest message seen for the identity
+	Subject      string
+	Kind         Kind
+	Seq          uint64 // per (town, identity), 1 for the first transition; never reused
+	At           time.Time
+	FirstSeen    time.Time // first observation of this episode
+	LastSeen     time.Time
+	Observations int // polls that saw it in this episode
+}
+
+// Options set the hysteresis. Values below 1 count as 1.
+type Options struct {
+	OpenAfter      int           // consecutive observations before a violation opens
+	ResolveAfter   int           // consecutive absences before it resolves
+	RepeatInterval time.Duration // re-notify an open violation after this long; 0 = never
+	// Retain is how long a resolved identity's sequence number is kept, so
+	// that a violation that comes back continues its sequence and gets new
+	// event ids. Zero means DefaultRetain.
+	Retain time.Duration
+}
+
+// DefaultRetain keeps resolved identities for a week.
+const DefaultRetain = 7 * 24 * time.Hour
+
+func (o Options) normalized() Options {
+	if o.OpenAfter < 1 {
+		o.OpenAfter = 1
+	}
+	if o.ResolveAfter < 1 {
+		o.ResolveAfter = 1
+	}
+	if o.RepeatInterval < 0 {
+		o.RepeatInterval = 0
+	}
+	if o.Retain <= 0 {
+		o.Retain = DefaultRetain
+	}
+	return o
+}
+
+// entry is the tracker's knowledge of one identity in one town. An entry is
+// pending (seen, not yet open), open, or dormant (resolved or never opened,
+// kept only for its sequence number).
+type entry struct {
+	Identity     string    `json:"identity"`
+	Invariant    int       `json:"invariant"`
+	Message      string    `json:"message"`
+	Subject      string    `json:"subject"`
+	Open         bool      `json:"open"`
+	Seen         int       `json:"seen"`   // consecutive observations
+	Absent       int       `json:"absent"` // consecutive absences
+	FirstSeen    time.Time `json:"first_seen"`
+	LastSeen     time.Time `json:"last_seen"`
+	Observations int       `json:"observations"`
+	Seq          uint64    `json:"seq"`
+	LastKind     Kind      `json:"last_kind,omitempty"`
+	LastAt       time.Time `json:"last_at"`     // time of the last transition
+	NotifiedAt   time.Time `json:"notified_at"` // last opened or repeated
+}
+
+func (e *entry) dormant() bool { return !e.Open && e.Seen == 0 }
+
+type townState struct {
+	entries map[string]*entry
+}
+
+// Tracker holds every town's violation set. All methods are safe for
+// concurrent use.
+type Tracker struct {
+	now    func() time.Time
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	opts    Options
+	towns   map[string]*townState
+	counts  map[Kind]uint64
+	dirty   map[string]struct{} // towns changed since the last Save
+	forgot  map[string]struct{} // towns to delete at the next Save
+	store   *store              // nil: memory only
+	saveMu  sync.Mutex          // serialises Save
+	scratch map[string]target.Violation
+}
+
+// NewTracker returns a tracker that keeps its state in memory only.
+func NewTracker(opts Options, now func() time.Time) *Tracker {
+	if now == nil {
+		now = time.Now
+	}
+	return &Tracker{
+		now:     now,
+		logger:  slog.New(slog.DiscardHandler),
+		opts:    opts.normalized(),
+		towns:   map[string]*townState{},
+		counts:  map[Kind]uint64{},
+		dirty:   map[string]struct{}{},
+		forgot:  map[string]struct{}{},
+		scratch: map[string]target.Violation{},
+	}
+}
+
+// SetOptions changes the hysteresis (on a config reload). Counters already
+// running are judged against the new thresholds from the next observation.
+func (t *Tracker) SetOptions(opts Options) {
+	t.mu.Lock()
+	t.opts = opts.normalized()
+	t.mu.Unlock()
+}
+
+// Observe records one poll of a town and returns the transitions it causes,
+// ordered by identity. ok=false is a failed poll: the town's state is
+// unknown, so nothing opens, resolves or counts as absent.
+func (t *Tracker) Observe(town string, ok bool, vs []target.Violation) []Transition {
+	if !ok {
+		return nil
+	}
+	now := t.now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+
+	ts := t.towns[town]
+	if ts == nil {
+		if len(vs) == 0 {
+			return nil // nothing known, nothing seen: no state to create
+		}
+		ts = &townState{entries: map[string]*entry{}}
+		t.towns[town] = ts
+	}
+	changed := false
+
+	// The same identity may appear twice in one poll (two counts of one
+	// rig): it is one observation, with the last message.
+	seen := t.scratch
+	clear(seen)
+	for _, v := range vs {
+		seen[Identity(v)] = v
+	}
+
+	var out []Transition
+	for id, v := range seen {
+		e := ts.entries[id]
+		if e == nil {
+			e = &entry{Identity: id, Invariant: v.Invariant}
+			ts.entries[id] = e
+		}
+		if e.dormant() {
+			e.FirstSeen, e.Observations = now, 0
+		}
+		e.Message, e.Subject = v.Message, Subject(v)
+		e.Seen++
+		e.Absent = 0
+		e.Observations++
+		e.LastSeen = now
+		changed = true
+		switch {
+		case !e.Open && e.Seen >= t.opts.OpenAfter:
+			e.Open = true
+			e.NotifiedAt = now
+			out = append(out, t.transition(town, e, Opened, now))
+		case e.Open && t.opts.RepeatInterval > 0 && now.Sub(e.NotifiedAt) >= t.opts.RepeatInterval:
+			e.NotifiedAt = now
+			out = append(out, t.transition(town, e, Repeated, now))
+		}
+	}
+	for id, e := range ts.entries {
+		if _, ok := seen[id]; ok {
+			continue
+		}
+		switch {
+		case e.Open:
+			e.Absent++
+			e.Seen = 0
+			changed = true
+			if e.Absent >= t.opts.ResolveAfter {
+				e.Open = false
+				out = append(out, t.transition(town, e, Resolved, now))
+			}
+		case e.Seen > 0: // pending: one absence breaks the run
+			e.Seen = 0
+			changed = true
+			if e.Seq == 0 {
+				delete(ts.entries, id)
+			}
+		case now.Sub(e.LastAt) > t.opts.Retain: // dormant and old
+			delete(ts.entries, id)
+			changed = true
+		}
+	}
+	if len(ts.entries) == 0 {
+		delete(t.towns, town)
+	}
+	if changed {
+		t.dirty[town] = struct{}{}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Identity < out[j].Identity })
+	return out
+}
+
+// transition advances e's sequence and describes the change. Callers hold t.mu.
+func (t *Tracker) transition(town string, e *entry, k Kind, now time.Time) Transition {
+	e.Seq++
+	e.LastKind, e.LastAt = k, now
+	t.counts[k]++
+	return e.describe(town)
+}
+
+func (e *entry) describe(town string) Transition {
+	return Transition{
+		Town: town, Identity: e.Identity, Invariant: e.Invariant,
+		Message: e.Message, Subject: e.Subject,
+		Kind: e.LastKind, Seq: e.Seq, At: e.LastAt,
+		FirstSeen: e.FirstSeen, LastSeen: e.LastSeen, Observations: e.Observations,
+	}
+}
+
+// Forget drops the state of a town that left the watch list. Its open
+// violations are not resolved: nothing is known about them any more.
+func (t *Tracker) Forget(town string) {
+	t.mu.Lock()
+	ts := t.towns[town]
+	delete(t.towns, town)
+	delete(t.dirty, town)
+	t.forgot[town] = struct{}{}
+	t.mu.Unlock()
+	if ts == nil {
+		return
+	}
+	open := 0
+	for _, e := range ts.entries {
+		if e.Open {
+			open++
+		}
+	}
+	t.logger.Info("town left the watch list; violation state dropped", "town", town, "open_violations", open)
+}
+
+// OpenCounts returns, per town, the number of open violations per invariant.
+// Towns without open violations are absent.
+func (t *Tracker) OpenCounts() map[string]map[int]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string]map[int]int{}
+	for town, ts := range t.towns {
+		for _, e := range ts.entries {
+			if !e.Open {
+				continue
+			}
+			m := out[town]
+			if m == nil {
+				m = map[int]int{}
+				out[town] = m
+			}
+			m[e.Invariant]++
+		}
+	}
+	return out
+}
+
+// OpenViolations lists a town's open violations, ordered by invariant then
+// identity. Kind and At are those of the last transition (opened or
+// repeated); LastSeen and Observations are current.
+func (t *Tracker) OpenViolations(town string) []Transition {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ts := t.towns[town]
+	if ts == nil {
+		return nil
+	}
+	var out []Transition
+	for _, e := range ts.entries {
+		if e.Open {
+			out = append(out, e.describe(town))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Invariant != out[j].Invariant {
+			return out[i].Invariant < out[j].Invariant
+		}
+		return out[i].Identity < out[j].Identity
+	})
+	return out
+}
+
+// TransitionCounts returns the transitions issued since the process started,
+// with every kind present.
+func (t *Tracker) TransitionCounts() map[Kind]uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make(map[Kind]uint64, len(Kinds))
+	for _, k := range Kinds {
+		out[k] = t.counts[k]
+	}
+	return out
+}
+
+// Towns returns the towns the tracker holds state for, sorted.
+func (t *Tracker) Towns() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]string, 0, len(t.towns))
+	for town := range t.towns {
+		out = append(out, town)
+	}
+	sort.Strings(out)
+	return out
+}

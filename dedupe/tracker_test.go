@@ -1,0 +1,292 @@
+package dedupe
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tickwatch/tickwatch/target"
+)
+
+// clock is a manual time source.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)} }
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+var (
+	noHook = target.Violation{Invariant: 7, Message: "Working agent a-1 has no hook"}
+	rig2   = target.Violation{Invariant: 3, Message: "Rig r1 has 2 in_progress MR beads (should be at most 1)"}
+	rig3   = target.Violation{Invariant: 3, Message: "Rig r1 has 3 in_progress MR beads (should be at most 1)"}
+)
+
+// brief renders transitions as "kind inv seq message".
+func brief(ts []Transition) []string {
+	var out []string
+	for _, tr := range ts {
+		out = append(out, fmt.Sprintf("%s %d %d %s", tr.Kind, tr.Invariant, tr.Seq, tr.Message))
+	}
+	return out
+}
+
+type poll struct {
+	ok   bool
+	vs   []target.Violation
+	want []string
+}
+
+func TestTrackerHysteresis(t *testing.T) {
+	ok := func(vs ...target.Violation) poll { return poll{ok: true, vs: vs} }
+	fail := poll{ok: false}
+	with := func(p poll, want ...string) poll { p.want = want; return p }
+	for _, tc := range []struct {
+		name  string
+		opts  Options
+		polls []poll
+	}{
+		{"opens after open_after", Options{OpenAfter: 2, ResolveAfter: 3}, []poll{
+			ok(noHook),
+			with(ok(noHook), "opened 7 1 Working agent a-1 has no hook"),
+			ok(noHook), ok(noHook),
+		}},
+		{"fewer than open_after: nothing", Options{OpenAfter: 3, ResolveAfter: 1}, []poll{
+			ok(noHook), ok(noHook), ok(), ok(noHook), ok(noHook), ok(), ok(),
+		}},
+		{"resolves after resolve_after absences", Options{OpenAfter: 1, ResolveAfter: 3}, []poll{
+			with(ok(noHook), "opened 7 1 Working agent a-1 has no hook"),
+			ok(), ok(),
+			with(ok(), "resolved 7 2 Working agent a-1 has no hook"),
+			ok(),
+		}},
+		{"a flap shorter than resolve_after resets the absence run", Options{OpenAfter: 1, ResolveAfter: 2}, []poll{
+			with(ok(noHook), "opened 7 1 Working agent a-1 has no hook"),
+			ok(), ok(noHook), ok(), ok(noHook),
+			ok(), with(ok(), "resolved 7 2 Working agent a-1 has no hook"),
+		}},
+		{"failed polls resolve nothing and count as nothing", Options{OpenAfter: 2, ResolveAfter: 2}, []poll{
+			ok(noHook), fail, fail,
+			with(ok(noHook), "opened 7 1 Working agent a-1 has no hook"),
+			fail, fail, fail, fail, fail, fail,
+			ok(), fail, fail,
+			with(ok(), "resolved 7 2 Working agent a-1 has no hook"),
+		}},
+		{"count change in message is the same violation", Options{OpenAfter: 1, ResolveAfter: 1}, []poll{
+			with(ok(rig2), "opened 3 1 Rig r1 has 2 in_progress MR beads (should be at most 1)"),
+			ok(rig3), ok(rig2), ok(rig3),
+			with(ok(), "resolved 3 2 Rig r1 has 3 in_progress MR beads (should be at most 1)"),
+		}},
+		{"reopening continues the sequence", Options{OpenAfter: 1, ResolveAfter: 1}, []poll{
+			with(ok(noHook), "opened 7 1 Working agent a-1 has no hook"),
+			with(ok(), "resolved 7 2 Working agent a-1 has no hook"),
+			with(ok(noHook), "opened 7 3 Working agent a-1 has no hook"),
+			with(ok(), "resolved 7 4 Working agent a-1 has no hook"),
+		}},
+		{"two violations, one poll", Options{OpenAfter: 1, ResolveAfter: 1}, []poll{
+			with(ok(noHook, rig2), "opened 3 1 Rig r1 has 2 in_progress MR beads (should be at most 1)", "opened 7 1 Working agent a-1 has no hook"),
+			with(ok(rig3), "resolved 7 2 Working agent a-1 has no hook"),
+		}},
+		{"duplicate identity in one poll counts once", Options{OpenAfter: 2, ResolveAfter: 1}, []poll{
+			ok(rig2, rig3),
+			with(ok(rig2), "opened 3 1 Rig r1 has 2 in_progress MR beads (should be at most 1)"),
+		}},
+		{"zero options mean 1", Options{}, []poll{
+			with(ok(noHook), "opened 7 1 Working agent a-1 has no hook"),
+			with(ok(), "resolved 7 2 Working agent a-1 has no hook"),
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClock()
+			tr := NewTracker(tc.opts, c.Now)
+			for i, p := range tc.polls {
+				c.Add(5 * time.Second)
+				got := brief(tr.Observe("town-a", p.ok, p.vs))
+				if !reflect.DeepEqual(got, p.want) {
+					t.Fatalf("poll %d: transitions %q, want %q", i, got, p.want)
+				}
+			}
+		})
+	}
+}
+
+func TestTrackerTransitionFields(t *testing.T) {
+	c := newClock()
+	start := c.Now()
+	tr := NewTracker(Options{OpenAfter: 2, ResolveAfter: 1}, c.Now)
+	tr.Observe("town-a", true, []target.Violation{rig2})
+	c.Add(5 * time.Second)
+	got := tr.Observe("town-a", true, []target.Violation{rig3})
+	want := []Transition{{
+		Town: "town-a", Identity: "3:Rig r1 has # in_progress MR beads (should be at most #)", Invariant: 3,
+		Message: rig3.Message, Subject: "r1", Kind: Opened, Seq: 1,
+		At: start.Add(5 * time.Second), FirstSeen: start, LastSeen: start.Add(5 * time.Second), Observations: 2,
+	}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("opened = %+v\nwant      %+v", got, want)
+	}
+	c.Add(5 * time.Second)
+	tr.Observe("town-a", true, []target.Violation{rig2})
+	if got, want := tr.OpenViolations("town-a")[0].Observations, 3; got != want {
+		t.Errorf("open observations = %d, want %d", got, want)
+	}
+	c.Add(5 * time.Second)
+	got = tr.Observe("town-a", true, nil)
+	want = []Transition{{
+		Town: "town-a", Identity: want[0].Identity, Invariant: 3, Message: rig2.Message, Subject: "r1",
+		Kind: Resolved, Seq: 2, At: start.Add(15 * time.Second), FirstSeen: start,
+		LastSeen: start.Add(10 * time.Second), Observations: 3,
+	}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("resolved = %+v\nwant        %+v", got, want)
+	}
+}
+
+func TestTrackerRepeat(t *testing.T) {
+	c := newClock()
+	tr := NewTracker(Options{OpenAfter: 1, ResolveAfter: 1, RepeatInterval: time.Hour}, c.Now)
+	var kinds []string
+	for range 3 * 720 { // three hours of 5 s polls
+		c.Add(5 * time.Second)
+		for _, x := range tr.Observe("town-a", true, []target.Violation{noHook}) {
+			kinds = append(kinds, fmt.Sprintf("%s/%d", x.Kind, x.Seq))
+		}
+	}
+	if want := []string{"opened/1", "repeated/2", "repeated/3"}; !reflect.DeepEqual(kinds, want) {
+		t.Fatalf("transitions over 3h = %v, want %v", kinds, want)
+	}
+	if got := tr.TransitionCounts(); !reflect.DeepEqual(got, map[Kind]uint64{Opened: 1, Repeated: 2, Resolved: 0}) {
+		t.Errorf("TransitionCounts = %v", got)
+	}
+	ov := tr.OpenViolations("town-a")
+	if len(ov) != 1 || ov[0].Kind != Repeated || ov[0].Seq != 3 || ov[0].Observations != 2160 {
+		t.Errorf("OpenViolations = %+v, want one repeated seq 3 with 2160 observations", ov)
+	}
+}
+
+func TestTrackerCountsAndForget(t *testing.T) {
+	c := newClock()
+	tr := NewTracker(Options{OpenAfter: 1, ResolveAfter: 1}, c.Now)
+	tr.Observe("town-a", true, []target.Violation{noHook, rig2, {Invariant: 7, Message: "Working agent a-2 has no hook"}})
+	tr.Observe("town-b", true, []target.Violation{rig3})
+	tr.Observe("town-c", true, nil)
+	want := map[string]map[int]int{"town-a": {7: 2, 3: 1}, "town-b": {3: 1}}
+	if got := tr.OpenCounts(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("OpenCounts = %v, want %v", got, want)
+	}
+	tr.Forget("town-a")
+	if got := tr.OpenCounts(); !reflect.DeepEqual(got, map[string]map[int]int{"town-b": {3: 1}}) {
+		t.Fatalf("after Forget OpenCounts = %v", got)
+	}
+	if got := tr.OpenViolations("town-a"); got != nil {
+		t.Errorf("forgotten town still has %v", got)
+	}
+	// Forgetting is not resolving: no transition when it comes back clean.
+	if got := tr.Observe("town-a", true, nil); got != nil {
+		t.Errorf("clean poll after Forget gave %v", got)
+	}
+	if got := tr.Towns(); !reflect.DeepEqual(got, []string{"town-b"}) {
+		t.Errorf("Towns = %v", got)
+	}
+}
+
+func TestTrackerDormantExpires(t *testing.T) {
+	c := newClock()
+	tr := NewTracker(Options{OpenAfter: 1, ResolveAfter: 1, Retain: time.Hour}, c.Now)
+	tr.Observe("town-a", true, []target.Violation{noHook})
+	tr.Observe("town-a", true, nil) // resolved, seq 2 kept
+	c.Add(30 * time.Minute)
+	tr.Observe("town-a", true, nil)
+	if got := tr.Towns(); len(got) != 1 {
+		t.Fatalf("dormant entry dropped early: towns %v", got)
+	}
+	c.Add(31 * time.Minute)
+	tr.Observe("town-a", true, nil)
+	if got := tr.Towns(); len(got) != 0 {
+		t.Fatalf("dormant entry kept past Retain: towns %v", got)
+	}
+}
+
+func TestTrackerConcurrentTowns(t *testing.T) {
+	c := newClock()
+	tr := NewTracker(Options{OpenAfter: 2, ResolveAfter: 2}, c.Now)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	opened := 0
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			town := fmt.Sprintf("town-%02d", i)
+			for range 10 {
+				n := len(tr.Observe(town, true, []target.Violation{noHook}))
+				_ = tr.OpenCounts()
+				mu.Lock()
+				opened += n
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if opened != 64 {
+		t.Fatalf("opened %d transitions across 64 towns, want 64", opened)
+	}
+	if got := tr.TransitionCounts()[Opened]; got != 64 {
+		t.Fatalf("TransitionCounts[opened] = %d", got)
+	}
+}
+
+// TestSimulatedDay is the headline figure: one town whose violation never
+// clears, polled every 5 s for a day. The seed sent one event per poll.
+func TestSimulatedDay(t *testing.T) {
+	for _, tc := range []struct {
+		repeat time.Duration
+		want   int
+	}{{0, 1}, {24 * time.Hour, 1}, {6 * time.Hour, 4}} {
+		events := simulateDay(tc.repeat)
+		if events != tc.want {
+			t.Errorf("repeat_interval %s: %d events in a day, want %d", tc.repeat, events, tc.want)
+		}
+	}
+}
+
+func simulateDay(repeat time.Duration) int {
+	c := newClock()
+	tr := NewTracker(Options{OpenAfter: 2, ResolveAfter: 3, RepeatInterval: repeat}, c.Now)
+	events := 0
+	for i := range 17280 {
+		// The count in the message drifts; the identity does not.
+		v := target.Violation{Invariant: 3, Message: strings.Replace(rig2.Message, "2", fmt.Sprint(2+i%5), 1)}
+		events += len(tr.Observe("town-a", true, []target.Violation{v}))
+		c.Add(5 * time.Second)
+	}
+	return events
+}
+
+func BenchmarkSimulatedDay(b *testing.B) {
+	var events int
+	for b.Loop() {
+		events = simulateDay(24 * time.Hour)
+	}
+	b.ReportMetric(float64(events), "events/day")
+	b.ReportMetric(17280, "seed-events/day")
+}
+
+func BenchmarkObserve(b *testing.B) {
+	c := newClock()
+	tr := NewTracker(Options{OpenAfter: 2, ResolveAfter: 3}, c.Now)
+	vs := []target.Violation{noHook, rig2}
+	for b.Loop() {
+		tr.Observe("town-a", true, vs)
+	}
+}

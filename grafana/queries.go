@@ -1,0 +1,56 @@
+package grafana
+
+import (
+	"fmt"
+
+	"github.com/tickwatch/tickwatch/exporter"
+)
+
+// Grafana variables the queries refer to. TownSelector is the label matcher
+// every per-town query carries, so the `town` variable filters all of them.
+const (
+	VarDatasource = "datasource"
+	VarTown       = "town"
+	TownSelector  = `town=~"$town"`
+	// RateInterval is Grafana's own window for rate(): at least four scrape intervals.
+	RateInterval = "$__rate_interval"
+	// TownAllValue is the regex Grafana substitutes when "All" towns are selected.
+	TownAllValue = ".+"
+)
+
+// Query is one panel target as Grafana sends it to Prometheus.
+type Query struct {
+	Panel   string // the title of the panel that runs it
+	RefID   string
+	Expr    string
+	Legend  string
+	Instant bool
+	// ExpectData says a sidecar watching a live fleet always serves series for
+	// it; panels without it may rightly be empty (no violation open, no Sentry).
+	ExpectData bool
+}
+
+// TownVariableQuery is the template query that lists the towns to pick from.
+func TownVariableQuery() string {
+	return fmt.Sprintf("label_values(%s, town)", exporter.MetricUp)
+}
+
+// perTown selects a mirrored metric for the towns chosen in the variable.
+func perTown(metric string) string {
+	return fmt.Sprintf("%s{%s}", metric, TownSelector)
+}
+
+// sumBy aggregates a per-town metric over the chosen towns, keeping label.
+func sumBy(label, metric string) string {
+	return fmt.Sprintf("sum by (%s) (%s)", label, perTown(metric))
+}
+
+// rateBy is the per-second rate of a sidecar counter, by label.
+func rateBy(label, metric string) string {
+	return fmt.Sprintf("sum by (%s) (rate(%s[%s]))", label, metric, RateInterval)
+}
+
+// quantile is a latency quantile from one of the sidecar's histograms.
+func quantile(q float64, histogram string) string {
+	return fmt.Sprintf("histogram_quantile(%g, sum by (le) (rate(%s_bucket[%s])))", q, histogram, RateInterval)
+}

@@ -1,0 +1,192 @@
+package rules
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/common/model"
+)
+
+// Receiver names of the generated Alertmanager config.
+const (
+	ReceiverPagerDuty = "tickwatch-pagerduty"
+	ReceiverWarnings  = "tickwatch-warnings"
+)
+
+// AlertmanagerOptions are the site-specific parts of the Alertmanager
+// config; routing, grouping and inhibition are fixed by the alerts.
+type AlertmanagerOptions struct {
+	// PagerDutyRoutingKeyFile holds the Events v2 integration key (a secret,
+	// so only its path is in the config).
+	PagerDutyRoutingKeyFile string
+	// PagerDutyURL overrides the Events v2 endpoint; "" keeps PagerDuty's.
+	PagerDutyURL string
+	// WebhookURL receives warnings as Alertmanager webhook JSON.
+	WebhookURL string
+	// SlackAPIURLFile holds a Slack incoming-webhook URL; "" means no Slack.
+	SlackAPIURLFile string
+	SlackChannel    string
+
+	GroupWait, GroupInterval   time.Duration
+	RepeatInterval, PageRepeat time.Duration
+}
+
+// DefaultAlertmanagerOptions is the example checked in under deploy/alertmanager.
+func DefaultAlertmanagerOptions() AlertmanagerOptions {
+	return AlertmanagerOptions{
+		PagerDutyRoutingKeyFile: "/etc/alertmanager/secrets/pagerduty-routing-key",
+		WebhookURL:              "http://alert-relay.monitoring.svc:8080/hooks/tickwatch",
+		SlackAPIURLFile:         "/etc/alertmanager/secrets/slack-webhook-url",
+		SlackChannel:            "#tickwatch-alerts",
+		GroupWait:               30 * time.Second,
+		GroupInterval:           5 * time.Minute,
+		RepeatInterval:          12 * time.Hour,
+		PageRepeat:              4 * time.Hour,
+	}
+}
+
+type amConfig struct {
+	Route        amRoute      `yaml:"route"`
+	InhibitRules []amInhibit  `yaml:"inhibit_rules"`
+	Receivers    []amReceiver `yaml:"receivers"`
+}
+
+type amRoute struct {
+	Receiver       string         `yaml:"receiver"`
+	GroupBy        []string       `yaml:"group_by,omitempty"`
+	GroupWait      model.Duration `yaml:"group_wait,omitempty"`
+	GroupInterval  model.Duration `yaml:"group_interval,omitempty"`
+	RepeatInterval model.Duration `yaml:"repeat_interval,omitempty"`
+	Matchers       []string       `yaml:"matchers,omitempty"`
+	Routes         []amRoute      `yaml:"routes,omitempty"`
+}
+
+type amInhibit struct {
+	SourceMatchers []string `yaml:"source_matchers"`
+	TargetMatchers []string `yaml:"target_matchers"`
+	Equal          []string `yaml:"equal"`
+}
+
+type amReceiver struct {
+	Name             string        `yaml:"name"`
+	PagerDutyConfigs []amPagerDuty `yaml:"pagerduty_configs,omitempty"`
+	WebhookConfigs   []amWebhook   `yaml:"webhook_configs,omitempty"`
+	SlackConfigs     []amSlack     `yaml:"slack_configs,omitempty"`
+}
+
+type amPagerDuty struct {
+	SendResolved   bool              `yaml:"send_resolved"`
+	RoutingKeyFile string            `yaml:"routing_key_file"`
+	URL            string            `yaml:"url,omitempty"`
+	Severity       string            `yaml:"severity"`
+	Description    string            `yaml:"description"`
+	Details        map[string]string `yaml:"details"`
+}
+
+type amWebhook struct {
+	SendResolved bool   `yaml:"send_resolved"`
+	URL          string `yaml:"url"`
+}
+
+type amSlack struct {
+	SendResolved bool   `yaml:"send_resolved"`
+	APIURLFile   string `yaml:"api_url_file"`
+	Channel      string `yaml:"channel"`
+	Title        string `yaml:"title"`
+	TitleLink    string `yaml:"title_link"`
+	Text         string `yaml:"text"`
+}
+
+// Notification templates. A group holds one alert name in one town, so its
+// common labels name both; TickwatchDown has no town and leaves it out.
+const (
+	amSubject     = `[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}{{ with .CommonLabels.town }} town {{ . }}{{ end }}: {{ .CommonAnnotations.summary }}`
+	amSlackTitle  = `[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] {{ .CommonLabels.alertname }}{{ with .CommonLabels.town }} town {{ . }}{{ end }}`
+	amSlackText   = `{{ range .Alerts }}{{ .Annotations.description }}{{ "\n" }}{{ end }}`
+	amRunbookLink = `{{ .CommonAnnotations.runbook_url }}`
+)
+
+// AlertmanagerConfig returns alertmanager.yml: severity=page goes to
+// PagerDuty, everything else to the warnings receiver (webhook and Slack);
+// groups are one alert name in one town; per-town alerts are inhibited while
+// the tickwatch instance that watches them is down.
+func AlertmanagerConfig(o AlertmanagerOptions) ([]byte, error) {
+	if o.PagerDutyRoutingKeyFile == "" {
+		return nil, errors.New("alertmanager config: a PagerDuty routing key file is required")
+	}
+	if o.WebhookURL == "" {
+		return nil, errors.New("alertmanager config: a webhook URL is required")
+	}
+	warnings := amReceiver{
+		Name:           ReceiverWarnings,
+		WebhookConfigs: []amWebhook{{SendResolved: true, URL: o.WebhookURL}},
+	}
+	if o.SlackAPIURLFile != "" {
+		warnings.SlackConfigs = []amSlack{{
+			SendResolved: true,
+			APIURLFile:   o.SlackAPIURLFile,
+			Channel:      o.SlackChannel,
+			Title:        amSlackTitle,
+			TitleLink:    amRunbookLink,
+			Text:         amSlackText,
+		}}
+	}
+	cfg := amConfig{
+		Route: amRoute{
+			Receiver:       ReceiverWarnings,
+			GroupBy:        []string{"alertname", "town"},
+			GroupWait:      model.Duration(o.GroupWait),
+			GroupInterval:  model.Duration(o.GroupInterval),
+			RepeatInterval: model.Duration(o.RepeatInterval),
+			Routes: []amRoute{
+				{Receiver: ReceiverPagerDuty, Matchers: []string{fmt.Sprintf("severity=%q", SeverityPage)}, RepeatInterval: model.Duration(o.PageRepeat)},
+				{Receiver: ReceiverWarnings, Matchers: []string{fmt.Sprintf("severity=%q", SeverityWarning)}},
+			},
+		},
+		InhibitRules: []amInhibit{
+			{
+				// A replica that is down leaves its towns' alerts to run out
+				// their keep_firing_for; only the replica's own page matters.
+				SourceMatchers: []string{fmt.Sprintf("alertname=%q", AlertTickwatchDown)},
+				TargetMatchers: []string{`town=~".+"`},
+				Equal:          []string{"job", "instance"},
+			},
+			{
+				SourceMatchers: []string{fmt.Sprintf("alertname=%q", AlertReconcilerQueueDepthCritical)},
+				TargetMatchers: []string{fmt.Sprintf("alertname=%q", AlertReconcilerQueueDepthHigh)},
+				Equal:          []string{"job", "instance", "town"},
+			},
+			{
+				SourceMatchers: []string{fmt.Sprintf("alertname=%q", AlertReconcilerStale)},
+				TargetMatchers: []string{fmt.Sprintf("alertname=%q", AlertReconcilerTownDown)},
+				Equal:          []string{"job", "instance", "town"},
+			},
+		},
+		Receivers: []amReceiver{
+			{
+				Name: ReceiverPagerDuty,
+				PagerDutyConfigs: []amPagerDuty{{
+					SendResolved:   true,
+					RoutingKeyFile: o.PagerDutyRoutingKeyFile,
+					URL:            o.PagerDutyURL,
+					Severity:       "critical",
+					Description:    amSubject,
+					Details: map[string]string{
+						"town":        `{{ .CommonLabels.town }}`,
+						"summary":     `{{ .CommonAnnotations.summary }}`,
+						"description": `{{ .CommonAnnotations.description }}`,
+						"runbook_url": amRunbookLink,
+						"num_firing":  `{{ .Alerts.Firing | len }}`,
+					},
+				}},
+			},
+			warnings,
+		},
+	}
+	b, err := marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("alertmanager config: %w", err)
+	}
+	return b, nil
+}

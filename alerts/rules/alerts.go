@@ -1,0 +1,142 @@
+package rules
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/tickwatch/tickwatch/config"
+	"github.com/tickwatch/tickwatch/exporter"
+)
+
+// Alert names of SPEC section 6.
+const (
+	AlertTickwatchDown                  = "TickwatchDown"
+	AlertReconcilerTownDown             = "ReconcilerTownDown"
+	AlertReconcilerStale                = "ReconcilerStale"
+	AlertReconcilerQueueDepthHigh       = "ReconcilerQueueDepthHigh"
+	AlertReconcilerQueueDepthCritical   = "ReconcilerQueueDepthCritical"
+	AlertReconcilerWallClockHigh        = "ReconcilerWallClockHigh"
+	AlertReconcilerInvariantViolated    = "ReconcilerInvariantViolated"
+	AlertTickwatchSentryDeliveryFailing = "TickwatchSentryDeliveryFailing"
+)
+
+// AlertNames lists every alert the group holds, in the order of the group.
+func AlertNames() []string {
+	return []string{
+		AlertTickwatchDown, AlertReconcilerTownDown, AlertReconcilerStale,
+		AlertReconcilerQueueDepthHigh, AlertReconcilerQueueDepthCritical,
+		AlertReconcilerWallClockHigh, AlertReconcilerInvariantViolated,
+		AlertTickwatchSentryDeliveryFailing,
+	}
+}
+
+// Rule is one alerting rule in Prometheus's rule file format.
+type Rule struct {
+	Alert         string            `yaml:"alert"`
+	Expr          string            `yaml:"expr"`
+	For           model.Duration    `yaml:"for,omitempty"`
+	KeepFiringFor model.Duration    `yaml:"keep_firing_for,omitempty"`
+	Labels        map[string]string `yaml:"labels"`
+	Annotations   map[string]string `yaml:"annotations"`
+}
+
+// Base durations before TimeScale. A `for` of at least two scrapes keeps one
+// bad scrape from paging; keep_firing_for is set where a value hovers around
+// its threshold (queue depth, wall clock, flaky polls), so the page does not
+// resolve and re-open every few minutes.
+const (
+	forTickwatchDown   = 2 * time.Minute
+	forTownDown        = 3 * time.Minute
+	keepTownDown       = 5 * time.Minute
+	forStale           = 1 * time.Minute
+	forQueueHigh       = 5 * time.Minute
+	keepQueueHigh      = 5 * time.Minute
+	forQueueCritical   = 2 * time.Minute
+	keepQueueCritical  = 5 * time.Minute
+	forWallClock       = 5 * time.Minute
+	keepWallClock      = 5 * time.Minute
+	forInvariant       = 1 * time.Minute
+	forSentryFailing   = 10 * time.Minute
+	sentryFailingRange = 10 * time.Minute
+)
+
+// Alerts returns the rules of the group, built from the thresholds.
+func Alerts(th config.Thresholds, o Options) []Rule {
+	job := o.job()
+	stale := time.Duration(th.StaleAfter)
+	wall := time.Duration(th.WallClockSeconds * float64(time.Second))
+	sd := func(d time.Duration) string { return o.scale(d).String() } // what the rule really waits
+	rule := func(name, severity, expr string, forD, keep time.Duration, summary, description string) Rule {
+		return Rule{
+			Alert:         name,
+			Expr:          expr,
+			For:           o.scale(forD),
+			KeepFiringFor: o.scale(keep),
+			Labels:        map[string]string{"severity": severity},
+			Annotations: map[string]string{
+				"summary":     summary,
+				"description": description,
+				"runbook_url": o.runbook(name),
+			},
+		}
+	}
+	down := []Rule{
+		rule(AlertTickwatchDown, SeverityPage,
+			fmt.Sprintf(`up{job=%q} == 0`, job), forTickwatchDown, 0,
+			`tickwatch {{ $labels.instance }} is down`,
+			fmt.Sprintf(`Prometheus has failed to scrape tickwatch at {{ $labels.instance }} (job {{ $labels.job }}) for more than %s (up = {{ $value }}). Its towns are not watched and their alerts cannot fire.`, sd(forTickwatchDown))),
+		rule(AlertTickwatchDown, SeverityPage,
+			fmt.Sprintf(`absent(up{job=%q})`, job), forTickwatchDown, 0,
+			fmt.Sprintf(`No tickwatch target in job %s`, job),
+			fmt.Sprintf(`Prometheus has had no target in job %q for more than %s. No town is watched and no town alert can fire.`, job, sd(forTickwatchDown))),
+	}
+	// Two rules raise TickwatchDown; the cause label tells them apart (and
+	// keeps promtool's duplicate-rule lint quiet).
+	down[0].Labels["cause"] = "scrape-failed"
+	down[1].Labels["cause"] = "no-target"
+	return append(down, []Rule{
+		rule(AlertReconcilerTownDown, SeverityWarning,
+			fmt.Sprintf(`%s == 0`, exporter.MetricUp), forTownDown, keepTownDown,
+			`Town {{ $labels.town }} cannot be polled`,
+			fmt.Sprintf(`tickwatch {{ $labels.instance }} has failed every poll of town {{ $labels.town }} for more than %s (%s = {{ $value }}). The town's other alerts are blind meanwhile.`, sd(forTownDown), exporter.MetricUp)),
+		rule(AlertReconcilerStale, SeverityPage,
+			fmt.Sprintf(`time() - %s > %s`, exporter.MetricLastSuccess, num(stale.Seconds())), forStale, 0,
+			`Town {{ $labels.town }} was last polled {{ $value | humanizeDuration }} ago`,
+			fmt.Sprintf(`The last successful poll of town {{ $labels.town }} by tickwatch {{ $labels.instance }} was {{ $value | humanizeDuration }} ago, longer than stale_after (%s). Nothing about this town is current, so none of its alerts can be trusted.`, dur(stale))),
+		rule(AlertReconcilerQueueDepthHigh, SeverityWarning,
+			fmt.Sprintf(`%s > %s`, exporter.MetricQueueDepth, num(th.QueueDepthWarning)), forQueueHigh, keepQueueHigh,
+			fmt.Sprintf(`Town {{ $labels.town }} queue depth {{ $value }} is above %s`, num(th.QueueDepthWarning)),
+			fmt.Sprintf(`Town {{ $labels.town }} has {{ $value }} pending events in its reconciler queue, above the warning threshold of %s for more than %s. The reconciler is falling behind.`, num(th.QueueDepthWarning), sd(forQueueHigh))),
+		rule(AlertReconcilerQueueDepthCritical, SeverityPage,
+			fmt.Sprintf(`%s > %s`, exporter.MetricQueueDepth, num(th.QueueDepthCritical)), forQueueCritical, keepQueueCritical,
+			fmt.Sprintf(`Town {{ $labels.town }} queue depth {{ $value }} is above %s`, num(th.QueueDepthCritical)),
+			fmt.Sprintf(`Town {{ $labels.town }} has {{ $value }} pending events in its reconciler queue, above the critical threshold of %s for more than %s. Work in this town is piling up faster than the reconciler drains it.`, num(th.QueueDepthCritical), sd(forQueueCritical))),
+		rule(AlertReconcilerWallClockHigh, SeverityWarning,
+			fmt.Sprintf(`%s > %s`, exporter.MetricLastTickWallClock, num(th.WallClockSeconds)), forWallClock, keepWallClock,
+			`Town {{ $labels.town }} reconciler tick took {{ $value | humanizeDuration }}`,
+			fmt.Sprintf(`The last reconciler tick of town {{ $labels.town }} took {{ $value | humanizeDuration }}, above %s for more than %s.`, wall, sd(forWallClock))),
+		rule(AlertReconcilerInvariantViolated, SeverityWarning,
+			fmt.Sprintf(`%s > 0`, exporter.MetricInvariantViolations), forInvariant, 0,
+			`Town {{ $labels.town }} violates invariant #{{ $labels.invariant }}`,
+			fmt.Sprintf(`Town {{ $labels.town }} has {{ $value }} open violation(s) of reconciler invariant #{{ $labels.invariant }} for more than %s. Each violation's message is in Sentry and on the tickwatch status page.`, sd(forInvariant))),
+		rule(AlertTickwatchSentryDeliveryFailing, SeverityWarning,
+			fmt.Sprintf(`sum by (job, instance) (increase(%[1]s{result="failed"}[%[2]s])) > 0 unless sum by (job, instance) (increase(%[1]s{result="sent"}[%[2]s])) > 0`,
+				exporter.MetricSentryEvents, dur(sentryFailingRange)), forSentryFailing, 0,
+			`tickwatch {{ $labels.instance }} cannot deliver events to Sentry`,
+			fmt.Sprintf(`tickwatch {{ $labels.instance }} failed to send {{ $value | humanize }} Sentry events in the last %s and sent none for more than %s. Violation transitions wait in its durable outbox (%s).`,
+				dur(sentryFailingRange), sd(forSentryFailing), exporter.MetricSentryOutbox)),
+	}...)
+}
+
+// num prints a threshold the way PromQL and people read it: 25, 0.5, 1e+06.
+func num(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// dur prints a duration as Prometheus writes it: 5m, 1h30m, 500ms.
+func dur(d time.Duration) string { return model.Duration(d).String() }
+
+// anchor is the runbook heading anchor of an alert (GitHub lower-cases headings).
+func anchor(alert string) string { return strings.ToLower(alert) }

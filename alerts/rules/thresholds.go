@@ -1,0 +1,32 @@
+package rules
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/tickwatch/tickwatch/config"
+)
+
+// checkThresholds refuses thresholds no rule can be built from, so a bad
+// config yields an error instead of a rule file promtool rejects later.
+func checkThresholds(th config.Thresholds) error {
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{
+		{"wall_clock_seconds", th.WallClockSeconds},
+		{"queue_depth_warning", th.QueueDepthWarning},
+		{"queue_depth_critical", th.QueueDepthCritical},
+	} {
+		if math.IsNaN(f.v) || math.IsInf(f.v, 0) || f.v <= 0 {
+			return fmt.Errorf("thresholds.%s must be a positive number, got %v", f.name, f.v)
+		}
+	}
+	if th.QueueDepthCritical <= th.QueueDepthWarning {
+		return fmt.Errorf("thresholds.queue_depth_critical (%v) must be above queue_depth_warning (%v)", th.QueueDepthCritical, th.QueueDepthWarning)
+	}
+	if th.StaleAfter <= 0 {
+		return fmt.Errorf("thresholds.stale_after must be positive, got %s", th.StaleAfter)
+	}
+	return nil
+}

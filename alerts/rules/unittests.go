@@ -1,0 +1,354 @@
+package rules
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/tickwatch/tickwatch/config"
+	"github.com/tickwatch/tickwatch/exporter"
+)
+
+// File names written by `tickwatch rules --out DIR`.
+const (
+	RuleFileName = "tickwatch-rules.yml"
+	TestFileName = "tickwatch-rules.test.yml"
+)
+
+// promtool's unit test file format (`promtool test rules`).
+type testFile struct {
+	RuleFiles          []string       `yaml:"rule_files"`
+	EvaluationInterval model.Duration `yaml:"evaluation_interval"`
+	Tests              []testGroup    `yaml:"tests"`
+}
+
+type testGroup struct {
+	Interval       model.Duration  `yaml:"interval"`
+	InputSeries    []inputSeries   `yaml:"input_series"`
+	AlertRuleTests []alertRuleTest `yaml:"alert_rule_test"`
+}
+
+type inputSeries struct {
+	Series string `yaml:"series"`
+	Values string `yaml:"values"`
+}
+
+type alertRuleTest struct {
+	EvalTime  model.Duration `yaml:"eval_time"`
+	Alertname string         `yaml:"alertname"`
+	ExpAlerts []expAlert     `yaml:"exp_alerts"` // [] asserts that nothing fires
+}
+
+type expAlert struct {
+	ExpLabels      map[string]string `yaml:"exp_labels"`
+	ExpAnnotations map[string]string `yaml:"exp_annotations"`
+}
+
+// check is one expectation at minute `at`: the alert for `labels` fires
+// with `value` (rendered into the annotations), or nothing fires.
+type check struct {
+	at     int
+	firing bool
+	value  float64
+}
+
+// alertCase is one test group: series for a sick subject and healthy (or
+// exactly-at-threshold) ones, and the checks over time for one rule.
+type alertCase struct {
+	rule   Rule
+	labels map[string]string // labels of the expected alert, without alertname
+	series []inputSeries
+	checks []check
+}
+
+const step = time.Minute
+
+// UnitTests returns a promtool test file that drives every alert of the
+// generated rule file into firing and back, and shows that healthy towns and
+// values exactly at a threshold do not fire.
+func UnitTests(th config.Thresholds) ([]byte, error) {
+	return unitTests(th, Options{}, RuleFileName)
+}
+
+func unitTests(th config.Thresholds, o Options, ruleFile string) ([]byte, error) {
+	if err := checkThresholds(th); err != nil {
+		return nil, err
+	}
+	if o.TimeScale != 0 && o.TimeScale != 1 {
+		return nil, fmt.Errorf("unit tests step by minutes and need unscaled durations, not time scale %v", o.TimeScale)
+	}
+	rules := Alerts(th, o)
+	cases := unitTestCases(th, o.job(), rules)
+	tf := testFile{
+		RuleFiles:          []string{ruleFile},
+		EvaluationInterval: model.Duration(step),
+	}
+	covered := map[string]bool{}
+	for _, c := range cases {
+		g := testGroup{Interval: model.Duration(step), InputSeries: c.series}
+		for _, ch := range c.checks {
+			at := alertRuleTest{
+				EvalTime:  model.Duration(time.Duration(ch.at) * step),
+				Alertname: c.rule.Alert,
+				ExpAlerts: []expAlert{},
+			}
+			if ch.firing {
+				a, err := expected(c.rule, c.labels, ch.value)
+				if err != nil {
+					return nil, fmt.Errorf("unit test of %s: %w", c.rule.Alert, err)
+				}
+				at.ExpAlerts = append(at.ExpAlerts, a)
+				covered[c.rule.Alert] = true
+			}
+			g.AlertRuleTests = append(g.AlertRuleTests, at)
+		}
+		tf.Tests = append(tf.Tests, g)
+	}
+	for _, name := range AlertNames() {
+		if !covered[name] {
+			return nil, fmt.Errorf("no unit test makes %s fire", name)
+		}
+	}
+	return marshal(tf)
+}
+
+func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
+	byExpr := func(name, exprPrefix string) Rule {
+		for _, r := range rules {
+			if r.Alert == name && strings.HasPrefix(r.Expr, exprPrefix) {
+				return r
+			}
+		}
+		panic("rules: no rule " + name + " " + exprPrefix) // a programming error in this file
+	}
+	rule := func(name string) Rule { return byExpr(name, "") }
+	steps := func(d time.Duration) int { return int(math.Ceil(float64(d) / float64(step))) }
+	const inst, inst2, inst3 = "tickwatch-0:9917", "tickwatch-1:9917", "tickwatch-2:9917"
+	town := func(metric, town string, extra ...string) string {
+		l := map[string]string{"job": job, "instance": inst, "town": town}
+		for i := 0; i+1 < len(extra); i += 2 {
+			l[extra[i]] = extra[i+1]
+		}
+		return series(metric, l)
+	}
+	alertLabels := func(r Rule, l map[string]string) map[string]string {
+		out := maps.Clone(r.Labels)
+		maps.Copy(out, l)
+		return out
+	}
+	sick := map[string]string{"job": job, "instance": inst, "town": "town-sick"}
+
+	// threshold is the shape shared by the gauge-over-threshold alerts: a
+	// sick town crosses the threshold at minute `start` and drops back at
+	// `recover`; an edge town sits exactly on the threshold all along.
+	threshold := func(r Rule, metric string, forD, keep time.Duration, low, high, edge float64) alertCase {
+		start, f, k := 5, steps(forD), steps(keep)
+		recover := start + f + 3
+		total := recover + k + 5
+		c := alertCase{
+			rule:   r,
+			labels: alertLabels(r, sick),
+			series: []inputSeries{
+				{town(metric, "town-sick"), values(run(low, start), run(high, recover-start), run(low, total-recover))},
+				{town(metric, "town-edge"), values(run(edge, total))},
+			},
+			checks: []check{
+				{at: start + f - 1},
+				{at: start + f, firing: true, value: high},
+			},
+		}
+		if k > 0 {
+			c.checks = append(c.checks, check{at: recover + k - 1, firing: true, value: high})
+		}
+		return append1(c, check{at: recover + k})
+	}
+
+	var cases []alertCase
+
+	// TickwatchDown from up == 0: one replica down, another up.
+	{
+		r := byExpr(AlertTickwatchDown, "up")
+		start, f := 5, steps(forTickwatchDown)
+		recover := start + f + 3
+		total := recover + 5
+		cases = append(cases, alertCase{
+			rule:   r,
+			labels: alertLabels(r, map[string]string{"job": job, "instance": inst}),
+			series: []inputSeries{
+				{series("up", map[string]string{"job": job, "instance": inst}), values(run(1, start), run(0, recover-start), run(1, total-recover))},
+				{series("up", map[string]string{"job": job, "instance": inst2}), values(run(1, total))},
+			},
+			checks: []check{{at: start + f - 1}, {at: start + f, firing: true, value: 0}, {at: recover}},
+		})
+	}
+	// TickwatchDown from absent(): only other jobs are scraped.
+	{
+		r := byExpr(AlertTickwatchDown, "absent")
+		f := steps(forTickwatchDown)
+		other := "node"
+		if job == other {
+			other = "node-exporter"
+		}
+		cases = append(cases, alertCase{
+			rule:   r,
+			labels: alertLabels(r, map[string]string{"job": job}),
+			series: []inputSeries{{series("up", map[string]string{"job": other, "instance": "node-0:9100"}), values(run(1, f+5))}},
+			checks: []check{{at: f - 1}, {at: f, firing: true, value: 1}},
+		})
+	}
+	// ReconcilerTownDown: polls of one town fail, another town is fine.
+	{
+		r := rule(AlertReconcilerTownDown)
+		start, f, k := 5, steps(forTownDown), steps(keepTownDown)
+		recover := start + f + 3
+		total := recover + k + 5
+		cases = append(cases, alertCase{
+			rule:   r,
+			labels: alertLabels(r, sick),
+			series: []inputSeries{
+				{town(exporter.MetricUp, "town-sick"), values(run(1, start), run(0, recover-start), run(1, total-recover))},
+				{town(exporter.MetricUp, "town-ok"), values(run(1, total))},
+			},
+			checks: []check{
+				{at: start + f - 1}, {at: start + f, firing: true, value: 0},
+				{at: recover + k - 1, firing: true, value: 0}, {at: recover + k},
+			},
+		})
+	}
+	// ReconcilerStale: one town's last success freezes at minute `freeze`;
+	// another town succeeds every minute.
+	{
+		r := rule(AlertReconcilerStale)
+		const freeze = 9
+		staleSteps := int(math.Floor(time.Duration(th.StaleAfter).Seconds() / step.Seconds()))
+		active := freeze + staleSteps + 1 // first minute with now - last > stale_after
+		fire := active + steps(forStale)
+		recover := fire + 3
+		at := func(i int) float64 { return float64(i) * step.Seconds() }
+		cases = append(cases, alertCase{
+			rule:   r,
+			labels: alertLabels(r, sick),
+			series: []inputSeries{
+				{town(exporter.MetricLastSuccess, "town-sick"), values(
+					fmt.Sprintf("0+%sx%d", num(step.Seconds()), freeze),
+					run(at(freeze), recover-freeze-1),
+					fmt.Sprintf("%s+%sx10", num(at(recover)), num(step.Seconds())))},
+				{town(exporter.MetricLastSuccess, "town-ok"), fmt.Sprintf("0+%sx%d", num(step.Seconds()), recover+10)},
+			},
+			checks: []check{{at: fire - 1}, {at: fire, firing: true, value: at(fire) - at(freeze)}, {at: recover}},
+		})
+	}
+	w, c := th.QueueDepthWarning, th.QueueDepthCritical
+	cases = append(cases,
+		threshold(rule(AlertReconcilerQueueDepthHigh), exporter.MetricQueueDepth, forQueueHigh, keepQueueHigh, w/2, (w+c)/2, w),
+		threshold(rule(AlertReconcilerQueueDepthCritical), exporter.MetricQueueDepth, forQueueCritical, keepQueueCritical, w/2, c*1.5, c),
+		threshold(rule(AlertReconcilerWallClockHigh), exporter.MetricLastTickWallClock, forWallClock, keepWallClock,
+			th.WallClockSeconds/2, th.WallClockSeconds*2, th.WallClockSeconds),
+	)
+	// ReconcilerInvariantViolated: invariant #7 opens in one town; the
+	// healthy town exports the same invariant at 0.
+	{
+		r := rule(AlertReconcilerInvariantViolated)
+		start, f := 5, steps(forInvariant)
+		recover := start + f + 3
+		total := recover + 5
+		cases = append(cases, alertCase{
+			rule:   r,
+			labels: alertLabels(r, map[string]string{"job": job, "instance": inst, "town": "town-sick", "invariant": "7"}),
+			series: []inputSeries{
+				{town(exporter.MetricInvariantViolations, "town-sick", "invariant", "7"), values(run(0, start), run(1, recover-start), run(0, total-recover))},
+				{town(exporter.MetricInvariantViolations, "town-ok", "invariant", "7"), values(run(0, total))},
+			},
+			checks: []check{{at: start + f - 1}, {at: start + f, firing: true, value: 1}, {at: recover}},
+		})
+	}
+	// TickwatchSentryDeliveryFailing: replica 0 fails every send for 20
+	// minutes and sends nothing; replica 1 only sends; replica 2 fails some
+	// and sends some, which is not an outage.
+	{
+		r := rule(AlertTickwatchSentryDeliveryFailing)
+		const failUntil, total = 20, 33
+		win, f := steps(sentryFailingRange), steps(forSentryFailing)
+		ev := func(instance, result string) string {
+			return series(exporter.MetricSentryEvents, map[string]string{"job": job, "instance": instance, "result": result})
+		}
+		ramp := fmt.Sprintf("0+1x%d", total-1)
+		cases = append(cases, alertCase{
+			rule:   r,
+			labels: alertLabels(r, map[string]string{"job": job, "instance": inst}),
+			series: []inputSeries{
+				{ev(inst, "failed"), values(fmt.Sprintf("0+1x%d", failUntil), run(failUntil, total-failUntil-1))},
+				{ev(inst, "sent"), values(run(0, total))},
+				{ev(inst2, "failed"), values(run(0, total))},
+				{ev(inst2, "sent"), ramp},
+				{ev(inst3, "failed"), ramp},
+				{ev(inst3, "sent"), ramp},
+			},
+			// Active from minute 1 (the first increase), firing `for` later
+			// with the failures of one whole window; resolved once a window
+			// holds no failure.
+			checks: []check{{at: f}, {at: 1 + f, firing: true, value: float64(win)}, {at: failUntil + win}},
+		})
+	}
+	return cases
+}
+
+func append1(c alertCase, ch check) alertCase {
+	c.checks = append(c.checks, ch)
+	return c
+}
+
+// expected renders the alert promtool should see: the rule's labels and its
+// annotations with $labels and $value filled in the way Prometheus does.
+func expected(r Rule, labels map[string]string, value float64) (expAlert, error) {
+	ann := make(map[string]string, len(r.Annotations))
+	for k, tmpl := range r.Annotations {
+		s := tmpl
+		for name, v := range labels {
+			s = strings.ReplaceAll(s, "{{ $labels."+name+" }}", v)
+		}
+		for _, f := range []struct {
+			pipe   string
+			render func(float64) (string, error)
+		}{{"{{ $value | humanizeDuration }}", humanizeDuration}, {"{{ $value | humanize }}", humanize}} {
+			if !strings.Contains(s, f.pipe) {
+				continue
+			}
+			out, err := f.render(value)
+			if err != nil {
+				return expAlert{}, err
+			}
+			s = strings.ReplaceAll(s, f.pipe, out)
+		}
+		s = strings.ReplaceAll(s, "{{ $value }}", num(value))
+		if strings.Contains(s, "{{") {
+			return expAlert{}, fmt.Errorf("annotation %s: template %q refers to something the test cannot fill", k, tmpl)
+		}
+		ann[k] = s
+	}
+	return expAlert{ExpLabels: labels, ExpAnnotations: ann}, nil
+}
+
+// series writes a promtool series selector with labels in sorted order.
+func series(metric string, labels map[string]string) string {
+	parts := make([]string, 0, len(labels))
+	for _, k := range slices.Sorted(maps.Keys(labels)) {
+		parts = append(parts, fmt.Sprintf("%s=%q", k, labels[k]))
+	}
+	return metric + "{" + strings.Join(parts, ", ") + "}"
+}
+
+// run is n samples of v in promtool's expanding notation.
+func run(v float64, n int) string {
+	if n <= 1 {
+		return num(v)
+	}
+	return fmt.Sprintf("%sx%d", num(v), n-1)
+}
+
+func values(parts ...string) string { return strings.Join(parts, " ") }

@@ -2,6 +2,7 @@ package grafana
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/tickwatch/tickwatch/exporter"
 )
@@ -53,4 +54,11 @@ func rateBy(label, metric string) string {
 // quantile is a latency quantile from one of the sidecar's histograms.
 func quantile(q float64, histogram string) string {
 	return fmt.Sprintf("histogram_quantile(%g, sum by (le) (rate(%s_bucket[%s])))", q, histogram, RateInterval)
+}
+
+// Expand substitutes the dashboard variables the way Grafana does before it
+// sends a query to Prometheus: town is the regex of the chosen towns
+// (TownAllValue for "All") and rateInterval a PromQL duration such as "1m".
+func (q Query) Expand(town, rateInterval string) string {
+	return strings.NewReplacer("$"+VarTown, town, RateInterval, rateInterval).Replace(q.Expr)
 }

@@ -1,0 +1,136 @@
+package grafana
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/tickwatch/tickwatch/config"
+	"github.com/tickwatch/tickwatch/exporter"
+)
+
+// metricsOf parses expr with the PromQL parser and returns the metric names
+// it selects, histogram series (_bucket, _sum, _count) under their family name.
+func metricsOf(t *testing.T, expr string) []string {
+	t.Helper()
+	ast, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
+	if err != nil {
+		t.Fatalf("parse %q: %v", expr, err)
+	}
+	var names []string
+	parser.Inspect(ast, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok {
+			names = append(names, family(vs.Name))
+		}
+		return nil
+	})
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+func family(series string) string {
+	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+		if base, ok := strings.CutSuffix(series, suffix); ok && slices.Contains(exporter.MetricNames(), base) {
+			return base
+		}
+	}
+	return series
+}
+
+func TestEveryQueryParsesAndNamesServedMetrics(t *testing.T) {
+	queries, err := Queries(config.DefaultThresholds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := exporter.MetricNames()
+	got := map[string][]string{} // panel title -> metrics its queries select
+	for _, q := range queries {
+		for _, town := range []string{TownAllValue, "town-a|town-b"} {
+			metrics := metricsOf(t, q.Expand(town, "1m"))
+			for _, m := range metrics {
+				if !slices.Contains(served, m) {
+					t.Errorf("panel %q query %s selects %q, which the exporter does not serve", q.Panel, q.RefID, m)
+				}
+			}
+			got[q.Panel] = metrics
+		}
+		if strings.Contains(q.Expand(TownAllValue, "1m"), "$") {
+			t.Errorf("panel %q query %s keeps an unexpanded variable: %s", q.Panel, q.RefID, q.Expr)
+		}
+	}
+	want := map[string][]string{
+		"Towns up":                     {exporter.MetricUp},
+		"Towns down":                   {exporter.MetricUp},
+		"Open violations by invariant": {exporter.MetricInvariantViolations},
+		"Top towns by queue depth":     {exporter.MetricQueueDepth},
+		"Events drained per tick":      {exporter.MetricLastTickEventsDrained},
+		"Actions by type":              {exporter.MetricLastTickActions},
+		"Side effects":                 {exporter.MetricLastTickSideEffects},
+		"Invariant violations":         {exporter.MetricLastTickViolations},
+		"Wall clock per tick":          {exporter.MetricLastTickWallClock},
+		"Queue depth":                  {exporter.MetricQueueDepth},
+		"Polls by result":              {exporter.MetricPolls},
+		"Poll latency":                 {exporter.MetricPollDuration},
+		"Sentry events by result":      {exporter.MetricSentryEvents},
+		"Sentry outbox depth":          {exporter.MetricSentryOutbox},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("metrics by panel:\n got %v\nwant %v", got, want)
+	}
+}
+
+// TestPerTownQueriesFilterByTown: every query over a mirrored reconciler_*
+// metric must honour the town picker; the seed's did not.
+func TestPerTownQueriesFilterByTown(t *testing.T) {
+	queries, err := Queries(config.DefaultThresholds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range queries {
+		ast, err := parser.NewParser(parser.Options{}).ParseExpr(q.Expand("town-a", "1m"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		parser.Inspect(ast, func(n parser.Node, _ []parser.Node) error {
+			vs, ok := n.(*parser.VectorSelector)
+			if !ok || !strings.HasPrefix(vs.Name, "reconciler_") {
+				return nil
+			}
+			if !slices.ContainsFunc(vs.LabelMatchers, func(m *labels.Matcher) bool {
+				return m.Name == "town" && m.Value == "town-a"
+			}) {
+				t.Errorf("panel %q: %s does not filter on the town variable", q.Panel, vs)
+			}
+			return nil
+		})
+	}
+}
+
+func TestTownVariableQueryNamesServedMetric(t *testing.T) {
+	m := regexp.MustCompile(`^label_values\((\w+), town\)$`).FindStringSubmatch(TownVariableQuery())
+	if m == nil {
+		t.Fatalf("town variable query %q is not label_values(metric, town)", TownVariableQuery())
+	}
+	if m[1] != exporter.MetricUp {
+		t.Errorf("town variable lists towns of %q, want %q (served for every watched town)", m[1], exporter.MetricUp)
+	}
+}
+
+func TestExpand(t *testing.T) {
+	for _, tc := range []struct {
+		expr, town, rate, want string
+	}{
+		{`up{town=~"$town"}`, ".+", "1m", `up{town=~".+"}`},
+		{`rate(x[$__rate_interval])`, ".+", "2m", `rate(x[2m])`},
+		{`sum(a{town=~"$town"}) / rate(b[$__rate_interval])`, "t1|t2", "30s", `sum(a{town=~"t1|t2"}) / rate(b[30s])`},
+	} {
+		if got := (Query{Expr: tc.expr}).Expand(tc.town, tc.rate); got != tc.want {
+			t.Errorf("Expand(%q) = %q, want %q", tc.expr, got, tc.want)
+		}
+	}
+}

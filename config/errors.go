@@ -85,6 +85,17 @@ var (
 	yamlFieldRe  = regexp.MustCompile(`^field (\S+) not found in type \S+$`)
 )
 
+// tabIndent finds the first line indented with a tab, which YAML forbids and
+// yaml.v3 reports without a line.
+func tabIndent(data []byte) int {
+	for i, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(strings.TrimLeft(line, " "), "\t") {
+			return i + 1
+		}
+	}
+	return 0
+}
+
 // fromYAMLMessage turns one yaml.v3 message ("yaml: line 3: ..." or "line 3:
 // ...") into an *Error of file. Messages without a line keep the file only.
 func fromYAMLMessage(file, msg string) *Error {

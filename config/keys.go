@@ -100,7 +100,7 @@ func (w *keyWalker) walkStruct(n *yaml.Node, v reflect.Value, path string) {
 		w.fail(n.Line, path, "%s must be a mapping of keys, got %s", describePath(path), describeNode(n))
 		return
 	}
-	fields := yamlFields(v.Type())
+	fields, inlineMap := yamlFields(v.Type())
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, value := n.Content[i], n.Content[i+1]
 		if key.Value == "<<" { // merge key: the merged mapping belongs here too
@@ -110,6 +110,18 @@ func (w *keyWalker) walkStruct(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		index, ok := fields[key.Value]
+		if !ok && inlineMap != nil { // e.g. http_headers: any header name is a key
+			child := path + "." + key.Value
+			w.lines[child] = key.Line
+			m := v.FieldByIndex(inlineMap)
+			if m.IsNil() {
+				m.Set(reflect.MakeMap(m.Type()))
+			}
+			elem := reflect.New(m.Type().Elem()).Elem()
+			w.walk(value, elem, child)
+			m.SetMapIndex(reflect.ValueOf(key.Value).Convert(m.Type().Key()), elem)
+			continue
+		}
 		if !ok {
 			if path == "" {
 				w.fail(key.Line, key.Value, "unknown key %q", key.Value)
@@ -241,9 +253,10 @@ func describeNode(n *yaml.Node) string {
 }
 
 // yamlFields maps each yaml key of struct t to its field index, following
-// ",inline" structs the way yaml.v3 does.
-func yamlFields(t reflect.Type) map[string][]int {
-	out := map[string][]int{}
+// ",inline" structs the way yaml.v3 does. inlineMap is the index of an
+// ",inline" map that takes every other key, or nil.
+func yamlFields(t reflect.Type) (out map[string][]int, inlineMap []int) {
+	out = map[string][]int{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if !f.IsExported() {
@@ -259,10 +272,17 @@ func yamlFields(t reflect.Type) map[string][]int {
 			for ft.Kind() == reflect.Pointer {
 				ft = ft.Elem()
 			}
-			if ft.Kind() == reflect.Struct {
-				for k, inner := range yamlFields(ft) {
+			switch ft.Kind() {
+			case reflect.Struct:
+				fields, innerMap := yamlFields(ft)
+				for k, inner := range fields {
 					out[k] = append([]int{i}, inner...)
 				}
+				if innerMap != nil {
+					inlineMap = append([]int{i}, innerMap...)
+				}
+			case reflect.Map:
+				inlineMap = []int{i}
 			}
 			continue
 		}
@@ -271,5 +291,5 @@ func yamlFields(t reflect.Type) map[string][]int {
 		}
 		out[name] = []int{i}
 	}
-	return out
+	return out, inlineMap
 }

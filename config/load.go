@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 
 	commoncfg "github.com/prometheus/common/config"
 	"gopkg.in/yaml.v3"
@@ -41,7 +42,7 @@ func Parse(data []byte, filename string) (*Config, error) {
 
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, join([]*Error{fromYAMLMessage(filename, err.Error())})
+		return nil, join([]*Error{syntaxError(filename, data, err)})
 	}
 	if doc := documentContent(&root); doc != nil {
 		// The walk stores what fits and reports what does not, with key
@@ -89,6 +90,18 @@ func Parse(data []byte, filename string) (*Config, error) {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// syntaxError locates a YAML syntax error; a tab used for indentation gets
+// a line and a hint, which yaml.v3 gives neither.
+func syntaxError(filename string, data []byte, err error) *Error {
+	e := fromYAMLMessage(filename, err.Error())
+	if e.Line == 0 || strings.Contains(e.Msg, "cannot start any token") || strings.Contains(e.Msg, "tab character") {
+		if line := tabIndent(data); line > 0 {
+			e.Line, e.Msg = line, "a tab indents this line; YAML allows only spaces"
+		}
+	}
+	return e
 }
 
 // documentContent returns the top node of a YAML document, or nil for an

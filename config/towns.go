@@ -24,7 +24,14 @@ func ReadTownsFile(path string) ([]string, error) {
 	var towns []townEntry
 	var errs []*Error
 	if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && (trimmed[0] == '[' || trimmed[0] == '{') {
+		// JSON, or a YAML flow list like [a, b]: when JSON fails, YAML
+		// decides, and the JSON error stands only if YAML fails too.
 		towns, errs = townsFromJSON(data, path)
+		if len(errs) > 0 && strings.HasPrefix(errs[0].Msg, "invalid JSON") {
+			if yamlTowns, yamlErrs := townsFromYAML(data, path); len(yamlErrs) == 0 {
+				towns, errs = yamlTowns, nil
+			}
+		}
 	} else {
 		towns, errs = townsFromYAML(data, path)
 	}
@@ -60,7 +67,7 @@ const townsShape = "must be a list of town ids, or a mapping with the single key
 func townsFromYAML(data []byte, path string) ([]townEntry, []*Error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, []*Error{fromYAMLMessage(path, err.Error())}
+		return nil, []*Error{syntaxError(path, data, err)}
 	}
 	top := documentContent(&root)
 	if top == nil {

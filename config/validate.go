@@ -221,3 +221,7 @@ func (c *Config) validateThresholds(p *problems) {
 			t.StaleAfter, c.Poll.IdleInterval)
 	}
 }
+
+// RedactedURL is the target URL fit for logs and summaries: any
+// "user:password@" in it is hidden.
+func (t Target) RedactedURL() string { return redactUserinfo(t.URL) }

@@ -1,0 +1,39 @@
+package simtown
+
+import (
+	"crypto/sha1"
+	"fmt"
+	"strings"
+)
+
+// uuidFor derives a stable UUID-shaped id (version 5 layout) from its parts,
+// so the same seed and history give the same ids.
+func uuidFor(parts ...string) string {
+	h := sha1.Sum([]byte(strings.Join(parts, "\x00")))
+	h[6] = h[6]&0x0f | 0x50
+	h[8] = h[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+// Fault rows have recognisable ids so the simulated world leaves them alone.
+const (
+	faultAgentPrefix = "fa017"
+	faultBeadPrefix  = "b-fault-"
+)
+
+func faultAgentID(inv, n int) string {
+	return fmt.Sprintf("%s%03d-0000-4000-8000-%012d", faultAgentPrefix, inv, n)
+}
+
+func isFaultAgent(id string) bool { return strings.HasPrefix(id, faultAgentPrefix) }
+func isFaultBead(id string) bool  { return strings.HasPrefix(id, faultBeadPrefix) }
+
+// TownID is the id of the i-th town (1-based): town-01, town-02, ...; wide
+// enough for the whole fleet so ids sort in fleet order.
+func TownID(i, towns int) string {
+	w := len(fmt.Sprint(towns))
+	if w < 2 {
+		w = 2
+	}
+	return fmt.Sprintf("town-%0*d", w, i)
+}

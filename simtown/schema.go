@@ -1,0 +1,100 @@
+package simtown
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+)
+
+// schema mirrors Gastown's town tables. alarm_ticks is simtown's own: the
+// times of the real alarm ticks, which faithful replay re-runs.
+const schema = `
+CREATE TABLE IF NOT EXISTS town_events (
+  event_id     TEXT PRIMARY KEY,
+  event_type   TEXT NOT NULL,
+  agent_id     TEXT,
+  bead_id      TEXT,
+  payload      TEXT NOT NULL DEFAULT '{}',
+  created_at   TEXT NOT NULL,
+  processed_at TEXT
+);
+CREATE INDEX IF NOT EXISTS town_events_pending ON town_events(created_at) WHERE processed_at IS NULL;
+CREATE INDEX IF NOT EXISTS town_events_processed ON town_events(processed_at);
+CREATE TABLE IF NOT EXISTS agent_metadata (
+  bead_id              TEXT PRIMARY KEY,
+  role                 TEXT NOT NULL,
+  status               TEXT NOT NULL,
+  current_hook_bead_id TEXT,
+  dispatch_attempts    INTEGER NOT NULL DEFAULT 0,
+  last_activity_at     TEXT NOT NULL,
+  rig_id               TEXT
+);
+CREATE TABLE IF NOT EXISTS beads (
+  bead_id                TEXT PRIMARY KEY,
+  type                   TEXT NOT NULL,
+  status                 TEXT NOT NULL,
+  title                  TEXT NOT NULL,
+  assignee_agent_bead_id TEXT,
+  rig_id                 TEXT,
+  pr_url                 TEXT,
+  progress               INTEGER NOT NULL DEFAULT 0,
+  created_at             TEXT NOT NULL,
+  updated_at             TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS bead_dependencies (
+  bead_id            TEXT NOT NULL,
+  depends_on_bead_id TEXT NOT NULL,
+  kind               TEXT NOT NULL,
+  PRIMARY KEY (bead_id, depends_on_bead_id)
+);
+CREATE INDEX IF NOT EXISTS bead_dependencies_target ON bead_dependencies(depends_on_bead_id);
+CREATE TABLE IF NOT EXISTS alarm_ticks (
+  seq     INTEGER PRIMARY KEY,
+  tick_at TEXT NOT NULL UNIQUE
+);
+`
+
+// stateTables are the tables that hold a town's state (not its logs).
+var stateTables = []string{"agent_metadata", "beads", "bead_dependencies"}
+
+// openTownDB opens one town's database on a single dedicated connection, so
+// that a SAVEPOINT and the statements inside it share that connection.
+func openTownDB(path string) (*sql.DB, *sql.Conn, error) {
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	ctx := context.Background()
+	c, err := db.Conn(ctx)
+	if err != nil {
+		db.Close()
+		return nil, nil, fmt.Errorf("connect %s: %w", path, err)
+	}
+	// A simulation favours cheap writes over durability; WAL keeps readers of
+	// other tools (sqlite3 CLI) off the writer's back. A small page cache
+	// keeps a thousand towns affordable.
+	for _, p := range []string{
+		"PRAGMA journal_mode=WAL",
+		"PRAGMA synchronous=OFF",
+		"PRAGMA cache_size=-256",
+		"PRAGMA temp_store=MEMORY",
+		"PRAGMA busy_timeout=5000",
+	} {
+		if _, err := c.ExecContext(ctx, p); err != nil {
+			c.Close()
+			db.Close()
+			return nil, nil, fmt.Errorf("%s on %s: %w", p, path, err)
+		}
+	}
+	if _, err := c.ExecContext(ctx, schema); err != nil {
+		c.Close()
+		db.Close()
+		return nil, nil, fmt.Errorf("create schema in %s: %w", path, err)
+	}
+	return db, c, nil
+}

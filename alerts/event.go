@@ -1,0 +1,97 @@
+// Package alerts tells Sentry about violation transitions: a durable outbox
+// written before any send, a rate-limited sender that retries until Sentry
+// accepts, and the event format of SPEC section 5.
+package alerts
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/getsentry/sentry-go"
+
+	"github.com/tickwatch/tickwatch/dedupe"
+)
+
+// EventID derives the Sentry event id of a transition from (town, identity,
+// kind, sequence): the same transition, re-issued after a crash or retried
+// after a failure, is the same event to Sentry and to the outbox.
+func EventID(t dedupe.Transition) string {
+	h := sha256.New()
+	for _, s := range []string{t.Town, t.Identity, string(t.Kind), strconv.FormatUint(t.Seq, 10)} {
+		h.Write([]byte(s))
+		h.Write([]byte{0})
+	}
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+// Message is the event message of a transition.
+func Message(t dedupe.Transition) string {
+	verb := "violated"
+	if t.Kind == dedupe.Resolved {
+		verb = "resolved"
+	}
+	return fmt.Sprintf("Reconciler invariant #%d %s: %s", t.Invariant, verb, t.Message)
+}
+
+// Fingerprint groups events in Sentry: "reconciler-invariant" followed by the
+// group_by parts in their configured order (invariant, town, subject).
+func Fingerprint(t dedupe.Transition, groupBy []string) []string {
+	fp := make([]string, 0, 1+len(groupBy))
+	fp = append(fp, "reconciler-invariant")
+	for _, g := range groupBy {
+		switch g {
+		case "invariant":
+			fp = append(fp, strconv.Itoa(t.Invariant))
+		case "town":
+			fp = append(fp, t.Town)
+		case "subject":
+			fp = append(fp, t.Subject)
+		}
+	}
+	return fp
+}
+
+// eventSpec is what an event needs beyond the transition.
+type eventSpec struct {
+	environment, release string
+	shard                int
+	groupBy              []string
+}
+
+// newEvent builds the Sentry event of a transition. Only the transition's
+// own fields go in: nothing from the configuration but environment, release
+// and shard, so no secret can reach Sentry.
+func newEvent(t dedupe.Transition, spec eventSpec) *sentry.Event {
+	ev := sentry.NewEvent()
+	ev.EventID = sentry.EventID(EventID(t))
+	ev.Message = Message(t)
+	ev.Level = sentry.LevelError
+	if t.Kind == dedupe.Resolved {
+		ev.Level = sentry.LevelInfo
+	}
+	ev.Logger = "tickwatch"
+	ev.Timestamp = t.At
+	ev.Environment = spec.environment
+	ev.Release = spec.release
+	ev.Tags = map[string]string{
+		"town":       t.Town,
+		"invariant":  strconv.Itoa(t.Invariant),
+		"transition": string(t.Kind),
+		"shard":      strconv.Itoa(spec.shard),
+	}
+	ev.Fingerprint = Fingerprint(t, spec.groupBy)
+	ev.Contexts["violation"] = sentry.Context{
+		"invariant":    t.Invariant,
+		"message":      t.Message,
+		"subject":      t.Subject,
+		"town":         t.Town,
+		"first_seen":   t.FirstSeen.UTC().Format(time.RFC3339Nano),
+		"last_seen":    t.LastSeen.UTC().Format(time.RFC3339Nano),
+		"observations": t.Observations,
+	}
+	return ev
+}

@@ -1,0 +1,268 @@
+package alerts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/getsentry/sentry-go"
+	"golang.org/x/time/rate"
+
+	"github.com/tickwatch/tickwatch/config"
+	"github.com/tickwatch/tickwatch/dedupe"
+)
+
+// Defaults of the notifier's bounds.
+const (
+	DefaultMaxPending    = 100000
+	DefaultDoneRetention = 72 * time.Hour // below dedupe.DefaultRetain, see outbox.pruneDone
+	DefaultSendTimeout   = 10 * time.Second
+)
+
+// Stats are the notifier's counters since the process started.
+type Stats struct {
+	Sent        uint64 // events Sentry accepted (2xx)
+	Failed      uint64 // attempts that failed: network error, 5xx, 401/403, or 4xx rejection
+	RateLimited uint64 // attempts answered 429
+	Dropped     uint64 // entries given up: outbox full, or rejected by Sentry with a 4xx
+	Logged      uint64 // transitions written to the log because no DSN is configured
+	Duplicates  uint64 // transitions enqueued again (same event id) and ignored
+	Pending     int    // entries in the outbox now
+}
+
+// Option tunes a Notifier.
+type Option func(*Notifier)
+
+// WithHTTPClient sets the client used to reach Sentry (default: a client
+// with DefaultSendTimeout).
+func WithHTTPClient(c *http.Client) Option { return func(n *Notifier) { n.hc = c } }
+
+// WithMaxPending caps the outbox (default DefaultMaxPending).
+func WithMaxPending(max int) Option { return func(n *Notifier) { n.maxPending = max } }
+
+// WithDoneRetention sets how long sent event ids are remembered.
+func WithDoneRetention(d time.Duration) Option { return func(n *Notifier) { n.doneRetention = d } }
+
+// Notifier turns violation transitions into Sentry events. Enqueue writes
+// them to a durable outbox; Run (or Flush, or SendDue) sends them under a
+// rate limit, keeping each until Sentry accepts it. With an empty DSN, each
+// transition is a log line instead and nothing is stored.
+//
+// All methods are safe for concurrent use.
+type Notifier struct {
+	logger        *slog.Logger
+	now           func() time.Time
+	spec          eventSpec
+	sendResolved  bool
+	hc            *http.Client
+	maxPending    int
+	doneRetention time.Duration
+
+	// Sentry mode only.
+	client    *sentry.Client
+	transport *envelopeTransport
+	limiter   *rate.Limiter
+	box       *outbox
+	wake      chan struct{}
+
+	sendMu      sync.Mutex // one delivery at a time; guards the fields below
+	pausedUntil time.Time
+	failures    int
+
+	unsavedMu sync.Mutex
+	unsaved   []dedupe.Transition // enqueued while the outbox could not be written
+
+	sent, failed, rateLimited, dropped, logged, duplicates atomic.Uint64
+}
+
+// NewNotifier opens the outbox in stateDir and prepares the Sentry client.
+// The DSN is a secret: it is used to build the client and appears in no log
+// line or error. An empty DSN selects log-only mode.
+func NewNotifier(cfg config.Sentry, shard int, stateDir string, now func() time.Time, logger *slog.Logger, opts ...Option) (*Notifier, error) {
+	if now == nil {
+		now = time.Now
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	n := &Notifier{
+		logger:        logger,
+		now:           now,
+		spec:          eventSpec{environment: cfg.Environment, release: cfg.Release, shard: shard, groupBy: cfg.GroupBy},
+		sendResolved:  cfg.SendResolved,
+		maxPending:    DefaultMaxPending,
+		doneRetention: DefaultDoneRetention,
+		wake:          make(chan struct{}, 1),
+	}
+	for _, o := range opts {
+		o(n)
+	}
+	dsn := string(cfg.DSN)
+	if dsn == "" {
+		logger.Info("no Sentry DSN configured; violation transitions go to the log only")
+		return n, nil
+	}
+	parsed, err := sentry.NewDsn(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sentry.dsn: %s", safeDSNError(err, dsn))
+	}
+	if n.hc == nil {
+		n.hc = &http.Client{Timeout: DefaultSendTimeout}
+	}
+	n.transport = &envelopeTransport{dsn: parsed, hc: n.hc, now: now, client: "tickwatch/" + sentry.SDKVersion}
+	n.client, err = sentry.NewClient(sentry.ClientOptions{
+		Dsn:                    dsn,
+		Transport:              n.transport,
+		Environment:            cfg.Environment,
+		Release:                cfg.Release,
+		DisableTelemetryBuffer: true,
+		DisableClientReports:   true,
+		SampleRate:             1,
+		// The runtime/os context is useful; the module list is noise.
+		Integrations: func(is []sentry.Integration) []sentry.Integration {
+			out := is[:0]
+			for _, i := range is {
+				if i.Name() != "Modules" {
+					out = append(out, i)
+				}
+			}
+			return out
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sentry client: %s", safeDSNError(err, dsn))
+	}
+	n.limiter = newLimiter(cfg.MaxEventsPerSecond, cfg.Burst)
+	n.box, err = openOutbox(stateDir, n.maxPending, now, logger)
+	if err != nil {
+		return nil, err
+	}
+	if p := n.box.len(); p > 0 {
+		logger.Info("sentry outbox has events from a previous run", "pending", p)
+	}
+	return n, nil
+}
+
+func newLimiter(perSecond float64, burst int) *rate.Limiter {
+	limit := rate.Limit(perSecond)
+	if perSecond <= 0 {
+		limit = rate.Inf
+	}
+	if burst < 1 {
+		burst = 1
+	}
+	return rate.NewLimiter(limit, burst)
+}
+
+// safeDSNError describes a DSN problem without the DSN.
+func safeDSNError(err error, dsn string) string {
+	var pe *sentry.DsnParseError
+	msg := err.Error()
+	if errors.As(err, &pe) {
+		msg = pe.Message
+	}
+	if strings.HasPrefix(msg, "invalid url") {
+		return "invalid URL"
+	}
+	return strings.ReplaceAll(msg, dsn, "<secret>")
+}
+
+// Enqueue makes the transitions durable before it returns (Sentry mode) or
+// logs them (log-only mode). Resolved transitions are skipped unless
+// send_resolved is set. A transition whose event id is pending or was
+// already sent is ignored, so re-issuing a tick's transitions is harmless.
+// If the outbox cannot be written, the transitions are kept in memory, retried
+// with the next Enqueue, and the error is returned.
+func (n *Notifier) Enqueue(ts []dedupe.Transition) error {
+	keep := make([]dedupe.Transition, 0, len(ts))
+	for _, t := range ts {
+		if t.Kind == dedupe.Resolved && !n.sendResolved {
+			continue
+		}
+		keep = append(keep, t)
+	}
+	if n.box == nil {
+		for _, t := range keep {
+			n.logTransition(t)
+		}
+		return nil
+	}
+	n.unsavedMu.Lock()
+	defer n.unsavedMu.Unlock()
+	batch := append(n.unsaved, keep...)
+	if len(batch) == 0 {
+		return nil
+	}
+	added, dropped, err := n.box.add(batch, n.now())
+	if err != nil {
+		if len(batch) > n.maxPending && n.maxPending > 0 {
+			batch = batch[len(batch)-n.maxPending:]
+		}
+		n.unsaved = batch
+		return fmt.Errorf("enqueue %d transitions: %w", len(batch), err)
+	}
+	n.unsaved = nil
+	n.duplicates.Add(uint64(len(batch) - added))
+	if dropped > 0 {
+		n.dropped.Add(uint64(dropped))
+		n.logger.Warn("sentry outbox full; dropped oldest entries (resolved first)", "dropped", dropped, "max_pending", n.maxPending)
+	}
+	if added > 0 {
+		select {
+		case n.wake <- struct{}{}:
+		default:
+		}
+	}
+	return nil
+}
+
+func (n *Notifier) logTransition(t dedupe.Transition) {
+	level := slog.LevelWarn
+	if t.Kind == dedupe.Resolved {
+		level = slog.LevelInfo
+	}
+	n.logger.Log(context.Background(), level, Message(t),
+		"transition", string(t.Kind),
+		"town", t.Town,
+		"invariant", t.Invariant,
+		"subject", t.Subject,
+		"seq", t.Seq,
+		"event_id", EventID(t),
+		"first_seen", t.FirstSeen.UTC(),
+		"last_seen", t.LastSeen.UTC(),
+		"observations", t.Observations,
+	)
+	n.logged.Add(1)
+}
+
+// Stats returns the counters and the outbox depth.
+func (n *Notifier) Stats() Stats {
+	s := Stats{
+		Sent: n.sent.Load(), Failed: n.failed.Load(), RateLimited: n.rateLimited.Load(),
+		Dropped: n.dropped.Load(), Logged: n.logged.Load(), Duplicates: n.duplicates.Load(),
+	}
+	if n.box != nil {
+		s.Pending = n.box.len()
+	}
+	return s
+}
+
+// LogOnly reports whether no DSN is configured.
+func (n *Notifier) LogOnly() bool { return n.box == nil }
+
+// Close closes the outbox. Stop Run and call Flush first.
+func (n *Notifier) Close() error {
+	if n.box == nil {
+		return nil
+	}
+	n.sendMu.Lock()
+	defer n.sendMu.Unlock()
+	n.client.Close()
+	return n.box.close()
+}

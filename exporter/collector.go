@@ -4,6 +4,8 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tickwatch/tickwatch/target"
 )
 
 // ViolationCounts reports the violations open now, after hysteresis:
@@ -60,57 +62,114 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
+// Collect emits each family in the order the registry sorts it into (label
+// values in label-name order), so that the registry's sort of hundreds of
+// thousands of series is a linear pass instead of the bulk of the scrape.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	g := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
-	for _, e := range c.snap.Towns() {
-		t, s := e.Town, e.State
-		g(c.up, b2f(s.Up), t)
-		g(c.dryRun, s.DryRunSeconds, t)
-		if !s.LastSuccess.IsZero() {
-			g(c.lastSuccess, float64(s.LastSuccess.UnixMilli())/1000, t)
-		}
-		if !s.Up {
+	towns := c.snap.Towns() // sorted by town
+	up := make([]TownEntry, 0, len(towns))
+	withStatus := make([]TownEntry, 0, len(towns))
+	withTick := make([]TownEntry, 0, len(towns))
+	for _, e := range towns {
+		if !e.State.Up {
 			continue
 		}
-		g(c.queueDepth, float64(s.QueueDepth), t)
-		g(c.pending, float64(s.PendingEvents), t)
-		for _, a := range s.Actions {
-			g(c.actions, float64(a.Count), t, a.Type)
+		up = append(up, e)
+		if st := e.State.Status; st != nil {
+			withStatus = append(withStatus, e)
+			if st.LastTick != nil {
+				withTick = append(withTick, e)
+			}
 		}
-		st := s.Status
-		if st == nil {
-			continue
-		}
-		g(c.alarmInterval, st.AlarmIntervalSeconds, t)
-		for _, a := range []struct {
-			status string
-			n      int
-		}{{"working", st.Agents.Working}, {"idle", st.Agents.Idle}, {"stalled", st.Agents.Stalled}, {"dead", st.Agents.Dead}} {
-			g(c.agents, float64(a.n), t, a.status)
-		}
-		for _, b := range []struct {
-			status string
-			n      int
-		}{{"open", st.Beads.Open}, {"in_progress", st.Beads.InProgress}, {"in_review", st.Beads.InReview}, {"failed", st.Beads.Failed}, {"triage_request", st.Beads.TriageRequests}} {
-			g(c.beads, float64(b.n), t, b.status)
-		}
-		lt := st.LastTick
-		if lt == nil {
-			continue
-		}
-		g(c.ltEvents, float64(lt.EventsDrained), t)
-		for _, a := range lt.Actions {
-			g(c.ltActions, float64(a.Count), t, a.Type)
-		}
-		g(c.ltSideEffects, float64(lt.SideEffectsAttempted), t, "attempted")
-		g(c.ltSideEffects, float64(lt.SideEffectsSucceeded), t, "succeeded")
-		g(c.ltSideEffects, float64(lt.SideEffectsFailed), t, "failed")
-		g(c.ltWall, lt.WallClockSeconds, t)
-		g(c.ltViol, float64(lt.InvariantViolations), t)
-		g(c.ltPending, float64(lt.PendingEvents), t)
 	}
+
+	for _, e := range towns {
+		g(c.up, b2f(e.State.Up), e.Town)
+	}
+	for _, e := range towns {
+		g(c.dryRun, e.State.DryRunSeconds, e.Town)
+	}
+	for _, e := range towns {
+		if !e.State.LastSuccess.IsZero() {
+			g(c.lastSuccess, float64(e.State.LastSuccess.UnixMilli())/1000, e.Town)
+		}
+	}
+	for _, e := range up {
+		g(c.queueDepth, float64(e.State.QueueDepth), e.Town)
+	}
+	for _, e := range up {
+		g(c.pending, float64(e.State.PendingEvents), e.Town)
+	}
+	for _, e := range up {
+		for _, a := range e.State.Actions {
+			g(c.actions, float64(a.Count), e.Town, a.Type)
+		}
+	}
+
+	for _, e := range withStatus {
+		g(c.alarmInterval, e.State.Status.AlarmIntervalSeconds, e.Town)
+	}
+	for _, f := range []struct {
+		status string
+		n      func(target.AgentCounts) int
+	}{
+		{"dead", func(a target.AgentCounts) int { return a.Dead }},
+		{"idle", func(a target.AgentCounts) int { return a.Idle }},
+		{"stalled", func(a target.AgentCounts) int { return a.Stalled }},
+		{"working", func(a target.AgentCounts) int { return a.Working }},
+	} {
+		for _, e := range withStatus {
+			g(c.agents, float64(f.n(e.State.Status.Agents)), e.Town, f.status)
+		}
+	}
+	for _, f := range []struct {
+		status string
+		n      func(target.BeadCounts) int
+	}{
+		{"failed", func(b target.BeadCounts) int { return b.Failed }},
+		{"in_progress", func(b target.BeadCounts) int { return b.InProgress }},
+		{"in_review", func(b target.BeadCounts) int { return b.InReview }},
+		{"open", func(b target.BeadCounts) int { return b.Open }},
+		{"triage_request", func(b target.BeadCounts) int { return b.TriageRequests }},
+	} {
+		for _, e := range withStatus {
+			g(c.beads, float64(f.n(e.State.Status.Beads)), e.Town, f.status)
+		}
+	}
+
+	for _, e := range withTick {
+		g(c.ltEvents, float64(e.State.Status.LastTick.EventsDrained), e.Town)
+	}
+	for _, e := range withTick {
+		for _, a := range e.State.Status.LastTick.Actions {
+			g(c.ltActions, float64(a.Count), e.Town, a.Type)
+		}
+	}
+	for _, f := range []struct {
+		outcome string
+		n       func(*LastTick) int
+	}{
+		{"attempted", func(lt *LastTick) int { return lt.SideEffectsAttempted }},
+		{"failed", func(lt *LastTick) int { return lt.SideEffectsFailed }},
+		{"succeeded", func(lt *LastTick) int { return lt.SideEffectsSucceeded }},
+	} {
+		for _, e := range withTick {
+			g(c.ltSideEffects, float64(f.n(e.State.Status.LastTick)), e.Town, f.outcome)
+		}
+	}
+	for _, e := range withTick {
+		g(c.ltWall, e.State.Status.LastTick.WallClockSeconds, e.Town)
+	}
+	for _, e := range withTick {
+		g(c.ltViol, float64(e.State.Status.LastTick.InvariantViolations), e.Town)
+	}
+	for _, e := range withTick {
+		g(c.ltPending, float64(e.State.Status.LastTick.PendingEvents), e.Town)
+	}
+
 	if c.violations != nil {
 		for town, byInv := range c.violations.OpenCounts() {
 			for inv, n := range byInv {

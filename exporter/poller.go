@@ -47,6 +47,8 @@ type Poller struct {
 	OnObservation func(*target.Observation)
 	// OnTownsGone receives the towns that left the watch list.
 	OnTownsGone func([]string)
+	// OnTickEnd runs after every tick, once all its polls have ended.
+	OnTickEnd func()
 
 	towns                   prometheus.Gauge
 	polls                   *prometheus.CounterVec
@@ -198,6 +200,9 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 		}(town.id)
 	}
 	wg.Wait()
+	if p.OnTickEnd != nil {
+		p.OnTickEnd()
+	}
 	if res.Skipped > 0 {
 		p.pollsSkipped.Add(float64(res.Skipped))
 		if ctx.Err() == nil {

@@ -3,12 +3,85 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/prometheus/exporter-toolkit/web"
+	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+
+	"github.com/tickwatch/tickwatch/config"
+	"github.com/tickwatch/tickwatch/exporter"
 )
 
 func addRun(app *kingpin.Application) (*kingpin.CmdClause, action) {
-	cmd := app.Command("run", "Run the sidecar (the default).").Default()
-	return cmd, func(context.Context, *slog.Logger) error { return errors.New("not yet available") }
+	cmd := app.Command("run", "Run the sidecar (the default). With no config and no target it watches an embedded simtown fleet.").Default()
+	configFile := cmd.Flag("config.file", "Configuration file (YAML). Without one: defaults, and the embedded simtown fleet as target.").String()
+	webFlags := kingpinflag.AddFlags(cmd, ":9917")
+	metricsPath := cmd.Flag("web.telemetry-path", "Path under which to expose metrics.").Default("/metrics").String()
+	simTowns := cmd.Flag("simtown.towns", "Towns of the embedded simtown fleet (used when no target.url is configured).").Default("20").Int()
+	simSeed := cmd.Flag("simtown.seed", "Workload seed of the embedded simtown fleet.").Default("1").Int64()
+	simFaults := cmd.Flag("simtown.fault-rate", "Chance per tick that an embedded town breaks an invariant for a while.").Default("0.02").Float64()
+
+	return cmd, func(ctx context.Context, logger *slog.Logger) error {
+		cfg, err := config.Load(*configFile)
+		if err != nil {
+			return err
+		}
+		if cfg.Target.URL == "" {
+			url, stop, err := startEmbeddedFleet(ctx, logger, *simTowns, *simSeed, *simFaults)
+			if err != nil {
+				return fmt.Errorf("embedded simtown: %w", err)
+			}
+			defer stop()
+			cfg.Target.URL = url
+		}
+		sc, err := exporter.NewSidecar(cfg, exporter.SidecarOptions{ConfigFile: *configFile, TelemetryPath: *metricsPath, Logger: logger})
+		if err != nil {
+			return err
+		}
+
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-hup:
+					sc.Reload() // logs its own outcome
+				}
+			}
+		}()
+
+		srv := &http.Server{Handler: sc.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		serveErr := make(chan error, 1)
+		go func() { serveErr <- web.ListenAndServe(srv, webFlags, logger) }()
+
+		runDone := make(chan error, 1)
+		go func() { runDone <- sc.Run(ctx) }()
+		select {
+		case err = <-serveErr:
+			if errors.Is(err, http.ErrServerClosed) {
+				err = nil
+			}
+			return fmt.Errorf("web server: %w", err)
+		case err = <-runDone:
+		}
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(shutdownCtx)
+		logger.Info("stopped")
+		return err
+	}
 }
+
+// listenLoopback picks a free loopback port for an in-process server.
+func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

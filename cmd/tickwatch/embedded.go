@@ -1,0 +1,42 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/tickwatch/tickwatch/simtown"
+)
+
+// startEmbeddedFleet serves a simtown fleet on a loopback port in this
+// process, so that `tickwatch` with no config shows live data at once.
+func startEmbeddedFleet(ctx context.Context, logger *slog.Logger, towns int, seed int64, faultRate float64) (url string, stop func(), err error) {
+	fleet, err := simtown.New(simtown.Options{Towns: towns, Seed: seed, FaultRate: faultRate, Logger: logger.With("component", "simtown")})
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := listenLoopback()
+	if err != nil {
+		fleet.Close()
+		return "", nil, err
+	}
+	fleetCtx, cancel := context.WithCancel(ctx)
+	go fleet.Start(fleetCtx)
+	srv := &http.Server{Handler: fleet.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("embedded simtown stopped", "err", err)
+		}
+	}()
+	url = "http://" + ln.Addr().String()
+	logger.Info("no target configured: watching an embedded simtown fleet", "url", url, "towns", towns)
+	return url, func() {
+		cancel()
+		shutdownCtx, done := context.WithTimeout(context.Background(), 2*time.Second)
+		defer done()
+		srv.Shutdown(shutdownCtx)
+		fleet.Close()
+	}, nil
+}

@@ -1,0 +1,188 @@
+package exporter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"reflect"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	versioncollector "github.com/prometheus/client_golang/prometheus/collectors/version"
+	"github.com/prometheus/common/version"
+
+	"github.com/tickwatch/tickwatch/alerts"
+	"github.com/tickwatch/tickwatch/config"
+	"github.com/tickwatch/tickwatch/dedupe"
+	"github.com/tickwatch/tickwatch/target"
+)
+
+// Sidecar is `tickwatch run` without its command line: the poller, the
+// metrics, the violations pipeline and the HTTP endpoints, built from a config.
+type Sidecar struct {
+	Registry   *prometheus.Registry
+	Snapshot   *Snapshot
+	Poller     *Poller
+	Violations *Violations
+
+	logger     *slog.Logger
+	configFile string
+	handler    http.Handler
+
+	mu  sync.Mutex // serialises reloads
+	cfg *config.Config
+}
+
+// SidecarOptions are the command-line parts of a sidecar.
+type SidecarOptions struct {
+	ConfigFile    string // what Reload re-reads; "" re-applies the defaults
+	TelemetryPath string
+	Logger        *slog.Logger
+}
+
+// NewSidecar builds a sidecar from a loaded config.
+func NewSidecar(cfg *config.Config, o SidecarOptions) (*Sidecar, error) {
+	logger := o.Logger
+	s := &Sidecar{Registry: prometheus.NewRegistry(), Snapshot: NewSnapshot(), logger: logger, configFile: o.ConfigFile, cfg: cfg}
+	settings, err := Settings{}, error(nil)
+	if settings, err = settingsFrom(cfg); err != nil {
+		return nil, err
+	}
+	s.Poller = NewPoller(settings, s.Snapshot, time.Now, logger)
+
+	dir := cfg.Dedupe.StateDir
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	tracker, err := dedupe.OpenTracker(dir, dedupeOptions(cfg), time.Now, logger.With("component", "dedupe"))
+	if err != nil {
+		return nil, err
+	}
+	notifier, err := alerts.NewNotifier(cfg.Sentry, cfg.Shard.Index, dir, time.Now, logger.With("component", "sentry"))
+	if err != nil {
+		tracker.Close()
+		return nil, err
+	}
+	s.Violations = NewViolations(tracker, notifier, logger)
+	s.Poller.OnObservation = s.Violations.Observe
+	s.Poller.OnTownsGone = s.Violations.Forget
+	s.Poller.OnTickEnd = s.Violations.TickDone
+
+	s.Registry.MustRegister(
+		NewCollector(s.Snapshot, tracker),
+		s.Poller,
+		s.Violations,
+		versioncollector.NewCollector("tickwatch"),
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	s.handler, err = NewHandler(ServerOptions{
+		Gatherer:       s.Registry,
+		TelemetryPath:  o.TelemetryPath,
+		Poller:         s.Poller,
+		Snapshot:       s.Snapshot,
+		OpenViolations: s.Violations.OpenViolations,
+		Outbox:         s.Violations.OutboxStatus,
+		Reload:         s.Reload,
+		Logger:         logger,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Handler serves every HTTP endpoint of `tickwatch run`.
+func (s *Sidecar) Handler() http.Handler { return s.handler }
+
+// ShutdownFlushTimeout bounds how long a stopping sidecar tries to empty the
+// Sentry outbox; what is left stays in the outbox for the next start.
+const ShutdownFlushTimeout = 5 * time.Second
+
+// Run polls and sends until ctx is done, then flushes the outbox (bounded)
+// and persists the state.
+func (s *Sidecar) Run(ctx context.Context) error {
+	s.logger.Info("watching", "target", s.cfg.Target.RedactedURL(), "interval", time.Duration(s.cfg.Poll.Interval),
+		"shard", fmt.Sprintf("%d/%d", s.cfg.Shard.Index, s.cfg.Shard.Count), "version", version.Version)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); s.Violations.Notifier.Run(ctx) }()
+	s.Poller.Run(ctx)
+	wg.Wait()
+
+	v := s.Violations
+	if err := v.Notifier.Flush(ShutdownFlushTimeout); err != nil {
+		s.logger.Warn("outbox not empty at shutdown; kept for the next start", "err", err, "pending", v.Notifier.Stats().Pending)
+	}
+	return errors.Join(v.Tracker.Save(), v.Tracker.Close(), v.Notifier.Close())
+}
+
+func dedupeOptions(cfg *config.Config) dedupe.Options {
+	return dedupe.Options{
+		OpenAfter:      cfg.Dedupe.OpenAfter,
+		ResolveAfter:   cfg.Dedupe.ResolveAfter,
+		RepeatInterval: time.Duration(cfg.Dedupe.RepeatInterval),
+	}
+}
+
+// Reload re-reads the config file and applies it from the next tick on. A
+// config that does not load, validate or build is rejected and the running
+// one is kept.
+func (s *Sidecar) Reload() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cfg, err := config.Load(s.configFile)
+	if err == nil && s.cfg.Target.URL != "" && cfg.Target.URL == "" {
+		// The embedded fleet is chosen at start; keep watching it.
+		cfg.Target.URL = s.cfg.Target.URL
+	}
+	var settings Settings
+	if err == nil {
+		settings, err = settingsFrom(cfg)
+	}
+	if err != nil {
+		s.logger.Error("reload rejected, keeping the running configuration", "err", err)
+		return err
+	}
+	s.Poller.Reload(settings)
+	s.Violations.Tracker.SetOptions(dedupeOptions(cfg))
+	if !reflect.DeepEqual(cfg.Sentry, s.cfg.Sentry) || cfg.Dedupe.StateDir != s.cfg.Dedupe.StateDir {
+		s.logger.Warn("sentry and dedupe.state_dir changes take effect at the next restart")
+	}
+	s.cfg = cfg
+	s.logger.Info("configuration reloaded", "file", s.configFile)
+	return nil
+}
+
+func settingsFrom(cfg *config.Config) (Settings, error) {
+	timeout := time.Duration(cfg.Target.Timeout)
+	client, err := target.NewClient(target.ClientOptions{
+		URL:          cfg.Target.URL,
+		HTTPClient:   cfg.Target.HTTPClient,
+		Timeout:      timeout,
+		MaxBodyBytes: cfg.Poll.MaxBodyBytes,
+		UserAgent:    "tickwatch/" + version.Version,
+	})
+	if err != nil {
+		return Settings{}, err
+	}
+	interval := time.Duration(cfg.Poll.Interval)
+	return Settings{
+		Client:               client,
+		Towns:                NewTownSource(cfg.Target.Towns, cfg.Target.TownsFile, client.Towns),
+		Interval:             interval,
+		IdleInterval:         time.Duration(cfg.Poll.IdleInterval),
+		Timeout:              timeout,
+		Spread:               (interval - timeout) / 2,
+		Concurrency:          cfg.Poll.Concurrency,
+		MaxRequestsPerSecond: cfg.Poll.MaxRequestsPerSecond,
+		MaxActionTypes:       cfg.Poll.MaxActionTypes,
+		WithStatus:           cfg.Target.Status,
+		Shard:                cfg.Shard,
+	}, nil
+}

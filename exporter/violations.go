@@ -1,0 +1,98 @@
+package exporter
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tickwatch/tickwatch/alerts"
+	"github.com/tickwatch/tickwatch/dedupe"
+	"github.com/tickwatch/tickwatch/target"
+)
+
+// Violations is the pipeline from observations to Sentry: the tracker turns
+// each town's violation set into transitions, the notifier's outbox keeps
+// them until Sentry accepted them.
+type Violations struct {
+	Tracker  *dedupe.Tracker
+	Notifier *alerts.Notifier
+	logger   *slog.Logger
+
+	transitions, events, dropped, outbox *prometheus.Desc
+}
+
+func NewViolations(t *dedupe.Tracker, n *alerts.Notifier, logger *slog.Logger) *Violations {
+	return &Violations{
+		Tracker: t, Notifier: n, logger: logger,
+		transitions: prometheus.NewDesc(MetricViolationTransitions, "Violation transitions (opened, resolved, repeated) since start.", []string{"transition"}, nil),
+		events:      prometheus.NewDesc(MetricSentryEvents, "Sentry delivery attempts by result (logged: no DSN, written to the log).", []string{"result"}, nil),
+		dropped:     prometheus.NewDesc("tickwatch_sentry_events_dropped_total", "Transitions given up: outbox full, or rejected by Sentry with a 4xx.", nil, nil),
+		outbox:      prometheus.NewDesc(MetricSentryOutbox, "Transitions waiting in the durable outbox for Sentry.", nil, nil),
+	}
+}
+
+// Observe feeds one poll's outcome to the tracker and its transitions to the
+// outbox. A failed poll is "unknown": it resolves nothing.
+func (v *Violations) Observe(o *target.Observation) {
+	ts := v.Tracker.Observe(o.Town, o.OK(), o.Violations())
+	if len(ts) == 0 {
+		return
+	}
+	if err := v.Notifier.Enqueue(ts); err != nil {
+		v.logger.Error("writing transitions to the outbox", "town", o.Town, "transitions", len(ts), "err", err)
+	}
+}
+
+// TickDone persists the tracker once the tick's transitions are in the outbox.
+func (v *Violations) TickDone() {
+	if err := v.Tracker.Save(); err != nil {
+		v.logger.Error("saving violation state", "err", err)
+	}
+}
+
+// Forget drops the state of towns that left the watch list.
+func (v *Violations) Forget(towns []string) {
+	for _, t := range towns {
+		v.Tracker.Forget(t)
+	}
+}
+
+// OpenViolations lists a town's open violations for the status page.
+func (v *Violations) OpenViolations(town string) []string {
+	var out []string
+	for _, t := range v.Tracker.OpenViolations(town) {
+		out = append(out, fmt.Sprintf("#%d %s (since %s)", t.Invariant, t.Message, t.FirstSeen.UTC().Format(time.RFC3339)))
+	}
+	return out
+}
+
+// OutboxStatus is the status page's view of the notifier.
+func (v *Violations) OutboxStatus() *OutboxStatus {
+	s := v.Notifier.Stats()
+	return &OutboxStatus{Pending: s.Pending, Sent: s.Sent, Failed: s.Failed, RateLimited: s.RateLimited, Dropped: s.Dropped}
+}
+
+func (v *Violations) Describe(ch chan<- *prometheus.Desc) {
+	ch <- v.transitions
+	ch <- v.events
+	ch <- v.dropped
+	ch <- v.outbox
+}
+
+func (v *Violations) Collect(ch chan<- prometheus.Metric) {
+	counts := v.Tracker.TransitionCounts()
+	for _, k := range dedupe.Kinds {
+		ch <- prometheus.MustNewConstMetric(v.transitions, prometheus.CounterValue, float64(counts[k]), string(k))
+	}
+	s := v.Notifier.Stats()
+	for _, r := range []struct {
+		result string
+		n      uint64
+	}{{"sent", s.Sent}, {"failed", s.Failed}, {"rate_limited", s.RateLimited}, {"logged", s.Logged}} {
+		ch <- prometheus.MustNewConstMetric(v.events, prometheus.CounterValue, float64(r.n), r.result)
+	}
+	ch <- prometheus.MustNewConstMetric(v.dropped, prometheus.CounterValue, float64(s.Dropped))
+	ch <- prometheus.MustNewConstMetric(v.outbox, prometheus.GaugeValue, float64(s.Pending))
+}

@@ -1,0 +1,244 @@
+package rules_test
+
+import (
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/promql/parser"
+	"gopkg.in/yaml.v3"
+
+	"github.com/tickwatch/tickwatch/alerts/rules"
+	"github.com/tickwatch/tickwatch/config"
+	"github.com/tickwatch/tickwatch/exporter"
+)
+
+// TestAlertsQueryExporterMetrics parses every expression and checks that it
+// reads only metrics the exporter serves (and Prometheus's own `up`).
+func TestAlertsQueryExporterMetrics(t *testing.T) {
+	known := append(exporter.MetricNames(), "up")
+	for _, r := range rules.Alerts(config.DefaultThresholds(), rules.Options{}) {
+		expr, err := parser.NewParser(parser.Options{}).ParseExpr(r.Expr)
+		if err != nil {
+			t.Errorf("%s: %q: %v", r.Alert, r.Expr, err)
+			continue
+		}
+		if _, ok := expr.(*parser.BinaryExpr); !ok && !strings.HasPrefix(r.Expr, "absent(") {
+			t.Errorf("%s: %q is not a comparison", r.Alert, r.Expr)
+		}
+		parser.Inspect(expr, func(n parser.Node, _ []parser.Node) error {
+			if vs, ok := n.(*parser.VectorSelector); ok && !slices.Contains(known, vs.Name) {
+				t.Errorf("%s: %q reads %q, which tickwatch does not serve", r.Alert, r.Expr, vs.Name)
+			}
+			return nil
+		})
+	}
+}
+
+// TestAlertsFollowThresholds pins each expression, for and keep_firing_for.
+func TestAlertsFollowThresholds(t *testing.T) {
+	small := config.Thresholds{WallClockSeconds: 0.25, QueueDepthWarning: 10, QueueDepthCritical: 20, StaleAfter: model.Duration(90 * time.Second)}
+	type want struct{ expr, forD, keep, severity string }
+	for _, tc := range []struct {
+		name string
+		th   config.Thresholds
+		opts rules.Options
+		want map[string]want
+	}{
+		{"defaults", config.DefaultThresholds(), rules.Options{}, map[string]want{
+			"TickwatchDown/scrape-failed":  {`up{job="tickwatch"} == 0`, "2m", "0s", "page"},
+			"TickwatchDown/no-target":      {`absent(up{job="tickwatch"})`, "2m", "0s", "page"},
+			"ReconcilerTownDown":           {`reconciler_up == 0`, "3m", "5m", "warning"},
+			"ReconcilerStale":              {`time() - reconciler_last_success_timestamp_seconds > 300`, "1m", "0s", "page"},
+			"ReconcilerQueueDepthHigh":     {`reconciler_queue_depth > 25`, "5m", "5m", "warning"},
+			"ReconcilerQueueDepthCritical": {`reconciler_queue_depth > 50`, "2m", "5m", "page"},
+			"ReconcilerWallClockHigh":      {`reconciler_last_tick_wall_clock_seconds > 0.5`, "5m", "5m", "warning"},
+			"ReconcilerInvariantViolated":  {`reconciler_invariant_violations > 0`, "1m", "0s", "warning"},
+			"TickwatchSentryDeliveryFailing": {`sum by (job, instance) (increase(tickwatch_sentry_events_total{result="failed"}[10m])) > 0 unless sum by (job, instance) (increase(tickwatch_sentry_events_total{result="sent"}[10m])) > 0`,
+				"10m", "0s", "warning"},
+		}},
+		{"small thresholds, other job, time scaled for a test", small, rules.Options{Job: "tw", TimeScale: 1.0 / 60}, map[string]want{
+			"TickwatchDown/scrape-failed":    {`up{job="tw"} == 0`, "2s", "0s", "page"},
+			"TickwatchDown/no-target":        {`absent(up{job="tw"})`, "2s", "0s", "page"},
+			"ReconcilerTownDown":             {`reconciler_up == 0`, "3s", "5s", "warning"},
+			"ReconcilerStale":                {`time() - reconciler_last_success_timestamp_seconds > 90`, "1s", "0s", "page"},
+			"ReconcilerQueueDepthHigh":       {`reconciler_queue_depth > 10`, "5s", "5s", "warning"},
+			"ReconcilerQueueDepthCritical":   {`reconciler_queue_depth > 20`, "2s", "5s", "page"},
+			"ReconcilerWallClockHigh":        {`reconciler_last_tick_wall_clock_seconds > 0.25`, "5s", "5s", "warning"},
+			"ReconcilerInvariantViolated":    {`reconciler_invariant_violations > 0`, "1s", "0s", "warning"},
+			"TickwatchSentryDeliveryFailing": {`sum by (job, instance) (increase(tickwatch_sentry_events_total{result="failed"}[10m])) > 0 unless sum by (job, instance) (increase(tickwatch_sentry_events_total{result="sent"}[10m])) > 0`, "10s", "0s", "warning"},
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := map[string]want{}
+			for _, r := range rules.Alerts(tc.th, tc.opts) {
+				key := r.Alert
+				if c := r.Labels["cause"]; c != "" {
+					key += "/" + c
+				}
+				if _, dup := got[key]; dup {
+					t.Errorf("two rules %s", key)
+				}
+				got[key] = want{r.Expr, r.For.String(), r.KeepFiringFor.String(), r.Labels["severity"]}
+			}
+			for key, w := range tc.want {
+				if got[key] != w {
+					t.Errorf("%s:\n got %+v\nwant %+v", key, got[key], w)
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Errorf("%d rules, want %d", len(got), len(tc.want))
+			}
+		})
+	}
+}
+
+// TestAnnotationsNameTownValueAndRunbook checks every rule's annotations and
+// that each runbook link lands on a heading of docs/runbook.md.
+func TestAnnotationsNameTownValueAndRunbook(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/runbook.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	headings := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^## (\S+)$`).FindAllStringSubmatch(string(doc), -1) {
+		headings[strings.ToLower(m[1])] = true
+	}
+	for _, r := range rules.Alerts(config.DefaultThresholds(), rules.Options{}) {
+		a := r.Annotations
+		if len(a) != 3 || a["summary"] == "" || a["description"] == "" {
+			t.Errorf("%s: annotations %v, want summary, description, runbook_url", r.Alert, a)
+		}
+		perTown := strings.HasPrefix(r.Alert, "Reconciler")
+		for _, k := range []string{"summary", "description"} {
+			if perTown && !strings.Contains(a[k], "{{ $labels.town }}") {
+				t.Errorf("%s: %s %q does not name the town", r.Alert, k, a[k])
+			}
+		}
+		if r.Labels["cause"] != "no-target" && !strings.Contains(a["description"], "$value") {
+			t.Errorf("%s: description %q does not give the value", r.Alert, a["description"])
+		}
+		anchor, ok := strings.CutPrefix(a["runbook_url"], rules.DefaultRunbookURL+"#")
+		if !ok || !headings[anchor] {
+			t.Errorf("%s: runbook_url %q has no heading in docs/runbook.md", r.Alert, a["runbook_url"])
+		}
+	}
+	for _, name := range rules.AlertNames() {
+		if !headings[strings.ToLower(name)] {
+			t.Errorf("docs/runbook.md has no section ## %s", name)
+		}
+	}
+}
+
+func TestBadThresholdsAreRefused(t *testing.T) {
+	def := config.DefaultThresholds()
+	for _, tc := range []struct {
+		name   string
+		change func(*config.Thresholds)
+		want   string
+	}{
+		{"zero wall clock", func(th *config.Thresholds) { th.WallClockSeconds = 0 }, "thresholds.wall_clock_seconds must be a positive number, got 0"},
+		{"negative warning", func(th *config.Thresholds) { th.QueueDepthWarning = -1 }, "thresholds.queue_depth_warning must be a positive number, got -1"},
+		{"critical below warning", func(th *config.Thresholds) { th.QueueDepthCritical = 20 }, "thresholds.queue_depth_critical (20) must be above queue_depth_warning (25)"},
+		{"no stale_after", func(th *config.Thresholds) { th.StaleAfter = 0 }, "thresholds.stale_after must be positive, got 0s"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			th := def
+			tc.change(&th)
+			for name, gen := range map[string]func(config.Thresholds) ([]byte, error){
+				"Generate": rules.Generate, "GenerateOperator": rules.GenerateOperator, "UnitTests": rules.UnitTests,
+			} {
+				if _, err := gen(th); err == nil || err.Error() != tc.want {
+					t.Errorf("%s: error %v, want %q", name, err, tc.want)
+				}
+			}
+		})
+	}
+}
+
+func TestFilesByFormat(t *testing.T) {
+	th := config.DefaultThresholds()
+	for _, tc := range []struct {
+		format    string
+		wantNames []string
+		wantErr   string
+	}{
+		{rules.FormatPrometheus, []string{"tickwatch-rules.yml", "tickwatch-rules.test.yml"}, ""},
+		{rules.FormatOperator, []string{"tickwatch-rules.yml", "tickwatch-rules.test.yml", "tickwatch-rules.prometheus.yml"}, ""},
+		{"jsonnet", nil, `unknown rules format "jsonnet" (want prometheus or operator)`},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			files, err := rules.Files(th, rules.Options{}, tc.format)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr {
+					t.Fatalf("error %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, f := range files {
+				names = append(names, f.Name)
+			}
+			if !slices.Equal(names, tc.wantNames) {
+				t.Errorf("files %v, want %v", names, tc.wantNames)
+			}
+		})
+	}
+}
+
+// TestOperatorResourceCarriesTheSameGroup decodes the PrometheusRule and
+// compares its groups with the plain rule file's.
+func TestOperatorResourceCarriesTheSameGroup(t *testing.T) {
+	th := config.DefaultThresholds()
+	plainYAML, err := rules.Generate(th)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opYAML, err := rules.GenerateOperator(th)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plain rules.RuleFile
+	var op struct {
+		APIVersion string `yaml:"apiVersion"`
+		Kind       string `yaml:"kind"`
+		Metadata   struct {
+			Name   string            `yaml:"name"`
+			Labels map[string]string `yaml:"labels"`
+		} `yaml:"metadata"`
+		Spec map[string]any `yaml:"spec"`
+	}
+	if err := yaml.Unmarshal(plainYAML, &plain); err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(opYAML, &op); err != nil {
+		t.Fatal(err)
+	}
+	if op.APIVersion != "monitoring.coreos.com/v1" || op.Kind != "PrometheusRule" || op.Metadata.Name != "tickwatch" {
+		t.Errorf("resource header %s %s %s", op.APIVersion, op.Kind, op.Metadata.Name)
+	}
+	var plainAny map[string]any
+	yaml.Unmarshal(plainYAML, &plainAny)
+	if a, b := mustYAML(t, op.Spec["groups"]), mustYAML(t, plainAny["groups"]); a != b {
+		t.Errorf("spec.groups differ from the rule file:\n%s\nvs\n%s", a, b)
+	}
+	if len(plain.Groups) != 1 || plain.Groups[0].Name != rules.GroupName || len(plain.Groups[0].Rules) != 9 {
+		t.Errorf("rule file has %d groups; first %q with %d rules", len(plain.Groups), plain.Groups[0].Name, len(plain.Groups[0].Rules))
+	}
+}
+
+func mustYAML(t *testing.T, v any) string {
+	t.Helper()
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,75 @@
+package promtest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// Alertmanager is a running Alertmanager with clustering off.
+type Alertmanager struct {
+	Addr string // host:port, for Prometheus's alerting config
+	URL  string
+	Proc *Process
+}
+
+// StartAlertmanager runs Alertmanager with config on a free loopback port
+// and its own storage dir, until it is ready.
+func StartAlertmanager(t testing.TB, config []byte) *Alertmanager {
+	t.Helper()
+	bin := Binary(t, AlertmanagerBin)
+	dir := t.TempDir()
+	cfgPath := filepath.Join(dir, "alertmanager.yml")
+	if err := os.WriteFile(cfgPath, config, 0o644); err != nil {
+		t.Fatalf("write alertmanager.yml: %v", err)
+	}
+	addr := FreeAddr(t)
+	am := &Alertmanager{Addr: addr, URL: "http://" + addr}
+	am.Proc = Start(t, bin,
+		"--config.file="+cfgPath,
+		"--storage.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr,
+		"--cluster.listen-address=", // no gossip: one instance, no port clash
+		"--log.level=warn",
+	)
+	waitReady(t, am.Proc, am.URL+"/-/ready", 30*time.Second)
+	return am
+}
+
+// PostableAlert is an alert as Alertmanager's API v2 accepts it.
+type PostableAlert struct {
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	StartsAt    time.Time         `json:"startsAt,omitzero"`
+	EndsAt      time.Time         `json:"endsAt,omitzero"`
+}
+
+// PostAlerts sends alerts straight to Alertmanager, the way Prometheus does.
+func (am *Alertmanager) PostAlerts(ctx context.Context, alerts ...PostableAlert) error {
+	body, err := json.Marshal(alerts)
+	if err != nil {
+		return fmt.Errorf("encode alerts: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, am.URL+"/api/v2/alerts", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("post alerts: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		return fmt.Errorf("post alerts: %s: %s", resp.Status, msg)
+	}
+	return nil
+}

@@ -1,0 +1,132 @@
+package promtest
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// stopTimeout bounds how long a stopped process may take to exit before it
+// is killed.
+const stopTimeout = 10 * time.Second
+
+// Process is a program a test started. Its output is kept, and printed
+// when the test fails.
+type Process struct {
+	Name string
+	cmd  *exec.Cmd
+	out  *logBuffer
+	done chan struct{}
+	err  error // valid once done is closed
+}
+
+// Start runs bin with args in its own process group. t.Cleanup stops it.
+func Start(t testing.TB, bin string, args ...string) *Process {
+	t.Helper()
+	p := &Process{Name: filepath.Base(bin), out: &logBuffer{}, done: make(chan struct{})}
+	p.cmd = exec.Command(bin, args...)
+	p.cmd.Stdout = p.out
+	p.cmd.Stderr = p.out
+	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", p.Name, err)
+	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		p.Stop(t)
+		if t.Failed() {
+			t.Logf("--- output of %s %v ---\n%s", p.Name, args, p.Output())
+		}
+	})
+	return p
+}
+
+// Output is everything the process wrote so far.
+func (p *Process) Output() string { return p.out.String() }
+
+// Exited reports whether the process has ended, and how.
+func (p *Process) Exited() (bool, error) {
+	select {
+	case <-p.done:
+		return true, p.err
+	default:
+		return false, nil
+	}
+}
+
+// Stop sends SIGTERM to the process group, and SIGKILL if it is still
+// running after stopTimeout. It returns the exit error (nil for exit 0).
+func (p *Process) Stop(t testing.TB) error {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.err
+	default:
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.done:
+		return p.err
+	case <-time.After(stopTimeout):
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+	t.Errorf("%s did not exit within %s of SIGTERM; killed", p.Name, stopTimeout)
+	return p.err
+}
+
+// WaitOutput waits until the output matches re and returns the first match's
+// submatches. It fails the test when the process exits or time runs out.
+func (p *Process) WaitOutput(t testing.TB, re *regexp.Regexp, timeout time.Duration) []string {
+	t.Helper()
+	var m []string
+	Eventually(t, timeout, fmt.Sprintf("%s to print %s", p.Name, re), func() error {
+		if m = re.FindStringSubmatch(p.Output()); m != nil {
+			return nil
+		}
+		if done, err := p.Exited(); done {
+			return Permanent(fmt.Errorf("%s exited (%v) before printing %s", p.Name, err, re))
+		}
+		return fmt.Errorf("not yet")
+	})
+	return m
+}
+
+// FreeAddr returns a loopback address that was free a moment ago, for
+// programs that cannot report the port they bound.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

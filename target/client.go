@@ -53,6 +53,9 @@ func NewClient(o ClientOptions) (*Client, error) {
 	return &Client{base: strings.TrimRight(o.URL, "/"), http: hc, timeout: o.Timeout, maxBody: o.MaxBodyBytes}, nil
 }
 
+// URL is the worker's base URL.
+func (c *Client) URL() string { return c.base }
+
 // APIError is a non-2xx answer, with the text of Gastown's error envelope.
 type APIError struct {
 	Town, Call string
@@ -108,10 +111,15 @@ func (c *Client) Towns(ctx context.Context) ([]string, error) {
 	return l.Towns, nil
 }
 
-// Poll runs one town's dry run and, with withStatus, its status call. Any
-// failure makes the whole observation failed: half a picture would make the
-// mirrored gauges disagree with each other.
+// Poll runs one town's dry run and, with withStatus, its status call, both
+// within one timeout. Any failure makes the whole observation failed: half a
+// picture would make the mirrored gauges disagree with each other.
 func (c *Client) Poll(ctx context.Context, town string, withStatus bool, now func() time.Time) Observation {
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout)
+		defer cancel()
+	}
 	o := Observation{Town: town, At: now()}
 	o.DryRun, o.Err = c.DryRun(ctx, town)
 	o.Duration = now().Sub(o.At)

@@ -1,0 +1,201 @@
+package exporter
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/tickwatch/tickwatch/alerts/sentrytest"
+	"github.com/tickwatch/tickwatch/config"
+)
+
+type sidecarFixture struct {
+	fake   *fakeGastown
+	sc     *Sidecar
+	web    *httptest.Server
+	cfg    string
+	sentry *sentrytest.Server
+}
+
+func writeConfig(t *testing.T, path, url, towns, dsn string) {
+	t.Helper()
+	yml := "target:\n  url: " + url + "\n  towns: " + towns + "\n  timeout: 100ms\npoll:\n  interval: 200ms\n" +
+		"dedupe:\n  open_after: 2\n  resolve_after: 2\n  state_dir: state\n" +
+		"sentry:\n  dsn: " + dsn + "\n  max_events_per_second: 100\n"
+	if err := os.WriteFile(path, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func newSidecarFixture(t *testing.T) *sidecarFixture {
+	t.Helper()
+	f := &sidecarFixture{fake: newFake(), sentry: sentrytest.NewServer()}
+	t.Cleanup(f.sentry.Close)
+	srv := httptest.NewServer(f.fake)
+	t.Cleanup(srv.Close)
+	f.cfg = filepath.Join(t.TempDir(), "tickwatch.yml")
+	writeConfig(t, f.cfg, srv.URL, "[calm, broken]", f.sentry.DSN())
+	cfg, err := config.Load(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.sc, err = NewSidecar(cfg, SidecarOptions{ConfigFile: f.cfg, TelemetryPath: "/metrics", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.sc.Violations.Tracker.Close(); f.sc.Violations.Notifier.Close() })
+	f.web = httptest.NewServer(f.sc.Handler())
+	t.Cleanup(f.web.Close)
+	f.fake.dryRun["calm"], f.fake.status["calm"] = sample(t, "dry-run.json"), sample(t, "status-after-restart.json")
+	f.fake.dryRun["broken"], f.fake.status["broken"] = sample(t, "dry-run-with-violations.json"), sample(t, "status.json")
+	return f
+}
+
+func get(t *testing.T, url string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestSidecarReadyMetricsAndSentry(t *testing.T) {
+	f := newSidecarFixture(t)
+	if code, _ := get(t, f.web.URL+"/-/ready"); code != 503 {
+		t.Errorf("ready before the first tick: %d", code)
+	}
+	if code, body := get(t, f.web.URL+"/-/healthy"); code != 200 || body != "Healthy\n" {
+		t.Errorf("healthy: %d %q", code, body)
+	}
+	ctx := context.Background()
+	f.sc.Poller.Tick(ctx)
+	if code, _ := get(t, f.web.URL+"/-/ready"); code != 200 {
+		t.Errorf("ready after a tick: %d", code)
+	}
+	// One observation is below open_after: nothing open, nothing sent.
+	if err := f.sc.Violations.Notifier.Flush(2 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.sentry.Events()); n != 0 {
+		t.Fatalf("%d events after one observation", n)
+	}
+	for i := 0; i < 5; i++ {
+		f.sc.Poller.Tick(ctx)
+	}
+	if err := f.sc.Violations.Notifier.Flush(2 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	evs := f.sentry.Events()
+	if len(evs) != 2 {
+		t.Fatalf("events = %d, want one per violation", len(evs))
+	}
+	got := map[string]string{}
+	for _, e := range evs {
+		got[e.Message] = e.Tags["town"] + "/" + e.Tags["transition"] + "/" + e.Level
+	}
+	want := map[string]string{
+		"Reconciler invariant #7 violated: Working agent 7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90 has no hook": "broken/opened/error",
+		"Reconciler invariant #3 violated: Rig rig-main has 2 in_progress MR beads (should be at most 1)":  "broken/opened/error",
+	}
+	for m, w := range want {
+		if got[m] != w {
+			t.Errorf("event %q: got %q, want %q", m, got[m], w)
+		}
+	}
+
+	wantMetrics := `
+# HELP reconciler_invariant_violations Invariant violations open now, after hysteresis.
+# TYPE reconciler_invariant_violations gauge
+reconciler_invariant_violations{invariant="3",town="broken"} 1
+reconciler_invariant_violations{invariant="7",town="broken"} 1
+# HELP tickwatch_violation_transitions_total Violation transitions (opened, resolved, repeated) since start.
+# TYPE tickwatch_violation_transitions_total counter
+tickwatch_violation_transitions_total{transition="opened"} 2
+tickwatch_violation_transitions_total{transition="repeated"} 0
+tickwatch_violation_transitions_total{transition="resolved"} 0
+# HELP tickwatch_sentry_outbox_events Transitions waiting in the durable outbox for Sentry.
+# TYPE tickwatch_sentry_outbox_events gauge
+tickwatch_sentry_outbox_events 0
+`
+	if err := testutil.GatherAndCompare(f.sc.Registry, strings.NewReader(wantMetrics),
+		MetricInvariantViolations, MetricViolationTransitions, MetricSentryOutbox); err != nil {
+		t.Error(err)
+	}
+	if problems, err := testutil.GatherAndLint(f.sc.Registry); err != nil || len(problems) > 0 {
+		t.Errorf("lint: %v %+v", err, problems)
+	}
+
+	_, page := get(t, f.web.URL+"/")
+	for _, s := range []string{"<td>broken</td>", "<td>calm</td>", "#3 Rig rig-main has 2 in_progress MR beads", "Sentry outbox: 0 pending · 2 sent"} {
+		if !strings.Contains(page, s) {
+			t.Errorf("status page lacks %q", s)
+		}
+	}
+}
+
+func TestReloadRejectsBadConfigAndAppliesGoodOne(t *testing.T) {
+	f := newSidecarFixture(t)
+	before := f.sc.Poller.settings.Load()
+	os.WriteFile(f.cfg, []byte("poll:\n  intervall: 5s\n"), 0o644)
+	resp, err := http.Post(f.web.URL+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 500 || !strings.Contains(string(body), `tickwatch.yml:2: unknown key "intervall" in poll`) {
+		t.Errorf("bad reload: %d %s", resp.StatusCode, body)
+	}
+	if f.sc.Poller.settings.Load() != before {
+		t.Error("a rejected config replaced the running settings")
+	}
+
+	writeConfig(t, f.cfg, before.Client.URL(), "[calm]", f.sentry.DSN())
+	resp, err = http.Post(f.web.URL+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("good reload: %d", resp.StatusCode)
+	}
+	if res := f.sc.Poller.Tick(context.Background()); res.Towns != 1 {
+		t.Errorf("after reload the tick watched %d towns, want 1", res.Towns)
+	}
+	if code, _ := get(t, f.web.URL+"/-/reload"); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /-/reload = %d", code)
+	}
+}
+
+// TestPromtoolFindsNothingToSay runs the real promtool over a scrape.
+func TestPromtoolFindsNothingToSay(t *testing.T) {
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatal("promtool is not installed; `make deps` installs it")
+		}
+		t.Skip("promtool not installed")
+	}
+	f := newSidecarFixture(t)
+	f.sc.Poller.Tick(context.Background())
+	_, body := get(t, f.web.URL+"/metrics")
+	cmd := exec.Command(promtool, "check", "metrics")
+	cmd.Stdin = strings.NewReader(body)
+	out, err := cmd.CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}

@@ -69,8 +69,8 @@ func rows(th config.Thresholds) []row {
 	latency.w = 6
 
 	sentry := timeseries("Sentry events by result",
-		"Violation transitions delivered to Sentry per second: sent, failed, rate_limited. Empty while no violation opens or resolves.",
-		"eps", 2, q(rateBy("result", exporter.MetricSentryEvents), "{{result}}", false))
+		"Violation transitions handed to Sentry per second by result: sent, failed, rate_limited (logged without a DSN). Zero while no violation opens or resolves.",
+		"eps", 2, q(rateBy("result", exporter.MetricSentryEvents), "{{result}}", true))
 	sentry.w = 6
 	sentry.fieldConfig.Overrides = []override{
 		colorByName("sent", "green"), colorByName("failed", "red"), colorByName("rate_limited", "orange"),

@@ -109,6 +109,8 @@ func TestUnitTestsFollowThresholds(t *testing.T) {
 		{"small", config.Thresholds{WallClockSeconds: 0.25, QueueDepthWarning: 10, QueueDepthCritical: 20, StaleAfter: model.Duration(90 * time.Second)}, rules.Options{}, rules.FormatPrometheus},
 		{"large", config.Thresholds{WallClockSeconds: 2, QueueDepthWarning: 100, QueueDepthCritical: 400, StaleAfter: model.Duration(15 * time.Minute)}, rules.Options{}, rules.FormatPrometheus},
 		{"other job", config.DefaultThresholds(), rules.Options{Job: "gastown-watch", RunbookURL: "https://wiki.example/tickwatch"}, rules.FormatPrometheus},
+		{"warning zero", config.Thresholds{WallClockSeconds: 0.5, QueueDepthWarning: 0, QueueDepthCritical: 0.5, StaleAfter: model.Duration(5 * time.Minute)}, rules.Options{}, rules.FormatPrometheus},
+		{"warning equals critical", config.Thresholds{WallClockSeconds: 0.5, QueueDepthWarning: 30, QueueDepthCritical: 30, StaleAfter: model.Duration(5 * time.Minute)}, rules.Options{}, rules.FormatPrometheus},
 		{"operator", config.DefaultThresholds(), rules.Options{}, rules.FormatOperator},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package rules_test
 
 import (
+	"math"
 	"os"
 	"regexp"
 	"slices"
@@ -141,9 +142,10 @@ func TestBadThresholdsAreRefused(t *testing.T) {
 		change func(*config.Thresholds)
 		want   string
 	}{
-		{"zero wall clock", func(th *config.Thresholds) { th.WallClockSeconds = 0 }, "thresholds.wall_clock_seconds must be a positive number, got 0"},
-		{"negative warning", func(th *config.Thresholds) { th.QueueDepthWarning = -1 }, "thresholds.queue_depth_warning must be a positive number, got -1"},
-		{"critical below warning", func(th *config.Thresholds) { th.QueueDepthCritical = 20 }, "thresholds.queue_depth_critical (20) must be above queue_depth_warning (25)"},
+		{"zero wall clock", func(th *config.Thresholds) { th.WallClockSeconds = 0 }, "thresholds.wall_clock_seconds must be a number > 0, got 0"},
+		{"negative warning", func(th *config.Thresholds) { th.QueueDepthWarning = -1 }, "thresholds.queue_depth_warning must be a number >= 0, got -1"},
+		{"NaN critical", func(th *config.Thresholds) { th.QueueDepthCritical = math.NaN() }, "thresholds.queue_depth_critical must be a number > 0, got NaN"},
+		{"critical below warning", func(th *config.Thresholds) { th.QueueDepthCritical = 20 }, "thresholds.queue_depth_critical (20) must not be below queue_depth_warning (25)"},
 		{"no stale_after", func(th *config.Thresholds) { th.StaleAfter = 0 }, "thresholds.stale_after must be positive, got 0s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -244,8 +244,12 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 		})
 	}
 	w, c := th.QueueDepthWarning, th.QueueDepthCritical
+	high := w + 1 // above warning; between the two when there is room
+	if c > w {
+		high = (w + c) / 2
+	}
 	cases = append(cases,
-		threshold(rule(AlertReconcilerQueueDepthHigh), exporter.MetricQueueDepth, forQueueHigh, keepQueueHigh, w/2, (w+c)/2, w),
+		threshold(rule(AlertReconcilerQueueDepthHigh), exporter.MetricQueueDepth, forQueueHigh, keepQueueHigh, w/2, high, w),
 		threshold(rule(AlertReconcilerQueueDepthCritical), exporter.MetricQueueDepth, forQueueCritical, keepQueueCritical, w/2, c*1.5, c),
 		threshold(rule(AlertReconcilerWallClockHigh), exporter.MetricLastTickWallClock, forWallClock, keepWallClock,
 			th.WallClockSeconds/2, th.WallClockSeconds*2, th.WallClockSeconds),

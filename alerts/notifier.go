@@ -59,7 +59,7 @@ type Notifier struct {
 	logger        *slog.Logger
 	now           func() time.Time
 	spec          eventSpec
-	sendResolved  bool
+	sendResolved  atomic.Bool
 	hc            *http.Client
 	maxPending    int
 	doneRetention time.Duration
@@ -95,11 +95,11 @@ func NewNotifier(cfg config.Sentry, shard int, stateDir string, now func() time.
 		logger:        logger,
 		now:           now,
 		spec:          eventSpec{environment: cfg.Environment, release: cfg.Release, shard: shard, groupBy: cfg.GroupBy},
-		sendResolved:  cfg.SendResolved,
 		maxPending:    DefaultMaxPending,
 		doneRetention: DefaultDoneRetention,
 		wake:          make(chan struct{}, 1),
 	}
+	n.sendResolved.Store(cfg.SendResolved)
 	for _, o := range opts {
 		o(n)
 	}
@@ -108,17 +108,34 @@ func NewNotifier(cfg config.Sentry, shard int, stateDir string, now func() time.
 		logger.Info("no Sentry DSN configured; violation transitions go to the log only")
 		return n, nil
 	}
-	parsed, err := sentry.NewDsn(dsn)
-	if err != nil {
-		return nil, fmt.Errorf("sentry.dsn: %s", safeDSNError(err, dsn))
-	}
 	if n.hc == nil {
 		n.hc = &http.Client{Timeout: DefaultSendTimeout}
 	}
-	n.transport = &envelopeTransport{dsn: parsed, hc: n.hc, now: now, client: "tickwatch/" + sentry.SDKVersion}
-	n.client, err = sentry.NewClient(sentry.ClientOptions{
+	var err error
+	if n.client, n.transport, err = newClient(dsn, cfg, n.hc, now); err != nil {
+		return nil, err
+	}
+	n.limiter = newLimiter(cfg.MaxEventsPerSecond, cfg.Burst)
+	n.box, err = openOutbox(stateDir, n.maxPending, now, logger)
+	if err != nil {
+		return nil, err
+	}
+	if p := n.box.len(); p > 0 {
+		logger.Info("sentry outbox has events from a previous run", "pending", p)
+	}
+	return n, nil
+}
+
+// newClient builds a sentry client whose transport reports each outcome.
+func newClient(dsn string, cfg config.Sentry, hc *http.Client, now func() time.Time) (*sentry.Client, *envelopeTransport, error) {
+	parsed, err := sentry.NewDsn(dsn)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sentry.dsn: %s", safeDSNError(err, dsn))
+	}
+	tr := &envelopeTransport{dsn: parsed, hc: hc, now: now, client: "tickwatch/" + sentry.SDKVersion}
+	client, err := sentry.NewClient(sentry.ClientOptions{
 		Dsn:                    dsn,
-		Transport:              n.transport,
+		Transport:              tr,
 		Environment:            cfg.Environment,
 		Release:                cfg.Release,
 		DisableTelemetryBuffer: true,
@@ -136,17 +153,9 @@ func NewNotifier(cfg config.Sentry, shard int, stateDir string, now func() time.
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("sentry client: %s", safeDSNError(err, dsn))
+		return nil, nil, fmt.Errorf("sentry client: %s", safeDSNError(err, dsn))
 	}
-	n.limiter = newLimiter(cfg.MaxEventsPerSecond, cfg.Burst)
-	n.box, err = openOutbox(stateDir, n.maxPending, now, logger)
-	if err != nil {
-		return nil, err
-	}
-	if p := n.box.len(); p > 0 {
-		logger.Info("sentry outbox has events from a previous run", "pending", p)
-	}
-	return n, nil
+	return client, tr, nil
 }
 
 func newLimiter(perSecond float64, burst int) *rate.Limiter {
@@ -182,7 +191,7 @@ func safeDSNError(err error, dsn string) string {
 func (n *Notifier) Enqueue(ts []dedupe.Transition) error {
 	keep := make([]dedupe.Transition, 0, len(ts))
 	for _, t := range ts {
-		if t.Kind == dedupe.Resolved && !n.sendResolved {
+		if t.Kind == dedupe.Resolved && !n.sendResolved.Load() {
 			continue
 		}
 		keep = append(keep, t)
@@ -251,6 +260,38 @@ func (n *Notifier) Stats() Stats {
 		s.Pending = n.box.len()
 	}
 	return s
+}
+
+// Update applies a reloaded configuration: DSN, environment, release,
+// rate limit, burst, send_resolved, group_by and the shard index. Pending
+// entries keep their event ids. Switching between log-only and Sentry (DSN
+// set or unset) needs a restart; Update then changes nothing and says so.
+func (n *Notifier) Update(cfg config.Sentry, shard int) error {
+	dsn := string(cfg.DSN)
+	if (dsn == "") != (n.box == nil) {
+		return errors.New("sentry.dsn: switching between log-only mode and Sentry needs a restart")
+	}
+	n.sendMu.Lock()
+	defer n.sendMu.Unlock()
+	if n.box != nil {
+		client, tr, err := newClient(dsn, cfg, n.hc, n.now)
+		if err != nil {
+			return err
+		}
+		n.client.Close()
+		n.client, n.transport = client, tr
+		now := n.now()
+		limit := rate.Limit(cfg.MaxEventsPerSecond)
+		if cfg.MaxEventsPerSecond <= 0 {
+			limit = rate.Inf
+		}
+		n.limiter.SetLimitAt(now, limit)
+		n.limiter.SetBurstAt(now, max(cfg.Burst, 1))
+		n.pausedUntil, n.failures = time.Time{}, 0
+	}
+	n.spec = eventSpec{environment: cfg.Environment, release: cfg.Release, shard: shard, groupBy: cfg.GroupBy}
+	n.sendResolved.Store(cfg.SendResolved)
+	return nil
 }
 
 // LogOnly reports whether no DSN is configured.

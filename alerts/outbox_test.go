@@ -1,0 +1,110 @@
+package alerts
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/tickwatch/tickwatch/dedupe"
+)
+
+func TestCorruptOutboxSetAside(t *testing.T) {
+	h := newHarness(t, nil)
+	if err := h.n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(h.dir, OutboxFile)
+	garbage := bytes.Repeat([]byte{0xde, 0xad, 0xbe, 0xef}, 4096)
+	if err := os.WriteFile(path, garbage, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h.open()
+	aside := path + ".corrupt-1795856400"
+	if b, err := os.ReadFile(aside); err != nil || !bytes.Equal(b, garbage) {
+		t.Fatalf("corrupt outbox not set aside as %s: %v", aside, err)
+	}
+	if !strings.Contains(h.logs.String(), "state file unreadable; set aside, starting with empty state") {
+		t.Errorf("no log line: %s", h.logs.String())
+	}
+	h.enqueue([]dedupe.Transition{transition("a", dedupe.Opened, 1)})
+	h.drain()
+	if n := len(h.srv.Events()); n != 1 {
+		t.Fatalf("fresh outbox sent %d events, want 1", n)
+	}
+}
+
+func TestUnreadableOutboxEntryDropped(t *testing.T) {
+	h := newHarness(t, nil)
+	h.enqueue([]dedupe.Transition{transition("a", dedupe.Opened, 1), transition("b", dedupe.Opened, 1)})
+	// Damage the first entry on disk behind the notifier's back.
+	if err := h.n.box.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketPending).Put(keyBytes(1), []byte(`{"event_id":`))
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.open()
+	if p := h.n.Stats().Pending; p != 1 {
+		t.Fatalf("pending %d after reload, want 1", p)
+	}
+	if !strings.Contains(h.logs.String(), `msg="dropping unreadable outbox entry" key=1`) {
+		t.Errorf("no log line for the bad entry: %s", h.logs.String())
+	}
+	h.drain()
+	if evs := h.srv.Events(); len(evs) != 1 || evs[0].Tags["town"] != "b" {
+		t.Fatalf("events %v, want town b's only", evs)
+	}
+	// New entries get keys after the highest one ever seen.
+	h.enqueue([]dedupe.Transition{transition("c", dedupe.Opened, 1)})
+	if r := h.n.box.head(); r == nil || r.key != 3 {
+		t.Fatalf("new entry key %v, want 3", r)
+	}
+}
+
+func TestDoneIDsPruned(t *testing.T) {
+	h := newHarness(t, nil)
+	tr := transition("a", dedupe.Opened, 1)
+	h.enqueue([]dedupe.Transition{tr})
+	h.drain()
+	for _, tc := range []struct {
+		advance time.Duration
+		pruned  int
+	}{{DefaultDoneRetention - time.Second, 0}, {2 * time.Second, 1}} {
+		h.clock.Add(tc.advance)
+		n, err := h.n.box.pruneDone(h.clock.Now(), DefaultDoneRetention)
+		if err != nil || n != tc.pruned {
+			t.Fatalf("after %s: pruned %d (%v), want %d", tc.advance, n, err, tc.pruned)
+		}
+	}
+	if DefaultDoneRetention >= dedupe.DefaultRetain {
+		t.Fatalf("done ids (%s) must be forgotten before the tracker reuses sequences (%s)", DefaultDoneRetention, dedupe.DefaultRetain)
+	}
+}
+
+func TestEnqueueFailureKeptAndRetried(t *testing.T) {
+	h := newHarness(t, nil)
+	// Make the outbox unwritable by closing its file under the notifier.
+	if err := h.n.box.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err := h.n.Enqueue([]dedupe.Transition{transition("a", dedupe.Opened, 1)})
+	if err == nil || !strings.Contains(err.Error(), "enqueue 1 transitions: write sentry outbox") {
+		t.Fatalf("Enqueue on a closed outbox: %v", err)
+	}
+	db, err := bolt.Open(filepath.Join(h.dir, OutboxFile), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.n.box.db = db
+	h.enqueue([]dedupe.Transition{transition("b", dedupe.Opened, 1)})
+	if p := h.n.Stats().Pending; p != 2 {
+		t.Fatalf("pending %d, want the kept transition and the new one", p)
+	}
+}

@@ -1,0 +1,116 @@
+package alerts
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tickwatch/tickwatch/alerts/sentrytest"
+	"github.com/tickwatch/tickwatch/config"
+	"github.com/tickwatch/tickwatch/dedupe"
+	"github.com/tickwatch/tickwatch/target"
+)
+
+// waitFor polls cond until it holds or the deadline passes: Run is a real
+// goroutine talking to a real HTTP server on wall-clock time.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestRunConcurrent drives the whole path as the sidecar does: many
+// goroutines observe towns and enqueue, a scraper reads counts, and Run
+// delivers on wall-clock time until cancelled.
+func TestRunConcurrent(t *testing.T) {
+	srv := sentrytest.NewServer()
+	defer srv.Close()
+	srv.Script(sentrytest.Reply{Status: 503}) // one failure: Run must come back after the backoff
+	cfg := sentryCfg(srv.DSN())
+	cfg.MaxEventsPerSecond, cfg.Burst = 10000, 1000
+	n, err := NewNotifier(cfg, 0, t.TempDir(), time.Now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	tr, err := dedupe.OpenTracker(t.TempDir(), dedupe.Options{OpenAfter: 1, ResolveAfter: 1}, time.Now, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
+
+	const towns = 40
+	var wg sync.WaitGroup
+	for i := range towns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			town := fmt.Sprintf("town-%02d", i)
+			for _, vs := range [][]target.Violation{{noHook}, {noHook}, nil} { // opened, -, resolved
+				if err := n.Enqueue(tr.Observe(town, true, vs)); err != nil {
+					t.Errorf("Enqueue: %v", err)
+				}
+				_ = tr.OpenCounts()
+				_ = n.Stats()
+			}
+		}()
+	}
+	wg.Wait()
+	if err := tr.Save(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "80 events", func() bool { return len(srv.Events()) == 2*towns })
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after cancel")
+	}
+	if got := n.Stats(); got != (Stats{Sent: 2 * towns, Failed: 1}) {
+		t.Errorf("stats %+v", got)
+	}
+	if got := len(eventIDs(srv.Events())); got != 2*towns {
+		t.Errorf("%d distinct ids, want %d", got, 2*towns)
+	}
+	if got := tr.TransitionCounts(); got[dedupe.Opened] != towns || got[dedupe.Resolved] != towns {
+		t.Errorf("transition counts %v", got)
+	}
+}
+
+func TestUpdate(t *testing.T) {
+	h := newHarness(t, nil)
+	other := sentrytest.NewServer()
+	defer other.Close()
+	cfg := h.cfg
+	cfg.DSN = sentryCfg(other.DSN()).DSN
+	cfg.Environment, cfg.SendResolved, cfg.GroupBy = "canary", false, []string{"town"}
+	cfg.MaxEventsPerSecond, cfg.Burst = 1000, 1000
+	if err := h.n.Update(cfg, 9); err != nil {
+		t.Fatal(err)
+	}
+	h.enqueue([]dedupe.Transition{transition("a", dedupe.Opened, 1), transition("a", dedupe.Resolved, 2)})
+	if waits := h.drain(); waits != nil {
+		t.Errorf("waits %v with the raised limit", waits)
+	}
+	evs := other.Events()
+	if len(h.srv.Events()) != 0 || len(evs) != 1 {
+		t.Fatalf("old server %d events, new server %d, want 0 and 1", len(h.srv.Events()), len(evs))
+	}
+	if ev := evs[0]; ev.Environment != "canary" || ev.Tags["shard"] != "9" || len(ev.Fingerprint) != 2 || ev.Fingerprint[1] != "a" {
+		t.Errorf("event after update: env %q shard %q fingerprint %q", ev.Environment, ev.Tags["shard"], ev.Fingerprint)
+	}
+	if err := h.n.Update(config.Sentry{}, 0); err == nil || err.Error() != "sentry.dsn: switching between log-only mode and Sentry needs a restart" {
+		t.Errorf("switch to log-only: %v", err)
+	}
+}

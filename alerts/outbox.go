@@ -17,7 +17,7 @@ import (
 )
 
 // OutboxFile is the outbox's file inside the state directory.
-const OutboxFile = "sentry-outbox.db"
+const OutboxFile = "outbox.db"
 
 var (
 	bucketPending = []byte("pending") // key: 8-byte big-endian order → record

@@ -1,0 +1,202 @@
+package simtown
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"os"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/tickwatch/tickwatch/target"
+)
+
+type eventRow struct {
+	Type, Agent, Bead, Payload, Created, Processed string
+}
+
+func eventLog(t *testing.T, tw *town) []eventRow {
+	t.Helper()
+	tw.mu.Lock()
+	defer tw.mu.Unlock()
+	rows, err := tw.conn.QueryContext(tw.st.ctx, `SELECT event_type, COALESCE(agent_id, ''), COALESCE(bead_id, ''), payload,
+		created_at, COALESCE(processed_at, '') FROM town_events ORDER BY rowid`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []eventRow
+	for rows.Next() {
+		var e eventRow
+		if err := rows.Scan(&e.Type, &e.Agent, &e.Bead, &e.Payload, &e.Created, &e.Processed); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func TestSameSeedSameEventStream(t *testing.T) {
+	stream := func(seed int64) map[string][]eventRow {
+		f, c := newFleet(t, Options{Towns: 3, Seed: seed, FaultRate: 0.05, SideEffectFailureRate: 0.1})
+		run(t, f, c, 15*time.Minute)
+		out := map[string][]eventRow{}
+		for _, tw := range f.towns {
+			out[tw.id] = eventLog(t, tw)
+		}
+		return out
+	}
+	a, b, other := stream(42), stream(42), stream(43)
+	types := map[string]int{}
+	for _, id := range []string{"town-01", "town-02", "town-03"} {
+		if len(a[id]) < 30 {
+			t.Fatalf("%s recorded only %d events in 15 minutes", id, len(a[id]))
+		}
+		if !reflect.DeepEqual(a[id], b[id]) {
+			t.Errorf("%s: seed 42 gave two different streams (%d and %d events)", id, len(a[id]), len(b[id]))
+		}
+		if reflect.DeepEqual(a[id], other[id]) {
+			t.Errorf("%s: seeds 42 and 43 gave the same stream", id)
+		}
+		for _, e := range a[id] {
+			types[e.Type]++
+			if e.Type == evContainerStatus && bytes.Contains([]byte(e.Payload), []byte(`"running"`)) {
+				t.Errorf("%s recorded a running container_status: %+v", id, e)
+			}
+		}
+	}
+	// The workload covers the life of a town.
+	for _, ty := range []string{evAgentRegistered, evBeadCreated, evAgentDone, evPRStatus, evContainerStatus, evAgentActivity, evFaultInjected, evFaultRepaired} {
+		if types[ty] == 0 {
+			t.Errorf("no %s event in 45 town-minutes (%v)", ty, types)
+		}
+	}
+}
+
+func readSample(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("/work/shared/testdata/gastown/" + name)
+	if err != nil {
+		t.Skipf("Gastown samples not available: %v", err)
+	}
+	return bytes.TrimSpace(b)
+}
+
+func TestReplayValidationMatchesGastown(t *testing.T) {
+	f, _ := newFleet(t, Options{})
+	tests := []struct {
+		name, body, sample string
+	}{
+		{"empty body", "", "replay-400-missing.json"},
+		{"not JSON", "from=today", "replay-400-missing.json"},
+		{"no fields", "{}", "replay-400-missing.json"},
+		{"no to", `{"from":"2026-11-28T09:00:00.000Z"}`, "replay-400-missing.json"},
+		{"null from", `{"from":null,"to":"2026-11-28T09:00:00.000Z"}`, "replay-400-missing.json"},
+		{"empty to", `{"from":"2026-11-28T09:00:00.000Z","to":""}`, "replay-400-missing.json"},
+		{"bad from", `{"from":"yesterday","to":"2026-11-28T09:00:00.000Z"}`, "replay-400-date.json"},
+		{"bad to", `{"from":"2026-11-28T09:00:00.000Z","to":"2026-13-45T99:00:00Z"}`, "replay-400-date.json"},
+		{"number", `{"from":1764320400000,"to":"2026-11-28T09:00:00.000Z"}`, "replay-400-date.json"},
+		{"reversed", `{"from":"2026-11-28T10:00:00.000Z","to":"2026-11-28T09:00:00.000Z"}`, "replay-400-order.json"},
+		{"reversed by a millisecond", `{"from":"2026-11-28T09:00:00.001Z","to":"2026-11-28T09:00:00Z"}`, "replay-400-order.json"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := call(t, f.Handler(), http.MethodPost, "/debug/towns/town-01/replay-events", tt.body)
+			if want := readSample(t, tt.sample); code != http.StatusBadRequest || !bytes.Equal(body, want) {
+				t.Errorf("got %d %s, want 400 %s", code, body, want)
+			}
+		})
+	}
+	for _, body := range []string{
+		`{"from":"2026-11-28T09:00:00.000Z","to":"2026-11-28T09:00:00.000Z"}`,
+		`{"from":"2026-11-28","to":"2026-11-29T00:00:00+01:00"}`,
+	} {
+		if code, b := call(t, f.Handler(), http.MethodPost, "/debug/towns/town-01/replay-events", body); code != http.StatusOK {
+			t.Errorf("%s: got %d %s, want 200", body, code, b)
+		}
+	}
+}
+
+func snapshotOf(t *testing.T, tw *town) stateSnapshot {
+	t.Helper()
+	tw.mu.Lock()
+	defer tw.mu.Unlock()
+	var s stateSnapshot
+	if err := tw.st.fillSnapshot(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// Faithful replay rebuilds exactly the state the town had at the end of the
+// window; Gastown's approximate replay, re-applying on live state, does not.
+func TestFaithfulReplayReconstructsHistory(t *testing.T) {
+	f, c := newFleet(t, Options{Seed: 9, FaultRate: 0.05, SideEffectFailureRate: 0.1})
+	tw := f.byID["town-01"]
+	run(t, f, c, 10*time.Minute)
+	from := tw.last
+	run(t, f, c, 5*time.Minute)
+	to := tw.last
+	atTo := snapshotOf(t, tw)
+	toBody, _ := json.Marshal(atTo)
+	tw.mu.Lock()
+	inWindow, err := tw.st.count(`SELECT COUNT(*) FROM town_events WHERE processed_at > ? AND processed_at <= ?`, ts(from), ts(to))
+	tw.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	run(t, f, c, 10*time.Minute) // the town moves on
+	if now := snapshotOf(t, tw); reflect.DeepEqual(now, atTo) {
+		t.Fatal("the town did not change after the window; the test would prove nothing")
+	}
+	before := digests(t, tw)
+
+	req := `{"from":"` + ts(from) + `","to":"` + ts(to) + `","mode":"faithful"}`
+	code, body := call(t, f.Handler(), http.MethodPost, "/debug/towns/town-01/replay-events", req)
+	if code != http.StatusOK {
+		t.Fatalf("faithful replay: %d %s", code, body)
+	}
+	var got struct {
+		Caveat         string          `json:"caveat"`
+		EventsReplayed int             `json:"eventsReplayed"`
+		Actions        []target.Action `json:"actions"`
+		StateSnapshot  json.RawMessage `json:"stateSnapshot"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.StateSnapshot, toBody) {
+		t.Errorf("faithful snapshot differs from the state at %s:\n got %s\nwant %s", ts(to), got.StateSnapshot, toBody)
+	}
+	if got.Caveat != CaveatFaithful || got.EventsReplayed != inWindow || inWindow == 0 {
+		t.Errorf("caveat %q, eventsReplayed %d; want the faithful caveat and %d (>0)", got.Caveat, got.EventsReplayed, inWindow)
+	}
+	if len(got.Actions) == 0 {
+		t.Error("no actions in a five-minute window")
+	}
+	if after := digests(t, tw); !reflect.DeepEqual(before, after) {
+		t.Errorf("replay changed the database:\nbefore %v\nafter  %v", before, after)
+	}
+
+	code, body = call(t, f.Handler(), http.MethodPost, "/debug/towns/town-01/replay-events",
+		`{"from":"`+ts(from)+`","to":"`+ts(to)+`"}`)
+	if code != http.StatusOK {
+		t.Fatalf("approximate replay: %d %s", code, body)
+	}
+	approx := decode[target.ReplayResponse](t, body)
+	if approx.Caveat != readCaveat(t) {
+		t.Errorf("approximate caveat %q differs from Gastown's", approx.Caveat)
+	}
+	if approx.EventsReplayed == 0 {
+		t.Error("approximate replay found no events in the window")
+	}
+}
+
+func readCaveat(t *testing.T) string {
+	var r target.ReplayResponse
+	if err := json.Unmarshal(readSample(t, "replay.json"), &r); err != nil {
+		t.Fatal(err)
+	}
+	return r.Caveat
+}

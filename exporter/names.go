@@ -29,10 +29,15 @@ const (
 	MetricSentryOutbox          = "tickwatch_sentry_outbox_events"
 	MetricLabelValuesDropped    = "tickwatch_label_values_dropped_total"
 	MetricBuildInfo             = "tickwatch_build_info"
+
+	// Additions to SPEC section 4.
+	MetricPollsSkipped        = "tickwatch_polls_skipped_total"
+	MetricTicksSkipped        = "tickwatch_ticks_skipped_total"
+	MetricSentryEventsDropped = "tickwatch_sentry_events_dropped_total"
 )
 
 // MetricNames lists every metric family the exporter serves, besides the Go
-// and process collectors.
+// and process collectors. A test checks it against what a sidecar serves.
 func MetricNames() []string {
 	return []string{
 		MetricUp, MetricQueueDepth, MetricPendingEvents, MetricActions,
@@ -42,5 +47,6 @@ func MetricNames() []string {
 		MetricDryRunDuration, MetricLastSuccess, MetricTowns, MetricPolls,
 		MetricPollDuration, MetricTickDuration, MetricTicks, MetricViolationTransitions,
 		MetricSentryEvents, MetricSentryOutbox, MetricLabelValuesDropped, MetricBuildInfo,
+		MetricPollsSkipped, MetricTicksSkipped, MetricSentryEventsDropped,
 	}
 }

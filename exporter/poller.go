@@ -71,13 +71,13 @@ func NewPoller(s Settings, snap *Snapshot, now func() time.Time, logger *slog.Lo
 			Name: MetricPolls, Help: "Town polls by result.",
 		}, []string{"result"}),
 		pollsSkipped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tickwatch_polls_skipped_total", Help: "Town polls not started because their tick ran out of time.",
+			Name: MetricPollsSkipped, Help: "Town polls not started because their tick ran out of time.",
 		}),
 		ticks: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: MetricTicks, Help: "Ticks completed.",
 		}),
 		ticksSkipped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "tickwatch_ticks_skipped_total", Help: "Ticks skipped because the previous one was still running.",
+			Name: MetricTicksSkipped, Help: "Ticks skipped because the previous one was still running.",
 		}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: MetricLabelValuesDropped, Help: "Action types folded into type=\"other\" by poll.max_action_types.",

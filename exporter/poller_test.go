@@ -111,7 +111,7 @@ func TestCollectorExposition(t *testing.T) {
 	if res := f.poller.Tick(context.Background()); res != (TickResult{Towns: 3, Polled: 3}) {
 		t.Fatalf("tick = %+v", res)
 	}
-	c := NewCollector(f.snap, nil)
+	c := NewTownMetrics(f.snap, nil)
 	want, err := os.ReadFile(filepath.Join("testdata", "three-towns.prom"))
 	if err != nil {
 		t.Fatal(err)
@@ -122,10 +122,10 @@ func TestCollectorExposition(t *testing.T) {
 		s.DryRunSeconds = 0.25
 		f.snap.Put(e.Town, &s)
 	}
-	if err := testutil.CollectAndCompare(c, strings.NewReader(string(want))); err != nil {
+	if err := testutil.GatherAndCompare(c, strings.NewReader(string(want))); err != nil {
 		t.Error(err)
 	}
-	if problems, err := testutil.CollectAndLint(c); err != nil || len(problems) > 0 {
+	if problems, err := testutil.GatherAndLint(c); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %+v", err, problems)
 	}
 	if problems, err := testutil.CollectAndLint(f.poller); err != nil || len(problems) > 0 {
@@ -197,7 +197,7 @@ reconciler_up{town="good"} 1
 reconciler_up{town="hang"} 0
 reconciler_up{town="t500"} 0
 `
-	if err := testutil.CollectAndCompare(NewCollector(f.snap, nil), strings.NewReader(want), MetricUp); err != nil {
+	if err := testutil.GatherAndCompare(NewTownMetrics(f.snap, nil), strings.NewReader(want), MetricUp); err != nil {
 		t.Error(err)
 	}
 }
@@ -212,9 +212,9 @@ func TestGoneTownsAndActionTypesLeaveNoSeries(t *testing.T) {
 	f.fake.dryRun["town-a"] = []byte(`{"actions":[],"metrics":{"actionsEmitted":3,"actionsByType":{"poll_pr":2,"send_nudge":1},"pendingEventCount":0,"eventsDrained":4}}`)
 	f.fake.dryRun["town-b"] = sample(t, "dry-run-idle.json")
 	f.poller.Tick(context.Background())
-	c := NewCollector(f.snap, nil)
-	if n := testutil.CollectAndCount(c, MetricActions); n != 2 {
-		t.Fatalf("actions series = %d, want 2", n)
+	c := NewTownMetrics(f.snap, nil)
+	if n, err := testutil.GatherAndCount(c, MetricActions); err != nil || n != 2 {
+		t.Fatalf("actions series = %d, want 2 (%v)", n, err)
 	}
 
 	// town-b leaves the file, town-a stops emitting send_nudge.
@@ -231,7 +231,7 @@ reconciler_actions{town="town-a",type="poll_pr"} 2
 # TYPE reconciler_up gauge
 reconciler_up{town="town-a"} 1
 `
-	if err := testutil.CollectAndCompare(c, strings.NewReader(want), MetricActions, MetricUp); err != nil {
+	if err := testutil.GatherAndCompare(c, strings.NewReader(want), MetricActions, MetricUp); err != nil {
 		t.Error(err)
 	}
 	if len(gone) != 1 || gone[0] != "town-b" {
@@ -253,7 +253,7 @@ reconciler_actions{town="wide",type="a"} 5
 reconciler_actions{town="wide",type="c"} 3
 reconciler_actions{town="wide",type="other"} 2
 `
-	if err := testutil.CollectAndCompare(NewCollector(f.snap, nil), strings.NewReader(want), MetricActions); err != nil {
+	if err := testutil.GatherAndCompare(NewTownMetrics(f.snap, nil), strings.NewReader(want), MetricActions); err != nil {
 		t.Error(err)
 	}
 	if got := testutil.ToFloat64(f.poller.dropped); got != 2 {

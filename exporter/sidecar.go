@@ -25,7 +25,8 @@ import (
 // Sidecar is `tickwatch run` without its command line: the poller, the
 // metrics, the violations pipeline and the HTTP endpoints, built from a config.
 type Sidecar struct {
-	Registry   *prometheus.Registry
+	Registry   *prometheus.Registry // the sidecar's own metrics
+	Gatherer   prometheus.Gatherer  // Registry plus the town metrics: what /metrics serves
 	Snapshot   *Snapshot
 	Poller     *Poller
 	Violations *Violations
@@ -49,8 +50,8 @@ type SidecarOptions struct {
 func NewSidecar(cfg *config.Config, o SidecarOptions) (*Sidecar, error) {
 	logger := o.Logger
 	s := &Sidecar{Registry: prometheus.NewRegistry(), Snapshot: NewSnapshot(), logger: logger, configFile: o.ConfigFile, cfg: cfg}
-	settings, err := Settings{}, error(nil)
-	if settings, err = settingsFrom(cfg); err != nil {
+	settings, err := settingsFrom(cfg)
+	if err != nil {
 		return nil, err
 	}
 	s.Poller = NewPoller(settings, s.Snapshot, time.Now, logger)
@@ -74,15 +75,15 @@ func NewSidecar(cfg *config.Config, o SidecarOptions) (*Sidecar, error) {
 	s.Poller.OnTickEnd = s.Violations.TickDone
 
 	s.Registry.MustRegister(
-		NewCollector(s.Snapshot, tracker),
 		s.Poller,
 		s.Violations,
 		versioncollector.NewCollector("tickwatch"),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	s.Gatherer = Gatherer(s.Registry, NewTownMetrics(s.Snapshot, tracker))
 	s.handler, err = NewHandler(ServerOptions{
-		Gatherer:       s.Registry,
+		Gatherer:       s.Gatherer,
 		TelemetryPath:  o.TelemetryPath,
 		Poller:         s.Poller,
 		Snapshot:       s.Snapshot,

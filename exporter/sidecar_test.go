@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -130,12 +132,29 @@ tickwatch_violation_transitions_total{transition="resolved"} 0
 # TYPE tickwatch_sentry_outbox_events gauge
 tickwatch_sentry_outbox_events 0
 `
-	if err := testutil.GatherAndCompare(f.sc.Registry, strings.NewReader(wantMetrics),
+	if err := testutil.GatherAndCompare(f.sc.Gatherer, strings.NewReader(wantMetrics),
 		MetricInvariantViolations, MetricViolationTransitions, MetricSentryOutbox); err != nil {
 		t.Error(err)
 	}
-	if problems, err := testutil.GatherAndLint(f.sc.Registry); err != nil || len(problems) > 0 {
+	if problems, err := testutil.GatherAndLint(f.sc.Gatherer); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %+v", err, problems)
+	}
+
+	// Everything served is in MetricNames, and everything in it is served.
+	mfs, err := f.sc.Gatherer.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := []string{}
+	for _, mf := range mfs {
+		if n := mf.GetName(); !strings.HasPrefix(n, "go_") && !strings.HasPrefix(n, "process_") {
+			served = append(served, n)
+		}
+	}
+	names := MetricNames()
+	sort.Strings(names)
+	if !slices.Equal(served, names) {
+		t.Errorf("served families:\n%v\nMetricNames:\n%v", served, names)
 	}
 
 	_, page := get(t, f.web.URL+"/")

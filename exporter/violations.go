@@ -28,7 +28,7 @@ func NewViolations(t *dedupe.Tracker, n *alerts.Notifier, logger *slog.Logger) *
 		Tracker: t, Notifier: n, logger: logger,
 		transitions: prometheus.NewDesc(MetricViolationTransitions, "Violation transitions (opened, resolved, repeated) since start.", []string{"transition"}, nil),
 		events:      prometheus.NewDesc(MetricSentryEvents, "Sentry delivery attempts by result (logged: no DSN, written to the log).", []string{"result"}, nil),
-		dropped:     prometheus.NewDesc("tickwatch_sentry_events_dropped_total", "Transitions given up: outbox full, or rejected by Sentry with a 4xx.", nil, nil),
+		dropped:     prometheus.NewDesc(MetricSentryEventsDropped, "Transitions given up: outbox full, or rejected by Sentry with a 4xx.", nil, nil),
 		outbox:      prometheus.NewDesc(MetricSentryOutbox, "Transitions waiting in the durable outbox for Sentry.", nil, nil),
 	}
 }

@@ -22,8 +22,9 @@ var bucketTowns = []byte("towns")
 const stateVersion = 1
 
 type townRecord struct {
-	Version int      `json:"v"`
-	Entries []*entry `json:"entries"`
+	Version     int        `json:"v"`
+	Entries     []*entry   `json:"entries"`
+	ForgottenAt *time.Time `json:"forgotten_at,omitempty"`
 }
 
 type store struct {
@@ -74,6 +75,10 @@ func (t *Tracker) load(db *bolt.DB) error {
 				}
 				ts.entries[e.Identity] = e
 			}
+			if rec.ForgottenAt != nil {
+				ts.forgottenAt = *rec.ForgottenAt
+				t.retired[town] = struct{}{}
+			}
 			if len(ts.entries) > 0 {
 				t.towns[town] = ts
 			}
@@ -97,18 +102,22 @@ func (ts *townState) persisted() []*entry {
 }
 
 // Save writes every town changed since the last Save in one atomic bbolt
-// transaction. It is a no-op for a memory-only tracker. Call it after the
+// transaction (a memory-only tracker only expires forgotten towns). Call it after the
 // tick's transitions have been enqueued: if the process dies in between, the
 // same transitions are issued again (same sequence numbers, so the same
 // event ids) and the outbox drops them as duplicates.
 func (t *Tracker) Save() error {
-	if t.store == nil {
-		return nil
-	}
 	t.saveMu.Lock()
 	defer t.saveMu.Unlock()
 
 	t.mu.Lock()
+	t.expireRetired(t.now())
+	if t.store == nil {
+		clear(t.dirty)
+		clear(t.forgot)
+		t.mu.Unlock()
+		return nil
+	}
 	puts := make(map[string][]byte, len(t.dirty))
 	var encErr error
 	for town := range t.dirty {
@@ -121,7 +130,11 @@ func (t *Tracker) Save() error {
 			puts[town] = nil
 			continue
 		}
-		b, err := json.Marshal(townRecord{Version: stateVersion, Entries: es})
+		rec := townRecord{Version: stateVersion, Entries: es}
+		if !ts.forgottenAt.IsZero() {
+			rec.ForgottenAt = &ts.forgottenAt
+		}
+		b, err := json.Marshal(rec)
 		if err != nil {
 			encErr = fmt.Errorf("encode dedupe state of town %q: %w", town, err)
 			continue

@@ -90,6 +90,9 @@ func (e *entry) dormant() bool { return !e.Open && e.Seen == 0 }
 
 type townState struct {
 	entries map[string]*entry
+	// forgottenAt is set when the town left the watch list: only sequence
+	// numbers remain, until Retain has passed or the town comes back.
+	forgottenAt time.Time
 }
 
 // Tracker holds every town's violation set. All methods are safe for
@@ -104,6 +107,7 @@ type Tracker struct {
 	counts  map[Kind]uint64
 	dirty   map[string]struct{} // towns changed since the last Save
 	forgot  map[string]struct{} // towns to delete at the next Save
+	retired map[string]struct{} // forgotten towns whose sequence numbers are kept
 	store   *store              // nil: memory only
 	saveMu  sync.Mutex          // serialises Save
 	scratch map[string]target.Violation
@@ -122,6 +126,7 @@ func NewTracker(opts Options, now func() time.Time) *Tracker {
 		counts:  map[Kind]uint64{},
 		dirty:   map[string]struct{}{},
 		forgot:  map[string]struct{}{},
+		retired: map[string]struct{}{},
 		scratch: map[string]target.Violation{},
 	}
 }
@@ -154,6 +159,11 @@ func (t *Tracker) Observe(town string, ok bool, vs []target.Violation) []Transit
 		t.towns[town] = ts
 	}
 	changed := false
+	if !ts.forgottenAt.IsZero() {
+		ts.forgottenAt = time.Time{}
+		delete(t.retired, town)
+		changed = true
+	}
 
 	// The same identity may appear twice in one poll (two counts of one
 	// rig): it is one observation, with the last message.
@@ -240,25 +250,55 @@ func (e *entry) describe(town string) Transition {
 	}
 }
 
-// Forget drops the state of a town that left the watch list. Its open
-// violations are not resolved: nothing is known about them any more.
+// Forget drops the state of a town that left the watch list: its open and
+// pending violations are gone, without transitions (nothing is known about
+// them any more). Only the sequence numbers stay, for Options.Retain, so
+// that if the town comes back its transitions get new event ids rather than
+// ids the outbox has already sent.
 func (t *Tracker) Forget(town string) {
+	now := t.now()
 	t.mu.Lock()
 	ts := t.towns[town]
-	delete(t.towns, town)
-	delete(t.dirty, town)
-	t.forgot[town] = struct{}{}
-	t.mu.Unlock()
-	if ts == nil {
+	if ts == nil || !ts.forgottenAt.IsZero() {
+		t.mu.Unlock()
 		return
 	}
 	open := 0
-	for _, e := range ts.entries {
+	for id, e := range ts.entries {
 		if e.Open {
 			open++
 		}
+		if e.Seq == 0 {
+			delete(ts.entries, id)
+			continue
+		}
+		e.Open, e.Seen, e.Absent = false, 0, 0
 	}
+	if len(ts.entries) == 0 {
+		delete(t.towns, town)
+		delete(t.dirty, town)
+		t.forgot[town] = struct{}{}
+	} else {
+		ts.forgottenAt = now
+		t.retired[town] = struct{}{}
+		t.dirty[town] = struct{}{}
+	}
+	t.mu.Unlock()
 	t.logger.Info("town left the watch list; violation state dropped", "town", town, "open_violations", open)
+}
+
+// expireRetired drops forgotten towns whose sequence numbers are older than
+// Retain. Callers hold t.mu.
+func (t *Tracker) expireRetired(now time.Time) {
+	for town := range t.retired {
+		ts := t.towns[town]
+		if ts == nil || now.Sub(ts.forgottenAt) > t.opts.Retain {
+			delete(t.retired, town)
+			delete(t.towns, town)
+			delete(t.dirty, town)
+			t.forgot[town] = struct{}{}
+		}
+	}
 }
 
 // OpenCounts returns, per town, the number of open violations per invariant.
@@ -317,17 +357,5 @@ func (t *Tracker) TransitionCounts() map[Kind]uint64 {
 	for _, k := range Kinds {
 		out[k] = t.counts[k]
 	}
-	return out
-}
-
-// Towns returns the towns the tracker holds state for, sorted.
-func (t *Tracker) Towns() []string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	out := make([]string, 0, len(t.towns))
-	for town := range t.towns {
-		out = append(out, town)
-	}
-	sort.Strings(out)
 	return out
 }

@@ -3,6 +3,7 @@ package dedupe
 import (
 	"fmt"
 	"reflect"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -195,9 +196,42 @@ func TestTrackerCountsAndForget(t *testing.T) {
 	if got := tr.Observe("town-a", true, nil); got != nil {
 		t.Errorf("clean poll after Forget gave %v", got)
 	}
-	if got := tr.Towns(); !reflect.DeepEqual(got, []string{"town-b"}) {
-		t.Errorf("Towns = %v", got)
+	// Back with the violation: a new opening, with a sequence number that
+	// continues (a new event id, not one already sent).
+	if got := brief(tr.Observe("town-a", true, []target.Violation{noHook})); !reflect.DeepEqual(got, []string{"opened 7 2 Working agent a-1 has no hook"}) {
+		t.Errorf("town back after Forget: %q", got)
 	}
+}
+
+func TestForgottenTownExpires(t *testing.T) {
+	c := newClock()
+	tr := NewTracker(Options{OpenAfter: 1, ResolveAfter: 1, Retain: time.Hour}, c.Now)
+	tr.Observe("town-a", true, []target.Violation{noHook})
+	tr.Observe("town-b", true, []target.Violation{noHook})
+	tr.Forget("town-a")
+	tr.Forget("town-a") // twice is harmless
+	c.Add(time.Hour)
+	_ = tr.Save()
+	if got := towns(tr); !reflect.DeepEqual(got, []string{"town-a", "town-b"}) {
+		t.Fatalf("towns within Retain = %v", got)
+	}
+	c.Add(time.Second)
+	_ = tr.Save()
+	if got := towns(tr); !reflect.DeepEqual(got, []string{"town-b"}) {
+		t.Fatalf("towns after Retain = %v", got)
+	}
+}
+
+// towns lists the towns the tracker holds any state for.
+func towns(tr *Tracker) []string {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	var out []string
+	for town := range tr.towns {
+		out = append(out, town)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func TestTrackerDormantExpires(t *testing.T) {
@@ -207,12 +241,12 @@ func TestTrackerDormantExpires(t *testing.T) {
 	tr.Observe("town-a", true, nil) // resolved, seq 2 kept
 	c.Add(30 * time.Minute)
 	tr.Observe("town-a", true, nil)
-	if got := tr.Towns(); len(got) != 1 {
+	if got := towns(tr); len(got) != 1 {
 		t.Fatalf("dormant entry dropped early: towns %v", got)
 	}
 	c.Add(31 * time.Minute)
 	tr.Observe("town-a", true, nil)
-	if got := tr.Towns(); len(got) != 0 {
+	if got := towns(tr); len(got) != 0 {
 		t.Fatalf("dormant entry kept past Retain: towns %v", got)
 	}
 }

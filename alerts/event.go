@@ -1,6 +1,3 @@
-// Package alerts tells Sentry about violation transitions: a durable outbox
-// written before any send, a rate-limited sender that retries until Sentry
-// accepts, and the event format of SPEC section 5.
 package alerts
 
 import (

@@ -34,9 +34,12 @@ func NewViolations(t *dedupe.Tracker, n *alerts.Notifier, logger *slog.Logger) *
 }
 
 // Observe feeds one poll's outcome to the tracker and its transitions to the
-// outbox. A failed poll is "unknown": it resolves nothing.
+// outbox. A failed poll, or one that could not tell the violations (no
+// violations in the dry run and status polling off), is "unknown": it
+// resolves nothing.
 func (v *Violations) Observe(o *target.Observation) {
-	ts := v.Tracker.Observe(o.Town, o.OK(), o.Violations())
+	known := o.OK() && o.Violations != nil
+	ts := v.Tracker.Observe(o.Town, known, o.Violations)
 	if len(ts) == 0 {
 		return
 	}

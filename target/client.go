@@ -114,6 +114,10 @@ func (c *Client) Towns(ctx context.Context) ([]string, error) {
 // Poll runs one town's dry run and, with withStatus, its status call, both
 // within one timeout. Any failure makes the whole observation failed: half a
 // picture would make the mirrored gauges disagree with each other.
+//
+// Poll decodes only what the sidecar uses: not the action list, not the
+// recent events, and the status rows only when the dry run reports no
+// violations of its own and the sidecar must check them itself.
 func (c *Client) Poll(ctx context.Context, town string, withStatus bool, now func() time.Time) Observation {
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
@@ -121,16 +125,58 @@ func (c *Client) Poll(ctx context.Context, town string, withStatus bool, now fun
 		defer cancel()
 	}
 	o := Observation{Town: town, At: now()}
-	o.DryRun, o.Err = c.DryRun(ctx, town)
+	var d struct {
+		Metrics    DryRunMetrics `json:"metrics"`
+		Violations []Violation   `json:"violations"`
+	}
+	o.Err = c.do(ctx, http.MethodPost, townPath(town, "reconcile-dry-run"), nil, town, "dry run", &d)
 	o.Duration = now().Sub(o.At)
+	if o.Err == nil {
+		o.DryRun = &DryRun{Metrics: d.Metrics, Violations: d.Violations}
+		o.Violations = d.Violations
+	}
 	if o.Err == nil && withStatus {
-		o.Status, o.Err = c.Status(ctx, town)
+		var st struct {
+			AlarmStatus struct {
+				Alarm      Alarm              `json:"alarm"`
+				Agents     AgentCounts        `json:"agents"`
+				Beads      BeadCounts         `json:"beads"`
+				Patrol     Patrol             `json:"patrol"`
+				Reconciler *ReconcilerMetrics `json:"reconciler"`
+			} `json:"alarmStatus"`
+			AgentMeta   json.RawMessage `json:"agentMeta"`
+			BeadSummary json.RawMessage `json:"beadSummary"`
+		}
+		if o.Err = c.do(ctx, http.MethodGet, townPath(town, "status"), nil, town, "status", &st); o.Err == nil {
+			a := st.AlarmStatus
+			o.Status = &Status{AlarmStatus: AlarmStatus{Alarm: a.Alarm, Agents: a.Agents, Beads: a.Beads, Patrol: a.Patrol, Reconciler: a.Reconciler}}
+			if o.Violations == nil {
+				o.Violations, o.Err = checkRows(town, st.AgentMeta, st.BeadSummary)
+			}
+		}
 	}
 	if o.Err != nil {
 		o.TimedOut = errors.Is(o.Err, context.DeadlineExceeded)
-		o.DryRun, o.Status = nil, nil
+		o.DryRun, o.Status, o.Violations = nil, nil, nil
 	}
 	return o
+}
+
+// checkRows decodes the status rows and derives the invariants from them.
+func checkRows(town string, agents, beads json.RawMessage) ([]Violation, error) {
+	var s Status
+	for _, part := range []struct {
+		raw json.RawMessage
+		out any
+	}{{agents, &s.AgentMeta}, {beads, &s.BeadSummary}} {
+		if len(part.raw) == 0 {
+			continue
+		}
+		if err := json.Unmarshal(part.raw, part.out); err != nil {
+			return nil, fmt.Errorf("status of town %q: malformed rows: %w", town, err)
+		}
+	}
+	return CheckStatus(&s), nil
 }
 
 func townPath(town, call string) string {

@@ -75,10 +75,10 @@ func TestDryRunDecodesSamples(t *testing.T) {
 	if d.Metrics.ActionsEmitted != 9 || d.Metrics.EventsDrained != 3 || d.Metrics.ActionsByType["dispatch_agent"] != 2 || len(d.Actions) != 9 {
 		t.Errorf("busy dry run decoded as %+v", d.Metrics)
 	}
-	if d.Actions[4].Type != "dispatch_agent" || string(d.Actions[4].Fields["agent_id"]) != `""` {
+	if d.Actions[4].Type != "dispatch_agent" || string(d.Actions[4].Field("agent_id")) != `""` {
 		t.Errorf("empty agent_id quirk lost: %+v", d.Actions[4])
 	}
-	if string(d.Actions[0].Fields["from"]) != `"working"` || d.Violations != nil {
+	if string(d.Actions[0].Field("from")) != `"working"` || d.Violations != nil {
 		t.Errorf("action fields or violations wrong: %+v %v", d.Actions[0], d.Violations)
 	}
 

@@ -1,9 +1,12 @@
 package target
 
 import (
+	"context"
 	"encoding/json"
+	"net/http"
 	"reflect"
 	"testing"
+	"time"
 )
 
 func TestCheckStatus(t *testing.T) {
@@ -42,21 +45,33 @@ func TestCheckStatus(t *testing.T) {
 	}
 }
 
-func TestObservationViolationsPrefersDryRun(t *testing.T) {
-	var s Status
-	json.Unmarshal(sample(t, "status.json"), &s)
-	var withV, without DryRun
-	json.Unmarshal(sample(t, "dry-run-with-violations.json"), &withV)
-	json.Unmarshal(sample(t, "dry-run.json"), &without)
-
-	if v := (&Observation{DryRun: &withV, Status: &s}).Violations(); len(v) != 2 || v[1].Invariant != 3 {
-		t.Errorf("dry run violations not preferred: %+v", v)
+func TestPollPrefersDryRunViolations(t *testing.T) {
+	srv := gastown(t, map[string]func(http.ResponseWriter, *http.Request){
+		"POST /debug/towns/reports/reconcile-dry-run":  body(sample(t, "dry-run-with-violations.json"), 200),
+		"GET /debug/towns/reports/status":              body(sample(t, "status.json"), 200),
+		"POST /debug/towns/silent/reconcile-dry-run":   body(sample(t, "dry-run.json"), 200),
+		"GET /debug/towns/silent/status":               body(sample(t, "status.json"), 200),
+		"POST /debug/towns/clean/reconcile-dry-run":    body([]byte(`{"actions":[],"metrics":{},"violations":[]}`), 200),
+		"GET /debug/towns/clean/status":                body(sample(t, "status.json"), 200),
+		"POST /debug/towns/nostatus/reconcile-dry-run": body(sample(t, "dry-run.json"), 200),
+	})
+	c := client(t, srv.URL, nil)
+	poll := func(town string, withStatus bool) Observation {
+		return c.Poll(context.Background(), town, withStatus, time.Now)
 	}
-	if v := (&Observation{DryRun: &without, Status: &s}).Violations(); len(v) != 1 || v[0].Invariant != 7 {
-		t.Errorf("derived violations: %+v", v)
+	if o := poll("reports", true); !o.OK() || len(o.Violations) != 2 || o.Violations[1].Invariant != 3 {
+		t.Errorf("dry run violations not preferred: %+v", o)
 	}
-	clean := DryRun{Violations: []Violation{}}
-	if v := (&Observation{DryRun: &clean, Status: &s}).Violations(); v == nil || len(v) != 0 {
-		t.Errorf("an explicit empty list means clean, got %+v", v)
+	if o := poll("silent", true); !o.OK() || !reflect.DeepEqual(o.Violations, []Violation{{7, "Working agent 7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90 has no hook"}}) {
+		t.Errorf("derived violations: %+v", o)
+	}
+	if o := poll("clean", true); o.Violations == nil || len(o.Violations) != 0 {
+		t.Errorf("an explicit empty list means clean, got %+v", o.Violations)
+	}
+	if o := poll("nostatus", false); !o.OK() || o.Violations != nil || o.Status != nil {
+		t.Errorf("without violations or status nothing is known: %+v", o)
+	}
+	if o := poll("silent", true); o.Status.AlarmStatus.Reconciler.WallClockMs != 41 || o.DryRun.Metrics.EventsDrained != 3 {
+		t.Errorf("poll lost counts: %+v %+v", o.Status, o.DryRun)
 	}
 }

@@ -23,36 +23,40 @@ type DryRunMetrics struct {
 	EventsDrained     int            `json:"eventsDrained"`
 }
 
-// Action is one reconciler action. Only its type is interpreted; the other
-// fields differ per type and are kept verbatim.
+// Action is one reconciler action. Only its type is interpreted; the rest
+// differs per type and is kept verbatim (Field reads one member).
 type Action struct {
-	Type   string
-	Fields map[string]json.RawMessage
+	Type string
+	Raw  json.RawMessage
 }
 
 func (a *Action) UnmarshalJSON(b []byte) error {
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
+	var t struct {
+		Type string `json:"type"`
+	}
+	if err := json.Unmarshal(b, &t); err != nil {
 		return err
 	}
-	if t, ok := m["type"]; ok {
-		if err := json.Unmarshal(t, &a.Type); err != nil {
-			return err
-		}
-		delete(m, "type")
-	}
-	a.Fields = m
+	a.Type, a.Raw = t.Type, append(json.RawMessage(nil), b...)
 	return nil
 }
 
 func (a Action) MarshalJSON() ([]byte, error) {
-	m := make(map[string]json.RawMessage, len(a.Fields)+1)
-	for k, v := range a.Fields {
-		m[k] = v
+	if a.Raw != nil {
+		return a.Raw, nil
 	}
-	t, _ := json.Marshal(a.Type)
-	m["type"] = t
-	return json.Marshal(m)
+	return json.Marshal(struct {
+		Type string `json:"type"`
+	}{a.Type})
+}
+
+// Field returns one member of the action as raw JSON, nil if absent.
+func (a Action) Field(name string) json.RawMessage {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(a.Raw, &m) != nil {
+		return nil
+	}
+	return m[name]
 }
 
 // Violation is one broken invariant, as Gastown words it.
@@ -189,23 +193,14 @@ type Observation struct {
 	Town     string
 	At       time.Time     // when the poll started
 	Duration time.Duration // wall time of the dry-run call
-	DryRun   *DryRun
-	Status   *Status // nil when status polling is off or failed
-	Err      error   // non-nil: the poll failed, nothing above is trustworthy
-	TimedOut bool
+	DryRun   *DryRun       // counts and violations; the action list is not decoded
+	Status   *Status       // alarm status only (no recent events, no rows); nil when off
+	// Violations are the dry run's when it reports them, else those the
+	// sidecar derives from the status rows; nil when neither is known.
+	Violations []Violation
+	Err        error // non-nil: the poll failed, nothing above is trustworthy
+	TimedOut   bool
 }
 
 // OK reports whether the poll succeeded.
 func (o *Observation) OK() bool { return o.Err == nil }
-
-// Violations returns the dry run's violations when it carries them, else
-// those the sidecar derives from the status rows (nil if neither is known).
-func (o *Observation) Violations() []Violation {
-	if o.DryRun != nil && o.DryRun.Violations != nil {
-		return o.DryRun.Violations
-	}
-	if o.Status != nil {
-		return CheckStatus(o.Status)
-	}
-	return nil
-}

@@ -3,6 +3,7 @@ package exporter
 import (
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,6 +21,9 @@ type Violations struct {
 	Notifier *alerts.Notifier
 	logger   *slog.Logger
 
+	mu      sync.Mutex
+	pending []dedupe.Transition // this tick's, enqueued together at its end
+
 	transitions, events, dropped, outbox *prometheus.Desc
 }
 
@@ -33,23 +37,35 @@ func NewViolations(t *dedupe.Tracker, n *alerts.Notifier, logger *slog.Logger) *
 	}
 }
 
-// Observe feeds one poll's outcome to the tracker and its transitions to the
-// outbox. A failed poll, or one that could not tell the violations (no
-// violations in the dry run and status polling off), is "unknown": it
-// resolves nothing.
+// Observe feeds one poll's outcome to the tracker. A failed poll, or one
+// that could not tell the violations (no violations in the dry run and status
+// polling off), is "unknown": it resolves nothing.
 func (v *Violations) Observe(o *target.Observation) {
 	known := o.OK() && o.Violations != nil
 	ts := v.Tracker.Observe(o.Town, known, o.Violations)
 	if len(ts) == 0 {
 		return
 	}
-	if err := v.Notifier.Enqueue(ts); err != nil {
-		v.logger.Error("writing transitions to the outbox", "town", o.Town, "transitions", len(ts), "err", err)
-	}
+	v.mu.Lock()
+	v.pending = append(v.pending, ts...)
+	v.mu.Unlock()
 }
 
-// TickDone persists the tracker once the tick's transitions are in the outbox.
+// TickDone writes the tick's transitions to the outbox in one batch (one
+// fsync, not one per town), then persists the tracker. If the outbox could
+// not take them the tracker is not saved: after a crash it re-issues the same
+// transitions, with the same event ids, instead of losing them.
 func (v *Violations) TickDone() {
+	v.mu.Lock()
+	ts := v.pending
+	v.pending = nil
+	v.mu.Unlock()
+	if len(ts) > 0 {
+		if err := v.Notifier.Enqueue(ts); err != nil {
+			v.logger.Error("writing transitions to the outbox; violation state not saved this tick", "transitions", len(ts), "err", err)
+			return
+		}
+	}
 	if err := v.Tracker.Save(); err != nil {
 		v.logger.Error("saving violation state", "err", err)
 	}

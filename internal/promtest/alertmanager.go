@@ -73,3 +73,39 @@ func (am *Alertmanager) PostAlerts(ctx context.Context, alerts ...PostableAlert)
 	}
 	return nil
 }
+
+// AlertStatus is an alert as Alertmanager's API v2 lists it.
+type AlertStatus struct {
+	Labels      map[string]string `json:"labels"`
+	Annotations map[string]string `json:"annotations"`
+	Status      struct {
+		State       string   `json:"state"` // active, suppressed or unprocessed
+		InhibitedBy []string `json:"inhibitedBy"`
+		SilencedBy  []string `json:"silencedBy"`
+	} `json:"status"`
+	Fingerprint string `json:"fingerprint"`
+	Receivers   []struct {
+		Name string `json:"name"`
+	} `json:"receivers"`
+}
+
+// Alerts lists the alerts Alertmanager holds, inhibited ones included.
+func (am *Alertmanager) Alerts(ctx context.Context) ([]AlertStatus, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, am.URL+"/api/v2/alerts", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("list alertmanager alerts: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("list alertmanager alerts: %s", resp.Status)
+	}
+	var out []AlertStatus
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 16<<20)).Decode(&out); err != nil {
+		return nil, fmt.Errorf("decode alertmanager alerts: %w", err)
+	}
+	return out, nil
+}

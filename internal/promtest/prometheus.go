@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -21,7 +23,11 @@ import (
 type PrometheusConfig struct {
 	Job     string   // scrape job; "" means "tickwatch"
 	Targets []string // host:port of each tickwatch
-	// RuleFiles are copied next to the generated prometheus.yml.
+	// RuleFiles are copied next to the generated prometheus.yml. They are
+	// loaded (by a SIGHUP reload) only once every target has been scraped
+	// up: Prometheus discovers static targets a few seconds after start,
+	// and rules with second-long `for`s would otherwise see a missing
+	// target and fire absent() alerts.
 	RuleFiles map[string][]byte
 	// Alertmanager is the host:port alerts go to; "" sends none.
 	Alertmanager string
@@ -88,24 +94,12 @@ func StartPrometheus(t testing.TB, c PrometheusConfig) *Prometheus {
 	cfg.Global.ScrapeInterval = model.Duration(c.ScrapeInterval)
 	cfg.Global.ScrapeTimeout = model.Duration(c.ScrapeInterval)
 	cfg.Global.EvaluationInterval = model.Duration(c.EvaluationInterval)
-	for name, data := range c.RuleFiles {
-		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
-			t.Fatalf("write rule file: %v", err)
-		}
-		cfg.RuleFiles = append(cfg.RuleFiles, name)
-	}
 	if c.Alertmanager != "" {
 		cfg.Alerting = &promAlerting{Alertmanagers: []promStatic{static(c.Alertmanager)}}
 	}
 	cfg.ScrapeConfigs = []promScrapeJob{{JobName: c.Job, promStatic: static(c.Targets...)}}
-	data, err := yaml.Marshal(cfg)
-	if err != nil {
-		t.Fatalf("encode prometheus.yml: %v", err)
-	}
 	cfgPath := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(cfgPath, data, 0o644); err != nil {
-		t.Fatalf("write prometheus.yml: %v", err)
-	}
+	writePromConfig(t, cfgPath, cfg)
 	addr := FreeAddr(t)
 	p := &Prometheus{URL: "http://" + addr}
 	p.Proc = Start(t, bin,
@@ -117,8 +111,87 @@ func StartPrometheus(t testing.TB, c PrometheusConfig) *Prometheus {
 		"--rules.alert.resend-delay=1s",
 		"--log.level=warn",
 	)
-	waitReady(t, p.Proc, p.URL+"/-/ready", 30*time.Second)
+	waitReady(t, p.Proc, p.URL+"/-/ready", startTimeout)
+	if len(c.RuleFiles) == 0 {
+		return p
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*startTimeout)
+	defer cancel()
+	q := fmt.Sprintf("up{job=%q} == 1", c.Job)
+	Eventually(t, startTimeout, "Prometheus to scrape every target up", func() error {
+		v, err := p.Query(ctx, q)
+		if err != nil {
+			return err
+		}
+		if len(v) != len(c.Targets) {
+			return fmt.Errorf("%d of %d targets up; %s", len(v), len(c.Targets), p.targetErrors(ctx))
+		}
+		return nil
+	})
+	for name, data := range c.RuleFiles {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatalf("write rule file: %v", err)
+		}
+		cfg.RuleFiles = append(cfg.RuleFiles, name)
+	}
+	writePromConfig(t, cfgPath, cfg)
+	if err := p.Proc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatalf("reload prometheus: %v", err)
+	}
+	Eventually(t, startTimeout, "Prometheus to load the rule files", func() error {
+		var data struct {
+			Groups []struct {
+				File string `json:"file"`
+			} `json:"groups"`
+		}
+		if err := p.get(ctx, "/api/v1/rules", &data); err != nil {
+			return err
+		}
+		loaded := map[string]bool{}
+		for _, g := range data.Groups {
+			loaded[filepath.Base(g.File)] = true
+		}
+		for name := range c.RuleFiles {
+			if !loaded[name] {
+				return fmt.Errorf("%s has no group loaded yet", name)
+			}
+		}
+		return nil
+	})
 	return p
+}
+
+func writePromConfig(t testing.TB, path string, cfg promYAML) {
+	t.Helper()
+	data, err := yaml.Marshal(cfg)
+	if err != nil {
+		t.Fatalf("encode prometheus.yml: %v", err)
+	}
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatalf("write prometheus.yml: %v", err)
+	}
+}
+
+// targetErrors summarises the scrape targets' health, for failure messages.
+func (p *Prometheus) targetErrors(ctx context.Context) string {
+	var data struct {
+		ActiveTargets []struct {
+			ScrapeURL string `json:"scrapeUrl"`
+			Health    string `json:"health"`
+			LastError string `json:"lastError"`
+		} `json:"activeTargets"`
+	}
+	if err := p.get(ctx, "/api/v1/targets", &data); err != nil {
+		return err.Error()
+	}
+	if len(data.ActiveTargets) == 0 {
+		return "no active targets yet"
+	}
+	var out []string
+	for _, tg := range data.ActiveTargets {
+		out = append(out, fmt.Sprintf("%s %s %s", tg.ScrapeURL, tg.Health, tg.LastError))
+	}
+	return strings.Join(out, "; ")
 }
 
 // waitReady polls a /-/ready endpoint until it answers 200.

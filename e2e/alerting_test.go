@@ -1,0 +1,454 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/model"
+
+	"github.com/tickwatch/tickwatch/alerts/rules"
+	"github.com/tickwatch/tickwatch/config"
+	"github.com/tickwatch/tickwatch/internal/promtest"
+)
+
+const (
+	routingKey = "R0UT1NGKEY0000000000000000000000" // a 32-character Events v2 integration key
+	sickTown   = "town-02"
+	// Bounds of the waits below; the whole test takes well under a minute.
+	alertTimeout = 60 * time.Second
+)
+
+var towns = []string{"town-01", "town-02", "town-03"}
+
+// e2eThresholds are small enough for simtown's quiet towns (0-3 pending
+// events at --speed 10) to stay clear of both queue thresholds.
+var e2eThresholds = config.Thresholds{
+	WallClockSeconds:   2,
+	QueueDepthWarning:  10,
+	QueueDepthCritical: 20,
+	StaleAfter:         model.Duration(30 * time.Second),
+}
+
+// e2eTimeScale turns the rules' minutes into seconds (for: 2m -> 2s).
+const e2eTimeScale = 1.0 / 60
+
+type alertingStack struct {
+	sim   *promtest.Simtown
+	tw    *promtest.TickwatchRun
+	prom  *promtest.Prometheus
+	am    *promtest.Alertmanager
+	pd    *promtest.Receiver[promtest.PagerDutyEvent]
+	hook  *promtest.Receiver[promtest.WebhookMessage]
+	slack *promtest.Receiver[promtest.SlackMessage]
+}
+
+// startAlertmanager runs the generated Alertmanager config with the
+// receivers pointed at local servers and second-long group timings.
+func startAlertmanager(t *testing.T, s *alertingStack) {
+	dir := t.TempDir()
+	s.pd = promtest.NewPagerDuty(t, routingKey)
+	s.hook = promtest.NewWebhook(t)
+	s.slack = promtest.NewSlack(t)
+	keyFile := filepath.Join(dir, "pagerduty-routing-key")
+	slackFile := filepath.Join(dir, "slack-webhook-url")
+	if err := os.WriteFile(keyFile, []byte(routingKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(slackFile, []byte(s.slack.URL+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	o := rules.DefaultAlertmanagerOptions()
+	o.PagerDutyRoutingKeyFile = keyFile
+	o.PagerDutyURL = s.pd.URL
+	o.WebhookURL = s.hook.URL
+	o.SlackAPIURLFile = slackFile
+	o.GroupWait, o.GroupInterval = time.Second, time.Second
+	amConfig, err := rules.AlertmanagerConfig(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.am = promtest.StartAlertmanager(t, amConfig)
+}
+
+func startAlertingStack(t *testing.T) *alertingStack {
+	s := &alertingStack{}
+	s.sim = promtest.StartSimtown(t, "--towns=3", "--seed=7", "--speed=10", "--fault-rate=0", "--side-effect.failure-rate=0")
+	s.tw = promtest.StartTickwatchRun(t, fmt.Sprintf(`target:
+  url: %s
+  towns: [%s]
+  timeout: 800ms
+poll:
+  interval: 1s
+  idle_interval: 2s
+dedupe:
+  open_after: 2
+  resolve_after: 2
+  state_dir: %s
+thresholds:
+  wall_clock_seconds: %v
+  queue_depth_warning: %v
+  queue_depth_critical: %v
+  stale_after: %s
+`, s.sim.URL, strings.Join(towns, ", "), t.TempDir(),
+		e2eThresholds.WallClockSeconds, e2eThresholds.QueueDepthWarning, e2eThresholds.QueueDepthCritical, e2eThresholds.StaleAfter))
+	startAlertmanager(t, s)
+	ruleFile, err := rules.GenerateWith(e2eThresholds, rules.Options{TimeScale: e2eTimeScale})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.prom = promtest.StartPrometheus(t, promtest.PrometheusConfig{
+		Targets:      []string{s.tw.Addr},
+		RuleFiles:    map[string][]byte{rules.RuleFileName: ruleFile},
+		Alertmanager: s.am.Addr,
+	})
+	return s
+}
+
+// TestQueueFaultPagesAndResolves is the whole path: simtown keeps one town's
+// queue above the critical threshold with invariant #7 broken; tickwatch
+// polls it; Prometheus scrapes tickwatch and evaluates the generated rules;
+// Alertmanager pages PagerDuty for that town only, sends the violation to
+// the webhook and Slack, holds back the queue warning, and resolves the page
+// once the town is healed.
+func TestQueueFaultPagesAndResolves(t *testing.T) {
+	start := time.Now()
+	s := startAlertingStack(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	t.Logf("stack up in %s (simtown %s, tickwatch %s, prometheus %s, alertmanager %s)",
+		time.Since(start).Round(time.Millisecond), s.sim.URL, s.tw.URL, s.prom.URL, s.am.URL)
+
+	// Prometheus sees every town up before anything breaks.
+	promtest.Eventually(t, alertTimeout, "Prometheus to scrape all towns up", func() error {
+		v, err := s.prom.Query(ctx, `reconciler_up{job="tickwatch"} == 1`)
+		if err != nil {
+			return err
+		}
+		if len(v) != len(towns) {
+			return fmt.Errorf("%d towns up, want %d: %v", len(v), len(towns), v)
+		}
+		return nil
+	})
+	if firing := firingAlerts(t, ctx, s.prom); len(firing) != 0 {
+		t.Fatalf("alerts firing before any fault: %v", firing)
+	}
+
+	faultAt := time.Now()
+	if err := s.sim.SetFault(ctx, sickTown, `{"queue_depth":40,"break_invariant":7}`); err != nil {
+		t.Fatal(err)
+	}
+
+	// The page: one PagerDuty trigger for the sick town.
+	var trigger promtest.PagerDutyEvent
+	promtest.Eventually(t, alertTimeout, "the PagerDuty trigger for "+sickTown, func() error {
+		for _, e := range s.pd.Received() {
+			if e.EventAction == "trigger" {
+				trigger = e
+				return nil
+			}
+		}
+		return fmt.Errorf("received %d events, no trigger; rejected %v", len(s.pd.Received()), s.pd.Rejected())
+	})
+	pageAfter := time.Since(faultAt)
+	summary := regexp.MustCompile(`^\[FIRING\] ReconcilerQueueDepthCritical town town-02: Town town-02 queue depth (\d+) is above 20$`)
+	m := summary.FindStringSubmatch(trigger.Payload.Summary)
+	if m == nil {
+		t.Fatalf("page summary %q does not match %s", trigger.Payload.Summary, summary)
+	}
+	if depth, _ := strconv.Atoi(m[1]); depth < 40 {
+		t.Errorf("page reports queue depth %d, the fault keeps it at 40 or more", depth)
+	}
+	if trigger.RoutingKey != routingKey || trigger.Payload.Severity != "critical" || trigger.DedupKey == "" || trigger.Client != "Alertmanager" {
+		t.Errorf("page routing_key %q severity %q dedup_key %q client %q", trigger.RoutingKey, trigger.Payload.Severity, trigger.DedupKey, trigger.Client)
+	}
+	details := trigger.Payload.CustomDetails
+	wantDetails := map[string]string{
+		"town":        sickTown,
+		"summary":     "Town town-02 queue depth " + m[1] + " is above 20",
+		"description": "Town town-02 has " + m[1] + " pending events in its reconciler queue, above the critical threshold of 20 for more than 2s. Work in this town is piling up faster than the reconciler drains it.",
+		"runbook_url": rules.DefaultRunbookURL + "#reconcilerqueuedepthcritical",
+		"num_firing":  "1",
+	}
+	for k, want := range wantDetails {
+		if details[k] != want {
+			t.Errorf("custom_details[%s] = %q, want %q", k, details[k], want)
+		}
+	}
+
+	// Prometheus's view of the same alert: labels from the rule and the scrape.
+	critical := findAlert(t, ctx, s.prom, rules.AlertReconcilerQueueDepthCritical, sickTown)
+	wantLabels := map[string]string{"alertname": rules.AlertReconcilerQueueDepthCritical, "severity": "page",
+		"job": "tickwatch", "instance": s.tw.Addr, "town": sickTown}
+	if !mapsEqual(critical.Labels, wantLabels) {
+		t.Errorf("alert labels %v, want %v", critical.Labels, wantLabels)
+	}
+
+	// The violation goes to the warnings receiver (webhook and Slack).
+	var violation promtest.WebhookMessage
+	promtest.Eventually(t, alertTimeout, "the webhook for the broken invariant", func() error {
+		for _, msg := range s.hook.Received() {
+			if msg.CommonLabels["alertname"] == rules.AlertReconcilerInvariantViolated && msg.Status == "firing" {
+				violation = msg
+				return nil
+			}
+		}
+		return fmt.Errorf("no firing %s among %d webhook messages", rules.AlertReconcilerInvariantViolated, len(s.hook.Received()))
+	})
+	if violation.Receiver != rules.ReceiverWarnings || len(violation.Alerts) != 1 {
+		t.Fatalf("webhook message to %q with %d alerts", violation.Receiver, len(violation.Alerts))
+	}
+	va := violation.Alerts[0]
+	wantViolation := map[string]string{"alertname": rules.AlertReconcilerInvariantViolated, "severity": "warning",
+		"job": "tickwatch", "instance": s.tw.Addr, "town": sickTown, "invariant": "7"}
+	if !mapsEqual(va.Labels, wantViolation) {
+		t.Errorf("violation labels %v, want %v", va.Labels, wantViolation)
+	}
+	if got, want := va.Annotations["summary"], "Town town-02 violates invariant #7"; got != want {
+		t.Errorf("violation summary %q, want %q", got, want)
+	}
+	if got, want := violation.GroupLabels, map[string]string{"alertname": rules.AlertReconcilerInvariantViolated, "town": sickTown}; !mapsEqual(got, want) {
+		t.Errorf("webhook group labels %v, want %v", got, want)
+	}
+	promtest.Eventually(t, alertTimeout, "the Slack message for the broken invariant", func() error {
+		for _, msg := range s.slack.Received() {
+			if len(msg.Attachments) == 1 && msg.Attachments[0].Title == "[FIRING:1] ReconcilerInvariantViolated town town-02" {
+				a := msg.Attachments[0]
+				if msg.Channel != "#tickwatch-alerts" || a.TitleLink != rules.DefaultRunbookURL+"#reconcilerinvariantviolated" ||
+					!strings.HasPrefix(a.Text, "Town town-02 has 1 open violation(s) of reconciler invariant #7 for more than 1s.") {
+					return promtest.Permanent(fmt.Errorf("slack message %+v", msg))
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("no Slack message for the violation among %d", len(s.slack.Received()))
+	})
+
+	// The queue warning fires in Prometheus but Alertmanager holds it back
+	// behind the page for the same town.
+	promtest.Eventually(t, alertTimeout, "Alertmanager to inhibit the queue warning", func() error {
+		alerts, err := s.am.Alerts(ctx)
+		if err != nil {
+			return err
+		}
+		for _, a := range alerts {
+			if a.Labels["alertname"] == rules.AlertReconcilerQueueDepthHigh && a.Labels["town"] == sickTown {
+				if a.Status.State != "suppressed" || len(a.Status.InhibitedBy) != 1 {
+					return promtest.Permanent(fmt.Errorf("queue warning is %s, inhibited by %v", a.Status.State, a.Status.InhibitedBy))
+				}
+				return nil
+			}
+		}
+		return fmt.Errorf("Alertmanager has no %s for %s yet", rules.AlertReconcilerQueueDepthHigh, sickTown)
+	})
+
+	// Heal the town: the queue drains, the violation resolves, and after
+	// keep_firing_for the page resolves under the same dedup key.
+	healAt := time.Now()
+	if err := s.sim.Heal(ctx, sickTown); err != nil {
+		t.Fatal(err)
+	}
+	promtest.Eventually(t, alertTimeout, "the PagerDuty resolve", func() error {
+		for _, e := range s.pd.Received() {
+			if e.EventAction == "resolve" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no resolve among %d events", len(s.pd.Received()))
+	})
+	resolveAfter := time.Since(healAt)
+	promtest.Eventually(t, alertTimeout, "the webhook resolve of the violation", func() error {
+		for _, msg := range s.hook.Received() {
+			if msg.CommonLabels["alertname"] == rules.AlertReconcilerInvariantViolated && msg.Status == "resolved" {
+				return nil
+			}
+		}
+		return fmt.Errorf("no resolved %s", rules.AlertReconcilerInvariantViolated)
+	})
+
+	// Everything PagerDuty got: one trigger and one resolve, for the sick
+	// town only, under one dedup key. Nothing paged for the healthy towns.
+	var got []string
+	for _, e := range s.pd.Received() {
+		got = append(got, e.EventAction+" "+e.Payload.CustomDetails["town"]+" "+e.DedupKey)
+	}
+	want := []string{"trigger town-02 " + trigger.DedupKey, "resolve town-02 " + trigger.DedupKey}
+	if !slices.Equal(got, want) {
+		t.Errorf("PagerDuty events %q, want %q", got, want)
+	}
+	for name, bad := range map[string][]string{"pagerduty": s.pd.Rejected(), "webhook": s.hook.Rejected(), "slack": s.slack.Rejected()} {
+		if len(bad) != 0 {
+			t.Errorf("%s receiver rejected %q", name, bad)
+		}
+	}
+	// The warnings receiver heard about the sick town's violation only: the
+	// queue warning stayed inhibited, and no healthy town raised anything.
+	for _, msg := range s.hook.Received() {
+		if msg.GroupLabels["town"] != sickTown || msg.CommonLabels["alertname"] != rules.AlertReconcilerInvariantViolated {
+			t.Errorf("unexpected webhook message %s %v", msg.Status, msg.GroupLabels)
+		}
+	}
+	t.Logf("page %s after the fault, resolve %s after healing; whole test %s",
+		pageAfter.Round(time.Millisecond), resolveAfter.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+}
+
+// TestTickwatchDownInhibitsItsTowns posts alerts to the real Alertmanager the
+// way Prometheus does: while TickwatchDown fires for one tickwatch instance,
+// that instance's town pages are held back and another instance's are not.
+func TestTickwatchDownInhibitsItsTowns(t *testing.T) {
+	s := &alertingStack{}
+	startAlertmanager(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	down := map[string]string{"alertname": rules.AlertTickwatchDown, "cause": "scrape-failed", "severity": "page", "job": "tickwatch", "instance": "tickwatch-0:9917"}
+	watchedByDown := map[string]string{"alertname": rules.AlertReconcilerQueueDepthCritical, "severity": "page", "job": "tickwatch", "instance": "tickwatch-0:9917", "town": "town-a"}
+	watchedByUp := map[string]string{"alertname": rules.AlertReconcilerQueueDepthCritical, "severity": "page", "job": "tickwatch", "instance": "tickwatch-1:9917", "town": "town-b"}
+	if err := s.am.PostAlerts(ctx, promtest.PostableAlert{Labels: down}); err != nil {
+		t.Fatal(err)
+	}
+	// The inhibiting alert must be known before the ones it inhibits.
+	promtest.Eventually(t, alertTimeout, "Alertmanager to hold TickwatchDown", func() error {
+		alerts, err := s.am.Alerts(ctx)
+		if err != nil || len(alerts) != 1 {
+			return fmt.Errorf("%d alerts (%v)", len(alerts), err)
+		}
+		return nil
+	})
+	if err := s.am.PostAlerts(ctx, promtest.PostableAlert{Labels: watchedByDown}, promtest.PostableAlert{Labels: watchedByUp}); err != nil {
+		t.Fatal(err)
+	}
+	promtest.Eventually(t, alertTimeout, "two PagerDuty triggers", func() error {
+		if n := len(s.pd.Received()); n < 2 {
+			return fmt.Errorf("%d events", n)
+		}
+		return nil
+	})
+	states := map[string]string{}
+	promtest.Eventually(t, alertTimeout, "Alertmanager to settle the inhibition", func() error {
+		alerts, err := s.am.Alerts(ctx)
+		if err != nil {
+			return err
+		}
+		for _, a := range alerts {
+			states[a.Labels["alertname"]+"/"+a.Labels["instance"]] = a.Status.State
+		}
+		if len(states) != 3 {
+			return fmt.Errorf("alert states %v", states)
+		}
+		return nil
+	})
+	wantStates := map[string]string{
+		"TickwatchDown/tickwatch-0:9917":                "active",
+		"ReconcilerQueueDepthCritical/tickwatch-0:9917": "suppressed",
+		"ReconcilerQueueDepthCritical/tickwatch-1:9917": "active",
+	}
+	if !mapsEqual(states, wantStates) {
+		t.Errorf("alert states %v, want %v", states, wantStates)
+	}
+	var paged []string
+	for _, e := range s.pd.Received() {
+		paged = append(paged, e.EventAction+" "+strings.SplitN(e.Payload.Summary, ":", 2)[0])
+	}
+	slices.Sort(paged)
+	wantPaged := []string{"trigger [FIRING] ReconcilerQueueDepthCritical town town-b", "trigger [FIRING] TickwatchDown"}
+	if !slices.Equal(paged, wantPaged) {
+		t.Errorf("paged %q, want %q", paged, wantPaged)
+	}
+}
+
+// TestRulesCommandWritesGeneratedFiles runs `tickwatch rules` and compares
+// what it writes with the package's output for the same thresholds.
+func TestRulesCommandWritesGeneratedFiles(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "tickwatch.yml")
+	if err := os.WriteFile(cfg, []byte("thresholds:\n  queue_depth_critical: 70\n  stale_after: 10m\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	th := config.DefaultThresholds()
+	th.QueueDepthCritical = 70
+	th.StaleAfter = model.Duration(10 * time.Minute)
+	for _, format := range []string{rules.FormatPrometheus, rules.FormatOperator} {
+		t.Run(format, func(t *testing.T) {
+			out := filepath.Join(dir, format)
+			if err := os.Mkdir(out, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			p := promtest.Start(t, promtest.Tickwatch(t), "rules", "--config.file="+cfg, "--format="+format, "--out="+out)
+			promtest.Eventually(t, 30*time.Second, "tickwatch rules to finish", func() error {
+				if done, err := p.Exited(); done {
+					if err != nil {
+						return promtest.Permanent(fmt.Errorf("tickwatch rules: %v\n%s", err, p.Output()))
+					}
+					return nil
+				}
+				return fmt.Errorf("still running")
+			})
+			want, err := rules.Files(th, rules.Options{}, format)
+			if err != nil {
+				t.Fatal(err)
+			}
+			entries, _ := os.ReadDir(out)
+			if len(entries) != len(want) {
+				t.Errorf("wrote %d files, want %d", len(entries), len(want))
+			}
+			for _, f := range want {
+				got, err := os.ReadFile(filepath.Join(out, f.Name))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if string(got) != string(f.Data) {
+					t.Errorf("%s differs from rules.Files", f.Name)
+				}
+			}
+		})
+	}
+}
+
+func firingAlerts(t *testing.T, ctx context.Context, p *promtest.Prometheus) []map[string]string {
+	t.Helper()
+	alerts, err := p.Alerts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []map[string]string
+	for _, a := range alerts {
+		if a.State == "firing" {
+			out = append(out, a.Labels)
+		}
+	}
+	return out
+}
+
+func findAlert(t *testing.T, ctx context.Context, p *promtest.Prometheus, name, town string) promtest.Alert {
+	t.Helper()
+	alerts, err := p.Alerts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range alerts {
+		if a.Labels["alertname"] == name && a.Labels["town"] == town && a.State == "firing" {
+			return a
+		}
+	}
+	t.Fatalf("Prometheus has no firing %s for %s: %v", name, town, alerts)
+	return promtest.Alert{}
+}
+
+func mapsEqual(a, b map[string]string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for k, v := range a {
+		if w, ok := b[k]; !ok || w != v {
+			return false
+		}
+	}
+	return true
+}

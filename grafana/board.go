@@ -26,9 +26,9 @@ func Board(th config.Thresholds) (*sdk.Board, error) {
 	if err := checkThresholds(th); err != nil {
 		return nil, err
 	}
-	b := sdk.NewBoard(Title)
-	b.ID = 0
-	b.UID = UID
+	// Not sdk.NewBoard: it numbers boards from a package-level counter,
+	// which is neither stable nor safe to call concurrently.
+	b := &sdk.Board{Title: Title, UID: UID, Timezone: "browser", Editable: true}
 	b.Tags = []string{"tickwatch", "gastown"}
 	b.SchemaVersion = SchemaVersion
 	b.GraphTooltip = 1 // shared crosshair across the per-town panels

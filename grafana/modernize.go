@@ -56,8 +56,9 @@ func JSON(b *sdk.Board) ([]byte, error) {
 
 func modernize(doc map[string]any) {
 	deleteKeys(doc, legacyBoardFields)
-	// id null: Grafana assigns its own; the uid is what identifies the board.
-	doc["id"] = nil
+	// id 0 (the SDK omits a zero id): Grafana assigns its own database id,
+	// the uid is what identifies the board across installs.
+	doc["id"] = 0
 	if tp, ok := doc["timepicker"].(map[string]any); ok {
 		delete(tp, "time_options")
 	}

@@ -157,7 +157,7 @@ func TestPushCreatesFolderAndOverwrites(t *testing.T) {
 	if err := json.Unmarshal(dash, &sent); err != nil {
 		t.Fatal(err)
 	}
-	sent["id"] = float64(0) // the SDK zeroes the id so Grafana matches on uid
+	sent["id"] = float64(0) // the SDK always sends id 0, so Grafana matches on uid
 	for i, s := range g.saves {
 		if s.FolderID != 8 || !s.Overwrite {
 			t.Errorf("save %d: folderId %d overwrite %v, want 8 and true", i, s.FolderID, s.Overwrite)

@@ -41,8 +41,8 @@ func TestDashboardPassesGrafanaSchema(t *testing.T) {
 			if d.SchemaVersion != SchemaVersion {
 				t.Errorf("schemaVersion = %d, want %d", d.SchemaVersion, SchemaVersion)
 			}
-			if d.Id != nil {
-				t.Errorf("id = %d, want null", *d.Id)
+			if d.Id == nil || *d.Id != 0 {
+				t.Errorf("id = %v, want 0", d.Id)
 			}
 			// The union decoder of v0.0.22 drops what it decoded (it takes its
 			// own empty error list for a failure), so decode each panel again.

@@ -1,6 +1,7 @@
 package grafana
 
 import (
+	"encoding/json"
 	"fmt"
 	"regexp"
 	"slices"
@@ -132,5 +133,48 @@ func TestExpand(t *testing.T) {
 		if got := (Query{Expr: tc.expr}).Expand(tc.town, tc.rate); got != tc.want {
 			t.Errorf("Expand(%q) = %q, want %q", tc.expr, got, tc.want)
 		}
+	}
+}
+
+// TestQueriesAreThePanelTargets ties Queries (what the end-to-end test runs
+// through Prometheus) to the targets in the dashboard JSON, one for one.
+func TestQueriesAreThePanelTargets(t *testing.T) {
+	raw, err := DashboardJSON(config.DefaultThresholds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Panels []struct {
+			Title   string
+			Targets []struct {
+				RefID        string `json:"refId"`
+				Expr         string `json:"expr"`
+				LegendFormat string `json:"legendFormat"`
+				Instant      bool   `json:"instant"`
+			}
+		}
+	}
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	var fromJSON []string
+	for _, p := range doc.Panels {
+		for _, tg := range p.Targets {
+			fromJSON = append(fromJSON, fmt.Sprintf("%s/%s %s %q instant=%v", p.Title, tg.RefID, tg.Expr, tg.LegendFormat, tg.Instant))
+		}
+	}
+	queries, err := Queries(config.DefaultThresholds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fromQueries []string
+	for _, q := range queries {
+		fromQueries = append(fromQueries, fmt.Sprintf("%s/%s %s %q instant=%v", q.Panel, q.RefID, q.Expr, q.Legend, q.Instant))
+	}
+	if !slices.Equal(fromJSON, fromQueries) {
+		t.Errorf("dashboard targets:\n%s\nQueries:\n%s", strings.Join(fromJSON, "\n"), strings.Join(fromQueries, "\n"))
+	}
+	if len(fromQueries) != 16 {
+		t.Errorf("%d queries, want 16 (14 panels, poll latency has three quantiles)", len(fromQueries))
 	}
 }

@@ -7,7 +7,7 @@ VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev
 REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -X $(PKG).Version=$(VERSION) -X $(PKG).Revision=$(REVISION) -X $(PKG).Branch=main
 
-.PHONY: all build run test unit e2e deps bench lint generate check-generated
+.PHONY: all build run test unit e2e deps bench lint generate check-generated check-alerting
 all: build
 
 build:
@@ -23,8 +23,14 @@ deps:
 	  { echo "installing prometheus and prometheus-alertmanager"; \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; }
 
-test: deps lint
+test: deps lint check-alerting
 	$(GO) test -count=1 -timeout 20m ./...
+
+# The checked-in alert rules, their unit tests and the Alertmanager config,
+# through the real tools (the Go tests in alerts/rules run them too).
+check-alerting: deps
+	cd deploy/prometheus && promtool check rules tickwatch-rules.yml && promtool test rules tickwatch-rules.test.yml && promtool check config prometheus.yml
+	amtool check-config deploy/alertmanager/alertmanager.yml
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...

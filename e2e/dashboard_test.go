@@ -163,6 +163,12 @@ dedupe:
 		t.Errorf("Polls by result: error rate %g, want > 0 (town-04 fails every poll)", errorRate)
 	}
 
+	// The town picker lists the towns the way Grafana asks Prometheus for
+	// label_values(reconciler_up, town).
+	if towns := townValues(ctx, t, prom.URL, grafana.TownVariableQuery()); !slices.Equal(towns, []string{"town-01", "town-02", "town-03", "town-04"}) {
+		t.Errorf("town variable offers %v, want town-01..town-04", towns)
+	}
+
 	// The town picker filters every per-town panel.
 	for _, q := range queries {
 		if !strings.Contains(q.Expr, grafana.TownSelector) || strings.HasPrefix(q.Expr, "sum(") || strings.HasPrefix(q.Expr, "count(") {
@@ -267,6 +273,34 @@ func runPanelQuery(ctx context.Context, promURL string, q grafana.Query, expr st
 		out = append(out, panelSeries{Labels: r.Metric, Last: f})
 	}
 	return out, nil
+}
+
+// townValues runs a label_values(metric, label) variable query through
+// Prometheus's label values API, as Grafana's Prometheus datasource does.
+func townValues(ctx context.Context, t *testing.T, promURL, variableQuery string) []string {
+	t.Helper()
+	m := regexp.MustCompile(`^label_values\((\w+), (\w+)\)$`).FindStringSubmatch(variableQuery)
+	if m == nil {
+		t.Fatalf("variable query %q is not label_values(metric, label)", variableQuery)
+	}
+	u := promURL + "/api/v1/label/" + m[2] + "/values?" + url.Values{"match[]": {m[1]}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("label values: %v", err)
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Status string   `json:"status"`
+		Data   []string `json:"data"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&env); err != nil || env.Status != "success" {
+		t.Fatalf("label values %s: %s, %v", u, resp.Status, err)
+	}
+	return env.Data
 }
 
 // setTownFault sets a simtown town's fault knobs through its debug API.

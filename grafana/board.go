@@ -21,7 +21,7 @@ const (
 )
 
 // Board builds the dashboard. It is deterministic: the same thresholds give
-// the same board, with a stable uid and id 0 (the SDK numbers boards globally).
+// the same board, with a stable uid and id 0.
 func Board(th config.Thresholds) (*sdk.Board, error) {
 	if err := checkThresholds(th); err != nil {
 		return nil, err

@@ -62,7 +62,7 @@ func (am *Alertmanager) PostAlerts(ctx context.Context, alerts ...PostableAlert)
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("post alerts: %w", err)
 	}
@@ -95,7 +95,7 @@ func (am *Alertmanager) Alerts(ctx context.Context) ([]AlertStatus, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("list alertmanager alerts: %w", err)
 	}

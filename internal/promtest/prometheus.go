@@ -201,7 +201,7 @@ func waitReady(t testing.TB, proc *Process, readyURL string, timeout time.Durati
 		if done, err := proc.Exited(); done {
 			return Permanent(fmt.Errorf("%s exited: %v", proc.Name, err))
 		}
-		resp, err := http.Get(readyURL)
+		resp, err := client.Get(readyURL)
 		if err != nil {
 			return err
 		}
@@ -271,7 +271,7 @@ func (p *Prometheus) get(ctx context.Context, path string, data any) error {
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

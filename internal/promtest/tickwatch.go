@@ -56,7 +56,7 @@ func (s *Simtown) fault(ctx context.Context, method, town, body string) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s fault of %s: %w", method, town, err)
 	}

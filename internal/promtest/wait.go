@@ -2,6 +2,7 @@ package promtest
 
 import (
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -39,3 +40,7 @@ func Eventually(t testing.TB, timeout time.Duration, what string, cond func() er
 		<-tick.C
 	}
 }
+
+// client bounds every request a helper makes, so a process that accepts a
+// connection and never answers fails the wait instead of hanging the test.
+var client = &http.Client{Timeout: 10 * time.Second}

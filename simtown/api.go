@@ -3,6 +3,7 @@ package simtown
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -134,6 +135,9 @@ func (f *Fleet) replay(t *town, r *http.Request) (any, int, error) {
 		return errorJSON{Error: replayOrder}, http.StatusBadRequest, nil
 	}
 	out, err := t.replay(from, to, body.Mode, f.opts.Now())
+	if pruned := (*HistoryPrunedError)(nil); errors.As(err, &pruned) {
+		return errorJSON{Error: pruned.Error()}, http.StatusBadRequest, nil
+	}
 	return out, http.StatusOK, err
 }
 

@@ -120,7 +120,7 @@ func TestCheckInvariantsOnHandMadeState(t *testing.T) {
 			f, _ := newFleet(t, Options{})
 			tw := f.byID["town-01"]
 			for _, tbl := range stateTables {
-				if err := tw.st.exec(`DELETE FROM ` + tbl); err != nil {
+				if err := tw.st.exec(`DELETE FROM ` + tbl.name); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -27,6 +27,11 @@ type Options struct {
 	MaxDrain int
 	// Workers run due ticks in parallel (default 2 x GOMAXPROCS).
 	Workers int
+	// CheckpointEvery is how many alarm ticks pass between copies of a
+	// town's state (default 720, an hour of active ticks). Two are kept;
+	// events and ticks older than the older one are pruned, so a town's
+	// history stays between one and two checkpoint periods long.
+	CheckpointEvery int
 }
 
 const (
@@ -40,6 +45,8 @@ const (
 	maxOpenIssues   = 12
 	recentEventsMax = 10
 	defaultMaxDrain = 1000
+
+	defaultCheckpointEvery = 720
 )
 
 func (o *Options) normalize() {
@@ -54,6 +61,9 @@ func (o *Options) normalize() {
 	}
 	if o.MaxDrain <= 0 {
 		o.MaxDrain = defaultMaxDrain
+	}
+	if o.CheckpointEvery <= 0 {
+		o.CheckpointEvery = defaultCheckpointEvery
 	}
 }
 

@@ -53,20 +53,23 @@ func (t *town) replayApproximate(from, to, now time.Time, out *replayJSON) error
 	return t.st.fillSnapshot(&out.StateSnapshot)
 }
 
-// replayFaithful empties the state and re-runs every recorded alarm tick up
-// to "to", each with exactly the events it drained. Ticks after "from" are
+// replayFaithful restores the newest checkpoint at or before "from" (or the
+// empty state of a new town) and re-runs every recorded alarm tick after it
+// up to "to", each with exactly the events it drained. Ticks after "from" are
 // the window: their events and actions are what the answer reports.
 func (t *town) replayFaithful(from, to time.Time, out *replayJSON) error {
-	for _, tbl := range stateTables {
-		if err := t.st.exec(`DELETE FROM ` + tbl); err != nil {
-			return err
-		}
-	}
-	ticks, err := t.st.strings(`SELECT tick_at FROM alarm_ticks WHERE tick_at <= ? ORDER BY seq`, ts(to))
+	fromS := ts(from)
+	cp, err := t.st.checkpointFor(fromS)
 	if err != nil {
 		return err
 	}
-	fromS := ts(from)
+	if err := t.st.restoreCheckpoint(cp); err != nil {
+		return err
+	}
+	ticks, err := t.st.strings(`SELECT tick_at FROM alarm_ticks WHERE tick_at > ? AND tick_at <= ? ORDER BY seq`, cp, ts(to))
+	if err != nil {
+		return err
+	}
 	for _, at := range ticks {
 		evs, err := t.st.events(`WHERE processed_at = ? ORDER BY created_at, rowid`, at)
 		if err != nil {

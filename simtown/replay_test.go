@@ -3,6 +3,7 @@ package simtown
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"os"
 	"reflect"
@@ -199,4 +200,51 @@ func readCaveat(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return r.Caveat
+}
+
+// With frequent checkpoints the history stays bounded, and faithful replay
+// starts from the checkpoint before the window and still lands exactly on
+// the state the town had.
+func TestFaithfulReplayFromCheckpointAfterPruning(t *testing.T) {
+	f, c := newFleet(t, Options{Seed: 9, FaultRate: 0.05, CheckpointEvery: 12})
+	tw := f.byID["town-01"]
+	run(t, f, c, 20*time.Minute) // 240 ticks: 20 checkpoints taken, 18 dropped
+	from := tw.last
+	run(t, f, c, 30*time.Second)
+	to := tw.last
+	atTo, _ := json.Marshal(snapshotOf(t, tw))
+
+	tw.mu.Lock()
+	ticks, err1 := tw.st.count(`SELECT COUNT(*) FROM alarm_ticks`)
+	cps, err2 := tw.st.count(`SELECT COUNT(*) FROM checkpoints`)
+	oldest, err3 := tw.st.meta(metaHistoryFrom)
+	tw.mu.Unlock()
+	if err := errors.Join(err1, err2, err3); err != nil {
+		t.Fatal(err)
+	}
+	if ticks < 12 || ticks > 24 || cps != 2 || oldest == "" {
+		t.Fatalf("after pruning: %d ticks kept (want 12..24), %d checkpoints (want 2), history from %q", ticks, cps, oldest)
+	}
+
+	code, body := call(t, f.Handler(), http.MethodPost, "/debug/towns/town-01/replay-events",
+		`{"from":"`+ts(from)+`","to":"`+ts(to)+`","mode":"faithful"}`)
+	if code != http.StatusOK {
+		t.Fatalf("faithful replay: %d %s", code, body)
+	}
+	var got struct {
+		StateSnapshot json.RawMessage `json:"stateSnapshot"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.StateSnapshot, atTo) {
+		t.Errorf("snapshot differs:\n got %s\nwant %s", got.StateSnapshot, atTo)
+	}
+
+	code, body = call(t, f.Handler(), http.MethodPost, "/debug/towns/town-01/replay-events",
+		`{"from":"2026-11-28T09:00:00.000Z","to":"`+ts(to)+`","mode":"faithful"}`)
+	want := `{"error":"History before ` + oldest + ` has been pruned; a faithful replay must start at or after it."}`
+	if code != http.StatusBadRequest || string(body) != want {
+		t.Errorf("replay from pruned history: %d %s, want 400 %s", code, body, want)
+	}
 }

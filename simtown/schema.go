@@ -8,8 +8,11 @@ import (
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 )
 
-// schema mirrors Gastown's town tables. alarm_ticks is simtown's own: the
-// times of the real alarm ticks, which faithful replay re-runs.
+// schema mirrors Gastown's town tables. The rest is simtown's own:
+// alarm_ticks, the times of the real alarm ticks that faithful replay re-runs;
+// checkpoint_*, copies of the state at some ticks, so that replay starts
+// from the nearest one and older history can be pruned; sim_meta, counters
+// that must survive pruning and restarts.
 const schema = `
 CREATE TABLE IF NOT EXISTS town_events (
   event_id     TEXT PRIMARY KEY,
@@ -50,14 +53,39 @@ CREATE TABLE IF NOT EXISTS bead_dependencies (
   PRIMARY KEY (bead_id, depends_on_bead_id)
 );
 CREATE INDEX IF NOT EXISTS bead_dependencies_target ON bead_dependencies(depends_on_bead_id);
+CREATE INDEX IF NOT EXISTS beads_status ON beads(status, type);
 CREATE TABLE IF NOT EXISTS alarm_ticks (
   seq     INTEGER PRIMARY KEY,
   tick_at TEXT NOT NULL UNIQUE
 );
+CREATE TABLE IF NOT EXISTS sim_meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS checkpoints (tick_at TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS checkpoint_agent_metadata (
+  checkpoint_at TEXT NOT NULL, bead_id TEXT NOT NULL, role TEXT NOT NULL, status TEXT NOT NULL,
+  current_hook_bead_id TEXT, dispatch_attempts INTEGER NOT NULL, last_activity_at TEXT NOT NULL, rig_id TEXT
+);
+CREATE INDEX IF NOT EXISTS checkpoint_agent_metadata_at ON checkpoint_agent_metadata(checkpoint_at);
+CREATE TABLE IF NOT EXISTS checkpoint_beads (
+  checkpoint_at TEXT NOT NULL, bead_id TEXT NOT NULL, type TEXT NOT NULL, status TEXT NOT NULL, title TEXT NOT NULL,
+  assignee_agent_bead_id TEXT, rig_id TEXT, pr_url TEXT, progress INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS checkpoint_beads_at ON checkpoint_beads(checkpoint_at);
+CREATE TABLE IF NOT EXISTS checkpoint_bead_dependencies (
+  checkpoint_at TEXT NOT NULL, bead_id TEXT NOT NULL, depends_on_bead_id TEXT NOT NULL, kind TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS checkpoint_bead_dependencies_at ON checkpoint_bead_dependencies(checkpoint_at);
 `
 
-// stateTables are the tables that hold a town's state (not its logs).
-var stateTables = []string{"agent_metadata", "beads", "bead_dependencies"}
+// stateTables are the tables that hold a town's state (not its logs), with
+// their columns; each has a checkpoint_ copy with a leading checkpoint_at.
+var stateTables = []struct{ name, cols string }{
+	{"agent_metadata", agentCols},
+	{"beads", beadCols},
+	{"bead_dependencies", "bead_id, depends_on_bead_id, kind"},
+}
 
 // openTownDB opens one town's database on a single dedicated connection, so
 // that a SAVEPOINT and the statements inside it share that connection.

@@ -36,6 +36,9 @@ func (t *town) tick(ctx context.Context, now time.Time) (time.Time, error) {
 			if err := t.st.exec(`INSERT INTO alarm_ticks (tick_at) VALUES (?)`, at); err != nil {
 				return err
 			}
+			if err := t.st.maybeCheckpoint(at, t.opts.CheckpointEvery); err != nil {
+				return err
+			}
 			violations, err = t.st.checkInvariants()
 			return err
 		})

@@ -3,6 +3,7 @@ package simtown
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
@@ -75,21 +76,16 @@ func openTown(id, dir string, opts *Options, now time.Time) (*town, error) {
 // restore reads the counters back from a reopened database, or seeds a
 // fresh one with the events that bootstrap a town.
 func (t *town) restore(now time.Time) error {
-	counts := []struct {
-		dst *int
-		q   string
-	}{
-		{&t.eventSeq, `SELECT COUNT(*) FROM town_events`},
-		{&t.issueSeq, `SELECT COUNT(*) FROM town_events WHERE event_type = 'bead_created'`},
-		{&t.convSeq, `SELECT COUNT(*) FROM town_events WHERE event_type = 'convoy_started'`},
-		{&t.prSeq, `SELECT COUNT(*) FROM town_events WHERE event_type = 'agent_done'`},
+	saved, err := t.st.meta(metaCounters)
+	if err != nil {
+		return err
 	}
-	for _, c := range counts {
-		n, err := t.st.count(c.q)
-		if err != nil {
-			return err
+	if saved != "" {
+		var c counters
+		if err := json.Unmarshal([]byte(saved), &c); err != nil {
+			return fmt.Errorf("read counters %q: %w", saved, err)
 		}
-		*c.dst = n
+		t.eventSeq, t.issueSeq, t.convSeq, t.prSeq = c.Event, c.Issue, c.Convoy, c.PR
 	}
 	var last sql.NullString
 	if err := t.conn.QueryRowContext(t.st.ctx, `SELECT MAX(tick_at) FROM alarm_ticks`).Scan(&last); err != nil {
@@ -114,7 +110,8 @@ func (t *town) restore(now time.Time) error {
 	return t.st.inTx(func() error { return t.record(evs, at) })
 }
 
-// record stamps and stores events (those Gastown would keep).
+// record stamps and stores events (those Gastown would keep), and saves the
+// id counters with them.
 func (t *town) record(evs []event, at string) error {
 	for _, e := range evs {
 		if !recorded(e) {
@@ -127,7 +124,18 @@ func (t *town) record(evs []event, at string) error {
 			return err
 		}
 	}
-	return nil
+	c, _ := json.Marshal(counters{Event: t.eventSeq, Issue: t.issueSeq, Convoy: t.convSeq, PR: t.prSeq})
+	return t.st.setMeta(metaCounters, string(c))
+}
+
+// counters are the sequence numbers behind event, issue, convoy and PR ids;
+// kept in sim_meta because pruning deletes the events they could be
+// recounted from.
+type counters struct {
+	Event  int `json:"event"`
+	Issue  int `json:"issue"`
+	Convoy int `json:"convoy"`
+	PR     int `json:"pr"`
 }
 
 func (t *town) close() error {

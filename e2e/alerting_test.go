@@ -158,6 +158,11 @@ func TestQueueFaultPagesAndResolves(t *testing.T) {
 		return fmt.Errorf("received %d events, no trigger; rejected %v", len(s.pd.Received()), s.pd.Rejected())
 	})
 	pageAfter := time.Since(faultAt)
+	// The rule's `for` (2m scaled to 2s) must have held the page back.
+	criticalRule := e2eRule(t, rules.AlertReconcilerQueueDepthCritical)
+	if pageAfter < time.Duration(criticalRule.For) {
+		t.Errorf("paged %s after the fault, before the rule's for of %s", pageAfter, criticalRule.For)
+	}
 	summary := regexp.MustCompile(`^\[FIRING\] ReconcilerQueueDepthCritical town town-02: Town town-02 queue depth (\d+) is above 20$`)
 	m := summary.FindStringSubmatch(trigger.Payload.Summary)
 	if m == nil {
@@ -264,6 +269,10 @@ func TestQueueFaultPagesAndResolves(t *testing.T) {
 		return fmt.Errorf("no resolve among %d events", len(s.pd.Received()))
 	})
 	resolveAfter := time.Since(healAt)
+	// keep_firing_for (5m scaled to 5s) holds the page after the queue drains.
+	if resolveAfter < time.Duration(criticalRule.KeepFiringFor) {
+		t.Errorf("resolved %s after healing, before keep_firing_for of %s", resolveAfter, criticalRule.KeepFiringFor)
+	}
 	promtest.Eventually(t, alertTimeout, "the webhook resolve of the violation", func() error {
 		for _, msg := range s.hook.Received() {
 			if msg.CommonLabels["alertname"] == rules.AlertReconcilerInvariantViolated && msg.Status == "resolved" {
@@ -409,6 +418,18 @@ func TestRulesCommandWritesGeneratedFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// e2eRule is the rule the e2e Prometheus evaluates for an alert.
+func e2eRule(t *testing.T, alert string) rules.Rule {
+	t.Helper()
+	for _, r := range rules.Alerts(e2eThresholds, rules.Options{TimeScale: e2eTimeScale}) {
+		if r.Alert == alert {
+			return r
+		}
+	}
+	t.Fatalf("no rule %s", alert)
+	return rules.Rule{}
 }
 
 func firingAlerts(t *testing.T, ctx context.Context, p *promtest.Prometheus) []map[string]string {

@@ -184,7 +184,7 @@ func AlertmanagerConfig(o AlertmanagerOptions) ([]byte, error) {
 			warnings,
 		},
 	}
-	b, err := marshal(cfg)
+	b, err := marshal(amHeader, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("alertmanager config: %w", err)
 	}

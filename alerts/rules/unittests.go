@@ -114,7 +114,7 @@ func unitTests(th config.Thresholds, o Options, ruleFile string) ([]byte, error)
 			return nil, fmt.Errorf("no unit test makes %s fire", name)
 		}
 	}
-	return marshal(tf)
+	return marshal(rulesHeader, tf)
 }
 
 func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {

@@ -3,7 +3,9 @@
 // serving the Gastown debug API (reconcile-dry-run, status, replay-events).
 //
 // Each town keeps Gastown's tables (town_events, agent_metadata, beads,
-// bead_dependencies) plus alarm_ticks, the log of its real alarm ticks. Every
+// bead_dependencies) plus alarm_ticks, the log of its real alarm ticks, and
+// checkpoint copies of its state every CheckpointEvery ticks; history older
+// than the older of the two kept checkpoints is pruned. Every
 // state change comes from an alarm tick: it drains pending events oldest
 // first and applies them, reconciles the state into actions, applies them,
 // runs the side effects (dispatch_agent, stop_agent, poll_pr, send_nudge,

@@ -110,7 +110,7 @@ func (s store) beadRows(where string, args ...any) ([]beadRow, error) {
 
 // recentEvents are the last processed events, newest first.
 func (s store) recentEvents() ([]recentEventJSON, error) {
-	evs, err := s.events(`WHERE processed_at IS NOT NULL ORDER BY created_at DESC, rowid DESC LIMIT ?`, recentEventsMax)
+	evs, err := s.events(`WHERE processed_at IS NOT NULL ORDER BY rowid DESC LIMIT ?`, recentEventsMax)
 	if err != nil {
 		return nil, err
 	}

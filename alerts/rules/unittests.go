@@ -165,7 +165,8 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 		if k > 0 {
 			c.checks = append(c.checks, check{at: recover + k - 1, firing: true, value: high})
 		}
-		return append1(c, check{at: recover + k})
+		c.checks = append(c.checks, check{at: recover + k})
+		return c
 	}
 
 	var cases []alertCase
@@ -300,11 +301,6 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 		})
 	}
 	return cases
-}
-
-func append1(c alertCase, ch check) alertCase {
-	c.checks = append(c.checks, ch)
-	return c
 }
 
 // expected renders the alert promtool should see: the rule's labels and its

@@ -13,7 +13,8 @@ import (
 // startEmbeddedFleet serves a simtown fleet on a loopback port in this
 // process, so that `tickwatch` with no config shows live data at once.
 func startEmbeddedFleet(ctx context.Context, logger *slog.Logger, towns int, seed int64, faultRate float64) (url string, stop func(), err error) {
-	fleet, err := simtown.New(simtown.Options{Towns: towns, Seed: seed, FaultRate: faultRate, Logger: logger.With("component", "simtown")})
+	fleet, err := simtown.New(simtown.Options{Towns: towns, Seed: seed, FaultRate: faultRate, SideEffectFailureRate: 0.02,
+		Logger: logger.With("component", "simtown")})
 	if err != nil {
 		return "", nil, err
 	}

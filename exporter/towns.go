@@ -21,9 +21,10 @@ type TownSource struct {
 	file     string
 	discover func(context.Context) ([]string, error)
 
-	mu       sync.Mutex
-	fileStat fileStamp
-	fromFile []string
+	mu         sync.Mutex
+	fileStat   fileStamp
+	fromFile   []string
+	discovered []string
 }
 
 type fileStamp struct {
@@ -35,8 +36,9 @@ func NewTownSource(static []string, file string, discover func(context.Context) 
 	return &TownSource{static: static, file: file, discover: discover}
 }
 
-// Towns returns the current ids, sorted and unique. On an error reading the
-// towns file it keeps the ids it read last and returns the error too.
+// Towns returns the current ids, sorted and unique. When the towns file or
+// the discovery call fails it keeps the ids it had last and returns the
+// error too: a passing failure must not drop every town's state.
 func (s *TownSource) Towns(ctx context.Context) ([]string, error) {
 	var err error
 	ids := append([]string(nil), s.static...)
@@ -47,11 +49,16 @@ func (s *TownSource) Towns(ctx context.Context) ([]string, error) {
 	}
 	if s.file == "" && len(s.static) == 0 && s.discover != nil {
 		ids, err = s.discover(ctx)
+		s.mu.Lock()
 		if err != nil {
 			err = fmt.Errorf("discover towns: %w", err)
+			ids = s.discovered
+		} else {
+			s.discovered = ids
 		}
+		s.mu.Unlock()
 	}
-	return unique(ids), err
+	return unique(append([]string(nil), ids...)), err
 }
 
 func (s *TownSource) readFile() ([]string, error) {

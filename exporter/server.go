@@ -36,6 +36,8 @@ type TownStatus struct {
 }
 
 type OutboxStatus struct {
+	LogOnly     bool   `json:"log_only"` // no DSN: transitions go to the log
+	Logged      uint64 `json:"logged"`
 	Pending     int    `json:"pending"`
 	Sent        uint64 `json:"sent"`
 	Failed      uint64 `json:"failed"`
@@ -155,7 +157,7 @@ var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap
 }).Parse(`
 <h3>Status</h3>
 <div>Ready: {{.Ready}} · last complete tick: {{ago .LastTickEnd}}</div>
-{{with .Outbox}}<div>Sentry outbox: {{.Pending}} pending · {{.Sent}} sent · {{.Failed}} failed · {{.RateLimited}} rate limited · {{.Dropped}} dropped</div>{{end}}
+{{with .Outbox}}{{if .LogOnly}}<div>Sentry: no DSN configured; {{.Logged}} transitions written to the log</div>{{else}}<div>Sentry outbox: {{.Pending}} pending · {{.Sent}} sent · {{.Failed}} failed · {{.RateLimited}} rate limited · {{.Dropped}} dropped</div>{{end}}{{end}}
 <h3>Towns ({{len .Towns}})</h3>
 <table>
 <tr><th>Town</th><th>Up</th><th>Last poll</th><th>Queue depth</th><th>Open violations</th><th>Last error</th></tr>

@@ -90,7 +90,8 @@ func (v *Violations) OpenViolations(town string) []string {
 // OutboxStatus is the status page's view of the notifier.
 func (v *Violations) OutboxStatus() *OutboxStatus {
 	s := v.Notifier.Stats()
-	return &OutboxStatus{Pending: s.Pending, Sent: s.Sent, Failed: s.Failed, RateLimited: s.RateLimited, Dropped: s.Dropped}
+	return &OutboxStatus{LogOnly: v.Notifier.LogOnly(), Logged: s.Logged, Pending: s.Pending, Sent: s.Sent,
+		Failed: s.Failed, RateLimited: s.RateLimited, Dropped: s.Dropped}
 }
 
 func (v *Violations) Describe(ch chan<- *prometheus.Desc) {

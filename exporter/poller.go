@@ -163,7 +163,7 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 	realStart := time.Now()
 
 	ids, err := s.Towns.Towns(ctx)
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		p.logger.Error("reading the town list", "err", err)
 	}
 	owned := make(map[string]bool, len(ids))

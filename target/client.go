@@ -64,11 +64,15 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	where := e.Call
-	if e.Town != "" {
-		where = fmt.Sprintf("%s of town %q", e.Call, e.Town)
+	return fmt.Sprintf("%s: HTTP %d: %s", where(e.Call, e.Town), e.StatusCode, e.Message)
+}
+
+// where names a call for an error: `dry run of town "a"`, or `town list`.
+func where(call, town string) string {
+	if town == "" {
+		return call
 	}
-	return fmt.Sprintf("%s: HTTP %d: %s", where, e.StatusCode, e.Message)
+	return fmt.Sprintf("%s of town %q", call, town)
 }
 
 // DryRun asks the worker for a read-only reconcile of the town.
@@ -195,7 +199,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, town,
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return fmt.Errorf("%s of town %q: %w", call, town, err)
+		return fmt.Errorf("%s: %w", where(call, town), err)
 	}
 	req.Header.Set("Accept", "application/json")
 	if body != nil {
@@ -203,21 +207,21 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, town,
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s of town %q: %w", call, town, err)
+		return fmt.Errorf("%s: %w", where(call, town), err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
 	if err != nil {
-		return fmt.Errorf("%s of town %q: reading body: %w", call, town, err)
+		return fmt.Errorf("%s: reading body: %w", where(call, town), err)
 	}
 	if int64(len(data)) > c.maxBody {
-		return fmt.Errorf("%s of town %q: body larger than %d bytes", call, town, c.maxBody)
+		return fmt.Errorf("%s: body larger than %d bytes", where(call, town), c.maxBody)
 	}
 	if resp.StatusCode/100 != 2 {
 		return &APIError{Town: town, Call: call, StatusCode: resp.StatusCode, Message: errorText(data)}
 	}
 	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%s of town %q: malformed JSON: %w", call, town, err)
+		return fmt.Errorf("%s: malformed JSON: %w", where(call, town), err)
 	}
 	return nil
 }

@@ -65,14 +65,16 @@ func addRun(app *kingpin.Application) (*kingpin.CmdClause, action) {
 		serveErr := make(chan error, 1)
 		go func() { serveErr <- web.ListenAndServe(srv, webFlags, logger) }()
 
+		ctx, stopRun := context.WithCancel(ctx)
+		defer stopRun()
 		runDone := make(chan error, 1)
 		go func() { runDone <- sc.Run(ctx) }()
 		select {
-		case err = <-serveErr:
-			if errors.Is(err, http.ErrServerClosed) {
-				err = nil
-			}
-			return fmt.Errorf("web server: %w", err)
+		case err := <-serveErr:
+			// Cannot serve (address in use, bad web config): stop polling
+			// cleanly, so the state is saved, and say why.
+			stopRun()
+			return errors.Join(fmt.Errorf("web server: %w", err), <-runDone)
 		case err = <-runDone:
 		}
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

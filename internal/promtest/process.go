@@ -30,8 +30,16 @@ type Process struct {
 // Start runs bin with args in its own process group. t.Cleanup stops it.
 func Start(t testing.TB, bin string, args ...string) *Process {
 	t.Helper()
+	return StartIn(t, "", bin, args...)
+}
+
+// StartIn is Start with dir as the working directory ("" keeps the test's),
+// for programs that write relative paths such as tickwatch's ./data.
+func StartIn(t testing.TB, dir, bin string, args ...string) *Process {
+	t.Helper()
 	p := &Process{Name: filepath.Base(bin), out: &logBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
+	p.cmd.Dir = dir
 	p.cmd.Stdout = p.out
 	p.cmd.Stderr = p.out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

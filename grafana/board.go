@@ -95,8 +95,12 @@ func checkThresholds(th config.Thresholds) error {
 	if !(th.QueueDepthWarning >= 0) {
 		errs = append(errs, fmt.Errorf("queue_depth_warning must be 0 or more, got %g", th.QueueDepthWarning))
 	}
-	if !(th.QueueDepthCritical > th.QueueDepthWarning) {
-		errs = append(errs, fmt.Errorf("queue_depth_critical (%g) must be above queue_depth_warning (%g)",
+	// Equal thresholds are valid config (the gauge then turns red with no
+	// yellow band); a zero critical would leave the gauge no range.
+	if !(th.QueueDepthCritical > 0) {
+		errs = append(errs, fmt.Errorf("queue_depth_critical must be above 0, got %g", th.QueueDepthCritical))
+	} else if th.QueueDepthCritical < th.QueueDepthWarning {
+		errs = append(errs, fmt.Errorf("queue_depth_critical (%g) must not be below queue_depth_warning (%g)",
 			th.QueueDepthCritical, th.QueueDepthWarning))
 	}
 	if err := errors.Join(errs...); err != nil {

@@ -16,8 +16,8 @@ func TestBoardRejectsBadThresholds(t *testing.T) {
 	}{
 		{"zero wall clock", config.Thresholds{WallClockSeconds: 0, QueueDepthWarning: 25, QueueDepthCritical: 50}, "wall_clock_seconds must be above 0, got 0"},
 		{"negative warning", config.Thresholds{WallClockSeconds: 1, QueueDepthWarning: -1, QueueDepthCritical: 50}, "queue_depth_warning must be 0 or more, got -1"},
-		{"critical below warning", config.Thresholds{WallClockSeconds: 1, QueueDepthWarning: 50, QueueDepthCritical: 25}, "queue_depth_critical (25) must be above queue_depth_warning (50)"},
-		{"critical equals warning", config.Thresholds{WallClockSeconds: 1, QueueDepthWarning: 25, QueueDepthCritical: 25}, "queue_depth_critical (25) must be above queue_depth_warning (25)"},
+		{"critical below warning", config.Thresholds{WallClockSeconds: 1, QueueDepthWarning: 50, QueueDepthCritical: 25}, "queue_depth_critical (25) must not be below queue_depth_warning (50)"},
+		{"zero critical", config.Thresholds{WallClockSeconds: 1, QueueDepthWarning: 0, QueueDepthCritical: 0}, "queue_depth_critical must be above 0, got 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := DashboardJSON(tc.th)

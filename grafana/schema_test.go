@@ -22,6 +22,8 @@ func TestDashboardPassesGrafanaSchema(t *testing.T) {
 	for name, th := range map[string]config.Thresholds{
 		"defaults": config.DefaultThresholds(),
 		"custom":   {WallClockSeconds: 1.25, QueueDepthWarning: 10, QueueDepthCritical: 40},
+		// config.Validate accepts a warning equal to the critical threshold.
+		"warning equals critical": {WallClockSeconds: 0.5, QueueDepthWarning: 30, QueueDepthCritical: 30},
 	} {
 		t.Run(name, func(t *testing.T) {
 			raw, err := DashboardJSON(th)

@@ -159,8 +159,11 @@ func TestUnitTestsCatchWrongRules(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			os.WriteFile(filepath.Join(dir, rules.RuleFileName), ruleFile, 0o644)
-			os.WriteFile(filepath.Join(dir, rules.TestFileName), tests, 0o644)
+			for name, data := range map[string][]byte{rules.RuleFileName: ruleFile, rules.TestFileName: tests} {
+				if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
 			stdout, stderr, code := runTool(t, dir, promtest.PromtoolBin, "test", "rules", rules.TestFileName)
 			if code != 1 {
 				t.Fatalf("promtool test rules: exit %d, want 1\n%s%s", code, stdout, stderr)

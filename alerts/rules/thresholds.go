@@ -7,9 +7,9 @@ import (
 	"github.com/tickwatch/tickwatch/config"
 )
 
-// checkThresholds refuses thresholds no rule can be built from (the same
-// bounds config.Validate sets), so a bad
-// config yields an error instead of a rule file promtool rejects later.
+// checkThresholds refuses thresholds no rule can be built from (the bounds
+// config.Validate sets, and a critical queue depth above 0), so a bad config
+// yields an error instead of a rule file promtool rejects later.
 func checkThresholds(th config.Thresholds) error {
 	for _, f := range []struct {
 		name string

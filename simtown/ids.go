@@ -25,8 +25,7 @@ func faultAgentID(inv, n int) string {
 	return fmt.Sprintf("%s%03d-0000-4000-8000-%012d", faultAgentPrefix, inv, n)
 }
 
-func isFaultAgent(id string) bool { return strings.HasPrefix(id, faultAgentPrefix) }
-func isFaultBead(id string) bool  { return strings.HasPrefix(id, faultBeadPrefix) }
+func isFaultBead(id string) bool { return strings.HasPrefix(id, faultBeadPrefix) }
 
 // TownID is the id of the i-th town (1-based): town-01, town-02, ...; wide
 // enough for the whole fleet so ids sort in fleet order.

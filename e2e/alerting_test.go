@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -192,7 +193,7 @@ func TestQueueFaultPagesAndResolves(t *testing.T) {
 	critical := findAlert(t, ctx, s.prom, rules.AlertReconcilerQueueDepthCritical, sickTown)
 	wantLabels := map[string]string{"alertname": rules.AlertReconcilerQueueDepthCritical, "severity": "page",
 		"job": "tickwatch", "instance": s.tw.Addr, "town": sickTown}
-	if !mapsEqual(critical.Labels, wantLabels) {
+	if !maps.Equal(critical.Labels, wantLabels) {
 		t.Errorf("alert labels %v, want %v", critical.Labels, wantLabels)
 	}
 
@@ -213,13 +214,13 @@ func TestQueueFaultPagesAndResolves(t *testing.T) {
 	va := violation.Alerts[0]
 	wantViolation := map[string]string{"alertname": rules.AlertReconcilerInvariantViolated, "severity": "warning",
 		"job": "tickwatch", "instance": s.tw.Addr, "town": sickTown, "invariant": "7"}
-	if !mapsEqual(va.Labels, wantViolation) {
+	if !maps.Equal(va.Labels, wantViolation) {
 		t.Errorf("violation labels %v, want %v", va.Labels, wantViolation)
 	}
 	if got, want := va.Annotations["summary"], "Town town-02 violates invariant #7"; got != want {
 		t.Errorf("violation summary %q, want %q", got, want)
 	}
-	if got, want := violation.GroupLabels, map[string]string{"alertname": rules.AlertReconcilerInvariantViolated, "town": sickTown}; !mapsEqual(got, want) {
+	if got, want := violation.GroupLabels, map[string]string{"alertname": rules.AlertReconcilerInvariantViolated, "town": sickTown}; !maps.Equal(got, want) {
 		t.Errorf("webhook group labels %v, want %v", got, want)
 	}
 	promtest.Eventually(t, alertTimeout, "the Slack message for the broken invariant", func() error {
@@ -358,7 +359,7 @@ func TestTickwatchDownInhibitsItsTowns(t *testing.T) {
 		"ReconcilerQueueDepthCritical/tickwatch-0:9917": "suppressed",
 		"ReconcilerQueueDepthCritical/tickwatch-1:9917": "active",
 	}
-	if !mapsEqual(states, wantStates) {
+	if !maps.Equal(states, wantStates) {
 		t.Errorf("alert states %v, want %v", states, wantStates)
 	}
 	var paged []string
@@ -403,7 +404,10 @@ func TestRulesCommandWritesGeneratedFiles(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			entries, _ := os.ReadDir(out)
+			entries, err := os.ReadDir(out)
+			if err != nil {
+				t.Fatal(err)
+			}
 			if len(entries) != len(want) {
 				t.Errorf("wrote %d files, want %d", len(entries), len(want))
 			}
@@ -460,16 +464,4 @@ func findAlert(t *testing.T, ctx context.Context, p *promtest.Prometheus, name, 
 	}
 	t.Fatalf("Prometheus has no firing %s for %s: %v", name, town, alerts)
 	return promtest.Alert{}
-}
-
-func mapsEqual(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if w, ok := b[k]; !ok || w != v {
-			return false
-		}
-	}
-	return true
 }

@@ -7,8 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -35,18 +33,17 @@ func TestDashboardQueriesAgainstPrometheus(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: runs simtown, tickwatch and Prometheus")
 	}
-	bin := promtest.Tickwatch(t)
 	promtest.Binary(t, promtest.PrometheusBin)
 
-	sim := promtest.Start(t, bin, "simtown", "--listen=127.0.0.1:0", "--towns=4", "--seed=7", "--speed=10")
-	simAddr := sim.WaitOutput(t, regexp.MustCompile(`msg="simtown listening" address=(\S+)`), 30*time.Second)[1]
-	simURL := "http://" + simAddr
-	setTownFault(t, simURL, "town-01", `{"break_invariant":7}`)
-	setTownFault(t, simURL, "town-04", `{"error_rate":1}`)
-
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "tickwatch.yml")
-	writeDashboardFile(t, cfg, fmt.Sprintf(`target:
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	sim := promtest.StartSimtown(t, "--towns=4", "--seed=7", "--speed=10")
+	for town, knobs := range map[string]string{"town-01": `{"break_invariant":7}`, "town-04": `{"error_rate":1}`} {
+		if err := sim.SetFault(ctx, town, knobs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tw := promtest.StartTickwatchRun(t, fmt.Sprintf(`target:
   url: %s
   timeout: 800ms
 poll:
@@ -54,14 +51,9 @@ poll:
   idle_interval: 2s
 dedupe:
   state_dir: %s
-`, simURL, filepath.Join(dir, "state")))
-	addr := promtest.FreeAddr(t)
-	tw := promtest.Start(t, bin, "run", "--config.file="+cfg, "--web.listen-address="+addr)
-	tw.WaitOutput(t, regexp.MustCompile(`msg="Listening on"`), 30*time.Second)
-	prom := promtest.StartPrometheus(t, promtest.PrometheusConfig{Targets: []string{addr}})
+`, sim.URL, t.TempDir()))
+	prom := promtest.StartPrometheus(t, promtest.PrometheusConfig{Targets: []string{tw.Addr}})
 
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
 	// Wait until Prometheus holds what the panels draw: all four towns,
 	// the three healthy towns' last ticks, the opened violation, and enough
 	// scrapes for rate() over the window.
@@ -200,7 +192,7 @@ func firstLast(s []panelSeries) float64 {
 	return s[0].Last
 }
 
-// run sends a panel query the way Grafana does: instant queries to
+// runPanelQuery sends a panel query the way Grafana does: instant queries to
 // /api/v1/query, the others to /api/v1/query_range over the last minute.
 func runPanelQuery(ctx context.Context, promURL string, q grafana.Query, expr string, now time.Time) ([]panelSeries, error) {
 	params := url.Values{"query": {expr}}
@@ -218,7 +210,7 @@ func runPanelQuery(ctx context.Context, promURL string, q grafana.Query, expr st
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -288,7 +280,7 @@ func townValues(ctx context.Context, t *testing.T, promURL, variableQuery string
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		t.Fatalf("label values: %v", err)
 	}
@@ -301,29 +293,4 @@ func townValues(ctx context.Context, t *testing.T, promURL, variableQuery string
 		t.Fatalf("label values %s: %s, %v", u, resp.Status, err)
 	}
 	return env.Data
-}
-
-// setTownFault sets a simtown town's fault knobs through its debug API.
-func setTownFault(t *testing.T, simURL, town, knobs string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPut, simURL+"/debug/towns/"+town+"/fault", strings.NewReader(knobs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("set fault of %s: %v", town, err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("set fault of %s: %s", town, resp.Status)
-	}
-}
-
-func writeDashboardFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -67,7 +67,7 @@ func scrapeGauge(ctx context.Context, url, metric, label string) (map[string]flo
 		return nil, err
 	}
 	req.Header.Set("Accept", "text/plain;version=0.0.4")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package alerts
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -106,5 +107,46 @@ func TestEnqueueFailureKeptAndRetried(t *testing.T) {
 	h.enqueue([]dedupe.Transition{transition("b", dedupe.Opened, 1)})
 	if p := h.n.Stats().Pending; p != 2 {
 		t.Fatalf("pending %d, want the kept transition and the new one", p)
+	}
+}
+
+// TestDoneMarkFailureBacksOff: Sentry accepts but the outbox cannot record
+// it. The entry stays pending and is sent again after a backoff, not again
+// and again within the same round.
+func TestDoneMarkFailureBacksOff(t *testing.T) {
+	h := newHarness(t, nil)
+	h.enqueue([]dedupe.Transition{transition("a", dedupe.Opened, 1)})
+	path := filepath.Join(h.dir, OutboxFile)
+	if err := h.n.box.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []time.Duration{time.Second, 2 * time.Second} {
+		if got := h.n.SendDue(context.Background()); got != want {
+			t.Fatalf("round %d: wait %s, want %s", i, got, want)
+		}
+		if got := h.srv.Requests(); got != i+1 {
+			t.Fatalf("round %d: %d requests, want %d", i, got, i+1)
+		}
+		h.clock.Add(want)
+	}
+	if got := h.n.Stats(); got != (Stats{Sent: 2, Pending: 1}) {
+		t.Fatalf("stats while the outbox is unwritable %+v", got)
+	}
+	if !strings.Contains(h.logs.String(), `msg="cannot update sentry outbox"`) {
+		t.Errorf("no log line for the failed done mark: %s", h.logs.String())
+	}
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.n.box.db = db
+	if got := h.n.SendDue(context.Background()); got != 0 {
+		t.Fatalf("wait %s once the outbox is writable, want 0", got)
+	}
+	if got := h.n.Stats(); got != (Stats{Sent: 3}) {
+		t.Errorf("stats after recovery %+v", got)
+	}
+	if ids := eventIDs(h.srv.Events()); len(ids) != 1 {
+		t.Errorf("%d distinct event ids, want the one transition's", len(ids))
 	}
 }

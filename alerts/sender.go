@@ -78,9 +78,11 @@ func (n *Notifier) settle(r *record, o outcome) (wait time.Duration, stop bool) 
 	now := n.now()
 	switch {
 	case o.accepted():
-		n.failures = 0
 		n.sent.Add(1)
-		n.markDone(r, resultSent, now)
+		if !n.markDone(r, resultSent, now) {
+			return n.pauseAfterStoreFailure(now), true
+		}
+		n.failures = 0
 		if o.pause > 0 { // a 2xx may still announce a limit for what follows
 			n.pausedUntil = now.Add(o.pause)
 			return o.pause, true
@@ -96,13 +98,17 @@ func (n *Notifier) settle(r *record, o outcome) (wait time.Duration, stop bool) 
 		n.failed.Add(1)
 		n.dropped.Add(1)
 		n.logger.Error("sentry rejected event; dropped", "event_id", r.EventID, "status", o.status, "town", r.Transition.Town, "transition", r.Transition.Kind)
-		n.markDone(r, resultRejected, now)
+		if !n.markDone(r, resultRejected, now) {
+			return n.pauseAfterStoreFailure(now), true
+		}
 		return 0, false
 	case o.err != nil && o.status == http.StatusBadRequest:
 		n.failed.Add(1)
 		n.dropped.Add(1)
 		n.logger.Error("cannot build sentry event; dropped", "event_id", r.EventID, "err", o.err)
-		n.markDone(r, resultRejected, now)
+		if !n.markDone(r, resultRejected, now) {
+			return n.pauseAfterStoreFailure(now), true
+		}
 		return 0, false
 	default: // network error, 5xx, 401/403: Sentry or the way to it is unwell
 		n.failed.Add(1)
@@ -118,12 +124,25 @@ func (n *Notifier) settle(r *record, o outcome) (wait time.Duration, stop bool) 
 	}
 }
 
-func (n *Notifier) markDone(r *record, result string, now time.Time) {
+// markDone takes r out of the outbox. It reports false when the outbox
+// cannot be written: the entry stays pending and is sent again later with
+// the same event id, which Sentry deduplicates.
+func (n *Notifier) markDone(r *record, result string, now time.Time) bool {
 	if err := n.box.finish(r, result, now); err != nil && !errors.Is(err, errGone) {
-		// The entry stays pending; it will be sent again with the same
-		// event id, which Sentry deduplicates.
 		n.logger.Error("cannot update sentry outbox", "err", err)
+		return false
 	}
+	return true
+}
+
+// pauseAfterStoreFailure backs off after the outbox could not record a
+// delivery, so the same entry is not sent again at once, and again, for as
+// long as the disk fails.
+func (n *Notifier) pauseAfterStoreFailure(now time.Time) time.Duration {
+	n.failures++
+	wait := backoff(n.failures)
+	n.pausedUntil = now.Add(wait)
+	return wait
 }
 
 // Run drains the outbox until ctx is done: it sends what is due, sleeps

@@ -92,13 +92,7 @@ func BenchmarkEnqueue(b *testing.B) {
 		b.Run("batch="+strconv.Itoa(batch), func(b *testing.B) {
 			srv := sentrytest.NewServer()
 			defer srv.Close()
-			n := benchNotifier(b, srv, time.Now)
-			if err := n.Close(); err != nil {
-				b.Fatal(err)
-			}
-			dir := b.TempDir()
-			cfg := sentryCfg(srv.DSN())
-			n, err := NewNotifier(cfg, 0, dir, time.Now, slog.New(slog.DiscardHandler), WithMaxPending(1<<30))
+			n, err := NewNotifier(sentryCfg(srv.DSN()), 0, b.TempDir(), time.Now, slog.New(slog.DiscardHandler), WithMaxPending(1<<30))
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/alecthomas/kingpin/v2"
 
-	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/grafana"
 )
 
@@ -26,13 +25,9 @@ func addDashboard(app *kingpin.Application) (*kingpin.CmdClause, action) {
 	folder := cmd.Flag("grafana.folder", "Folder uid (created with that title if missing) for the dashboard; empty means General.").Default(grafana.DefaultFolder).String()
 	timeout := cmd.Flag("grafana.timeout", "Timeout of each call to Grafana.").Default("30s").Duration()
 	return cmd, func(ctx context.Context, logger *slog.Logger) error {
-		th := config.DefaultThresholds()
-		if *cfgFile != "" {
-			cfg, err := config.Load(*cfgFile)
-			if err != nil {
-				return fmt.Errorf("load config: %w", err)
-			}
-			th = cfg.Thresholds
+		th, err := thresholdsFrom(*cfgFile)
+		if err != nil {
+			return err
 		}
 		files, err := grafana.Files(th, *folder, *dashPath)
 		if err != nil {

@@ -21,13 +21,9 @@ func addRules(app *kingpin.Application) (*kingpin.CmdClause, action) {
 	job := cmd.Flag("scrape.job", "Prometheus job that scrapes tickwatch (TickwatchDown watches its up series).").Default("tickwatch").String()
 	runbook := cmd.Flag("runbook.url", "Runbook document the runbook_url annotations point into.").Default(rules.DefaultRunbookURL).String()
 	return cmd, func(_ context.Context, logger *slog.Logger) error {
-		th := config.DefaultThresholds()
-		if *cfgFile != "" {
-			cfg, err := config.Load(*cfgFile)
-			if err != nil {
-				return fmt.Errorf("load config: %w", err)
-			}
-			th = cfg.Thresholds
+		th, err := thresholdsFrom(*cfgFile)
+		if err != nil {
+			return err
 		}
 		files, err := rules.Files(th, rules.Options{Job: *job, RunbookURL: *runbook}, *format)
 		if err != nil {
@@ -48,6 +44,19 @@ func addRules(app *kingpin.Application) (*kingpin.CmdClause, action) {
 		}
 		return nil
 	}
+}
+
+// thresholdsFrom reads the thresholds of a config file, or the defaults
+// when none is given: the dashboard and the rules draw the same lines.
+func thresholdsFrom(cfgFile string) (config.Thresholds, error) {
+	if cfgFile == "" {
+		return config.DefaultThresholds(), nil
+	}
+	cfg, err := config.Load(cfgFile)
+	if err != nil {
+		return config.Thresholds{}, fmt.Errorf("load config: %w", err)
+	}
+	return cfg.Thresholds, nil
 }
 
 // writeRulesFile replaces path in one step, so a Prometheus that reloads

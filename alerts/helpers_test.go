@@ -86,7 +86,8 @@ func (h *harness) open(opts ...Option) {
 }
 
 // drain runs SendDue, advancing the manual clock by each wait, until the
-// outbox is empty. It returns the waits it was asked for.
+// outbox is empty, and fails if any envelope was malformed. It returns the
+// waits it was asked for.
 func (h *harness) drain() []time.Duration {
 	h.t.Helper()
 	var waits []time.Duration
@@ -98,6 +99,9 @@ func (h *harness) drain() []time.Duration {
 		if w == 0 {
 			if p := h.n.Stats().Pending; p != 0 {
 				h.t.Fatalf("SendDue returned 0 with %d pending", p)
+			}
+			if r := h.srv.Rejected(); len(r) > 0 {
+				h.t.Fatalf("the Sentry endpoint refused malformed envelopes: %q", r)
 			}
 			return waits
 		}

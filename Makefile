@@ -24,7 +24,7 @@ deps:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; }
 
 test: deps lint check-alerting
-	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -race -count=1 -timeout 20m ./...
 
 # The checked-in alert rules, their unit tests and the Alertmanager config,
 # through the real tools (the Go tests in alerts/rules run them too).

@@ -20,7 +20,7 @@ func TestDryRunLeavesDatabaseByteIdentical(t *testing.T) {
 		fault   Fault
 		drained int // exact eventsDrained; -1: whatever is pending
 	}{
-		{name: "fresh town, bootstrap events pending", drained: 8}, // mayor, 3 refineries, 2 polecats, 2 issues,
+		{name: "fresh town, bootstrap events pending", drained: 8}, // mayor, 3 refineries, 2 polecats, 2 issues
 		{name: "busy town after ten minutes", opts: Options{Seed: 3, FaultRate: 0.05}, run: 10 * time.Minute, drained: -1},
 		{name: "deep queue", run: time.Minute, fault: Fault{QueueDepth: 60}, drained: 60},
 		{name: "invariant broken on purpose", run: time.Minute, fault: Fault{BreakInvariant: 6}, drained: -1},

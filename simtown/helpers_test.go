@@ -100,6 +100,9 @@ func digests(t testing.TB, tw *town) map[string]string {
 			fmt.Fprintf(h, "%#v\n", vals)
 			n++
 		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
 		rows.Close()
 		out[tbl] = fmt.Sprintf("%d rows %s", n, hex.EncodeToString(h.Sum(nil))[:16])
 	}

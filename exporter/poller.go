@@ -235,11 +235,7 @@ func (p *Poller) due(owned map[string]bool, s *Settings, now time.Time) []dueTow
 			now.Sub(prev.LastPoll) < s.IdleInterval-s.Interval/2 {
 			continue
 		}
-		var off time.Duration
-		if s.Spread > 0 {
-			off = time.Duration(townHash(id) % uint64(s.Spread))
-		}
-		out = append(out, dueTown{id, off})
+		out = append(out, dueTown{id, offset(id, s.Spread)})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].offset != out[j].offset {
@@ -248,6 +244,15 @@ func (p *Poller) due(owned map[string]bool, s *Settings, now time.Time) []dueTow
 		return out[i].id < out[j].id
 	})
 	return out
+}
+
+// offset is when, within a tick's spread window, the town's poll starts:
+// fixed per town, so each town is polled at a steady cadence.
+func offset(town string, spread time.Duration) time.Duration {
+	if spread <= 0 {
+		return 0
+	}
+	return time.Duration(townHash(town) % uint64(spread))
 }
 
 // waitTurn waits for the town's offset, a concurrency slot and the request

@@ -366,3 +366,34 @@ func TestTickSkipsWhatCannotFinishInTime(t *testing.T) {
 		t.Errorf("skipped counter = %v, want %d", got, res.Skipped)
 	}
 }
+
+func TestPollsAreSpreadByTownOffset(t *testing.T) {
+	ids := []string{"a", "b", "c", "d", "e", "f"}
+	const spread = 400 * time.Millisecond
+	f := newFixture(t, ids, func(s *Settings) { s.Spread, s.WithStatus = spread, false })
+	var mu sync.Mutex
+	arrived := map[string]time.Time{}
+	for _, id := range ids {
+		f.fake.handlers[id] = func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			arrived[strings.Split(strings.TrimPrefix(r.URL.Path, "/debug/towns/"), "/")[0]] = time.Now()
+			mu.Unlock()
+			w.Write(sample(t, "dry-run-idle.json"))
+		}
+	}
+	start := time.Now()
+	if res := f.poller.Tick(context.Background()); res.Polled != len(ids) {
+		t.Fatalf("tick = %+v", res)
+	}
+	distinct := map[time.Duration]bool{}
+	for _, id := range ids {
+		off := offset(id, spread)
+		distinct[off] = true
+		if got := arrived[id].Sub(start); got < off {
+			t.Errorf("town %s polled %v into the tick, before its offset %v", id, got, off)
+		}
+	}
+	if len(distinct) < 4 {
+		t.Errorf("offsets do not spread the towns: %v", distinct)
+	}
+}

@@ -8,9 +8,9 @@
 // than the older of the two kept checkpoints is pruned. Every
 // state change comes from an alarm tick: it drains pending events oldest
 // first and applies them, reconciles the state into actions, applies them,
-// runs the side effects (dispatch_agent, stop_agent, poll_pr, send_nudge,
-// simulated), checks invariants #7 #5 #3 #6 #4 and keeps the tick's
-// ReconcilerMetrics in memory. Side effects and the simulated world (agents
+// checks invariants #7 #5 #3 #6 #4 on the result, runs the side effects
+// (dispatch_agent, stop_agent, poll_pr, send_nudge, simulated) and keeps the
+// tick's ReconcilerMetrics in memory. Side effects and the simulated world (agents
 // finishing, containers exiting, PRs merging, convoys starting) only ever
 // record events, so the event log plus the tick log is enough to rebuild the
 // state a town had at any moment (replay-events with "mode":"faithful").

@@ -62,7 +62,8 @@ func TestSimtownCommand(t *testing.T) {
 		t.Fatalf("no listening line within 20s")
 	}
 
-	resp, err := http.Get("http://" + addr + "/debug/towns")
+	client := &http.Client{Timeout: 10 * time.Second} // a hung server fails the test, not the suite
+	resp, err := client.Get("http://" + addr + "/debug/towns")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +72,7 @@ func TestSimtownCommand(t *testing.T) {
 	if want := `{"towns":["town-01","town-02","town-03"]}`; string(body) != want {
 		t.Errorf("GET /debug/towns = %s, want %s", body, want)
 	}
-	resp, err = http.Post("http://"+addr+"/debug/towns/town-02/reconcile-dry-run", "", nil)
+	resp, err = client.Post("http://"+addr+"/debug/towns/town-02/reconcile-dry-run", "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}

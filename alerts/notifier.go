@@ -210,8 +210,10 @@ func (n *Notifier) Enqueue(ts []dedupe.Transition) error {
 	}
 	added, dropped, err := n.box.add(batch, n.now())
 	if err != nil {
-		if len(batch) > n.maxPending && n.maxPending > 0 {
-			batch = batch[len(batch)-n.maxPending:]
+		if over := len(batch) - n.maxPending; over > 0 && n.maxPending > 0 {
+			batch = batch[over:]
+			n.dropped.Add(uint64(over))
+			n.logger.Warn("sentry outbox not writable and too many transitions held in memory; dropped the oldest", "dropped", over, "max_pending", n.maxPending)
 		}
 		n.unsaved = batch
 		return fmt.Errorf("enqueue %d transitions: %w", len(batch), err)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -148,5 +149,40 @@ func TestDoneMarkFailureBacksOff(t *testing.T) {
 	}
 	if ids := eventIDs(h.srv.Events()); len(ids) != 1 {
 		t.Errorf("%d distinct event ids, want the one transition's", len(ids))
+	}
+}
+
+// TestEnqueueFailureHoldsAtMostMaxPending: while the outbox cannot be
+// written, the transitions held in memory are capped like the outbox, and
+// what the cap gives up is counted.
+func TestEnqueueFailureHoldsAtMostMaxPending(t *testing.T) {
+	h := newHarness(t, nil)
+	if err := h.n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.open(WithMaxPending(2))
+	if err := h.n.box.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	err := h.n.Enqueue([]dedupe.Transition{transition("a", dedupe.Opened, 1), transition("b", dedupe.Opened, 1), transition("c", dedupe.Opened, 1)})
+	if err == nil || !strings.HasPrefix(err.Error(), "enqueue 2 transitions: ") {
+		t.Fatalf("Enqueue on a closed outbox: %v", err)
+	}
+	if got := h.n.Stats(); got != (Stats{Dropped: 1}) {
+		t.Fatalf("stats %+v, want the oldest dropped and counted", got)
+	}
+	db, err := bolt.Open(filepath.Join(h.dir, OutboxFile), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.n.box.db = db
+	h.enqueue(nil)
+	h.drain()
+	var got []string
+	for _, e := range h.srv.Events() {
+		got = append(got, e.Tags["town"])
+	}
+	if want := []string{"b", "c"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("sent towns %v, want %v", got, want)
 	}
 }

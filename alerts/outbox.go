@@ -283,9 +283,10 @@ func (o *outbox) len() int {
 	return len(o.pending)
 }
 
-// pruneDone forgets done event ids older than retain. The tracker keeps a
-// resolved identity's sequence for longer (dedupe.DefaultRetain), so an id
-// forgotten here is never issued again.
+// pruneDone forgets done event ids older than retain. Within retain only a
+// crash re-issues an id, and the done mark catches it. The tracker restarts
+// a sequence only after dedupe.DefaultRetain (longer), and by then the old
+// ids must be gone here, or the new episode would be taken for duplicates.
 func (o *outbox) pruneDone(now time.Time, retain time.Duration) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()

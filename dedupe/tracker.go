@@ -29,14 +29,14 @@ type Transition struct {
 	Message      string // the latest message seen for the identity
 	Subject      string
 	Kind         Kind
-	Seq          uint64 // per (town, identity), 1 for the first transition; never reused
+	Seq          uint64 // per (town, identity), 1 for the first transition; restarts only after Options.Retain of quiet
 	At           time.Time
 	FirstSeen    time.Time // first observation of this episode
 	LastSeen     time.Time
 	Observations int // polls that saw it in this episode
 }
 
-// Options set the hysteresis. Values below 1 count as 1.
+// Options set the hysteresis. OpenAfter and ResolveAfter below 1 count as 1.
 type Options struct {
 	OpenAfter      int           // consecutive observations before a violation opens
 	ResolveAfter   int           // consecutive absences before it resolves

@@ -12,6 +12,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/tickwatch/tickwatch/dedupe/durable"
 	"github.com/tickwatch/tickwatch/target"
 )
 
@@ -191,13 +192,15 @@ func TestBadRecordDropped(t *testing.T) {
 }
 
 func TestLockedStateIsAnError(t *testing.T) {
+	defer func(d time.Duration) { durable.LockTimeout = d }(durable.LockTimeout)
+	durable.LockTimeout = 50 * time.Millisecond
 	dir := t.TempDir()
 	c := newClock()
 	var logs bytes.Buffer
 	tr := openT(t, dir, c, &logs)
 	defer tr.Close()
 	_, err := OpenTracker(dir, Options{}, c.Now, slog.New(slog.DiscardHandler))
-	if err == nil || !strings.Contains(err.Error(), "dedupe state: open state file") {
+	if err == nil || !strings.Contains(err.Error(), "dedupe state: open state file") || !strings.HasSuffix(err.Error(), "timeout") {
 		t.Fatalf("second open of a locked file: err = %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, StateFile)); err != nil {

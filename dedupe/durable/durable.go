@@ -18,7 +18,8 @@ import (
 )
 
 // LockTimeout bounds the wait for another process holding the same file.
-const LockTimeout = 2 * time.Second
+// It is a variable so that tests of a held lock need not wait it out.
+var LockTimeout = 2 * time.Second
 
 // Open opens (or creates) the bbolt file at path and runs load over it. If the
 // file cannot be opened as a bbolt database, or load fails or panics (bbolt

@@ -246,6 +246,7 @@ func TestFaultValidation(t *testing.T) {
 		{`{"queue_depth":-1}`, "queue_depth -1 out of range [0, 100000]"},
 		{`{"latency":"soon"}`, `invalid fault JSON: latency: time: invalid duration "soon"`},
 		{`[1]`, "invalid fault JSON: json: cannot unmarshal array into Go value of type simtown.faultJSON"},
+		{`{"queue_dept":40}`, `invalid fault JSON: json: unknown field "queue_dept"`},
 	}
 	for _, tt := range tests {
 		code, body := call(t, f.Handler(), http.MethodPut, "/debug/towns/town-01/fault", tt.body)

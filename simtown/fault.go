@@ -1,6 +1,7 @@
 package simtown
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -41,9 +42,13 @@ func (f Fault) MarshalJSON() ([]byte, error) {
 	})
 }
 
+// UnmarshalJSON refuses unknown keys: a misspelt knob would otherwise heal
+// the town without a word.
 func (f *Fault) UnmarshalJSON(b []byte) error {
 	var j faultJSON
-	if err := json.Unmarshal(b, &j); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&j); err != nil {
 		return err
 	}
 	var lat time.Duration

@@ -287,6 +287,21 @@ func (t *Tracker) Forget(town string) {
 	t.logger.Info("town left the watch list; violation state dropped", "town", town, "open_violations", open)
 }
 
+// Towns lists the towns with state that are not forgotten, sorted: those the
+// tracker still considers watched (also from a previous run's state).
+func (t *Tracker) Towns() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]string, 0, len(t.towns))
+	for town, ts := range t.towns {
+		if ts.forgottenAt.IsZero() {
+			out = append(out, town)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // expireRetired drops forgotten towns whose sequence numbers are older than
 // Retain. Callers hold t.mu.
 func (t *Tracker) expireRetired(now time.Time) {

@@ -45,8 +45,10 @@ type Poller struct {
 
 	// OnObservation receives every poll's outcome (the violations pipeline).
 	OnObservation func(*target.Observation)
-	// OnTownsGone receives the towns that left the watch list.
-	OnTownsGone func([]string)
+	// OnWatchList receives the owned towns after every town-list read that
+	// succeeded, so state kept for towns no longer watched (also across a
+	// restart) can be dropped. It is not called when the read failed.
+	OnWatchList func(owned map[string]bool)
 	// OnTickEnd runs after every tick, once all its polls have ended.
 	OnTickEnd func()
 
@@ -174,9 +176,9 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 	}
 	if gone := p.snap.Retain(owned); len(gone) > 0 {
 		p.logger.Info("towns left the watch list", "towns", gone)
-		if p.OnTownsGone != nil {
-			p.OnTownsGone(gone)
-		}
+	}
+	if err == nil && p.OnWatchList != nil {
+		p.OnWatchList(owned)
 	}
 	p.towns.Set(float64(len(owned)))
 

@@ -207,8 +207,8 @@ func TestGoneTownsAndActionTypesLeaveNoSeries(t *testing.T) {
 	file := filepath.Join(dir, "towns.yml")
 	os.WriteFile(file, []byte("- town-a\n- town-b\n"), 0o644)
 	f := newFixture(t, nil, func(s *Settings) { s.Towns = NewTownSource(nil, file, nil); s.WithStatus = false })
-	var gone []string
-	f.poller.OnTownsGone = func(t []string) { gone = append(gone, t...) }
+	var watched map[string]bool
+	f.poller.OnWatchList = func(owned map[string]bool) { watched = owned }
 	f.fake.dryRun["town-a"] = []byte(`{"actions":[],"metrics":{"actionsEmitted":3,"actionsByType":{"poll_pr":2,"send_nudge":1},"pendingEventCount":0,"eventsDrained":4}}`)
 	f.fake.dryRun["town-b"] = sample(t, "dry-run-idle.json")
 	f.poller.Tick(context.Background())
@@ -234,8 +234,8 @@ reconciler_up{town="town-a"} 1
 	if err := testutil.GatherAndCompare(c, strings.NewReader(want), MetricActions, MetricUp); err != nil {
 		t.Error(err)
 	}
-	if len(gone) != 1 || gone[0] != "town-b" {
-		t.Errorf("gone = %v", gone)
+	if len(watched) != 1 || !watched["town-a"] {
+		t.Errorf("watch list = %v", watched)
 	}
 	if got := testutil.ToFloat64(f.poller.towns); got != 1 {
 		t.Errorf("tickwatch_towns = %v", got)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"reflect"
 	"sync"
 	"time"
 
@@ -49,6 +48,9 @@ type SidecarOptions struct {
 // NewSidecar builds a sidecar from a loaded config.
 func NewSidecar(cfg *config.Config, o SidecarOptions) (*Sidecar, error) {
 	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
 	s := &Sidecar{Registry: prometheus.NewRegistry(), Snapshot: NewSnapshot(), logger: logger, configFile: o.ConfigFile, cfg: cfg}
 	settings, err := settingsFrom(cfg)
 	if err != nil {
@@ -71,7 +73,7 @@ func NewSidecar(cfg *config.Config, o SidecarOptions) (*Sidecar, error) {
 	}
 	s.Violations = NewViolations(tracker, notifier, logger)
 	s.Poller.OnObservation = s.Violations.Observe
-	s.Poller.OnTownsGone = s.Violations.Forget
+	s.Poller.OnWatchList = s.Violations.Retain
 	s.Poller.OnTickEnd = s.Violations.TickDone
 
 	s.Registry.MustRegister(
@@ -93,6 +95,8 @@ func NewSidecar(cfg *config.Config, o SidecarOptions) (*Sidecar, error) {
 		Logger:         logger,
 	})
 	if err != nil {
+		tracker.Close()
+		notifier.Close()
 		return nil, err
 	}
 	return s, nil
@@ -120,7 +124,7 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	if err := v.Notifier.Flush(ShutdownFlushTimeout); err != nil {
 		s.logger.Warn("outbox not empty at shutdown; kept for the next start", "err", err, "pending", v.Notifier.Stats().Pending)
 	}
-	return errors.Join(v.Tracker.Save(), v.Tracker.Close(), v.Notifier.Close())
+	return errors.Join(v.Tracker.Close(), v.Notifier.Close()) // Close saves the tracker
 }
 
 func dedupeOptions(cfg *config.Config) dedupe.Options {
@@ -152,8 +156,11 @@ func (s *Sidecar) Reload() error {
 	}
 	s.Poller.Reload(settings)
 	s.Violations.Tracker.SetOptions(dedupeOptions(cfg))
-	if !reflect.DeepEqual(cfg.Sentry, s.cfg.Sentry) || cfg.Dedupe.StateDir != s.cfg.Dedupe.StateDir {
-		s.logger.Warn("sentry and dedupe.state_dir changes take effect at the next restart")
+	if err := s.Violations.Notifier.Update(cfg.Sentry, cfg.Shard.Index); err != nil {
+		s.logger.Warn("sentry settings not applied until the next restart", "err", err)
+	}
+	if cfg.Dedupe.StateDir != s.cfg.Dedupe.StateDir {
+		s.logger.Warn("dedupe.state_dir changes take effect at the next restart")
 	}
 	s.cfg = cfg
 	s.logger.Info("configuration reloaded", "file", s.configFile)

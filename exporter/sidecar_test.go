@@ -2,6 +2,7 @@ package exporter
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -216,5 +217,81 @@ func TestPromtoolFindsNothingToSay(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	}
+}
+
+// openBroken runs ticks until both violations of the "broken" town are open.
+func (f *sidecarFixture) openBroken(t *testing.T) {
+	t.Helper()
+	for i := 0; i < 3; i++ {
+		f.sc.Poller.Tick(context.Background())
+	}
+	if got := f.sc.Violations.Tracker.OpenCounts()["broken"]; got[3] != 1 || got[7] != 1 {
+		t.Fatalf("open violations of broken = %v", got)
+	}
+}
+
+func TestFailedPollsNeverResolve(t *testing.T) {
+	f := newSidecarFixture(t)
+	f.openBroken(t)
+	f.fake.mu.Lock()
+	f.fake.handlers["broken"] = func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(500)
+		w.Write(sample(t, "error-500.json"))
+	}
+	f.fake.mu.Unlock()
+	for i := 0; i < 10; i++ {
+		f.sc.Poller.Tick(context.Background())
+	}
+	if got := f.sc.Violations.Tracker.OpenCounts()["broken"]; got[3] != 1 || got[7] != 1 {
+		t.Errorf("failed polls resolved violations: %v", got)
+	}
+	if c := f.sc.Violations.Tracker.TransitionCounts(); c["resolved"] != 0 {
+		t.Errorf("transitions = %v", c)
+	}
+}
+
+func TestTownLeavingDropsItsViolations(t *testing.T) {
+	f := newSidecarFixture(t)
+	f.openBroken(t)
+	url := f.sc.Poller.settings.Load().Client.URL()
+	writeConfig(t, f.cfg, url, "[calm]", f.sentry.DSN())
+	if err := f.sc.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	f.sc.Poller.Tick(context.Background())
+	if n, err := testutil.GatherAndCount(f.sc.Gatherer, MetricInvariantViolations); err != nil || n != 0 {
+		t.Errorf("%d violation series left for a town no longer watched (%v)", n, err)
+	}
+	if _, page := get(t, f.web.URL+"/"); strings.Contains(page, "broken") {
+		t.Error("status page still lists the town that left")
+	}
+}
+
+// TestTownRemovedWhileDownIsForgotten restarts the sidecar on the same state
+// with a config that no longer names the town with open violations.
+func TestTownRemovedWhileDownIsForgotten(t *testing.T) {
+	f := newSidecarFixture(t)
+	f.openBroken(t)
+	url := f.sc.Poller.settings.Load().Client.URL()
+	if err := errors.Join(f.sc.Violations.Tracker.Close(), f.sc.Violations.Notifier.Close()); err != nil {
+		t.Fatal(err)
+	}
+	writeConfig(t, f.cfg, url, "[calm]", f.sentry.DSN())
+	cfg, err := config.Load(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := NewSidecar(cfg, SidecarOptions{ConfigFile: f.cfg, TelemetryPath: "/metrics"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sc.Violations.Tracker.Close(); sc.Violations.Notifier.Close() }()
+	if got := sc.Violations.Tracker.OpenCounts()["broken"]; got[7] != 1 {
+		t.Fatalf("state did not survive the restart: %v", got)
+	}
+	sc.Poller.Tick(context.Background())
+	if got := sc.Violations.Tracker.OpenCounts(); len(got) != 0 {
+		t.Errorf("open violations after the first tick: %v", got)
 	}
 }

@@ -60,21 +60,24 @@ func (v *Violations) TickDone() {
 	ts := v.pending
 	v.pending = nil
 	v.mu.Unlock()
-	if len(ts) > 0 {
-		if err := v.Notifier.Enqueue(ts); err != nil {
-			v.logger.Error("writing transitions to the outbox; violation state not saved this tick", "transitions", len(ts), "err", err)
-			return
-		}
+	// Even with nothing new: the notifier then retries what an earlier
+	// failed write left in memory, and says whether that is still failing.
+	if err := v.Notifier.Enqueue(ts); err != nil {
+		v.logger.Error("writing transitions to the outbox; violation state not saved this tick", "transitions", len(ts), "err", err)
+		return
 	}
 	if err := v.Tracker.Save(); err != nil {
 		v.logger.Error("saving violation state", "err", err)
 	}
 }
 
-// Forget drops the state of towns that left the watch list.
-func (v *Violations) Forget(towns []string) {
-	for _, t := range towns {
-		v.Tracker.Forget(t)
+// Retain drops the violation state of every town not watched, including
+// towns that left the list while the sidecar was down.
+func (v *Violations) Retain(owned map[string]bool) {
+	for _, t := range v.Tracker.Towns() {
+		if !owned[t] {
+			v.Tracker.Forget(t)
+		}
 	}
 }
 

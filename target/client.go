@@ -37,7 +37,13 @@ type Client struct {
 func NewClient(o ClientOptions) (*Client, error) {
 	u, err := url.Parse(o.URL)
 	if err != nil || u.Scheme == "" || u.Host == "" {
-		return nil, fmt.Errorf("target url %q: want scheme://host[:port]", o.URL)
+		shown := o.URL // never a password in an error
+		if u != nil {
+			shown = u.Redacted()
+		} else if strings.Contains(shown, "@") {
+			shown = "(with user info)"
+		}
+		return nil, fmt.Errorf("target url %q: want scheme://host[:port]", shown)
 	}
 	opts := []commoncfg.HTTPClientOption{}
 	if o.UserAgent != "" {

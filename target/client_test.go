@@ -221,8 +221,14 @@ func TestPollTimesOutAndFailsWhole(t *testing.T) {
 }
 
 func TestNewClientRejectsURLWithoutScheme(t *testing.T) {
-	_, err := NewClient(ClientOptions{URL: "127.0.0.1:8788"})
-	if err == nil || err.Error() != `target url "127.0.0.1:8788": want scheme://host[:port]` {
-		t.Errorf("err = %v", err)
+	for raw, want := range map[string]string{
+		"127.0.0.1:8788":          `target url "127.0.0.1:8788": want scheme://host[:port]`,
+		"//user:s3cret@host/x":    `target url "//user:xxxxx@host/x": want scheme://host[:port]`,
+		"http://user:s3cret@%zz/": `target url "(with user info)": want scheme://host[:port]`,
+	} {
+		_, err := NewClient(ClientOptions{URL: raw})
+		if err == nil || err.Error() != want {
+			t.Errorf("%s: err = %v, want %s", raw, err, want)
+		}
 	}
 }

@@ -270,6 +270,8 @@ func TestParseRejects(t *testing.T) {
 		{"empty state_dir", "dedupe:\n  state_dir: \"\"\n", "tickwatch.yml:2: dedupe.state_dir must not be empty"},
 		{"warning above critical", "thresholds:\n  queue_depth_warning: 60\n  queue_depth_critical: 50\n",
 			"tickwatch.yml:2: thresholds.queue_depth_warning (60) must not be above thresholds.queue_depth_critical (50)"},
+		{"zero critical", "thresholds:\n  queue_depth_warning: 0\n  queue_depth_critical: 0\n",
+			"tickwatch.yml:3: thresholds.queue_depth_critical must be > 0: it pages"},
 		{"critical below default warning", "thresholds:\n  queue_depth_critical: 10\n",
 			"tickwatch.yml:2: thresholds.queue_depth_warning (25) must not be above thresholds.queue_depth_critical (10)"},
 		{"zero wall clock", "thresholds:\n  wall_clock_seconds: 0\n", "tickwatch.yml:2: thresholds.wall_clock_seconds must be > 0"},

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -202,24 +203,54 @@ func checkDSN(dsn string) string {
 
 func (c *Config) validateThresholds(p *problems) {
 	t := c.Thresholds
-	if t.WallClockSeconds <= 0 {
-		p.add(keys("thresholds.wall_clock_seconds"), "thresholds.wall_clock_seconds must be > 0")
+	for _, tp := range t.problems() {
+		p.add(tp.keys, "%s", tp.msg)
 	}
-	if t.QueueDepthWarning < 0 {
-		p.add(keys("thresholds.queue_depth_warning"), "thresholds.queue_depth_warning must be >= 0")
-	}
-	if t.QueueDepthWarning > t.QueueDepthCritical {
-		p.add(keys("thresholds.queue_depth_warning", "thresholds.queue_depth_critical"),
-			"thresholds.queue_depth_warning (%g) must not be above thresholds.queue_depth_critical (%g)",
-			t.QueueDepthWarning, t.QueueDepthCritical)
-	}
-	if t.StaleAfter <= 0 {
-		p.add(keys("thresholds.stale_after"), "thresholds.stale_after must be > 0")
-	} else if c.Poll.IdleInterval > 0 && t.StaleAfter <= c.Poll.IdleInterval {
+	if t.StaleAfter > 0 && c.Poll.IdleInterval > 0 && t.StaleAfter <= c.Poll.IdleInterval {
 		p.add(keys("thresholds.stale_after", "poll.idle_interval"),
 			"thresholds.stale_after (%s) must be above poll.idle_interval (%s), or idle towns look stale between polls",
 			t.StaleAfter, c.Poll.IdleInterval)
 	}
+}
+
+type thresholdProblem struct {
+	keys []string
+	msg  string
+}
+
+// problems lists what no dashboard or alert rule can be built from. The
+// comparisons are written so that NaN fails them too.
+func (t Thresholds) problems() []thresholdProblem {
+	var out []thresholdProblem
+	if !(t.WallClockSeconds > 0) {
+		out = append(out, thresholdProblem{keys("thresholds.wall_clock_seconds"), "thresholds.wall_clock_seconds must be > 0"})
+	}
+	if !(t.QueueDepthWarning >= 0) {
+		out = append(out, thresholdProblem{keys("thresholds.queue_depth_warning"), "thresholds.queue_depth_warning must be >= 0"})
+	}
+	if !(t.QueueDepthCritical > 0) {
+		out = append(out, thresholdProblem{keys("thresholds.queue_depth_critical"), "thresholds.queue_depth_critical must be > 0: it pages"})
+	}
+	if t.QueueDepthWarning > t.QueueDepthCritical {
+		out = append(out, thresholdProblem{keys("thresholds.queue_depth_warning", "thresholds.queue_depth_critical"),
+			fmt.Sprintf("thresholds.queue_depth_warning (%g) must not be above thresholds.queue_depth_critical (%g)",
+				t.QueueDepthWarning, t.QueueDepthCritical)})
+	}
+	if t.StaleAfter <= 0 {
+		out = append(out, thresholdProblem{keys("thresholds.stale_after"), "thresholds.stale_after must be > 0"})
+	}
+	return out
+}
+
+// Check reports thresholds no dashboard or alert rule can be built from, as
+// Validate does for a file but without its lines, for the generators that
+// take thresholds from code.
+func (t Thresholds) Check() error {
+	var errs []error
+	for _, tp := range t.problems() {
+		errs = append(errs, errors.New(tp.msg))
+	}
+	return errors.Join(errs...)
 }
 
 // RedactedURL is the target URL fit for logs and summaries: any

@@ -4,7 +4,6 @@
 package grafana
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/grafana-tools/sdk"
@@ -88,22 +87,7 @@ func Queries(th config.Thresholds) ([]Query, error) {
 }
 
 func checkThresholds(th config.Thresholds) error {
-	var errs []error
-	if !(th.WallClockSeconds > 0) {
-		errs = append(errs, fmt.Errorf("wall_clock_seconds must be above 0, got %g", th.WallClockSeconds))
-	}
-	if !(th.QueueDepthWarning >= 0) {
-		errs = append(errs, fmt.Errorf("queue_depth_warning must be 0 or more, got %g", th.QueueDepthWarning))
-	}
-	// Equal thresholds are valid config (the gauge then turns red with no
-	// yellow band); a zero critical would leave the gauge no range.
-	if !(th.QueueDepthCritical > 0) {
-		errs = append(errs, fmt.Errorf("queue_depth_critical must be above 0, got %g", th.QueueDepthCritical))
-	} else if th.QueueDepthCritical < th.QueueDepthWarning {
-		errs = append(errs, fmt.Errorf("queue_depth_critical (%g) must not be below queue_depth_warning (%g)",
-			th.QueueDepthCritical, th.QueueDepthWarning))
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := th.Check(); err != nil {
 		return fmt.Errorf("dashboard thresholds: %w", err)
 	}
 	return nil

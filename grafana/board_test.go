@@ -9,15 +9,16 @@ import (
 )
 
 func TestBoardRejectsBadThresholds(t *testing.T) {
+	staleAfter := config.DefaultThresholds().StaleAfter
 	for _, tc := range []struct {
 		name    string
 		th      config.Thresholds
 		wantErr string
 	}{
-		{"zero wall clock", config.Thresholds{WallClockSeconds: 0, QueueDepthWarning: 25, QueueDepthCritical: 50}, "wall_clock_seconds must be above 0, got 0"},
-		{"negative warning", config.Thresholds{WallClockSeconds: 1, QueueDepthWarning: -1, QueueDepthCritical: 50}, "queue_depth_warning must be 0 or more, got -1"},
-		{"critical below warning", config.Thresholds{WallClockSeconds: 1, QueueDepthWarning: 50, QueueDepthCritical: 25}, "queue_depth_critical (25) must not be below queue_depth_warning (50)"},
-		{"zero critical", config.Thresholds{WallClockSeconds: 1, QueueDepthWarning: 0, QueueDepthCritical: 0}, "queue_depth_critical must be above 0, got 0"},
+		{"zero wall clock", config.Thresholds{WallClockSeconds: 0, QueueDepthWarning: 25, QueueDepthCritical: 50, StaleAfter: staleAfter}, "thresholds.wall_clock_seconds must be > 0"},
+		{"negative warning", config.Thresholds{WallClockSeconds: 1, QueueDepthWarning: -1, QueueDepthCritical: 50, StaleAfter: staleAfter}, "thresholds.queue_depth_warning must be >= 0"},
+		{"critical below warning", config.Thresholds{WallClockSeconds: 1, QueueDepthWarning: 50, QueueDepthCritical: 25, StaleAfter: staleAfter}, "thresholds.queue_depth_warning (50) must not be above thresholds.queue_depth_critical (25)"},
+		{"zero critical", config.Thresholds{WallClockSeconds: 1, QueueDepthWarning: 0, QueueDepthCritical: 0, StaleAfter: staleAfter}, "thresholds.queue_depth_critical must be > 0: it pages"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := DashboardJSON(tc.th)

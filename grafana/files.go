@@ -7,6 +7,7 @@ import (
 	"sort"
 
 	"github.com/tickwatch/tickwatch/config"
+	"github.com/tickwatch/tickwatch/internal/atomicfile"
 )
 
 //go:generate go test -run TestGeneratedFilesUpToDate -update .
@@ -36,32 +37,9 @@ func WriteFiles(dir string, files map[string][]byte) error {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		if err := writeAtomic(filepath.Join(dir, name), files[name]); err != nil {
+		if err := atomicfile.Write(filepath.Join(dir, name), files[name], 0o644); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-func writeAtomic(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after a successful rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
 }

@@ -91,7 +91,7 @@ func compact(t *testing.T, raw json.RawMessage) json.RawMessage {
 // reductions for non-default thresholds, so a change to any of them shows up
 // in review as a diff of testdata/thresholds.golden.json.
 func TestThresholdAndReduceGolden(t *testing.T) {
-	th := config.Thresholds{WallClockSeconds: 1.25, QueueDepthWarning: 10, QueueDepthCritical: 40}
+	th := config.Thresholds{WallClockSeconds: 1.25, QueueDepthWarning: 10, QueueDepthCritical: 40, StaleAfter: config.DefaultThresholds().StaleAfter}
 	raw, err := DashboardJSON(th)
 	if err != nil {
 		t.Fatal(err)
@@ -119,9 +119,10 @@ func TestThresholdAndReduceGolden(t *testing.T) {
 // TestThresholdsComeFromConfig spells out the settings the issue names, for
 // two threshold sets, so they hold whatever the golden file says.
 func TestThresholdsComeFromConfig(t *testing.T) {
+	staleAfter := config.DefaultThresholds().StaleAfter
 	for _, th := range []config.Thresholds{
 		config.DefaultThresholds(),
-		{WallClockSeconds: 1.25, QueueDepthWarning: 10, QueueDepthCritical: 40},
+		{WallClockSeconds: 1.25, QueueDepthWarning: 10, QueueDepthCritical: 40, StaleAfter: staleAfter},
 	} {
 		raw, err := DashboardJSON(th)
 		if err != nil {

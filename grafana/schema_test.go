@@ -18,12 +18,13 @@ import (
 // fields and wrong types are errors, and with the default plugins registered
 // the panel options and field configs of every panel type are checked too.
 func TestDashboardPassesGrafanaSchema(t *testing.T) {
+	staleAfter := config.DefaultThresholds().StaleAfter
 	plugins.RegisterDefaultPlugins()
 	for name, th := range map[string]config.Thresholds{
 		"defaults": config.DefaultThresholds(),
-		"custom":   {WallClockSeconds: 1.25, QueueDepthWarning: 10, QueueDepthCritical: 40},
+		"custom":   {WallClockSeconds: 1.25, QueueDepthWarning: 10, QueueDepthCritical: 40, StaleAfter: staleAfter},
 		// config.Validate accepts a warning equal to the critical threshold.
-		"warning equals critical": {WallClockSeconds: 0.5, QueueDepthWarning: 30, QueueDepthCritical: 30},
+		"warning equals critical": {WallClockSeconds: 0.5, QueueDepthWarning: 30, QueueDepthCritical: 30, StaleAfter: staleAfter},
 	} {
 		t.Run(name, func(t *testing.T) {
 			raw, err := DashboardJSON(th)

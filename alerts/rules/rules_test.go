@@ -142,11 +142,11 @@ func TestBadThresholdsAreRefused(t *testing.T) {
 		change func(*config.Thresholds)
 		want   string
 	}{
-		{"zero wall clock", func(th *config.Thresholds) { th.WallClockSeconds = 0 }, "thresholds.wall_clock_seconds must be a number > 0, got 0"},
-		{"negative warning", func(th *config.Thresholds) { th.QueueDepthWarning = -1 }, "thresholds.queue_depth_warning must be a number >= 0, got -1"},
-		{"NaN critical", func(th *config.Thresholds) { th.QueueDepthCritical = math.NaN() }, "thresholds.queue_depth_critical must be a number > 0, got NaN"},
-		{"critical below warning", func(th *config.Thresholds) { th.QueueDepthCritical = 20 }, "thresholds.queue_depth_critical (20) must not be below queue_depth_warning (25)"},
-		{"no stale_after", func(th *config.Thresholds) { th.StaleAfter = 0 }, "thresholds.stale_after must be positive, got 0s"},
+		{"zero wall clock", func(th *config.Thresholds) { th.WallClockSeconds = 0 }, "thresholds.wall_clock_seconds must be > 0"},
+		{"negative warning", func(th *config.Thresholds) { th.QueueDepthWarning = -1 }, "thresholds.queue_depth_warning must be >= 0"},
+		{"NaN critical", func(th *config.Thresholds) { th.QueueDepthCritical = math.NaN() }, "thresholds.queue_depth_critical must be > 0: it pages"},
+		{"critical below warning", func(th *config.Thresholds) { th.QueueDepthCritical = 20 }, "thresholds.queue_depth_warning (25) must not be above thresholds.queue_depth_critical (20)"},
+		{"no stale_after", func(th *config.Thresholds) { th.StaleAfter = 0 }, "thresholds.stale_after must be > 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			th := def
@@ -154,7 +154,7 @@ func TestBadThresholdsAreRefused(t *testing.T) {
 			for name, gen := range map[string]func(config.Thresholds) ([]byte, error){
 				"Generate": rules.Generate, "GenerateOperator": rules.GenerateOperator, "UnitTests": rules.UnitTests,
 			} {
-				if _, err := gen(th); err == nil || err.Error() != tc.want {
+				if _, err := gen(th); err == nil || err.Error() != "alert rule thresholds: "+tc.want {
 					t.Errorf("%s: error %v, want %q", name, err, tc.want)
 				}
 			}

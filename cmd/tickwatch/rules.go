@@ -11,6 +11,7 @@ import (
 
 	"github.com/tickwatch/tickwatch/alerts/rules"
 	"github.com/tickwatch/tickwatch/config"
+	"github.com/tickwatch/tickwatch/internal/atomicfile"
 )
 
 func addRules(app *kingpin.Application) (*kingpin.CmdClause, action) {
@@ -37,7 +38,7 @@ func addRules(app *kingpin.Application) (*kingpin.CmdClause, action) {
 		}
 		for _, f := range files {
 			path := filepath.Join(*out, f.Name)
-			if err := writeRulesFile(path, f.Data); err != nil {
+			if err := atomicfile.Write(path, f.Data, 0o644); err != nil {
 				return err
 			}
 			logger.Info("wrote rules file", "path", path)
@@ -57,29 +58,4 @@ func thresholdsFrom(cfgFile string) (config.Thresholds, error) {
 		return config.Thresholds{}, fmt.Errorf("load config: %w", err)
 	}
 	return cfg.Thresholds, nil
-}
-
-// writeRulesFile replaces path in one step, so a Prometheus that reloads
-// mid-write never reads half a rule file.
-func writeRulesFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	commoncfg "github.com/prometheus/common/config"
@@ -126,8 +127,7 @@ func (c *Client) Towns(ctx context.Context) ([]string, error) {
 // picture would make the mirrored gauges disagree with each other.
 //
 // Poll decodes only what the sidecar uses: not the action list, not the
-// recent events, and the status rows only when the dry run reports no
-// violations of its own and the sidecar must check them itself.
+// recent events, and of the status rows only what the invariant checks read.
 func (c *Client) Poll(ctx context.Context, town string, withStatus bool, now func() time.Time) Observation {
 	if c.timeout > 0 {
 		var cancel context.CancelFunc
@@ -154,14 +154,14 @@ func (c *Client) Poll(ctx context.Context, town string, withStatus bool, now fun
 				Patrol     Patrol             `json:"patrol"`
 				Reconciler *ReconcilerMetrics `json:"reconciler"`
 			} `json:"alarmStatus"`
-			AgentMeta   json.RawMessage `json:"agentMeta"`
-			BeadSummary json.RawMessage `json:"beadSummary"`
+			AgentMeta   []agentRow `json:"agentMeta"`
+			BeadSummary []beadRow  `json:"beadSummary"`
 		}
 		if o.Err = c.do(ctx, http.MethodGet, townPath(town, "status"), nil, town, "status", &st); o.Err == nil {
 			a := st.AlarmStatus
 			o.Status = &Status{AlarmStatus: AlarmStatus{Alarm: a.Alarm, Agents: a.Agents, Beads: a.Beads, Patrol: a.Patrol, Reconciler: a.Reconciler}}
 			if o.Violations == nil {
-				o.Violations, o.Err = checkRows(town, st.AgentMeta, st.BeadSummary)
+				o.Violations = checkRows(st.AgentMeta, st.BeadSummary)
 			}
 		}
 	}
@@ -172,22 +172,9 @@ func (c *Client) Poll(ctx context.Context, town string, withStatus bool, now fun
 	return o
 }
 
-// checkRows decodes the status rows and derives the invariants from them.
-func checkRows(town string, agents, beads json.RawMessage) ([]Violation, error) {
-	var s Status
-	for _, part := range []struct {
-		raw json.RawMessage
-		out any
-	}{{agents, &s.AgentMeta}, {beads, &s.BeadSummary}} {
-		if len(part.raw) == 0 {
-			continue
-		}
-		if err := json.Unmarshal(part.raw, part.out); err != nil {
-			return nil, fmt.Errorf("status of town %q: malformed rows: %w", town, err)
-		}
-	}
-	return CheckStatus(&s), nil
-}
+// bodyBuffers recycles response buffers: a poll reads two bodies per town
+// every tick.
+var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func townPath(town, call string) string {
 	return "/debug/towns/" + url.PathEscape(town) + "/" + call
@@ -216,7 +203,11 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, town,
 		return fmt.Errorf("%s: %w", where(call, town), err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, c.maxBody+1))
+	buf := bodyBuffers.Get().(*bytes.Buffer)
+	defer bodyBuffers.Put(buf)
+	buf.Reset()
+	_, err = buf.ReadFrom(io.LimitReader(resp.Body, c.maxBody+1))
+	data := buf.Bytes() // not kept: decoding copies what it keeps
 	if err != nil {
 		return fmt.Errorf("%s: reading body: %w", where(call, town), err)
 	}

@@ -54,7 +54,7 @@ func BenchmarkTownPoll(b *testing.B) {
 	snap := NewSnapshot()
 	p := NewPoller(Settings{Client: c, WithStatus: true, MaxActionTypes: 64, Interval: time.Hour}, snap, time.Now, slog.New(slog.DiscardHandler))
 	s := p.settings.Load()
-	ours := func() { p.poll(context.Background(), s, "t") }
+	ours := func() { p.poll(context.Background(), context.Background(), s, "t") }
 
 	measure := func(f func()) time.Duration {
 		f() // warm the connection

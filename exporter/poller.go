@@ -2,7 +2,6 @@ package exporter
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sort"
 	"sync"
@@ -58,6 +57,10 @@ type Poller struct {
 	ticksSkipped, dropped   prometheus.Counter
 	pollDuration, tickDur   prometheus.Histogram
 	lastTickStart, lastTick atomic.Int64 // unix nanos, for the status page
+
+	// behind holds the towns the last tick had no time for. Only Tick
+	// touches it, and ticks never overlap.
+	behind map[string]bool
 }
 
 func NewPoller(s Settings, snap *Snapshot, now func() time.Time, logger *slog.Logger) *Poller {
@@ -163,58 +166,72 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 	s := p.settings.Load()
 	start := p.now()
 	realStart := time.Now()
+	tickEnd := realStart.Add(s.Interval)
 
-	ids, err := s.Towns.Towns(ctx)
-	if err != nil && ctx.Err() == nil {
-		p.logger.Error("reading the town list", "err", err)
-	}
+	ids, listErr := s.Towns.Towns(ctx)
 	owned := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		if Owns(id, s.Shard) {
 			owned[id] = true
 		}
 	}
-	if gone := p.snap.Retain(owned); len(gone) > 0 {
-		p.logger.Info("towns left the watch list", "towns", gone)
-	}
-	if err == nil && p.OnWatchList != nil {
-		p.OnWatchList(owned)
+	if listErr != nil {
+		// Poll the towns known so far, but drop nobody on a failed read.
+		if ctx.Err() == nil {
+			p.logger.Error("reading the town list; polling the towns known so far", "err", listErr, "towns", len(owned))
+		}
+	} else {
+		if gone := p.snap.Retain(owned); len(gone) > 0 {
+			p.logger.Info("towns left the watch list", "towns", gone)
+		}
+		if p.OnWatchList != nil {
+			p.OnWatchList(owned)
+		}
 	}
 	p.towns.Set(float64(len(owned)))
 
 	due := p.due(owned, s, start)
-	// Stop starting polls once one could no longer end within the tick.
-	startCtx, cancel := context.WithDeadline(ctx, realStart.Add(s.Interval-s.Timeout))
+	// Polls start until the last fifth of the tick: one started later could
+	// hardly end within it. Each poll ends by the tick's end at the latest.
+	startCtx, cancel := context.WithDeadline(ctx, tickEnd.Add(-s.Interval/5))
 	defer cancel()
 	sem := make(chan struct{}, max(1, s.Concurrency))
 	var wg sync.WaitGroup
 	res := TickResult{Towns: len(owned)}
+	behind := map[string]bool{}
 	for i, town := range due {
 		if err := p.waitTurn(startCtx, realStart, town.offset, sem, requestsPerPoll(*s)); err != nil {
 			res.Skipped = len(due) - i
+			for _, t := range due[i:] {
+				behind[t.id] = true
+			}
 			break
 		}
 		res.Polled++
 		wg.Add(1)
 		go func(town string) {
 			defer func() { <-sem; wg.Done() }()
-			p.poll(ctx, s, town)
+			pollCtx, cancel := context.WithDeadline(ctx, tickEnd)
+			defer cancel()
+			p.poll(pollCtx, ctx, s, town)
 		}(town.id)
 	}
 	wg.Wait()
+	p.behind = behind
 	if p.OnTickEnd != nil {
 		p.OnTickEnd()
 	}
+	if ctx.Err() != nil {
+		return res // shutting down: what was not polled says nothing
+	}
 	if res.Skipped > 0 {
 		p.pollsSkipped.Add(float64(res.Skipped))
-		if ctx.Err() == nil {
-			p.logger.Warn("tick ran out of time; towns not polled this tick", "skipped", res.Skipped, "polled", res.Polled,
-				"hint", "raise poll.concurrency or poll.max_requests_per_second, or lower target.timeout")
-		}
+		p.logger.Warn("tick ran out of time; the towns not polled go first next tick", "skipped", res.Skipped, "polled", res.Polled,
+			"hint", "raise poll.max_requests_per_second or poll.concurrency, or lower target.timeout")
 	}
-	if ctx.Err() == nil {
-		p.ticks.Inc()
-		p.tickDur.Observe(time.Since(realStart).Seconds())
+	p.ticks.Inc()
+	p.tickDur.Observe(time.Since(realStart).Seconds())
+	if listErr == nil {
 		p.lastTickStart.Store(start.UnixNano())
 		p.lastTick.Store(p.now().UnixNano())
 		p.ready.Store(true)
@@ -227,9 +244,11 @@ type dueTown struct {
 	offset time.Duration
 }
 
-// due lists the towns to poll this tick, in the order of their offsets.
-// Idle towns wait for IdleInterval; a town that failed is polled at the
-// active cadence so recovery shows quickly.
+// due lists the towns to poll this tick: first, at once, those the last
+// tick had no time for (so a budget too small for the fleet rotates instead
+// of starving the same towns), then the others in the order of their
+// offsets. Idle towns wait for IdleInterval; a town that failed is polled at
+// the active cadence so recovery shows quickly.
 func (p *Poller) due(owned map[string]bool, s *Settings, now time.Time) []dueTown {
 	out := make([]dueTown, 0, len(owned))
 	for id := range owned {
@@ -237,7 +256,11 @@ func (p *Poller) due(owned map[string]bool, s *Settings, now time.Time) []dueTow
 			now.Sub(prev.LastPoll) < s.IdleInterval-s.Interval/2 {
 			continue
 		}
-		out = append(out, dueTown{id, offset(id, s.Spread)})
+		off := offset(id, s.Spread)
+		if p.behind[id] {
+			off = -1
+		}
+		out = append(out, dueTown{id, off})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].offset != out[j].offset {
@@ -281,8 +304,11 @@ func (p *Poller) waitTurn(ctx context.Context, start time.Time, offset time.Dura
 	return nil
 }
 
-func (p *Poller) poll(ctx context.Context, s *Settings, town string) {
-	o := s.Client.Poll(ctx, town, s.WithStatus, p.now)
+func (p *Poller) poll(pollCtx, ctx context.Context, s *Settings, town string) {
+	o := s.Client.Poll(pollCtx, town, s.WithStatus, p.now)
+	if ctx.Err() != nil {
+		return // shutting down: an abandoned poll says nothing about the town
+	}
 	p.pollDuration.Observe(p.now().Sub(o.At).Seconds())
 	switch {
 	case o.OK():
@@ -292,13 +318,14 @@ func (p *Poller) poll(ctx context.Context, s *Settings, town string) {
 	default:
 		p.polls.WithLabelValues("error").Inc()
 	}
-	if !o.OK() && !errors.Is(o.Err, context.Canceled) {
-		p.logger.Debug("poll failed", "town", town, "err", o.Err)
+	prev := p.snap.Get(town)
+	switch {
+	case !o.OK() && (prev == nil || prev.Up):
+		p.logger.Warn("town down", "town", town, "err", o.Err)
+	case o.OK() && prev != nil && !prev.Up:
+		p.logger.Info("town up again", "town", town)
 	}
-	if ctx.Err() != nil {
-		return // shutting down: an abandoned poll says nothing about the town
-	}
-	st, dropped := newTownState(&o, p.snap.Get(town), max(1, s.MaxActionTypes))
+	st, dropped := newTownState(&o, prev, max(1, s.MaxActionTypes))
 	if dropped > 0 {
 		p.dropped.Add(float64(dropped))
 	}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"reflect"
 	"sync"
 	"time"
 
@@ -30,9 +31,10 @@ type Sidecar struct {
 	Poller     *Poller
 	Violations *Violations
 
-	logger     *slog.Logger
-	configFile string
-	handler    http.Handler
+	logger      *slog.Logger
+	configFile  string
+	embeddedURL string
+	handler     http.Handler
 
 	mu  sync.Mutex // serialises reloads
 	cfg *config.Config
@@ -42,7 +44,10 @@ type Sidecar struct {
 type SidecarOptions struct {
 	ConfigFile    string // what Reload re-reads; "" re-applies the defaults
 	TelemetryPath string
-	Logger        *slog.Logger
+	// EmbeddedURL is the in-process simtown fleet's URL, watched while the
+	// config names no target.url (also after a reload).
+	EmbeddedURL string
+	Logger      *slog.Logger
 }
 
 // NewSidecar builds a sidecar from a loaded config.
@@ -51,8 +56,10 @@ func NewSidecar(cfg *config.Config, o SidecarOptions) (*Sidecar, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Sidecar{Registry: prometheus.NewRegistry(), Snapshot: NewSnapshot(), logger: logger, configFile: o.ConfigFile, cfg: cfg}
-	settings, err := settingsFrom(cfg)
+	s := &Sidecar{Registry: prometheus.NewRegistry(), Snapshot: NewSnapshot(), logger: logger, configFile: o.ConfigFile, embeddedURL: o.EmbeddedURL}
+	cfg = s.withEmbedded(cfg)
+	s.cfg = cfg
+	settings, err := settingsFrom(cfg, nil, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -112,8 +119,11 @@ const ShutdownFlushTimeout = 5 * time.Second
 // Run polls and sends until ctx is done, then flushes the outbox (bounded)
 // and persists the state.
 func (s *Sidecar) Run(ctx context.Context) error {
-	s.logger.Info("watching", "target", s.cfg.Target.RedactedURL(), "interval", time.Duration(s.cfg.Poll.Interval),
-		"shard", fmt.Sprintf("%d/%d", s.cfg.Shard.Index, s.cfg.Shard.Count), "version", version.Version)
+	s.mu.Lock()
+	cfg := s.cfg
+	s.mu.Unlock()
+	s.logger.Info("watching", "target", cfg.Target.RedactedURL(), "interval", time.Duration(cfg.Poll.Interval),
+		"shard", fmt.Sprintf("%d/%d", cfg.Shard.Index, cfg.Shard.Count), "version", version.Version)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); s.Violations.Notifier.Run(ctx) }()
@@ -142,17 +152,17 @@ func (s *Sidecar) Reload() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cfg, err := config.Load(s.configFile)
-	if err == nil && s.cfg.Target.URL != "" && cfg.Target.URL == "" {
-		// The embedded fleet is chosen at start; keep watching it.
-		cfg.Target.URL = s.cfg.Target.URL
-	}
 	var settings Settings
 	if err == nil {
-		settings, err = settingsFrom(cfg)
+		cfg = s.withEmbedded(cfg)
+		settings, err = settingsFrom(cfg, s.cfg, s.Poller.settings.Load())
 	}
 	if err != nil {
 		s.logger.Error("reload rejected, keeping the running configuration", "err", err)
 		return err
+	}
+	if old := s.Poller.settings.Load().Client; old != settings.Client {
+		defer old.CloseIdleConnections() // after the swap below
 	}
 	s.Poller.Reload(settings)
 	s.Violations.Tracker.SetOptions(dedupeOptions(cfg))
@@ -167,26 +177,47 @@ func (s *Sidecar) Reload() error {
 	return nil
 }
 
-func settingsFrom(cfg *config.Config) (Settings, error) {
+// withEmbedded points a config without target.url at the embedded fleet.
+func (s *Sidecar) withEmbedded(cfg *config.Config) *config.Config {
+	if cfg.Target.URL == "" && s.embeddedURL != "" {
+		c := *cfg
+		c.Target.URL = s.embeddedURL
+		return &c
+	}
+	return cfg
+}
+
+// settingsFrom builds the poller's settings. On a reload whose target
+// section is unchanged it keeps the running client (and its open
+// connections) and town source (and the town list it knows).
+func settingsFrom(cfg, prevCfg *config.Config, prev *Settings) (Settings, error) {
 	timeout := time.Duration(cfg.Target.Timeout)
-	client, err := target.NewClient(target.ClientOptions{
-		URL:          cfg.Target.URL,
-		HTTPClient:   cfg.Target.HTTPClient,
-		Timeout:      timeout,
-		MaxBodyBytes: cfg.Poll.MaxBodyBytes,
-		UserAgent:    "tickwatch/" + version.Version,
-	})
-	if err != nil {
-		return Settings{}, err
+	var client *target.Client
+	var towns *TownSource
+	if prev != nil && reflect.DeepEqual(cfg.Target, prevCfg.Target) && cfg.Poll.MaxBodyBytes == prevCfg.Poll.MaxBodyBytes {
+		client, towns = prev.Client, prev.Towns
+	} else {
+		var err error
+		client, err = target.NewClient(target.ClientOptions{
+			URL:          cfg.Target.URL,
+			HTTPClient:   cfg.Target.HTTPClient,
+			Timeout:      timeout,
+			MaxBodyBytes: cfg.Poll.MaxBodyBytes,
+			UserAgent:    "tickwatch/" + version.Version,
+		})
+		if err != nil {
+			return Settings{}, err
+		}
+		towns = NewTownSource(cfg.Target.Towns, cfg.Target.TownsFile, client.Towns)
 	}
 	interval := time.Duration(cfg.Poll.Interval)
 	return Settings{
 		Client:               client,
-		Towns:                NewTownSource(cfg.Target.Towns, cfg.Target.TownsFile, client.Towns),
+		Towns:                towns,
 		Interval:             interval,
 		IdleInterval:         time.Duration(cfg.Poll.IdleInterval),
 		Timeout:              timeout,
-		Spread:               (interval - timeout) / 2,
+		Spread:               interval - timeout,
 		Concurrency:          cfg.Poll.Concurrency,
 		MaxRequestsPerSecond: cfg.Poll.MaxRequestsPerSecond,
 		MaxActionTypes:       cfg.Poll.MaxActionTypes,

@@ -23,6 +23,7 @@ import (
 )
 
 type sidecarFixture struct {
+	url    string // the fake Gastown's
 	fake   *fakeGastown
 	sc     *Sidecar
 	web    *httptest.Server
@@ -46,6 +47,7 @@ func newSidecarFixture(t *testing.T) *sidecarFixture {
 	t.Cleanup(f.sentry.Close)
 	srv := httptest.NewServer(f.fake)
 	t.Cleanup(srv.Close)
+	f.url = srv.URL
 	f.cfg = filepath.Join(t.TempDir(), "tickwatch.yml")
 	writeConfig(t, f.cfg, srv.URL, "[calm, broken]", f.sentry.DSN())
 	cfg, err := config.Load(f.cfg)
@@ -183,7 +185,7 @@ func TestReloadRejectsBadConfigAndAppliesGoodOne(t *testing.T) {
 		t.Error("a rejected config replaced the running settings")
 	}
 
-	writeConfig(t, f.cfg, before.Client.URL(), "[calm]", f.sentry.DSN())
+	writeConfig(t, f.cfg, f.url, "[calm]", f.sentry.DSN())
 	resp, err = http.Post(f.web.URL+"/-/reload", "", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -254,8 +256,7 @@ func TestFailedPollsNeverResolve(t *testing.T) {
 func TestTownLeavingDropsItsViolations(t *testing.T) {
 	f := newSidecarFixture(t)
 	f.openBroken(t)
-	url := f.sc.Poller.settings.Load().Client.URL()
-	writeConfig(t, f.cfg, url, "[calm]", f.sentry.DSN())
+	writeConfig(t, f.cfg, f.url, "[calm]", f.sentry.DSN())
 	if err := f.sc.Reload(); err != nil {
 		t.Fatal(err)
 	}
@@ -273,11 +274,10 @@ func TestTownLeavingDropsItsViolations(t *testing.T) {
 func TestTownRemovedWhileDownIsForgotten(t *testing.T) {
 	f := newSidecarFixture(t)
 	f.openBroken(t)
-	url := f.sc.Poller.settings.Load().Client.URL()
 	if err := errors.Join(f.sc.Violations.Tracker.Close(), f.sc.Violations.Notifier.Close()); err != nil {
 		t.Fatal(err)
 	}
-	writeConfig(t, f.cfg, url, "[calm]", f.sentry.DSN())
+	writeConfig(t, f.cfg, f.url, "[calm]", f.sentry.DSN())
 	cfg, err := config.Load(f.cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -293,5 +293,19 @@ func TestTownRemovedWhileDownIsForgotten(t *testing.T) {
 	sc.Poller.Tick(context.Background())
 	if got := sc.Violations.Tracker.OpenCounts(); len(got) != 0 {
 		t.Errorf("open violations after the first tick: %v", got)
+	}
+}
+
+func TestReloadKeepsClientAndTownListWhenTargetUnchanged(t *testing.T) {
+	f := newSidecarFixture(t)
+	before := f.sc.Poller.settings.Load()
+	body, _ := os.ReadFile(f.cfg)
+	os.WriteFile(f.cfg, append(body, []byte("shard: {index: 0, count: 1}\n")...), 0o644)
+	if err := f.sc.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	after := f.sc.Poller.settings.Load()
+	if after == before || after.Client != before.Client || after.Towns != before.Towns {
+		t.Errorf("reload with the same target replaced the client or the town source")
 	}
 }

@@ -60,8 +60,8 @@ func NewClient(o ClientOptions) (*Client, error) {
 	return &Client{base: strings.TrimRight(o.URL, "/"), http: hc, timeout: o.Timeout, maxBody: o.MaxBodyBytes}, nil
 }
 
-// URL is the worker's base URL.
-func (c *Client) URL() string { return c.base }
+// CloseIdleConnections closes the connections a replaced client keeps open.
+func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
 
 // APIError is a non-2xx answer, with the text of Gastown's error envelope.
 type APIError struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
 	"time"
 
@@ -18,7 +19,7 @@ func startEmbeddedFleet(ctx context.Context, logger *slog.Logger, towns int, see
 	if err != nil {
 		return "", nil, err
 	}
-	ln, err := listenLoopback()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fleet.Close()
 		return "", nil, err

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -34,15 +33,18 @@ func addRun(app *kingpin.Application) (*kingpin.CmdClause, action) {
 		if err != nil {
 			return err
 		}
+		var embeddedURL string
 		if cfg.Target.URL == "" {
 			url, stop, err := startEmbeddedFleet(ctx, logger, *simTowns, *simSeed, *simFaults)
 			if err != nil {
 				return fmt.Errorf("embedded simtown: %w", err)
 			}
 			defer stop()
-			cfg.Target.URL = url
+			embeddedURL = url
 		}
-		sc, err := exporter.NewSidecar(cfg, exporter.SidecarOptions{ConfigFile: *configFile, TelemetryPath: *metricsPath, Logger: logger})
+		sc, err := exporter.NewSidecar(cfg, exporter.SidecarOptions{
+			ConfigFile: *configFile, TelemetryPath: *metricsPath, EmbeddedURL: embeddedURL, Logger: logger,
+		})
 		if err != nil {
 			return err
 		}
@@ -84,6 +86,3 @@ func addRun(app *kingpin.Application) (*kingpin.CmdClause, action) {
 		return err
 	}
 }
-
-// listenLoopback picks a free loopback port for an in-process server.
-func listenLoopback() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }

@@ -128,9 +128,16 @@ func (p *Poller) Collect(ch chan<- prometheus.Metric) {
 // Ready reports whether a first complete tick has happened.
 func (p *Poller) Ready() bool { return p.ready.Load() }
 
-// LastTick returns when the last complete tick started and ended.
+// LastTick returns when the last complete tick started and ended; zero
+// times before the first.
 func (p *Poller) LastTick() (start, end time.Time) {
-	return time.Unix(0, p.lastTickStart.Load()), time.Unix(0, p.lastTick.Load())
+	unix := func(ns int64) time.Time {
+		if ns == 0 {
+			return time.Time{}
+		}
+		return time.Unix(0, ns)
+	}
+	return unix(p.lastTickStart.Load()), unix(p.lastTick.Load())
 }
 
 // Run ticks every Interval until ctx is done. Ticks never overlap: a tick

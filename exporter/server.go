@@ -7,7 +7,8 @@ import (
 	"html/template"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,7 +32,7 @@ type TownStatus struct {
 	LastPoll       time.Time `json:"last_poll"`
 	LastSuccess    time.Time `json:"last_success"`
 	Error          string    `json:"error,omitempty"`
-	QueueDepth     int       `json:"queue_depth"`
+	QueueDepth     *int      `json:"queue_depth"` // null while the town is down
 	OpenViolations []string  `json:"open_violations"`
 }
 
@@ -61,6 +62,10 @@ type ServerOptions struct {
 // NewHandler serves /metrics, the landing and status page, /status.json,
 // /-/healthy, /-/ready and POST /-/reload.
 func NewHandler(o ServerOptions) (http.Handler, error) {
+	switch p := o.TelemetryPath; {
+	case !strings.HasPrefix(p, "/") || p == "/" || strings.HasPrefix(p, "/-/") || p == "/status.json":
+		return nil, fmt.Errorf("--web.telemetry-path %q: want a path such as /metrics, not / or one of tickwatch's own", p)
+	}
 	mux := http.NewServeMux()
 	mux.Handle(o.TelemetryPath, promhttp.HandlerFor(o.Gatherer, promhttp.HandlerOpts{
 		ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelError), ErrorHandling: promhttp.ContinueOnError,
@@ -107,9 +112,12 @@ func NewHandler(o ServerOptions) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec := httptest.NewRecorder()
-	landing.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/", nil))
-	head, tail, _ := bytes.Cut(rec.Body.Bytes(), []byte(marker))
+	var page pageWriter
+	landing.ServeHTTP(&page, &http.Request{Method: http.MethodGet, URL: &url.URL{Path: "/"}})
+	head, tail, found := bytes.Cut(page.body.Bytes(), []byte(marker))
+	if !found {
+		return nil, fmt.Errorf("landing page: no place for the status")
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/" {
 			http.NotFound(w, r)
@@ -128,12 +136,32 @@ func NewHandler(o ServerOptions) (http.Handler, error) {
 	return mux, nil
 }
 
+// pageWriter keeps what the exporter-toolkit landing page renders, once at
+// start, so the status can be spliced into it on every request.
+type pageWriter struct {
+	body   bytes.Buffer
+	header http.Header
+}
+
+func (w *pageWriter) Header() http.Header {
+	if w.header == nil {
+		w.header = http.Header{}
+	}
+	return w.header
+}
+func (w *pageWriter) Write(b []byte) (int, error) { return w.body.Write(b) }
+func (w *pageWriter) WriteHeader(int)             {}
+
 func (o ServerOptions) report() StatusReport {
 	r := StatusReport{Ready: o.Poller.Ready(), Towns: []TownStatus{}}
 	r.LastTickStart, r.LastTickEnd = o.Poller.LastTick()
 	for _, e := range o.Snapshot.Towns() {
 		ts := TownStatus{Town: e.Town, Up: e.State.Up, LastPoll: e.State.LastPoll, LastSuccess: e.State.LastSuccess,
-			Error: e.State.Err, QueueDepth: e.State.QueueDepth, OpenViolations: []string{}}
+			Error: e.State.Err, OpenViolations: []string{}}
+		if e.State.Up {
+			depth := e.State.QueueDepth
+			ts.QueueDepth = &depth
+		}
 		if o.OpenViolations != nil {
 			if v := o.OpenViolations(e.Town); v != nil {
 				ts.OpenViolations = v
@@ -149,7 +177,7 @@ func (o ServerOptions) report() StatusReport {
 
 var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
 	"ago": func(t time.Time) string {
-		if t.IsZero() || t.Unix() == 0 {
+		if t.IsZero() {
 			return "never"
 		}
 		return time.Since(t).Round(time.Millisecond).String() + " ago"
@@ -161,6 +189,6 @@ var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap
 <h3>Towns ({{len .Towns}})</h3>
 <table>
 <tr><th>Town</th><th>Up</th><th>Last poll</th><th>Queue depth</th><th>Open violations</th><th>Last error</th></tr>
-{{range .Towns}}<tr{{if not .Up}} class="down"{{end}}><td>{{.Town}}</td><td>{{if .Up}}up{{else}}down{{end}}</td><td>{{ago .LastPoll}}</td><td>{{.QueueDepth}}</td><td>{{range .OpenViolations}}{{.}}<br>{{end}}</td><td>{{.Error}}</td></tr>
+{{range .Towns}}<tr{{if not .Up}} class="down"{{end}}><td>{{.Town}}</td><td>{{if .Up}}up{{else}}down{{end}}</td><td>{{ago .LastPoll}}</td><td>{{with .QueueDepth}}{{.}}{{else}}–{{end}}</td><td>{{range .OpenViolations}}{{.}}<br>{{end}}</td><td>{{.Error}}</td></tr>
 {{end}}</table>
 `))

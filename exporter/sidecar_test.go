@@ -3,6 +3,7 @@ package exporter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -251,6 +252,18 @@ func TestFailedPollsNeverResolve(t *testing.T) {
 	if c := f.sc.Violations.Tracker.TransitionCounts(); c["resolved"] != 0 {
 		t.Errorf("transitions = %v", c)
 	}
+	_, page := get(t, f.web.URL+"/")
+	for _, want := range []string{
+		`<tr class="down"><td>broken</td><td>down</td>`,
+		`<td>–</td>`, // no queue depth for a town that is down
+		`dry run of town &#34;broken&#34;: HTTP 500: Internal server error`,
+		`<tr><td>calm</td><td>up</td>`,
+		`<td>3</td>`,
+	} {
+		if !strings.Contains(page, want) {
+			t.Errorf("status page lacks %q", want)
+		}
+	}
 }
 
 func TestTownLeavingDropsItsViolations(t *testing.T) {
@@ -307,5 +320,15 @@ func TestReloadKeepsClientAndTownListWhenTargetUnchanged(t *testing.T) {
 	after := f.sc.Poller.settings.Load()
 	if after == before || after.Client != before.Client || after.Towns != before.Towns {
 		t.Errorf("reload with the same target replaced the client or the town source")
+	}
+}
+
+func TestTelemetryPathMustNotShadowOtherEndpoints(t *testing.T) {
+	for _, path := range []string{"/", "metrics", "/-/ready", "/status.json"} {
+		_, err := NewHandler(ServerOptions{TelemetryPath: path})
+		want := fmt.Sprintf("--web.telemetry-path %q: want a path such as /metrics, not / or one of tickwatch's own", path)
+		if err == nil || err.Error() != want {
+			t.Errorf("%q: err = %v", path, err)
+		}
 	}
 }

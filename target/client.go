@@ -177,7 +177,13 @@ func (c *Client) Poll(ctx context.Context, town string, withStatus bool, now fun
 var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 func townPath(town, call string) string {
-	return "/debug/towns/" + url.PathEscape(town) + "/" + call
+	esc := url.PathEscape(town)
+	if town == "." || town == ".." {
+		// PathEscape leaves dots alone; a proxy that cleans paths would
+		// turn /debug/towns/../status into another endpoint.
+		esc = strings.ReplaceAll(town, ".", "%2E")
+	}
+	return "/debug/towns/" + esc + "/" + call
 }
 
 func (c *Client) do(ctx context.Context, method, path string, body []byte, town, call string, out any) error {

@@ -168,11 +168,19 @@ func TestTownIDsArePathEscaped(t *testing.T) {
 		w.Write(sample(t, "dry-run-idle.json"))
 	}))
 	defer srv.Close()
-	if _, err := client(t, srv.URL+"/", nil).DryRun(context.Background(), "a/b c?d"); err != nil {
-		t.Fatal(err)
-	}
-	if want := "/debug/towns/a%2Fb%20c%3Fd/reconcile-dry-run"; got != want {
-		t.Errorf("path = %s, want %s", got, want)
+	c := client(t, srv.URL+"/", nil)
+	for town, want := range map[string]string{
+		"a/b c?d": "/debug/towns/a%2Fb%20c%3Fd/reconcile-dry-run",
+		"..":      "/debug/towns/%2E%2E/reconcile-dry-run",
+		".":       "/debug/towns/%2E/reconcile-dry-run",
+		"town.1":  "/debug/towns/town.1/reconcile-dry-run",
+	} {
+		if _, err := c.DryRun(context.Background(), town); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("town %q: path = %s, want %s", town, got, want)
+		}
 	}
 }
 

@@ -84,6 +84,8 @@ func where(call, town string) string {
 
 // DryRun asks the worker for a read-only reconcile of the town.
 func (c *Client) DryRun(ctx context.Context, town string) (*DryRun, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
 	var d DryRun
 	if err := c.do(ctx, http.MethodPost, townPath(town, "reconcile-dry-run"), nil, town, "dry run", &d); err != nil {
 		return nil, err
@@ -93,6 +95,8 @@ func (c *Client) DryRun(ctx context.Context, town string) (*DryRun, error) {
 
 // Status fetches the town's alarm status, agents and beads.
 func (c *Client) Status(ctx context.Context, town string) (*Status, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
 	var s Status
 	if err := c.do(ctx, http.MethodGet, townPath(town, "status"), nil, town, "status", &s); err != nil {
 		return nil, err
@@ -102,6 +106,8 @@ func (c *Client) Status(ctx context.Context, town string) (*Status, error) {
 
 // Replay re-applies the town's events of a time window.
 func (c *Client) Replay(ctx context.Context, town string, req ReplayRequest) (*ReplayResponse, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
 	body, err := json.Marshal(req)
 	if err != nil {
 		return nil, err
@@ -115,6 +121,8 @@ func (c *Client) Replay(ctx context.Context, town string, req ReplayRequest) (*R
 
 // Towns lists the worker's towns (a simtown extension; Gastown has no such call).
 func (c *Client) Towns(ctx context.Context) ([]string, error) {
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
 	var l TownList
 	if err := c.do(ctx, http.MethodGet, "/debug/towns", nil, "", "town list", &l); err != nil {
 		return nil, err
@@ -129,11 +137,8 @@ func (c *Client) Towns(ctx context.Context) ([]string, error) {
 // Poll decodes only what the sidecar uses: not the action list, not the
 // recent events, and of the status rows only what the invariant checks read.
 func (c *Client) Poll(ctx context.Context, town string, withStatus bool, now func() time.Time) Observation {
-	if c.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
-	}
+	ctx, cancel := c.withTimeout(ctx)
+	defer cancel()
 	o := Observation{Town: town, At: now()}
 	var d struct {
 		Metrics    DryRunMetrics `json:"metrics"`
@@ -151,7 +156,6 @@ func (c *Client) Poll(ctx context.Context, town string, withStatus bool, now fun
 				Alarm      Alarm              `json:"alarm"`
 				Agents     AgentCounts        `json:"agents"`
 				Beads      BeadCounts         `json:"beads"`
-				Patrol     Patrol             `json:"patrol"`
 				Reconciler *ReconcilerMetrics `json:"reconciler"`
 			} `json:"alarmStatus"`
 			AgentMeta   []agentRow `json:"agentMeta"`
@@ -159,7 +163,7 @@ func (c *Client) Poll(ctx context.Context, town string, withStatus bool, now fun
 		}
 		if o.Err = c.do(ctx, http.MethodGet, townPath(town, "status"), nil, town, "status", &st); o.Err == nil {
 			a := st.AlarmStatus
-			o.Status = &Status{AlarmStatus: AlarmStatus{Alarm: a.Alarm, Agents: a.Agents, Beads: a.Beads, Patrol: a.Patrol, Reconciler: a.Reconciler}}
+			o.Status = &Status{AlarmStatus: AlarmStatus{Alarm: a.Alarm, Agents: a.Agents, Beads: a.Beads, Reconciler: a.Reconciler}}
 			if o.Violations == nil {
 				o.Violations = checkRows(st.AgentMeta, st.BeadSummary)
 			}
@@ -186,12 +190,15 @@ func townPath(town, call string) string {
 	return "/debug/towns/" + esc + "/" + call
 }
 
-func (c *Client) do(ctx context.Context, method, path string, body []byte, town, call string, out any) error {
-	if c.timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
+// withTimeout bounds one call of the client's API (a poll is one call).
+func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if c.timeout <= 0 {
+		return context.WithCancel(ctx)
 	}
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body []byte, town, call string, out any) error {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)

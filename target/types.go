@@ -194,7 +194,7 @@ type Observation struct {
 	At       time.Time     // when the poll started
 	Duration time.Duration // wall time of the dry-run call
 	DryRun   *DryRun       // counts and violations; the action list is not decoded
-	Status   *Status       // alarm status only (no recent events, no rows); nil when off
+	Status   *Status       // alarm, agents, beads and reconciler only; nil when off
 	// Violations are the dry run's when it reports them, else those the
 	// sidecar derives from the status rows; nil when neither is known.
 	Violations []Violation

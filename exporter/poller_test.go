@@ -430,3 +430,42 @@ func TestPollsAreSpreadByTownOffset(t *testing.T) {
 		t.Errorf("offsets do not spread the towns: %v", distinct)
 	}
 }
+
+// TestRunNeverPilesUpTicks runs the real loop: a tick that overruns its
+// interval (a slow end-of-tick save) makes the ticks it covered skip, and
+// no two ticks ever run at once.
+func TestRunNeverPilesUpTicks(t *testing.T) {
+	const interval = 60 * time.Millisecond
+	f := newFixture(t, []string{"a"}, func(s *Settings) { s.Interval, s.Timeout, s.WithStatus = interval, 20*time.Millisecond, false })
+	f.fake.dryRun["a"] = sample(t, "dry-run-idle.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	var running, overlaps, ticks atomic.Int32
+	f.poller.OnTickEnd = func() {
+		if running.Add(1) > 1 {
+			overlaps.Add(1)
+		}
+		if ticks.Add(1) == 1 {
+			time.Sleep(2*interval + interval/2) // the slow save: covers two more ticks
+		}
+		if ticks.Load() == 4 {
+			cancel()
+		}
+		running.Add(-1)
+	}
+	done := make(chan struct{})
+	go func() { f.poller.Run(ctx); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run did not stop after its context ended")
+	}
+	if overlaps.Load() != 0 {
+		t.Errorf("%d ticks overlapped", overlaps.Load())
+	}
+	if got := testutil.ToFloat64(f.poller.ticksSkipped); got < 2 {
+		t.Errorf("ticks skipped = %v, want at least the 2 the slow tick covered", got)
+	}
+	if got := testutil.ToFloat64(f.poller.ticks); got != 3 {
+		t.Errorf("ticks completed = %v, want 3 (the 4th was cancelled)", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -58,6 +59,9 @@ func StartIn(t testing.TB, dir, bin string, args ...string) *Process {
 	})
 	return p
 }
+
+// Signal sends sig to the process.
+func (p *Process) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
 
 // Output is everything the process wrote so far.
 func (p *Process) Output() string { return p.out.String() }

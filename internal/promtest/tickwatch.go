@@ -70,9 +70,10 @@ func (s *Simtown) fault(ctx context.Context, method, town, body string) error {
 
 // TickwatchRun is a running `tickwatch run`.
 type TickwatchRun struct {
-	Addr string // host:port, the scrape target
-	URL  string
-	Proc *Process
+	Addr       string // host:port, the scrape target
+	URL        string
+	ConfigPath string // rewrite it and send SIGHUP to reload
+	Proc       *Process
 }
 
 // StartTickwatchRun writes config to a file and runs `tickwatch run` with it
@@ -86,7 +87,7 @@ func StartTickwatchRun(t testing.TB, config string, args ...string) *TickwatchRu
 	args = append([]string{"run", "--config.file=" + path, "--web.listen-address=127.0.0.1:0", "--log.format=logfmt"}, args...)
 	p := Start(t, Tickwatch(t), args...)
 	m := p.WaitOutput(t, tickwatchListenOn, startTimeout)
-	tw := &TickwatchRun{Addr: m[1], URL: "http://" + m[1], Proc: p}
+	tw := &TickwatchRun{Addr: m[1], URL: "http://" + m[1], ConfigPath: path, Proc: p}
 	waitReady(t, p, tw.URL+"/-/ready", startTimeout)
 	return tw
 }

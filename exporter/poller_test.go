@@ -3,12 +3,14 @@ package exporter
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -284,22 +286,34 @@ func TestIdleTownsPolledAtIdleCadence(t *testing.T) {
 }
 
 func TestShardOwnsEachTownOnce(t *testing.T) {
-	owners := map[string]int{}
-	for i := 0; i < 500; i++ {
-		id := "town-" + string(rune('a'+i%26)) + strings.Repeat("x", i%7) + string(rune('0'+i%10)) + time.Duration(i).String()
+	// Every replica must agree: pin the hash (FNV-1a, 64 bits) and the owners.
+	if got := townHash("a"); got != 0xaf63dc4c8601ec8c {
+		t.Fatalf("townHash(a) = %#x: the shard hash changed, replicas of different versions would disagree", got)
+	}
+	for town, owner := range map[string]int{"town-01": 2, "town-02": 0, "town-03": 1, "town-04": 2} {
 		for idx := 0; idx < 3; idx++ {
-			if Owns(id, config.Shard{Index: idx, Count: 3}) {
-				owners[id]++
+			if got := Owns(town, config.Shard{Index: idx, Count: 3}); got != (idx == owner) {
+				t.Errorf("Owns(%s, %d of 3) = %v, owner is %d", town, idx, got, owner)
 			}
 		}
 	}
-	for id, n := range owners {
+	perShard := make([]int, 3)
+	for i := 0; i < 3000; i++ {
+		n := 0
+		for idx := range perShard {
+			if Owns(fmt.Sprintf("town-%04d", i), config.Shard{Index: idx, Count: 3}) {
+				perShard[idx]++
+				n++
+			}
+		}
 		if n != 1 {
-			t.Fatalf("%s owned by %d shards", id, n)
+			t.Fatalf("town-%04d owned by %d shards", i, n)
 		}
 	}
-	if len(owners) != 500 {
-		t.Fatalf("only %d towns owned", len(owners))
+	for idx, n := range perShard {
+		if n < 900 || n > 1100 {
+			t.Errorf("shard %d owns %d of 3000 towns: unbalanced %v", idx, n, perShard)
+		}
 	}
 }
 
@@ -422,12 +436,19 @@ func TestPollsAreSpreadByTownOffset(t *testing.T) {
 	for _, id := range ids {
 		off := offset(id, spread)
 		distinct[off] = true
-		if got := arrived[id].Sub(start); got < off {
-			t.Errorf("town %s polled %v into the tick, before its offset %v", id, got, off)
+		if got := arrived[id].Sub(start); got < off || got > off+spread/2 {
+			t.Errorf("town %s polled %v into the tick, its offset is %v", id, got, off)
 		}
 	}
 	if len(distinct) < 4 {
 		t.Errorf("offsets do not spread the towns: %v", distinct)
+	}
+	byOffset := slices.Clone(ids)
+	sort.Slice(byOffset, func(i, j int) bool { return offset(byOffset[i], spread) < offset(byOffset[j], spread) })
+	byArrival := slices.Clone(ids)
+	sort.Slice(byArrival, func(i, j int) bool { return arrived[byArrival[i]].Before(arrived[byArrival[j]]) })
+	if !slices.Equal(byOffset, byArrival) {
+		t.Errorf("polled in the order %v, offsets say %v", byArrival, byOffset)
 	}
 }
 

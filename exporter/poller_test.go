@@ -91,18 +91,19 @@ func newFixture(t *testing.T, towns []string, mod func(*Settings)) *fixture {
 	f := &fixture{fake: newFake(), snap: NewSnapshot(), now: time.Unix(1_800_000_000, 0)}
 	f.srv = httptest.NewServer(f.fake)
 	t.Cleanup(f.srv.Close)
-	c, err := target.NewClient(target.ClientOptions{URL: f.srv.URL, HTTPClient: commoncfg.DefaultHTTPClientConfig, Timeout: time.Second, MaxBodyBytes: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
 	s := Settings{
-		Client: c, Towns: NewTownSource(towns, "", nil), Interval: 5 * time.Second, IdleInterval: 60 * time.Second,
+		Towns: NewTownSource(towns, "", nil), Interval: 5 * time.Second, IdleInterval: 60 * time.Second,
 		Timeout: time.Second, Concurrency: 8, MaxRequestsPerSecond: 10000, MaxActionTypes: 64, WithStatus: true,
 		Shard: config.Shard{Count: 1},
 	}
 	if mod != nil {
 		mod(&s)
 	}
+	c, err := target.NewClient(target.ClientOptions{URL: f.srv.URL, HTTPClient: commoncfg.DefaultHTTPClientConfig, Timeout: s.Timeout, MaxBodyBytes: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Client = c
 	f.poller = NewPoller(s, f.snap, func() time.Time { return f.now }, slog.New(slog.DiscardHandler))
 	return f
 }
@@ -141,13 +142,8 @@ func TestFailingTownsDoNotHurtOthers(t *testing.T) {
 	release := make(chan struct{})
 	f := newFixture(t, []string{"good", "t500", "hang", "garbled"}, func(s *Settings) {
 		s.Interval, s.Timeout = 2*time.Second, 100*time.Millisecond
-		s.Client, _ = target.NewClient(target.ClientOptions{URL: "http://placeholder", HTTPClient: commoncfg.DefaultHTTPClientConfig, Timeout: 100 * time.Millisecond})
 	})
 	defer close(release)
-	c, _ := target.NewClient(target.ClientOptions{URL: f.srv.URL, HTTPClient: commoncfg.DefaultHTTPClientConfig, Timeout: 100 * time.Millisecond})
-	s := *f.poller.settings.Load()
-	s.Client = c
-	f.poller.Reload(s)
 
 	f.fake.dryRun["good"], f.fake.status["good"] = sample(t, "dry-run.json"), sample(t, "status.json")
 	f.fake.handlers["t500"] = func(w http.ResponseWriter, _ *http.Request) {

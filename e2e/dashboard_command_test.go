@@ -2,12 +2,9 @@ package e2e
 
 import (
 	"bytes"
-	"context"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,22 +20,7 @@ import (
 // returns its stdout, stderr and exit code.
 func runCommand(t *testing.T, dir string, args ...string) (string, string, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, promtest.Tickwatch(t), args...)
-	cmd.Dir = dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return stdout.String(), stderr.String(), 0
-	case errors.As(err, &exit) && ctx.Err() == nil:
-		return stdout.String(), stderr.String(), exit.ExitCode()
-	}
-	t.Fatalf("tickwatch %v: %v\n%s", args, err, stderr.String())
-	return "", "", -1
+	return promtest.Run(t, 30*time.Second, dir, promtest.Tickwatch(t), args...)
 }
 
 // TestDashboardCommand runs `tickwatch dashboard` the three ways a user does:

@@ -1,10 +1,7 @@
 package rules_test
 
 import (
-	"bytes"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,20 +18,7 @@ import (
 // its stdout, stderr and exit code.
 func runTool(t *testing.T, dir, name string, args ...string) (string, string, int) {
 	t.Helper()
-	cmd := exec.Command(promtest.Binary(t, name), args...)
-	cmd.Dir = dir
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	var exit *exec.ExitError
-	switch {
-	case err == nil:
-		return stdout.String(), stderr.String(), 0
-	case errors.As(err, &exit):
-		return stdout.String(), stderr.String(), exit.ExitCode()
-	}
-	t.Fatalf("run %s %v: %v", name, args, err)
-	return "", "", -1
+	return promtest.Run(t, time.Minute, dir, promtest.Binary(t, name), args...)
 }
 
 // TestDeployedFilesPassTheirTools runs promtool and amtool on the files

@@ -2,6 +2,8 @@ package promtest
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -141,4 +143,27 @@ func (b *logBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+// Run runs bin with args in dir to completion, bounded by timeout, and
+// returns its stdout, stderr and exit code. A program that cannot start or
+// outlives the timeout fails the test.
+func Run(t testing.TB, timeout time.Duration, dir, bin string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Dir = dir
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		return out.String(), errOut.String(), 0
+	case errors.As(err, &exit) && ctx.Err() == nil:
+		return out.String(), errOut.String(), exit.ExitCode()
+	}
+	t.Fatalf("%s %v: %v\n%s", filepath.Base(bin), args, err, errOut.String())
+	return "", "", -1
 }

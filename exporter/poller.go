@@ -198,9 +198,10 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 	p.towns.Set(float64(len(owned)))
 
 	due := p.due(owned, s, start)
-	// Polls start until the last fifth of the tick: one started later could
-	// hardly end within it. Each poll ends by the tick's end at the latest.
-	startCtx, cancel := context.WithDeadline(ctx, tickEnd.Add(-s.Interval/5))
+	// Polls start while a poll could still end within the tick: until its
+	// last timeout, or last fifth if that is shorter. Each poll ends by the
+	// tick's end at the latest.
+	startCtx, cancel := context.WithDeadline(ctx, tickEnd.Add(-min(s.Timeout, s.Interval/5)))
 	defer cancel()
 	sem := make(chan struct{}, max(1, s.Concurrency))
 	var wg sync.WaitGroup

@@ -366,7 +366,7 @@ func TestTickSkipsWhatCannotFinishInTime(t *testing.T) {
 	f := newFixture(t, ids, func(s *Settings) {
 		// One request per second and polls that may start within 0.96s:
 		// the first poll takes the bucket's token, the next would wait 1s.
-		s.MaxRequestsPerSecond, s.Interval, s.Timeout, s.WithStatus = 1, 1200*time.Millisecond, 100*time.Millisecond, false
+		s.MaxRequestsPerSecond, s.Interval, s.Timeout, s.WithStatus = 1, 1200*time.Millisecond, 500*time.Millisecond, false
 	})
 	for _, id := range ids {
 		f.fake.dryRun[id] = sample(t, "dry-run-idle.json")

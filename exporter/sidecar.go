@@ -36,7 +36,7 @@ type Sidecar struct {
 	embeddedURL string
 	handler     http.Handler
 
-	mu  sync.Mutex // serialises reloads
+	mu  sync.Mutex // serialises reloads and guards cfg
 	cfg *config.Config
 }
 
@@ -158,7 +158,13 @@ func (s *Sidecar) Reload() error {
 		settings, err = settingsFrom(cfg, s.cfg, s.Poller.settings.Load())
 	}
 	if err != nil {
-		s.logger.Error("reload rejected, keeping the running configuration", "err", err)
+		problems := config.Problems(err)
+		if len(problems) == 0 {
+			s.logger.Error("reload rejected, keeping the running configuration", "err", err)
+		}
+		for _, p := range problems { // one line each, as check-config prints them
+			s.logger.Error("reload rejected, keeping the running configuration", "err", p)
+		}
 		return err
 	}
 	if old := s.Poller.settings.Load().Client; old != settings.Client {

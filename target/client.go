@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	jsoniter "github.com/json-iterator/go"
 	commoncfg "github.com/prometheus/common/config"
 )
 
@@ -176,6 +177,11 @@ func (c *Client) Poll(ctx context.Context, town string, withStatus bool, now fun
 	return o
 }
 
+// fastJSON decodes the answers: json-iterator, as the Prometheus API client
+// uses, decodes them three to four times faster than encoding/json, and
+// decoding is most of a poll's cost on the sidecar's side.
+var fastJSON = jsoniter.ConfigCompatibleWithStandardLibrary
+
 // bodyBuffers recycles response buffers: a poll reads two bodies per town
 // every tick.
 var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
@@ -230,7 +236,11 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, town,
 	if resp.StatusCode/100 != 2 {
 		return &APIError{Town: town, Call: call, StatusCode: resp.StatusCode, Message: errorText(data)}
 	}
-	if err := json.Unmarshal(data, out); err != nil {
+	if err := fastJSON.Unmarshal(data, out); err != nil {
+		// Say what is wrong the way encoding/json says it: clearer at 3 am.
+		if stdErr := json.Unmarshal(data, out); stdErr != nil {
+			err = stdErr
+		}
 		return fmt.Errorf("%s: malformed JSON: %w", where(call, town), err)
 	}
 	return nil

@@ -28,10 +28,11 @@ type ClientOptions struct {
 
 // Client calls one Gastown worker's debug API.
 type Client struct {
-	base    string // URL without trailing slash
-	http    *http.Client
-	timeout time.Duration
-	maxBody int64
+	base      string // URL without trailing slash
+	http      *http.Client
+	timeout   time.Duration
+	maxBody   int64
+	userAgent string
 }
 
 // NewClient builds a client on prometheus/common's HTTP client config, so
@@ -47,18 +48,16 @@ func NewClient(o ClientOptions) (*Client, error) {
 		}
 		return nil, fmt.Errorf("target url %q: want scheme://host[:port]", shown)
 	}
-	opts := []commoncfg.HTTPClientOption{}
-	if o.UserAgent != "" {
-		opts = append(opts, commoncfg.WithUserAgent(o.UserAgent))
-	}
-	hc, err := commoncfg.NewClientFromConfig(o.HTTPClient, "gastown", opts...)
+	// The user agent is set per request rather than with WithUserAgent,
+	// whose round tripper clones every request.
+	hc, err := commoncfg.NewClientFromConfig(o.HTTPClient, "gastown")
 	if err != nil {
 		return nil, fmt.Errorf("target http client: %w", err)
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 4 << 20
 	}
-	return &Client{base: strings.TrimRight(o.URL, "/"), http: hc, timeout: o.Timeout, maxBody: o.MaxBodyBytes}, nil
+	return &Client{base: strings.TrimRight(o.URL, "/"), http: hc, timeout: o.Timeout, maxBody: o.MaxBodyBytes, userAgent: o.UserAgent}, nil
 }
 
 // CloseIdleConnections closes the connections a replaced client keeps open.
@@ -216,6 +215,9 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, town,
 		return fmt.Errorf("%s: %w", where(call, town), err)
 	}
 	req.Header.Set("Accept", "application/json")
+	if c.userAgent != "" {
+		req.Header.Set("User-Agent", c.userAgent)
+	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -83,7 +83,6 @@ type fixture struct {
 	snap   *Snapshot
 	poller *Poller
 	now    time.Time
-	file   string
 }
 
 func newFixture(t *testing.T, towns []string, mod func(*Settings)) *fixture {

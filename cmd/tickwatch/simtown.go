@@ -29,9 +29,8 @@ many events pending; break_invariant (3..7) keeps that invariant broken until he
 Unknown town ids answer 404 (simtown does not create towns on demand).`
 
 type simtownFlags struct {
-	listen                string
-	opts                  simtown.Options
-	sideEffectFailureRate float64
+	listen string
+	opts   simtown.Options
 }
 
 func addSimtown(app *kingpin.Application) (*kingpin.CmdClause, action) {

@@ -2,6 +2,7 @@ package target
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
@@ -75,10 +76,15 @@ func TestDryRunDecodesSamples(t *testing.T) {
 	if d.Metrics.ActionsEmitted != 9 || d.Metrics.EventsDrained != 3 || d.Metrics.ActionsByType["dispatch_agent"] != 2 || len(d.Actions) != 9 {
 		t.Errorf("busy dry run decoded as %+v", d.Metrics)
 	}
-	if d.Actions[4].Type != "dispatch_agent" || string(d.Actions[4].Field("agent_id")) != `""` {
+	field := func(a Action, name string) string {
+		var m map[string]json.RawMessage
+		json.Unmarshal(a.Raw, &m)
+		return string(m[name])
+	}
+	if d.Actions[4].Type != "dispatch_agent" || field(d.Actions[4], "agent_id") != `""` {
 		t.Errorf("empty agent_id quirk lost: %+v", d.Actions[4])
 	}
-	if string(d.Actions[0].Field("from")) != `"working"` || d.Violations != nil {
+	if field(d.Actions[0], "from") != `"working"` || d.Violations != nil {
 		t.Errorf("action fields or violations wrong: %+v %v", d.Actions[0], d.Violations)
 	}
 

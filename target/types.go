@@ -24,7 +24,7 @@ type DryRunMetrics struct {
 }
 
 // Action is one reconciler action. Only its type is interpreted; the rest
-// differs per type and is kept verbatim (Field reads one member).
+// differs per type and is kept verbatim in Raw.
 type Action struct {
 	Type string
 	Raw  json.RawMessage
@@ -48,15 +48,6 @@ func (a Action) MarshalJSON() ([]byte, error) {
 	return json.Marshal(struct {
 		Type string `json:"type"`
 	}{a.Type})
-}
-
-// Field returns one member of the action as raw JSON, nil if absent.
-func (a Action) Field(name string) json.RawMessage {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(a.Raw, &m) != nil {
-		return nil
-	}
-	return m[name]
 }
 
 // Violation is one broken invariant, as Gastown words it.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/tickwatch/tickwatch/alerts/sentrytest"
 	"github.com/tickwatch/tickwatch/dedupe"
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 func benchNotifier(b *testing.B, srv *sentrytest.Server, now func() time.Time) *Notifier {
@@ -38,7 +38,7 @@ func BenchmarkSimulatedDay(b *testing.B) {
 		tr := dedupe.NewTracker(dedupe.Options{OpenAfter: 2, ResolveAfter: 3, RepeatInterval: 24 * time.Hour}, c.Now)
 		seed = 0
 		for i := range int(polls) {
-			vs := []target.Violation{rigMRs(2 + i%5)}
+			vs := []gastown.Violation{rigMRs(2 + i%5)}
 			seed += len(vs)
 			if err := n.Enqueue(tr.Observe("town-a", true, vs)); err != nil {
 				b.Fatal(err)

@@ -14,7 +14,7 @@ import (
 
 	"github.com/tickwatch/tickwatch/alerts/sentrytest"
 	"github.com/tickwatch/tickwatch/dedupe"
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 const crashTowns = 50
@@ -24,7 +24,7 @@ const crashTowns = 50
 func crashTick(tr *dedupe.Tracker) []dedupe.Transition {
 	var ts []dedupe.Transition
 	for i := range crashTowns {
-		ts = append(ts, tr.Observe(fmt.Sprintf("town-%02d", i), true, []target.Violation{noHook})...)
+		ts = append(ts, tr.Observe(fmt.Sprintf("town-%02d", i), true, []gastown.Violation{noHook})...)
 	}
 	return ts
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/tickwatch/tickwatch/alerts/sentrytest"
 	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/dedupe"
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // clock is a manual time source shared by tracker, notifier and limiter.
@@ -126,9 +126,9 @@ func eventIDs(evs []sentrytest.Event) map[string]int {
 }
 
 var (
-	noHook = target.Violation{Invariant: 7, Message: "Working agent 7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90 has no hook"}
-	rigMRs = func(n int) target.Violation {
-		return target.Violation{Invariant: 3, Message: "Rig rig-main has " + strconv.Itoa(n) + " in_progress MR beads (should be at most 1)"}
+	noHook = gastown.Violation{Invariant: 7, Message: "Working agent 7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90 has no hook"}
+	rigMRs = func(n int) gastown.Violation {
+		return gastown.Violation{Invariant: 3, Message: "Rig rig-main has " + strconv.Itoa(n) + " in_progress MR beads (should be at most 1)"}
 	}
 )
 

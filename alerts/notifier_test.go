@@ -11,11 +11,11 @@ import (
 	"github.com/tickwatch/tickwatch/alerts/sentrytest"
 	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/dedupe"
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // tick runs one poll the way the poller does: Observe, Enqueue, Save.
-func tick(t *testing.T, tr *dedupe.Tracker, n *Notifier, town string, ok bool, vs ...target.Violation) {
+func tick(t *testing.T, tr *dedupe.Tracker, n *Notifier, town string, ok bool, vs ...gastown.Violation) {
 	t.Helper()
 	if err := n.Enqueue(tr.Observe(town, ok, vs)); err != nil {
 		t.Fatalf("Enqueue: %v", err)
@@ -54,19 +54,19 @@ func TestShortViolationNoEventResolvedIsInfo(t *testing.T) {
 	for _, tc := range []struct {
 		name         string
 		sendResolved bool
-		polls        [][]target.Violation
+		polls        [][]gastown.Violation
 		want         []string // "level message"
 	}{
 		{"seen fewer than open_after", true,
-			[][]target.Violation{{noHook}, {}, {noHook}, {}, {}, {}, {}}, nil},
+			[][]gastown.Violation{{noHook}, {}, {noHook}, {}, {}, {}, {}}, nil},
 		{"opened then resolved", true,
-			[][]target.Violation{{noHook}, {noHook}, {}, {}, {}},
+			[][]gastown.Violation{{noHook}, {noHook}, {}, {}, {}},
 			[]string{
 				"error Reconciler invariant #7 violated: " + noHook.Message,
 				"info Reconciler invariant #7 resolved: " + noHook.Message,
 			}},
 		{"send_resolved off", false,
-			[][]target.Violation{{noHook}, {noHook}, {}, {}, {}},
+			[][]gastown.Violation{{noHook}, {noHook}, {}, {}, {}},
 			[]string{"error Reconciler invariant #7 violated: " + noHook.Message}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -213,7 +213,7 @@ func TestTenThousandTownsOneTick(t *testing.T) {
 	tr := dedupe.NewTracker(dedupe.Options{OpenAfter: 1, ResolveAfter: 3}, h.clock.Now)
 	var all []dedupe.Transition
 	for i := range towns {
-		all = append(all, tr.Observe(fmt.Sprintf("town-%05d", i), true, []target.Violation{noHook})...)
+		all = append(all, tr.Observe(fmt.Sprintf("town-%05d", i), true, []gastown.Violation{noHook})...)
 	}
 	if len(all) != towns {
 		t.Fatalf("%d transitions, want %d", len(all), towns)
@@ -249,7 +249,7 @@ func TestTenThousandTownsOneTick(t *testing.T) {
 func TestRestartDoesNotResend(t *testing.T) {
 	h := newHarness(t, nil)
 	tr := dedupe.NewTracker(dedupe.Options{OpenAfter: 1, ResolveAfter: 1}, h.clock.Now)
-	first := tr.Observe("town-a", true, []target.Violation{noHook})
+	first := tr.Observe("town-a", true, []gastown.Violation{noHook})
 	h.enqueue(first)
 	h.drain()
 	if err := h.n.Close(); err != nil {

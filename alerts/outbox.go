@@ -13,7 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tickwatch/tickwatch/dedupe"
-	"github.com/tickwatch/tickwatch/dedupe/durable"
+	"github.com/tickwatch/tickwatch/internal/durable"
 )
 
 // OutboxFile is the outbox's file inside the state directory.

@@ -10,7 +10,7 @@ import (
 	"github.com/tickwatch/tickwatch/alerts/sentrytest"
 	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/dedupe"
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // waitFor polls cond until it holds or the deadline passes: Run is a real
@@ -57,7 +57,7 @@ func TestRunConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			town := fmt.Sprintf("town-%02d", i)
-			for _, vs := range [][]target.Violation{{noHook}, {noHook}, nil} { // opened, -, resolved
+			for _, vs := range [][]gastown.Violation{{noHook}, {noHook}, nil} { // opened, -, resolved
 				if err := n.Enqueue(tr.Observe(town, true, vs)); err != nil {
 					t.Errorf("Enqueue: %v", err)
 				}

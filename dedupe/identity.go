@@ -8,7 +8,7 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // Identity is a violation's identity: its invariant number and its message
@@ -16,7 +16,7 @@ import (
 // MR beads" and "Rig r1 has 3 ..." are the same violation; ids such as
 // "rig-2", "b-issue-0042" or a UUID are kept whole because their digits are
 // not standalone.
-func Identity(v target.Violation) string {
+func Identity(v gastown.Violation) string {
 	return strconv.Itoa(v.Invariant) + ":" + normalizeMessage(v.Message)
 }
 
@@ -92,7 +92,7 @@ var subjectLeads = []string{"Working agent ", "Convoy bead ", "Issue bead ", "Be
 // id), used by group_by "subject". Unknown message shapes yield the first
 // token that looks like an id (contains a digit or a dash and is not a bare
 // number), or "" when there is none.
-func Subject(v target.Violation) string {
+func Subject(v gastown.Violation) string {
 	msg := v.Message
 	for _, lead := range subjectLeads {
 		if k := strings.Index(msg, lead); k >= 0 {

@@ -3,13 +3,13 @@ package dedupe
 import (
 	"testing"
 
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 func TestIdentity(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		v    target.Violation
+		v    gastown.Violation
 		want string
 	}{
 		{"count replaced", vio(3, "Rig r1 has 2 in_progress MR beads (should be at most 1)"),
@@ -52,7 +52,7 @@ func TestSubject(t *testing.T) {
 		{"nothing here", ""},
 		{"", ""},
 	} {
-		if got := Subject(target.Violation{Invariant: 1, Message: tc.msg}); got != tc.want {
+		if got := Subject(gastown.Violation{Invariant: 1, Message: tc.msg}); got != tc.want {
 			t.Errorf("Subject(%q) = %q, want %q", tc.msg, got, tc.want)
 		}
 	}
@@ -63,7 +63,7 @@ func FuzzIdentity(f *testing.F) {
 	f.Add("((((1")
 	f.Add(" - . % ")
 	f.Fuzz(func(t *testing.T, msg string) {
-		v := target.Violation{Invariant: 3, Message: msg}
+		v := gastown.Violation{Invariant: 3, Message: msg}
 		id := Identity(v)
 		// Normalising twice changes nothing: "#" is not a number.
 		if again := "3:" + normalizeMessage(id[2:]); again != id {
@@ -73,4 +73,4 @@ func FuzzIdentity(f *testing.F) {
 	})
 }
 
-func vio(inv int, msg string) target.Violation { return target.Violation{Invariant: inv, Message: msg} }
+func vio(inv int, msg string) gastown.Violation { return gastown.Violation{Invariant: inv, Message: msg} }

@@ -9,7 +9,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/tickwatch/tickwatch/dedupe/durable"
+	"github.com/tickwatch/tickwatch/internal/durable"
 )
 
 // StateFile is the tracker's file inside the state directory.

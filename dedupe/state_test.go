@@ -12,8 +12,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/tickwatch/tickwatch/dedupe/durable"
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/internal/durable"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 func openT(t *testing.T, dir string, c *clock, logs *bytes.Buffer) *Tracker {
@@ -30,8 +30,8 @@ func TestStateSurvivesRestart(t *testing.T) {
 	c := newClock()
 	var logs bytes.Buffer
 	tr := openT(t, dir, c, &logs)
-	tr.Observe("town-a", true, []target.Violation{noHook, rig2})
-	tr.Observe("town-b", true, []target.Violation{rig3})
+	tr.Observe("town-a", true, []gastown.Violation{noHook, rig2})
+	tr.Observe("town-b", true, []gastown.Violation{rig3})
 	c.Add(5 * time.Second)
 	tr.Observe("town-b", true, nil) // absent once: still open
 	if err := tr.Save(); err != nil {
@@ -56,7 +56,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("town-b after restart: %q", got)
 	}
 	// A restart while a violation is still present issues nothing.
-	if got := tr.Observe("town-a", true, []target.Violation{noHook, rig2}); got != nil {
+	if got := tr.Observe("town-a", true, []gastown.Violation{noHook, rig2}); got != nil {
 		t.Fatalf("still-open violations re-issued after restart: %v", brief(got))
 	}
 }
@@ -69,14 +69,14 @@ func TestCrashBeforeSave(t *testing.T) {
 	c := newClock()
 	var logs bytes.Buffer
 	tr := openT(t, dir, c, &logs)
-	first := tr.Observe("town-a", true, []target.Violation{noHook})
+	first := tr.Observe("town-a", true, []gastown.Violation{noHook})
 	// No Save: simulate the crash by closing the file without saving.
 	if err := tr.store.db.Close(); err != nil {
 		t.Fatal(err)
 	}
 	tr = openT(t, dir, c, &logs)
 	defer tr.Close()
-	again := tr.Observe("town-a", true, []target.Violation{noHook})
+	again := tr.Observe("town-a", true, []gastown.Violation{noHook})
 	if len(first) != 1 || len(again) != 1 || first[0].Seq != again[0].Seq || first[0].Identity != again[0].Identity || first[0].Kind != again[0].Kind {
 		t.Fatalf("re-issued %v, want the same as %v", again, first)
 	}
@@ -87,7 +87,7 @@ func TestResolvedSeqSurvivesRestart(t *testing.T) {
 	c := newClock()
 	var logs bytes.Buffer
 	tr := openT(t, dir, c, &logs)
-	tr.Observe("town-a", true, []target.Violation{noHook})
+	tr.Observe("town-a", true, []gastown.Violation{noHook})
 	tr.Observe("town-a", true, nil)
 	tr.Observe("town-a", true, nil) // resolved, seq 2
 	if err := tr.Close(); err != nil {
@@ -95,7 +95,7 @@ func TestResolvedSeqSurvivesRestart(t *testing.T) {
 	}
 	tr = openT(t, dir, c, &logs)
 	defer tr.Close()
-	if got := brief(tr.Observe("town-a", true, []target.Violation{noHook})); !reflect.DeepEqual(got, []string{"opened 7 3 " + noHook.Message}) {
+	if got := brief(tr.Observe("town-a", true, []gastown.Violation{noHook})); !reflect.DeepEqual(got, []string{"opened 7 3 " + noHook.Message}) {
 		t.Fatalf("reopen after restart = %q, want seq 3", got)
 	}
 }
@@ -105,7 +105,7 @@ func TestForgetKeepsOnlySequences(t *testing.T) {
 	c := newClock()
 	var logs bytes.Buffer
 	tr := openT(t, dir, c, &logs)
-	tr.Observe("town-a", true, []target.Violation{noHook})
+	tr.Observe("town-a", true, []gastown.Violation{noHook})
 	if err := tr.Save(); err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestForgetKeepsOnlySequences(t *testing.T) {
 		t.Fatalf("forgotten town restored with open violations: %v", got)
 	}
 	// Its sequence numbers were kept across the restart.
-	if got := brief(tr.Observe("town-a", true, []target.Violation{noHook})); !reflect.DeepEqual(got, []string{"opened 7 2 " + noHook.Message}) {
+	if got := brief(tr.Observe("town-a", true, []gastown.Violation{noHook})); !reflect.DeepEqual(got, []string{"opened 7 2 " + noHook.Message}) {
 		t.Fatalf("forgotten town back after restart: %q", got)
 	}
 }
@@ -152,7 +152,7 @@ func TestCorruptStateSetAside(t *testing.T) {
 			if !strings.Contains(logs.String(), "state file unreadable; set aside") {
 				t.Errorf("log lacks the set-aside line: %q", logs.String())
 			}
-			if got := brief(tr.Observe("town-a", true, []target.Violation{noHook})); len(got) != 1 {
+			if got := brief(tr.Observe("town-a", true, []gastown.Violation{noHook})); len(got) != 1 {
 				t.Fatalf("fresh tracker does not work: %q", got)
 			}
 			if err := tr.Save(); err != nil {
@@ -167,8 +167,8 @@ func TestBadRecordDropped(t *testing.T) {
 	c := newClock()
 	var logs bytes.Buffer
 	tr := openT(t, dir, c, &logs)
-	tr.Observe("town-a", true, []target.Violation{noHook})
-	tr.Observe("town-b", true, []target.Violation{noHook})
+	tr.Observe("town-a", true, []gastown.Violation{noHook})
+	tr.Observe("town-b", true, []gastown.Violation{noHook})
 	if err := tr.Save(); err != nil {
 		t.Fatal(err)
 	}
@@ -223,7 +223,7 @@ func BenchmarkSave10kTowns(b *testing.B) {
 	for b.Loop() {
 		c.Add(5 * time.Second)
 		for _, town := range towns {
-			tr.Observe(town, true, []target.Violation{noHook})
+			tr.Observe(town, true, []gastown.Violation{noHook})
 		}
 		if err := tr.Save(); err != nil {
 			b.Fatal(err)

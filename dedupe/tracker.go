@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // Kind is the kind of a transition of one violation.
@@ -110,7 +110,7 @@ type Tracker struct {
 	retired map[string]struct{} // forgotten towns whose sequence numbers are kept
 	store   *store              // nil: memory only
 	saveMu  sync.Mutex          // serialises Save
-	scratch map[string]target.Violation
+	scratch map[string]gastown.Violation
 }
 
 // NewTracker returns a tracker that keeps its state in memory only.
@@ -127,7 +127,7 @@ func NewTracker(opts Options, now func() time.Time) *Tracker {
 		dirty:   map[string]struct{}{},
 		forgot:  map[string]struct{}{},
 		retired: map[string]struct{}{},
-		scratch: map[string]target.Violation{},
+		scratch: map[string]gastown.Violation{},
 	}
 }
 
@@ -142,7 +142,7 @@ func (t *Tracker) SetOptions(opts Options) {
 // Observe records one poll of a town and returns the transitions it causes,
 // ordered by identity. ok=false is a failed poll: the town's state is
 // unknown, so nothing opens, resolves or counts as absent.
-func (t *Tracker) Observe(town string, ok bool, vs []target.Violation) []Transition {
+func (t *Tracker) Observe(town string, ok bool, vs []gastown.Violation) []Transition {
 	if !ok {
 		return nil
 	}

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // clock is a manual time source.
@@ -28,9 +28,9 @@ func (c *clock) Add(d time.Duration) {
 }
 
 var (
-	noHook = target.Violation{Invariant: 7, Message: "Working agent a-1 has no hook"}
-	rig2   = target.Violation{Invariant: 3, Message: "Rig r1 has 2 in_progress MR beads (should be at most 1)"}
-	rig3   = target.Violation{Invariant: 3, Message: "Rig r1 has 3 in_progress MR beads (should be at most 1)"}
+	noHook = gastown.Violation{Invariant: 7, Message: "Working agent a-1 has no hook"}
+	rig2   = gastown.Violation{Invariant: 3, Message: "Rig r1 has 2 in_progress MR beads (should be at most 1)"}
+	rig3   = gastown.Violation{Invariant: 3, Message: "Rig r1 has 3 in_progress MR beads (should be at most 1)"}
 )
 
 // brief renders transitions as "kind inv seq message".
@@ -44,12 +44,12 @@ func brief(ts []Transition) []string {
 
 type poll struct {
 	ok   bool
-	vs   []target.Violation
+	vs   []gastown.Violation
 	want []string
 }
 
 func TestTrackerHysteresis(t *testing.T) {
-	ok := func(vs ...target.Violation) poll { return poll{ok: true, vs: vs} }
+	ok := func(vs ...gastown.Violation) poll { return poll{ok: true, vs: vs} }
 	fail := poll{ok: false}
 	with := func(p poll, want ...string) poll { p.want = want; return p }
 	for _, tc := range []struct {
@@ -125,9 +125,9 @@ func TestTrackerTransitionFields(t *testing.T) {
 	c := newClock()
 	start := c.Now()
 	tr := NewTracker(Options{OpenAfter: 2, ResolveAfter: 1}, c.Now)
-	tr.Observe("town-a", true, []target.Violation{rig2})
+	tr.Observe("town-a", true, []gastown.Violation{rig2})
 	c.Add(5 * time.Second)
-	got := tr.Observe("town-a", true, []target.Violation{rig3})
+	got := tr.Observe("town-a", true, []gastown.Violation{rig3})
 	want := []Transition{{
 		Town: "town-a", Identity: "3:Rig r1 has # in_progress MR beads (should be at most #)", Invariant: 3,
 		Message: rig3.Message, Subject: "r1", Kind: Opened, Seq: 1,
@@ -137,7 +137,7 @@ func TestTrackerTransitionFields(t *testing.T) {
 		t.Fatalf("opened = %+v\nwant      %+v", got, want)
 	}
 	c.Add(5 * time.Second)
-	tr.Observe("town-a", true, []target.Violation{rig2})
+	tr.Observe("town-a", true, []gastown.Violation{rig2})
 	if got, want := tr.OpenViolations("town-a")[0].Observations, 3; got != want {
 		t.Errorf("open observations = %d, want %d", got, want)
 	}
@@ -159,7 +159,7 @@ func TestTrackerRepeat(t *testing.T) {
 	var kinds []string
 	for range 3 * 720 { // three hours of 5 s polls
 		c.Add(5 * time.Second)
-		for _, x := range tr.Observe("town-a", true, []target.Violation{noHook}) {
+		for _, x := range tr.Observe("town-a", true, []gastown.Violation{noHook}) {
 			kinds = append(kinds, fmt.Sprintf("%s/%d", x.Kind, x.Seq))
 		}
 	}
@@ -178,8 +178,8 @@ func TestTrackerRepeat(t *testing.T) {
 func TestTrackerCountsAndForget(t *testing.T) {
 	c := newClock()
 	tr := NewTracker(Options{OpenAfter: 1, ResolveAfter: 1}, c.Now)
-	tr.Observe("town-a", true, []target.Violation{noHook, rig2, {Invariant: 7, Message: "Working agent a-2 has no hook"}})
-	tr.Observe("town-b", true, []target.Violation{rig3})
+	tr.Observe("town-a", true, []gastown.Violation{noHook, rig2, {Invariant: 7, Message: "Working agent a-2 has no hook"}})
+	tr.Observe("town-b", true, []gastown.Violation{rig3})
 	tr.Observe("town-c", true, nil)
 	want := map[string]map[int]int{"town-a": {7: 2, 3: 1}, "town-b": {3: 1}}
 	if got := tr.OpenCounts(); !reflect.DeepEqual(got, want) {
@@ -198,7 +198,7 @@ func TestTrackerCountsAndForget(t *testing.T) {
 	}
 	// Back with the violation: a new opening, with a sequence number that
 	// continues (a new event id, not one already sent).
-	if got := brief(tr.Observe("town-a", true, []target.Violation{noHook})); !reflect.DeepEqual(got, []string{"opened 7 2 Working agent a-1 has no hook"}) {
+	if got := brief(tr.Observe("town-a", true, []gastown.Violation{noHook})); !reflect.DeepEqual(got, []string{"opened 7 2 Working agent a-1 has no hook"}) {
 		t.Errorf("town back after Forget: %q", got)
 	}
 }
@@ -206,8 +206,8 @@ func TestTrackerCountsAndForget(t *testing.T) {
 func TestForgottenTownExpires(t *testing.T) {
 	c := newClock()
 	tr := NewTracker(Options{OpenAfter: 1, ResolveAfter: 1, Retain: time.Hour}, c.Now)
-	tr.Observe("town-a", true, []target.Violation{noHook})
-	tr.Observe("town-b", true, []target.Violation{noHook})
+	tr.Observe("town-a", true, []gastown.Violation{noHook})
+	tr.Observe("town-b", true, []gastown.Violation{noHook})
 	tr.Forget("town-a")
 	tr.Forget("town-a") // twice is harmless
 	c.Add(time.Hour)
@@ -237,7 +237,7 @@ func towns(tr *Tracker) []string {
 func TestTrackerDormantExpires(t *testing.T) {
 	c := newClock()
 	tr := NewTracker(Options{OpenAfter: 1, ResolveAfter: 1, Retain: time.Hour}, c.Now)
-	tr.Observe("town-a", true, []target.Violation{noHook})
+	tr.Observe("town-a", true, []gastown.Violation{noHook})
 	tr.Observe("town-a", true, nil) // resolved, seq 2 kept
 	c.Add(30 * time.Minute)
 	tr.Observe("town-a", true, nil)
@@ -263,7 +263,7 @@ func TestTrackerConcurrentTowns(t *testing.T) {
 			defer wg.Done()
 			town := fmt.Sprintf("town-%02d", i)
 			for range 10 {
-				n := len(tr.Observe(town, true, []target.Violation{noHook}))
+				n := len(tr.Observe(town, true, []gastown.Violation{noHook}))
 				_ = tr.OpenCounts()
 				mu.Lock()
 				opened += n
@@ -300,8 +300,8 @@ func simulateDay(repeat time.Duration) int {
 	events := 0
 	for i := range 17280 {
 		// The count in the message drifts; the identity does not.
-		v := target.Violation{Invariant: 3, Message: strings.Replace(rig2.Message, "2", fmt.Sprint(2+i%5), 1)}
-		events += len(tr.Observe("town-a", true, []target.Violation{v}))
+		v := gastown.Violation{Invariant: 3, Message: strings.Replace(rig2.Message, "2", fmt.Sprint(2+i%5), 1)}
+		events += len(tr.Observe("town-a", true, []gastown.Violation{v}))
 		c.Add(5 * time.Second)
 	}
 	return events
@@ -319,7 +319,7 @@ func BenchmarkSimulatedDay(b *testing.B) {
 func BenchmarkObserve(b *testing.B) {
 	c := newClock()
 	tr := NewTracker(Options{OpenAfter: 2, ResolveAfter: 3}, c.Now)
-	vs := []target.Violation{noHook, rig2}
+	vs := []gastown.Violation{noHook, rig2}
 	for b.Loop() {
 		tr.Observe("town-a", true, vs)
 	}

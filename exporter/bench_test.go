@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	commoncfg "github.com/prometheus/common/config"
 
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // BenchmarkTownPoll compares one town poll (dry run and status, decoded into
@@ -46,7 +46,7 @@ func BenchmarkTownPoll(b *testing.B) {
 			resp.Body.Close()
 		}
 	}
-	c, err := target.NewClient(target.ClientOptions{URL: srv.URL, HTTPClient: commoncfg.DefaultHTTPClientConfig, Timeout: 5 * time.Second, MaxBodyBytes: 4 << 20})
+	c, err := gastown.NewClient(gastown.ClientOptions{URL: srv.URL, HTTPClient: commoncfg.DefaultHTTPClientConfig, Timeout: 5 * time.Second, MaxBodyBytes: 4 << 20})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -85,14 +85,14 @@ func BenchmarkTownPoll(b *testing.B) {
 
 // fillSnapshot stores n towns shaped like the status.json sample.
 func fillSnapshot(tb testing.TB, n int) *Snapshot {
-	var d target.DryRun
-	var st target.Status
+	var d gastown.DryRun
+	var st gastown.Status
 	json.Unmarshal(sample(tb, "dry-run.json"), &d)
 	json.Unmarshal(sample(tb, "status.json"), &st)
 	snap := NewSnapshot()
 	now := time.Now()
 	for i := 0; i < n; i++ {
-		o := target.Observation{Town: fmt.Sprintf("town-%05d", i), At: now, Duration: time.Millisecond, DryRun: &d, Status: &st}
+		o := gastown.Observation{Town: fmt.Sprintf("town-%05d", i), At: now, Duration: time.Millisecond, DryRun: &d, Status: &st}
 		s, _ := newTownState(&o, nil, 64)
 		snap.Put(o.Town, s)
 	}

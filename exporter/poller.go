@@ -12,12 +12,12 @@ import (
 	"golang.org/x/time/rate"
 
 	"github.com/tickwatch/tickwatch/config"
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // Settings are the poller's knobs; Reload swaps them between ticks.
 type Settings struct {
-	Client       *target.Client
+	Client       *gastown.Client
 	Towns        *TownSource
 	Interval     time.Duration // cadence of active towns, and of ticks
 	IdleInterval time.Duration // cadence of towns whose alarm is idle
@@ -43,7 +43,7 @@ type Poller struct {
 	ready    atomic.Bool
 
 	// OnObservation receives every poll's outcome (the violations pipeline).
-	OnObservation func(*target.Observation)
+	OnObservation func(*gastown.Observation)
 	// OnWatchList receives the owned towns after every town-list read that
 	// succeeded, so state kept for towns no longer watched (also across a
 	// restart) can be dropped. It is not called when the read failed.

@@ -21,7 +21,7 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 
 	"github.com/tickwatch/tickwatch/config"
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 func sample(t testing.TB, name string) []byte {
@@ -98,7 +98,7 @@ func newFixture(t *testing.T, towns []string, mod func(*Settings)) *fixture {
 	if mod != nil {
 		mod(&s)
 	}
-	c, err := target.NewClient(target.ClientOptions{URL: f.srv.URL, HTTPClient: commoncfg.DefaultHTTPClientConfig, Timeout: s.Timeout, MaxBodyBytes: 1 << 20})
+	c, err := gastown.NewClient(gastown.ClientOptions{URL: f.srv.URL, HTTPClient: commoncfg.DefaultHTTPClientConfig, Timeout: s.Timeout, MaxBodyBytes: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ import (
 	"github.com/tickwatch/tickwatch/alerts"
 	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/dedupe"
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // Sidecar is `tickwatch run` without its command line: the poller, the
@@ -198,13 +198,13 @@ func (s *Sidecar) withEmbedded(cfg *config.Config) *config.Config {
 // connections) and town source (and the town list it knows).
 func settingsFrom(cfg, prevCfg *config.Config, prev *Settings) (Settings, error) {
 	timeout := time.Duration(cfg.Target.Timeout)
-	var client *target.Client
+	var client *gastown.Client
 	var towns *TownSource
 	if prev != nil && reflect.DeepEqual(cfg.Target, prevCfg.Target) && cfg.Poll.MaxBodyBytes == prevCfg.Poll.MaxBodyBytes {
 		client, towns = prev.Client, prev.Towns
 	} else {
 		var err error
-		client, err = target.NewClient(target.ClientOptions{
+		client, err = gastown.NewClient(gastown.ClientOptions{
 			URL:          cfg.Target.URL,
 			HTTPClient:   cfg.Target.HTTPClient,
 			Timeout:      timeout,

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // TownState is what the last poll of one town left to serve. It is never
@@ -30,8 +30,8 @@ type TownState struct {
 type StatusState struct {
 	AlarmIntervalSeconds float64
 	Idle                 bool
-	Agents               target.AgentCounts
-	Beads                target.BeadCounts
+	Agents               gastown.AgentCounts
+	Beads                gastown.BeadCounts
 	LastTick             *LastTick // nil: the town restarted and has not ticked since
 }
 
@@ -94,7 +94,7 @@ func capTypes(m map[string]int, max int) ([]TypeCount, int) {
 
 // newTownState turns an observation into what the collector serves. prev
 // keeps the last success time across failed polls.
-func newTownState(o *target.Observation, prev *TownState, maxTypes int) (*TownState, int) {
+func newTownState(o *gastown.Observation, prev *TownState, maxTypes int) (*TownState, int) {
 	s := &TownState{Up: o.OK(), LastPoll: o.At, DryRunSeconds: o.Duration.Seconds()}
 	if prev != nil {
 		s.LastSuccess = prev.LastSuccess

@@ -7,7 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // ViolationCounts reports the violations open now, after hysteresis:
@@ -174,8 +174,8 @@ func (c *TownMetrics) Gather() ([]*dto.MetricFamily, error) {
 		}
 		return f
 	}
-	agents := func(s *TownState) target.AgentCounts { return s.Status.Agents }
-	beads := func(s *TownState) target.BeadCounts { return s.Status.Beads }
+	agents := func(s *TownState) gastown.AgentCounts { return s.Status.Agents }
+	beads := func(s *TownState) gastown.BeadCounts { return s.Status.Beads }
 	lastTick := func(s *TownState) *LastTick { return s.Status.LastTick }
 	fams = append(fams,
 		byColumn(MetricAgents, "Agents of the town by status.", &labelStatus, withStatus, []column{

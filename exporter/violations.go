@@ -10,7 +10,7 @@ import (
 
 	"github.com/tickwatch/tickwatch/alerts"
 	"github.com/tickwatch/tickwatch/dedupe"
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // Violations is the pipeline from observations to Sentry: the tracker turns
@@ -40,7 +40,7 @@ func NewViolations(t *dedupe.Tracker, n *alerts.Notifier, logger *slog.Logger) *
 // Observe feeds one poll's outcome to the tracker. A failed poll, or one
 // that could not tell the violations (no violations in the dry run and status
 // polling off), is "unknown": it resolves nothing.
-func (v *Violations) Observe(o *target.Observation) {
+func (v *Violations) Observe(o *gastown.Observation) {
 	known := o.OK() && o.Violations != nil
 	ts := v.Tracker.Observe(o.Town, known, o.Violations)
 	if len(ts) == 0 {

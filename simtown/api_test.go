@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 func TestUnknownRoutesAnswerGastown404(t *testing.T) {
@@ -75,7 +75,7 @@ func TestTownListSortedAndPadded(t *testing.T) {
 	for _, tt := range tests {
 		f, _ := newFleet(t, Options{Towns: tt.towns})
 		code, body := call(t, f.Handler(), http.MethodGet, "/debug/towns", "")
-		l := decode[target.TownList](t, body)
+		l := decode[gastown.TownList](t, body)
 		if code != http.StatusOK || len(l.Towns) != tt.towns || l.Towns[0] != tt.first || l.Towns[tt.towns-1] != tt.last {
 			t.Errorf("%d towns: %d %v", tt.towns, code, l.Towns)
 		}
@@ -98,7 +98,7 @@ func TestStatusShapeAndRestart(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("status: %d %s", code, body)
 	}
-	s := decode[target.Status](t, body)
+	s := decode[gastown.Status](t, body)
 	r := s.AlarmStatus.Reconciler
 	if r == nil || r.ActionsByType == nil || r.SideEffectsAttempted != r.SideEffectsSucceeded+r.SideEffectsFailed {
 		t.Fatalf("reconciler = %+v", r)
@@ -136,7 +136,7 @@ func TestStatusShapeAndRestart(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("status after restart: %d %s", code, body)
 	}
-	s2 := decode[target.Status](t, body)
+	s2 := decode[gastown.Status](t, body)
 	if s2.AlarmStatus.Reconciler != nil || !reflect.DeepEqual(s2.AgentMeta, s.AgentMeta) {
 		t.Errorf("after restart: reconciler %+v (want null), agents\n%+v\nwant\n%+v", s2.AlarmStatus.Reconciler, s2.AgentMeta, s.AgentMeta)
 	}
@@ -144,7 +144,7 @@ func TestStatusShapeAndRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, body = call(t, g.Handler(), http.MethodGet, "/debug/towns/town-01/status", "")
-	if decode[target.Status](t, body).AlarmStatus.Reconciler == nil {
+	if decode[gastown.Status](t, body).AlarmStatus.Reconciler == nil {
 		t.Error("reconciler still null after a tick")
 	}
 }
@@ -187,7 +187,7 @@ func TestHTTPFaultKnobs(t *testing.T) {
 
 	put("town-01", `{"malformed_body":true}`)
 	code, body, _ = dryRun(5 * time.Second)
-	var d target.DryRun
+	var d gastown.DryRun
 	if code != 200 || json.Unmarshal(body, &d) == nil {
 		t.Errorf("malformed_body: %d %s parses", code, body)
 	}
@@ -213,7 +213,7 @@ func TestHTTPFaultKnobs(t *testing.T) {
 	for i := 0; i < 3; i++ {
 		run(t, f, c, 30*time.Second)
 		code, body = call(t, f.Handler(), http.MethodPost, "/debug/towns/town-01/reconcile-dry-run", "")
-		if d := decode[target.DryRun](t, body); code != 200 || d.Metrics.EventsDrained < 60 {
+		if d := decode[gastown.DryRun](t, body); code != 200 || d.Metrics.EventsDrained < 60 {
 			t.Errorf("queue_depth 60: eventsDrained %d", d.Metrics.EventsDrained)
 		}
 	}
@@ -250,7 +250,7 @@ func TestFaultValidation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		code, body := call(t, f.Handler(), http.MethodPut, "/debug/towns/town-01/fault", tt.body)
-		if e := decode[target.ErrorBody](t, body); code != http.StatusBadRequest || e.Error != tt.want {
+		if e := decode[gastown.ErrorBody](t, body); code != http.StatusBadRequest || e.Error != tt.want {
 			t.Errorf("%s: %d %q, want 400 %q", tt.body, code, e.Error, tt.want)
 		}
 	}
@@ -266,8 +266,8 @@ func TestFleetWideFault(t *testing.T) {
 	}
 	for _, id := range f.TownIDs() {
 		_, body := call(t, f.Handler(), http.MethodPost, "/debug/towns/"+id+"/reconcile-dry-run", "")
-		want := []target.Violation{viol(5, "Convoy bead b-fault-5-convoy is in_progress (should only be open or closed)")}
-		if v := decode[target.DryRun](t, body).Violations; !reflect.DeepEqual(v, want) {
+		want := []gastown.Violation{viol(5, "Convoy bead b-fault-5-convoy is in_progress (should only be open or closed)")}
+		if v := decode[gastown.DryRun](t, body).Violations; !reflect.DeepEqual(v, want) {
 			t.Errorf("%s: %v", id, v)
 		}
 	}

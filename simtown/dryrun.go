@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // dryRun does what the next real tick would do, inside a SAVEPOINT that is
@@ -35,7 +35,7 @@ func (t *town) dryRun(now time.Time) (*dryRunJSON, error) {
 			return err
 		}
 		out.Actions = res.actions
-		out.Metrics = target.DryRunMetrics{
+		out.Metrics = gastown.DryRunMetrics{
 			ActionsEmitted: len(res.actions), ActionsByType: countByType(res.actions),
 			PendingEventCount: pending, EventsDrained: res.drained,
 		}

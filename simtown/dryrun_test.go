@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 func TestDryRunLeavesDatabaseByteIdentical(t *testing.T) {
@@ -53,7 +53,7 @@ func TestDryRunLeavesDatabaseByteIdentical(t *testing.T) {
 			if after := digests(t, tw); !reflect.DeepEqual(before, after) {
 				t.Fatalf("dry run changed the database:\nbefore %v\nafter  %v", before, after)
 			}
-			d := decode[target.DryRun](t, body)
+			d := decode[gastown.DryRun](t, body)
 			if d.Metrics.EventsDrained != want || d.Metrics.PendingEventCount != 0 {
 				t.Errorf("metrics = %+v, want eventsDrained %d and pendingEventCount 0", d.Metrics, want)
 			}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 var t0 = time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
@@ -142,6 +142,6 @@ func decode[T any](t testing.TB, b []byte) T {
 	return v
 }
 
-func viol(inv int, msg string) target.Violation {
-	return target.Violation{Invariant: inv, Message: msg}
+func viol(inv int, msg string) gastown.Violation {
+	return gastown.Violation{Invariant: inv, Message: msg}
 }

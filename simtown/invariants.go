@@ -3,33 +3,33 @@ package simtown
 import (
 	"fmt"
 
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // checkInvariants reports every broken invariant with Gastown's text, in
 // Gastown's order: #7, #5, #3, #6, #4.
-func (s store) checkInvariants() ([]target.Violation, error) {
-	out := []target.Violation{}
+func (s store) checkInvariants() ([]gastown.Violation, error) {
+	out := []gastown.Violation{}
 	ids, err := s.strings(`SELECT bead_id FROM agent_metadata
 		WHERE status = 'working' AND (current_hook_bead_id IS NULL OR current_hook_bead_id = '') ORDER BY bead_id`)
 	if err != nil {
 		return nil, fmt.Errorf("invariant 7: %w", err)
 	}
 	for _, id := range ids {
-		out = append(out, target.Violation{Invariant: 7, Message: fmt.Sprintf(target.MsgWorkingNoHook, id)})
+		out = append(out, gastown.Violation{Invariant: 7, Message: fmt.Sprintf(gastown.MsgWorkingNoHook, id)})
 	}
 	ids, err = s.strings(`SELECT bead_id FROM beads WHERE type = 'convoy' AND status = 'in_progress' ORDER BY bead_id`)
 	if err != nil {
 		return nil, fmt.Errorf("invariant 5: %w", err)
 	}
 	for _, id := range ids {
-		out = append(out, target.Violation{Invariant: 5, Message: fmt.Sprintf(target.MsgConvoyInProgress, id)})
+		out = append(out, gastown.Violation{Invariant: 5, Message: fmt.Sprintf(gastown.MsgConvoyInProgress, id)})
 	}
-	if out, err = s.groupCounts(out, 3, target.MsgRigManyMRs, `SELECT COALESCE(rig_id, ''), COUNT(*) FROM beads
+	if out, err = s.groupCounts(out, 3, gastown.MsgRigManyMRs, `SELECT COALESCE(rig_id, ''), COUNT(*) FROM beads
 		WHERE type = 'merge_request' AND status = 'in_progress' GROUP BY rig_id HAVING COUNT(*) > 1 ORDER BY rig_id`); err != nil {
 		return nil, err
 	}
-	if out, err = s.groupCounts(out, 6, target.MsgBeadManyHooked, `SELECT current_hook_bead_id, COUNT(*) FROM agent_metadata
+	if out, err = s.groupCounts(out, 6, gastown.MsgBeadManyHooked, `SELECT current_hook_bead_id, COUNT(*) FROM agent_metadata
 		WHERE current_hook_bead_id IS NOT NULL AND current_hook_bead_id != ''
 		GROUP BY current_hook_bead_id HAVING COUNT(*) > 1 ORDER BY current_hook_bead_id`); err != nil {
 		return nil, err
@@ -42,12 +42,12 @@ func (s store) checkInvariants() ([]target.Violation, error) {
 		return nil, fmt.Errorf("invariant 4: %w", err)
 	}
 	for _, id := range ids {
-		out = append(out, target.Violation{Invariant: 4, Message: fmt.Sprintf(target.MsgReviewWithoutMR, id)})
+		out = append(out, gastown.Violation{Invariant: 4, Message: fmt.Sprintf(gastown.MsgReviewWithoutMR, id)})
 	}
 	return out, nil
 }
 
-func (s store) groupCounts(out []target.Violation, inv int, msg, q string) ([]target.Violation, error) {
+func (s store) groupCounts(out []gastown.Violation, inv int, msg, q string) ([]gastown.Violation, error) {
 	rows, err := s.c.QueryContext(s.ctx, q)
 	if err != nil {
 		return nil, fmt.Errorf("invariant %d: %w", inv, err)
@@ -59,7 +59,7 @@ func (s store) groupCounts(out []target.Violation, inv int, msg, q string) ([]ta
 		if err := rows.Scan(&id, &n); err != nil {
 			return nil, fmt.Errorf("invariant %d: %w", inv, err)
 		}
-		out = append(out, target.Violation{Invariant: inv, Message: fmt.Sprintf(msg, id, n)})
+		out = append(out, gastown.Violation{Invariant: inv, Message: fmt.Sprintf(msg, id, n)})
 	}
 	return out, rows.Err()
 }

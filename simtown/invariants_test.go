@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // Each invariant broken through the fault knob is reported with Gastown's
@@ -26,21 +26,21 @@ func TestBrokenInvariantReportedAndRepaired(t *testing.T) {
 		t.Run(tt.want, func(t *testing.T) {
 			f, c := newFleet(t, Options{Seed: 5})
 			h := f.Handler()
-			dryRun := func() []target.Violation {
+			dryRun := func() []gastown.Violation {
 				code, body := call(t, h, http.MethodPost, "/debug/towns/town-01/reconcile-dry-run", "")
 				if code != http.StatusOK {
 					t.Fatalf("dry run: %d %s", code, body)
 				}
-				return decode[target.DryRun](t, body).Violations
+				return decode[gastown.DryRun](t, body).Violations
 			}
-			if v := dryRun(); !reflect.DeepEqual(v, []target.Violation{}) {
+			if v := dryRun(); !reflect.DeepEqual(v, []gastown.Violation{}) {
 				t.Fatalf("healthy town reports %v", v)
 			}
 			code, body := call(t, h, http.MethodPut, "/debug/towns/town-01/fault", `{"break_invariant":`+string(rune('0'+tt.inv))+`}`)
 			if code != http.StatusOK {
 				t.Fatalf("PUT fault: %d %s", code, body)
 			}
-			want := []target.Violation{{Invariant: tt.inv, Message: tt.want}}
+			want := []gastown.Violation{{Invariant: tt.inv, Message: tt.want}}
 			if v := dryRun(); !reflect.DeepEqual(v, want) {
 				t.Fatalf("dry run violations = %v, want %v", v, want)
 			}
@@ -55,7 +55,7 @@ func TestBrokenInvariantReportedAndRepaired(t *testing.T) {
 			if code, body := call(t, h, http.MethodDelete, "/debug/towns/town-01/fault", ""); code != http.StatusOK {
 				t.Fatalf("DELETE fault: %d %s", code, body)
 			}
-			if v := dryRun(); !reflect.DeepEqual(v, []target.Violation{}) {
+			if v := dryRun(); !reflect.DeepEqual(v, []gastown.Violation{}) {
 				t.Fatalf("healed town still reports %v", v)
 			}
 			run(t, f, c, 10*time.Second)
@@ -72,32 +72,32 @@ func TestCheckInvariantsOnHandMadeState(t *testing.T) {
 	tests := []struct {
 		name  string
 		setup []string
-		want  []target.Violation
+		want  []gastown.Violation
 	}{
-		{name: "clean", want: []target.Violation{}},
+		{name: "clean", want: []gastown.Violation{}},
 		{
 			name: "working agent without hook",
 			setup: []string{`INSERT INTO agent_metadata VALUES ('7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90', 'polecat', 'working', NULL, 1, '2026-11-28T09:00:00.000Z', NULL)`,
 				`INSERT INTO agent_metadata VALUES ('a2', 'polecat', 'working', '', 1, '2026-11-28T09:00:00.000Z', NULL)`},
-			want: []target.Violation{viol(7, "Working agent 7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90 has no hook"), viol(7, "Working agent a2 has no hook")},
+			want: []gastown.Violation{viol(7, "Working agent 7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90 has no hook"), viol(7, "Working agent a2 has no hook")},
 		},
 		{
 			name:  "three MRs in progress on one rig, one on another",
 			setup: []string{mr("m1", "rig-x", "in_progress"), mr("m2", "rig-x", "in_progress"), mr("m3", "rig-x", "in_progress"), mr("m4", "rig-y", "in_progress"), mr("m5", "rig-y", "open")},
-			want:  []target.Violation{viol(3, "Rig rig-x has 3 in_progress MR beads (should be at most 1)")},
+			want:  []gastown.Violation{viol(3, "Rig rig-x has 3 in_progress MR beads (should be at most 1)")},
 		},
 		{
 			name: "three agents on one bead",
 			setup: []string{`INSERT INTO agent_metadata VALUES ('a1', 'polecat', 'working', 'b-issue-0001', 1, '2026-11-28T09:00:00.000Z', NULL)`,
 				`INSERT INTO agent_metadata VALUES ('a2', 'polecat', 'working', 'b-issue-0001', 1, '2026-11-28T09:00:00.000Z', NULL)`,
 				`INSERT INTO agent_metadata VALUES ('a3', 'polecat', 'idle', 'b-issue-0001', 1, '2026-11-28T09:00:00.000Z', NULL)`},
-			want: []target.Violation{viol(6, "Bead b-issue-0001 has 3 agents hooked (should be at most 1)")},
+			want: []gastown.Violation{viol(6, "Bead b-issue-0001 has 3 agents hooked (should be at most 1)")},
 		},
 		{
 			name: "in review: one with an open MR, one whose MR failed",
 			setup: []string{issue("b-issue-0001", "in_review"), issue("b-issue-0002", "in_review"), mr("b-mr-0001", "r", "open"), mr("b-mr-0002", "r", "failed"),
 				`INSERT INTO bead_dependencies VALUES ('b-mr-0001', 'b-issue-0001', 'tracks')`, `INSERT INTO bead_dependencies VALUES ('b-mr-0002', 'b-issue-0002', 'tracks')`},
-			want: []target.Violation{viol(4, "Issue bead b-issue-0002 is in_review but has no open/in_progress MR bead")},
+			want: []gastown.Violation{viol(4, "Issue bead b-issue-0002 is in_review but has no open/in_progress MR bead")},
 		},
 		{
 			name: "all at once, in Gastown's order",
@@ -106,7 +106,7 @@ func TestCheckInvariantsOnHandMadeState(t *testing.T) {
 				mr("m1", "rig-main", "in_progress"), mr("m2", "rig-main", "in_progress"), issue("b-issue-0009", "in_review"),
 				`INSERT INTO agent_metadata VALUES ('a2', 'polecat', 'working', 'b-issue-0001', 1, '2026-11-28T09:00:00.000Z', NULL)`,
 				`INSERT INTO agent_metadata VALUES ('a3', 'polecat', 'working', 'b-issue-0001', 1, '2026-11-28T09:00:00.000Z', NULL)`},
-			want: []target.Violation{
+			want: []gastown.Violation{
 				viol(7, "Working agent a1 has no hook"),
 				viol(5, "Convoy bead b-convoy-0003 is in_progress (should only be open or closed)"),
 				viol(3, "Rig rig-main has 2 in_progress MR beads (should be at most 1)"),

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 type eventRow struct {
@@ -161,7 +161,7 @@ func TestFaithfulReplayReconstructsHistory(t *testing.T) {
 	var got struct {
 		Caveat         string          `json:"caveat"`
 		EventsReplayed int             `json:"eventsReplayed"`
-		Actions        []target.Action `json:"actions"`
+		Actions        []gastown.Action `json:"actions"`
 		StateSnapshot  json.RawMessage `json:"stateSnapshot"`
 	}
 	if err := json.Unmarshal(body, &got); err != nil {
@@ -185,7 +185,7 @@ func TestFaithfulReplayReconstructsHistory(t *testing.T) {
 	if code != http.StatusOK {
 		t.Fatalf("approximate replay: %d %s", code, body)
 	}
-	approx := decode[target.ReplayResponse](t, body)
+	approx := decode[gastown.ReplayResponse](t, body)
 	if approx.Caveat != readCaveat(t) {
 		t.Errorf("approximate caveat %q differs from Gastown's", approx.Caveat)
 	}
@@ -195,7 +195,7 @@ func TestFaithfulReplayReconstructsHistory(t *testing.T) {
 }
 
 func readCaveat(t *testing.T) string {
-	var r target.ReplayResponse
+	var r gastown.ReplayResponse
 	if err := json.Unmarshal(readSample(t, "replay.json"), &r); err != nil {
 		t.Fatal(err)
 	}

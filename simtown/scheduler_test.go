@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 func TestAlarmCadence(t *testing.T) {
@@ -47,7 +47,7 @@ func TestAlarmCadence(t *testing.T) {
 				t.Errorf("next alarm in %s (active %v), want %s (%v)", next.Sub(at), tw.active, tt.wantNext, tt.wantActive)
 			}
 			_, body := call(t, f.Handler(), http.MethodGet, "/debug/towns/town-01/status", "")
-			a := decode[target.Status](t, body).AlarmStatus.Alarm
+			a := decode[gastown.Status](t, body).AlarmStatus.Alarm
 			if a.IntervalMs != tt.wantMs || a.IntervalLabel != tt.wantLabel || a.NextFireAt == nil || !a.NextFireAt.Equal(next) {
 				t.Errorf("alarm = %+v, want %d %q next %s", a, tt.wantMs, tt.wantLabel, next)
 			}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // tick runs one real alarm tick at now: drain, reconcile, apply, check
@@ -22,7 +22,7 @@ func (t *town) tick(ctx context.Context, now time.Time) (time.Time, error) {
 	now = parseTS(at)
 	stalled := t.fault.StallAlarm
 	var res passResult
-	var violations []target.Violation
+	var violations []gastown.Violation
 	err := error(nil)
 	if !stalled {
 		err = t.st.inTx(func() error {
@@ -84,7 +84,7 @@ func (t *town) tick(ctx context.Context, now time.Time) (time.Time, error) {
 		return t.rearm(now), fmt.Errorf("tick town %q: record events: %w", t.id, err)
 	}
 	if !stalled {
-		t.metrics = &target.ReconcilerMetrics{
+		t.metrics = &gastown.ReconcilerMetrics{
 			EventsDrained:        res.drained,
 			ActionsEmitted:       len(res.actions),
 			ActionsByType:        countByType(res.actions),

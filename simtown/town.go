@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // town is one simulated Gastown town: its database, its alarm state and the
@@ -26,7 +26,7 @@ type town struct {
 	conn    *sql.Conn
 	st      store
 	fault   Fault
-	metrics *target.ReconcilerMetrics // nil until the first tick after (re)start
+	metrics *gastown.ReconcilerMetrics // nil until the first tick after (re)start
 	active  bool                      // the alarm runs at the active cadence
 	last    time.Time                 // time of the last real tick
 	next    time.Time                 // when the alarm fires next

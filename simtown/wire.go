@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // isoMillis is Gastown's timestamp format: ISO 8601, milliseconds, Z. The
@@ -111,8 +111,8 @@ func countByType(acts []action) map[string]int {
 
 type dryRunJSON struct {
 	Actions    []action             `json:"actions"`
-	Metrics    target.DryRunMetrics `json:"metrics"`
-	Violations []target.Violation   `json:"violations"`
+	Metrics    gastown.DryRunMetrics `json:"metrics"`
+	Violations []gastown.Violation   `json:"violations"`
 }
 
 type statusJSON struct {
@@ -123,10 +123,10 @@ type statusJSON struct {
 
 type alarmStatusJSON struct {
 	Alarm        alarmJSON                 `json:"alarm"`
-	Agents       target.AgentCounts        `json:"agents"`
-	Beads        target.BeadCounts         `json:"beads"`
-	Patrol       target.Patrol             `json:"patrol"`
-	Reconciler   *target.ReconcilerMetrics `json:"reconciler"`
+	Agents       gastown.AgentCounts        `json:"agents"`
+	Beads        gastown.BeadCounts         `json:"beads"`
+	Patrol       gastown.Patrol             `json:"patrol"`
+	Reconciler   *gastown.ReconcilerMetrics `json:"reconciler"`
 	RecentEvents []recentEventJSON         `json:"recentEvents"`
 }
 

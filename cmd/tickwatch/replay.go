@@ -14,7 +14,7 @@ import (
 	"github.com/alecthomas/kingpin/v2"
 
 	"github.com/tickwatch/tickwatch/config"
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 func addReplay(app *kingpin.Application) (*kingpin.CmdClause, action) {
@@ -38,12 +38,12 @@ func addReplay(app *kingpin.Application) (*kingpin.CmdClause, action) {
 		if cfg.Target.URL == "" {
 			return fmt.Errorf("no target: give --target.url or a config file with target.url")
 		}
-		c, err := target.NewClient(target.ClientOptions{URL: cfg.Target.URL, HTTPClient: cfg.Target.HTTPClient,
+		c, err := gastown.NewClient(gastown.ClientOptions{URL: cfg.Target.URL, HTTPClient: cfg.Target.HTTPClient,
 			Timeout: 30 * time.Second, MaxBodyBytes: cfg.Poll.MaxBodyBytes})
 		if err != nil {
 			return err
 		}
-		r, err := c.Replay(ctx, *town, target.ReplayRequest{From: *from, To: *to, Mode: *mode})
+		r, err := c.Replay(ctx, *town, gastown.ReplayRequest{From: *from, To: *to, Mode: *mode})
 		if err != nil {
 			return err
 		}
@@ -57,7 +57,7 @@ func addReplay(app *kingpin.Application) (*kingpin.CmdClause, action) {
 }
 
 // printReplay writes a summary a person can read at three in the morning.
-func printReplay(w io.Writer, town, from, to string, r *target.ReplayResponse) error {
+func printReplay(w io.Writer, town, from, to string, r *gastown.ReplayResponse) error {
 	fmt.Fprintf(w, "Town %s, %s .. %s: %d events replayed\n", town, from, to, r.EventsReplayed)
 	if r.Caveat != "" {
 		fmt.Fprintf(w, "Note: %s\n", r.Caveat)

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 func TestPrintReplaySample(t *testing.T) {
@@ -14,7 +14,7 @@ func TestPrintReplaySample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r target.ReplayResponse
+	var r gastown.ReplayResponse
 	if err := json.Unmarshal(b, &r); err != nil {
 		t.Fatal(err)
 	}

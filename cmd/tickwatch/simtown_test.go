@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tickwatch/tickwatch/target"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // TestSimtownHelperProcess is not a test: TestSimtownCommand re-runs the test
@@ -76,7 +76,7 @@ func TestSimtownCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var d target.DryRun
+	var d gastown.DryRun
 	err = json.NewDecoder(resp.Body).Decode(&d)
 	resp.Body.Close()
 	if err != nil || len(d.Violations) != 1 || d.Violations[0].Invariant != 7 {

@@ -1,7 +1,7 @@
-// Package target speaks the Gastown debug API: its wire types, a client for
-// the dry run, status and replay calls, and the invariant checks the sidecar
-// can run itself over the status rows.
-package target
+// Package gastown is the client, wire types and invariant checks of the
+// Gastown debug API: the dry run, status and replay calls, and the invariants
+// the sidecar can check itself over the status rows.
+package gastown
 
 import (
 	"encoding/json"

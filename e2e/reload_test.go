@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tickwatch/tickwatch/exporter"
 	"github.com/tickwatch/tickwatch/internal/promtest"
+	"github.com/tickwatch/tickwatch/metricnames"
 	"github.com/tickwatch/tickwatch/simtown"
 )
 
@@ -32,7 +32,7 @@ func TestSIGHUPReload(t *testing.T) {
 	defer cancel()
 	upTowns := func(want ...string) func() error {
 		return func() error {
-			up, err := scrapeGauge(ctx, tw.URL+"/metrics", exporter.MetricUp, "town")
+			up, err := scrapeGauge(ctx, tw.URL+"/metrics", metricnames.Up, "town")
 			if err != nil {
 				return err
 			}

@@ -12,8 +12,8 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
-	"github.com/tickwatch/tickwatch/exporter"
 	"github.com/tickwatch/tickwatch/internal/promtest"
+	"github.com/tickwatch/tickwatch/metricnames"
 	"github.com/tickwatch/tickwatch/simtown"
 )
 
@@ -35,15 +35,15 @@ func TestRunWithoutConfigWatchesEmbeddedFleet(t *testing.T) {
 	for i := 1; i <= embeddedTowns; i++ {
 		want = append(want, simtown.TownID(i, embeddedTowns))
 	}
-	promtest.Eventually(t, 30*time.Second, fmt.Sprintf("%s 1 for %d towns", exporter.MetricUp, embeddedTowns), func() error {
-		up, err := scrapeGauge(ctx, "http://"+addr+"/metrics", exporter.MetricUp, "town")
+	promtest.Eventually(t, 30*time.Second, fmt.Sprintf("%s 1 for %d towns", metricnames.Up, embeddedTowns), func() error {
+		up, err := scrapeGauge(ctx, "http://"+addr+"/metrics", metricnames.Up, "town")
 		if err != nil {
 			return err
 		}
 		var towns []string
 		for town, v := range up {
 			if v != 1 {
-				return fmt.Errorf("%s{town=%q} = %g", exporter.MetricUp, town, v)
+				return fmt.Errorf("%s{town=%q} = %g", metricnames.Up, town, v)
 			}
 			towns = append(towns, town)
 		}

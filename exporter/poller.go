@@ -13,6 +13,7 @@ import (
 
 	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/gastown"
+	"github.com/tickwatch/tickwatch/metricnames"
 )
 
 // Settings are the poller's knobs; Reload swaps them between ticks.
@@ -70,29 +71,29 @@ func NewPoller(s Settings, snap *Snapshot, now func() time.Time, logger *slog.Lo
 		logger:  logger,
 		limiter: rate.NewLimiter(rate.Limit(s.MaxRequestsPerSecond), requestsPerPoll(s)),
 		towns: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: MetricTowns, Help: "Towns watched by this replica.",
+			Name: metricnames.Towns, Help: metricnames.Help(metricnames.Towns),
 		}),
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: MetricPolls, Help: "Town polls by result.",
+			Name: metricnames.Polls, Help: metricnames.Help(metricnames.Polls),
 		}, []string{"result"}),
 		pollsSkipped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: MetricPollsSkipped, Help: "Town polls not started because their tick ran out of time.",
+			Name: metricnames.PollsSkipped, Help: metricnames.Help(metricnames.PollsSkipped),
 		}),
 		ticks: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: MetricTicks, Help: "Ticks completed.",
+			Name: metricnames.Ticks, Help: metricnames.Help(metricnames.Ticks),
 		}),
 		ticksSkipped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: MetricTicksSkipped, Help: "Ticks skipped because the previous one was still running.",
+			Name: metricnames.TicksSkipped, Help: metricnames.Help(metricnames.TicksSkipped),
 		}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: MetricLabelValuesDropped, Help: "Action types folded into type=\"other\" by poll.max_action_types.",
+			Name: metricnames.LabelValuesDropped, Help: metricnames.Help(metricnames.LabelValuesDropped),
 		}),
 		pollDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: MetricPollDuration, Help: "Wall time of one town poll (dry run and status).",
+			Name: metricnames.PollDuration, Help: metricnames.Help(metricnames.PollDuration),
 			Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 		}),
 		tickDur: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: MetricTickDuration, Help: "Wall time of one tick over all due towns.",
+			Name: metricnames.TickDuration, Help: metricnames.Help(metricnames.TickDuration),
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}),
 	}

@@ -22,11 +22,12 @@ import (
 
 	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/gastown"
+	"github.com/tickwatch/tickwatch/metricnames"
 )
 
 func sample(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "target", "testdata", name))
+	b, err := os.ReadFile(filepath.Join("..", "gastown", "testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +186,7 @@ tickwatch_polls_total{result="error"} 2
 tickwatch_polls_total{result="success"} 1
 tickwatch_polls_total{result="timeout"} 1
 `
-	if err := testutil.CollectAndCompare(f.poller, strings.NewReader(want), MetricPolls); err != nil {
+	if err := testutil.CollectAndCompare(f.poller, strings.NewReader(want), metricnames.Polls); err != nil {
 		t.Error(err)
 	}
 	want = `
@@ -196,7 +197,7 @@ reconciler_up{town="good"} 1
 reconciler_up{town="hang"} 0
 reconciler_up{town="t500"} 0
 `
-	if err := testutil.GatherAndCompare(NewTownMetrics(f.snap, nil), strings.NewReader(want), MetricUp); err != nil {
+	if err := testutil.GatherAndCompare(NewTownMetrics(f.snap, nil), strings.NewReader(want), metricnames.Up); err != nil {
 		t.Error(err)
 	}
 }
@@ -212,7 +213,7 @@ func TestGoneTownsAndActionTypesLeaveNoSeries(t *testing.T) {
 	f.fake.dryRun["town-b"] = sample(t, "dry-run-idle.json")
 	f.poller.Tick(context.Background())
 	c := NewTownMetrics(f.snap, nil)
-	if n, err := testutil.GatherAndCount(c, MetricActions); err != nil || n != 2 {
+	if n, err := testutil.GatherAndCount(c, metricnames.Actions); err != nil || n != 2 {
 		t.Fatalf("actions series = %d, want 2 (%v)", n, err)
 	}
 
@@ -230,7 +231,7 @@ reconciler_actions{town="town-a",type="poll_pr"} 2
 # TYPE reconciler_up gauge
 reconciler_up{town="town-a"} 1
 `
-	if err := testutil.GatherAndCompare(c, strings.NewReader(want), MetricActions, MetricUp); err != nil {
+	if err := testutil.GatherAndCompare(c, strings.NewReader(want), metricnames.Actions, metricnames.Up); err != nil {
 		t.Error(err)
 	}
 	if len(watched) != 1 || !watched["town-a"] {
@@ -252,7 +253,7 @@ reconciler_actions{town="wide",type="a"} 5
 reconciler_actions{town="wide",type="c"} 3
 reconciler_actions{town="wide",type="other"} 2
 `
-	if err := testutil.GatherAndCompare(NewTownMetrics(f.snap, nil), strings.NewReader(want), MetricActions); err != nil {
+	if err := testutil.GatherAndCompare(NewTownMetrics(f.snap, nil), strings.NewReader(want), metricnames.Actions); err != nil {
 		t.Error(err)
 	}
 	if got := testutil.ToFloat64(f.poller.dropped); got != 2 {

@@ -21,6 +21,7 @@ import (
 
 	"github.com/tickwatch/tickwatch/alerts/sentrytest"
 	"github.com/tickwatch/tickwatch/config"
+	"github.com/tickwatch/tickwatch/metricnames"
 )
 
 type sidecarFixture struct {
@@ -137,14 +138,15 @@ tickwatch_violation_transitions_total{transition="resolved"} 0
 tickwatch_sentry_outbox_events 0
 `
 	if err := testutil.GatherAndCompare(f.sc.Gatherer, strings.NewReader(wantMetrics),
-		MetricInvariantViolations, MetricViolationTransitions, MetricSentryOutbox); err != nil {
+		metricnames.InvariantViolations, metricnames.ViolationTransitions, metricnames.SentryOutbox); err != nil {
 		t.Error(err)
 	}
 	if problems, err := testutil.GatherAndLint(f.sc.Gatherer); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %+v", err, problems)
 	}
 
-	// Everything served is in MetricNames, and everything in it is served.
+	// Everything served is in metricnames, with its help text, and
+	// everything in it is served.
 	mfs, err := f.sc.Gatherer.Gather()
 	if err != nil {
 		t.Fatal(err)
@@ -153,12 +155,15 @@ tickwatch_sentry_outbox_events 0
 	for _, mf := range mfs {
 		if n := mf.GetName(); !strings.HasPrefix(n, "go_") && !strings.HasPrefix(n, "process_") {
 			served = append(served, n)
+			if mf.GetHelp() != metricnames.Help(n) {
+				t.Errorf("%s: HELP %q, metricnames has %q", n, mf.GetHelp(), metricnames.Help(n))
+			}
 		}
 	}
-	names := MetricNames()
+	names := metricnames.All()
 	sort.Strings(names)
 	if !slices.Equal(served, names) {
-		t.Errorf("served families:\n%v\nMetricNames:\n%v", served, names)
+		t.Errorf("served families:\n%v\nmetricnames:\n%v", served, names)
 	}
 
 	_, page := get(t, f.web.URL+"/")
@@ -274,7 +279,7 @@ func TestTownLeavingDropsItsViolations(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.sc.Poller.Tick(context.Background())
-	if n, err := testutil.GatherAndCount(f.sc.Gatherer, MetricInvariantViolations); err != nil || n != 0 {
+	if n, err := testutil.GatherAndCount(f.sc.Gatherer, metricnames.InvariantViolations); err != nil || n != 0 {
 		t.Errorf("%d violation series left for a town no longer watched (%v)", n, err)
 	}
 	if _, page := get(t, f.web.URL+"/"); strings.Contains(page, "broken") {

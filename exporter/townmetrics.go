@@ -8,6 +8,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tickwatch/tickwatch/gastown"
+	"github.com/tickwatch/tickwatch/metricnames"
 )
 
 // ViolationCounts reports the violations open now, after hysteresis:
@@ -51,8 +52,8 @@ type family struct {
 	samples    []float64
 }
 
-func newFamily(name, help string, labels ...*string) *family {
-	return &family{name: name, help: help, labels: labels}
+func newFamily(name string, labels ...*string) *family {
+	return &family{name: name, help: metricnames.Help(name), labels: labels}
 }
 
 func (f *family) add(v float64, labelValues ...*string) {
@@ -102,8 +103,8 @@ func (c *TownMetrics) Gather() ([]*dto.MetricFamily, error) {
 		}
 	}
 	state := func(i int) *TownState { return entries[i].State }
-	perTown := func(name, help string, from []int, v func(*TownState) float64) *family {
-		f := newFamily(name, help, &labelTown)
+	perTown := func(name string, from []int, v func(*TownState) float64) *family {
+		f := newFamily(name, &labelTown)
 		for _, i := range from {
 			f.add(v(state(i)), &towns[i])
 		}
@@ -121,31 +122,31 @@ func (c *TownMetrics) Gather() ([]*dto.MetricFamily, error) {
 	}
 
 	fams := []*family{
-		perTown(MetricUp, "1 if the last poll of the town succeeded, else 0.", all,
+		perTown(metricnames.Up, all,
 			func(s *TownState) float64 { return b2f(s.Up) }),
-		perTown(MetricDryRunDuration, "Wall time of the last dry-run call to the town.", all,
+		perTown(metricnames.DryRunDuration, all,
 			func(s *TownState) float64 { return s.DryRunSeconds }),
-		perTown(MetricLastSuccess, "Unix time of the town's last successful poll.", everSucceeded,
+		perTown(metricnames.LastSuccess, everSucceeded,
 			func(s *TownState) float64 { return float64(s.LastSuccess.UnixMilli()) / 1000 }),
-		perTown(MetricQueueDepth, "Events pending in the town's queue now (dry run eventsDrained).", up,
+		perTown(metricnames.QueueDepth, up,
 			func(s *TownState) float64 { return float64(s.QueueDepth) }),
-		perTown(MetricPendingEvents, "Pending events the dry run reports (pendingEventCount).", up,
+		perTown(metricnames.PendingEvents, up,
 			func(s *TownState) float64 { return float64(s.PendingEvents) }),
-		perTown(MetricAlarmInterval, "The town's alarm interval (5s active, 60s idle).", withStatus,
+		perTown(metricnames.AlarmInterval, withStatus,
 			func(s *TownState) float64 { return s.Status.AlarmIntervalSeconds }),
-		perTown(MetricLastTickEventsDrained, "Events drained by the town's last real alarm tick.", withTick,
+		perTown(metricnames.LastTickEventsDrained, withTick,
 			func(s *TownState) float64 { return float64(s.Status.LastTick.EventsDrained) }),
-		perTown(MetricLastTickWallClock, "Wall clock time of the town's last real alarm tick.", withTick,
+		perTown(metricnames.LastTickWallClock, withTick,
 			func(s *TownState) float64 { return s.Status.LastTick.WallClockSeconds }),
-		perTown(MetricLastTickViolations, "Invariant violations the town's last real alarm tick found.", withTick,
+		perTown(metricnames.LastTickViolations, withTick,
 			func(s *TownState) float64 { return float64(s.Status.LastTick.InvariantViolations) }),
-		perTown(MetricLastTickPendingEvents, "Events left pending after the town's last real alarm tick.", withTick,
+		perTown(metricnames.LastTickPendingEvents, withTick,
 			func(s *TownState) float64 { return float64(s.Status.LastTick.PendingEvents) }),
 	}
 
 	// {town, type}: town-major, types sorted within a town.
-	byType := func(name, help string, from []int, types func(*TownState) []TypeCount) *family {
-		f := newFamily(name, help, &labelTown, &labelType)
+	byType := func(name string, from []int, types func(*TownState) []TypeCount) *family {
+		f := newFamily(name, &labelTown, &labelType)
 		for _, i := range from {
 			tcs := types(state(i))
 			for j := range tcs {
@@ -155,9 +156,9 @@ func (c *TownMetrics) Gather() ([]*dto.MetricFamily, error) {
 		return f
 	}
 	fams = append(fams,
-		byType(MetricActions, "Actions the reconciler would emit now, by type (dry run).", up,
+		byType(metricnames.Actions, up,
 			func(s *TownState) []TypeCount { return s.Actions }),
-		byType(MetricLastTickActions, "Actions emitted by the town's last real alarm tick, by type.", withTick,
+		byType(metricnames.LastTickActions, withTick,
 			func(s *TownState) []TypeCount { return s.Status.LastTick.Actions }))
 
 	// {status|outcome, town}: the first label sorts first, so value-major.
@@ -165,8 +166,8 @@ func (c *TownMetrics) Gather() ([]*dto.MetricFamily, error) {
 		value *string
 		get   func(*TownState) int
 	}
-	byColumn := func(name, help string, label *string, from []int, cols []column) *family {
-		f := newFamily(name, help, label, &labelTown)
+	byColumn := func(name string, label *string, from []int, cols []column) *family {
+		f := newFamily(name, label, &labelTown)
 		for _, col := range cols {
 			for _, i := range from {
 				f.add(float64(col.get(state(i))), col.value, &towns[i])
@@ -178,20 +179,20 @@ func (c *TownMetrics) Gather() ([]*dto.MetricFamily, error) {
 	beads := func(s *TownState) gastown.BeadCounts { return s.Status.Beads }
 	lastTick := func(s *TownState) *LastTick { return s.Status.LastTick }
 	fams = append(fams,
-		byColumn(MetricAgents, "Agents of the town by status.", &labelStatus, withStatus, []column{
+		byColumn(metricnames.Agents, &labelStatus, withStatus, []column{
 			{&statusDead, func(s *TownState) int { return agents(s).Dead }},
 			{&statusIdle, func(s *TownState) int { return agents(s).Idle }},
 			{&statusStall, func(s *TownState) int { return agents(s).Stalled }},
 			{&statusWorking, func(s *TownState) int { return agents(s).Working }},
 		}),
-		byColumn(MetricBeads, "Beads of the town by status.", &labelStatus, withStatus, []column{
+		byColumn(metricnames.Beads, &labelStatus, withStatus, []column{
 			{&statusFailed, func(s *TownState) int { return beads(s).Failed }},
 			{&statusInProgress, func(s *TownState) int { return beads(s).InProgress }},
 			{&statusInReview, func(s *TownState) int { return beads(s).InReview }},
 			{&statusOpen, func(s *TownState) int { return beads(s).Open }},
 			{&statusTriage, func(s *TownState) int { return beads(s).TriageRequests }},
 		}),
-		byColumn(MetricLastTickSideEffects, "Side effects of the town's last real alarm tick, by outcome.", &labelOutcome, withTick, []column{
+		byColumn(metricnames.LastTickSideEffects, &labelOutcome, withTick, []column{
 			{&outcomeAttempted, func(s *TownState) int { return lastTick(s).SideEffectsAttempted }},
 			{&statusFailed, func(s *TownState) int { return lastTick(s).SideEffectsFailed }},
 			{&outcomeSucceeded, func(s *TownState) int { return lastTick(s).SideEffectsSucceeded }},
@@ -211,7 +212,7 @@ func (c *TownMetrics) Gather() ([]*dto.MetricFamily, error) {
 
 // openViolations is {invariant, town}: sorted by invariant, then town.
 func (c *TownMetrics) openViolations() *family {
-	f := newFamily(MetricInvariantViolations, "Invariant violations open now, after hysteresis.", &labelInvariant, &labelTown)
+	f := newFamily(metricnames.InvariantViolations, &labelInvariant, &labelTown)
 	if c.violations == nil {
 		return f
 	}

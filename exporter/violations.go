@@ -11,6 +11,7 @@ import (
 	"github.com/tickwatch/tickwatch/alerts"
 	"github.com/tickwatch/tickwatch/dedupe"
 	"github.com/tickwatch/tickwatch/gastown"
+	"github.com/tickwatch/tickwatch/metricnames"
 )
 
 // Violations is the pipeline from observations to Sentry: the tracker turns
@@ -30,10 +31,10 @@ type Violations struct {
 func NewViolations(t *dedupe.Tracker, n *alerts.Notifier, logger *slog.Logger) *Violations {
 	return &Violations{
 		Tracker: t, Notifier: n, logger: logger,
-		transitions: prometheus.NewDesc(MetricViolationTransitions, "Violation transitions (opened, resolved, repeated) since start.", []string{"transition"}, nil),
-		events:      prometheus.NewDesc(MetricSentryEvents, "Sentry delivery attempts by result (logged: no DSN, written to the log).", []string{"result"}, nil),
-		dropped:     prometheus.NewDesc(MetricSentryEventsDropped, "Transitions given up: outbox full, or rejected by Sentry with a 4xx.", nil, nil),
-		outbox:      prometheus.NewDesc(MetricSentryOutbox, "Transitions waiting in the durable outbox for Sentry.", nil, nil),
+		transitions: prometheus.NewDesc(metricnames.ViolationTransitions, metricnames.Help(metricnames.ViolationTransitions), []string{"transition"}, nil),
+		events:      prometheus.NewDesc(metricnames.SentryEvents, metricnames.Help(metricnames.SentryEvents), []string{"result"}, nil),
+		dropped:     prometheus.NewDesc(metricnames.SentryEventsDropped, metricnames.Help(metricnames.SentryEventsDropped), nil, nil),
+		outbox:      prometheus.NewDesc(metricnames.SentryOutbox, metricnames.Help(metricnames.SentryOutbox), nil, nil),
 	}
 }
 

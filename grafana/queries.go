@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/tickwatch/tickwatch/exporter"
+	"github.com/tickwatch/tickwatch/metricnames"
 )
 
 // Grafana variables the queries refer to. TownSelector is the label matcher
@@ -33,7 +33,7 @@ type Query struct {
 
 // TownVariableQuery is the template query that lists the towns to pick from.
 func TownVariableQuery() string {
-	return fmt.Sprintf("label_values(%s, town)", exporter.MetricUp)
+	return fmt.Sprintf("label_values(%s, town)", metricnames.Up)
 }
 
 // perTown selects a mirrored metric for the towns chosen in the variable.

@@ -12,7 +12,7 @@ import (
 	"github.com/prometheus/prometheus/promql/parser"
 
 	"github.com/tickwatch/tickwatch/config"
-	"github.com/tickwatch/tickwatch/exporter"
+	"github.com/tickwatch/tickwatch/metricnames"
 )
 
 // metricsOf parses expr with the PromQL parser and returns the metric names
@@ -36,7 +36,7 @@ func metricsOf(t *testing.T, expr string) []string {
 
 func family(series string) string {
 	for _, suffix := range []string{"_bucket", "_sum", "_count"} {
-		if base, ok := strings.CutSuffix(series, suffix); ok && slices.Contains(exporter.MetricNames(), base) {
+		if base, ok := strings.CutSuffix(series, suffix); ok && slices.Contains(metricnames.All(), base) {
 			return base
 		}
 	}
@@ -48,7 +48,7 @@ func TestEveryQueryParsesAndNamesServedMetrics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := exporter.MetricNames()
+	served := metricnames.All()
 	got := map[string][]string{} // panel title -> metrics its queries select
 	for _, q := range queries {
 		for _, town := range []string{TownAllValue, "town-a|town-b"} {
@@ -65,20 +65,20 @@ func TestEveryQueryParsesAndNamesServedMetrics(t *testing.T) {
 		}
 	}
 	want := map[string][]string{
-		"Towns up":                     {exporter.MetricUp},
-		"Towns down":                   {exporter.MetricUp},
-		"Open violations by invariant": {exporter.MetricInvariantViolations},
-		"Top towns by queue depth":     {exporter.MetricQueueDepth},
-		"Events drained per tick":      {exporter.MetricLastTickEventsDrained},
-		"Actions by type":              {exporter.MetricLastTickActions},
-		"Side effects":                 {exporter.MetricLastTickSideEffects},
-		"Invariant violations":         {exporter.MetricLastTickViolations},
-		"Wall clock per tick":          {exporter.MetricLastTickWallClock},
-		"Queue depth":                  {exporter.MetricQueueDepth},
-		"Polls by result":              {exporter.MetricPolls},
-		"Poll latency":                 {exporter.MetricPollDuration},
-		"Sentry events by result":      {exporter.MetricSentryEvents},
-		"Sentry outbox depth":          {exporter.MetricSentryOutbox},
+		"Towns up":                     {metricnames.Up},
+		"Towns down":                   {metricnames.Up},
+		"Open violations by invariant": {metricnames.InvariantViolations},
+		"Top towns by queue depth":     {metricnames.QueueDepth},
+		"Events drained per tick":      {metricnames.LastTickEventsDrained},
+		"Actions by type":              {metricnames.LastTickActions},
+		"Side effects":                 {metricnames.LastTickSideEffects},
+		"Invariant violations":         {metricnames.LastTickViolations},
+		"Wall clock per tick":          {metricnames.LastTickWallClock},
+		"Queue depth":                  {metricnames.QueueDepth},
+		"Polls by result":              {metricnames.Polls},
+		"Poll latency":                 {metricnames.PollDuration},
+		"Sentry events by result":      {metricnames.SentryEvents},
+		"Sentry outbox depth":          {metricnames.SentryOutbox},
 	}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("metrics by panel:\n got %v\nwant %v", got, want)
@@ -117,8 +117,8 @@ func TestTownVariableQueryNamesServedMetric(t *testing.T) {
 	if m == nil {
 		t.Fatalf("town variable query %q is not label_values(metric, town)", TownVariableQuery())
 	}
-	if m[1] != exporter.MetricUp {
-		t.Errorf("town variable lists towns of %q, want %q (served for every watched town)", m[1], exporter.MetricUp)
+	if m[1] != metricnames.Up {
+		t.Errorf("town variable lists towns of %q, want %q (served for every watched town)", m[1], metricnames.Up)
 	}
 }
 

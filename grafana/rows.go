@@ -2,7 +2,7 @@ package grafana
 
 import (
 	"github.com/tickwatch/tickwatch/config"
-	"github.com/tickwatch/tickwatch/exporter"
+	"github.com/tickwatch/tickwatch/metricnames"
 )
 
 // row is a titled band of panels.
@@ -28,18 +28,18 @@ func rows(th config.Thresholds) []row {
 
 	violationsByInvariant := timeseries("Open violations by invariant",
 		"Invariant violations open now across the selected towns, after hysteresis (dedupe open_after / resolve_after), by invariant number.",
-		"short", 0, q(sumBy("invariant", exporter.MetricInvariantViolations), "#{{invariant}}", false))
+		"short", 0, q(sumBy("invariant", metricnames.InvariantViolations), "#{{invariant}}", false))
 	violationsByInvariant.w, violationsByInvariant.h = 8, 6
 	barsStacked(violationsByInvariant)
 
 	actions := timeseries("Actions by type",
 		"Actions emitted by each selected town's last real alarm tick, summed by action type and stacked.",
-		"short", 0, q(sumBy("type", exporter.MetricLastTickActions), "{{type}}", false))
+		"short", 0, q(sumBy("type", metricnames.LastTickActions), "{{type}}", false))
 	barsStacked(actions)
 
 	sideEffects := timeseries("Side effects",
 		"Side effects of the last real alarm tick of the selected towns: attempted (blue), succeeded (green), failed (red).",
-		"short", 0, q(sumBy("outcome", exporter.MetricLastTickSideEffects), "{{outcome}}", true))
+		"short", 0, q(sumBy("outcome", metricnames.LastTickSideEffects), "{{outcome}}", true))
 	sideEffects.w = 10
 	sideEffects.fieldConfig.Overrides = []override{
 		colorByName("attempted", "blue"), colorByName("succeeded", "green"), colorByName("failed", "red"),
@@ -47,14 +47,14 @@ func rows(th config.Thresholds) []row {
 
 	wallClock := timeseries("Wall clock per tick",
 		"Wall clock time of each selected town's last real alarm tick. The red line and area start at thresholds.wall_clock_seconds, the same threshold as the ReconcilerWallClockHigh alert.",
-		"s", 3, q(perTown(exporter.MetricLastTickWallClock), "{{town}}", true))
+		"s", 3, q(perTown(metricnames.LastTickWallClock), "{{town}}", true))
 	wallClock.w = 10
 	wallClock.fieldConfig.Defaults.Thresholds = steps("green", step{th.WallClockSeconds, "red"})
 	wallClock.fieldConfig.Defaults.Custom.ThresholdsStyle.Mode = "line+area"
 
 	polls := timeseries("Polls by result",
 		"Polls of the target per second by result: success, error, timeout. Anything but success means towns go unobserved.",
-		"reqps", 2, q(rateBy("result", exporter.MetricPolls), "{{result}}", true))
+		"reqps", 2, q(rateBy("result", metricnames.Polls), "{{result}}", true))
 	polls.w = 6
 	polls.fieldConfig.Overrides = []override{
 		colorByName("success", "green"), colorByName("error", "red"), colorByName("timeout", "orange"),
@@ -63,14 +63,14 @@ func rows(th config.Thresholds) []row {
 	latency := timeseries("Poll latency",
 		"Poll latency quantiles (p50, p90, p99) from the tickwatch_poll_duration_seconds histogram.",
 		"s", 3,
-		q(quantile(0.5, exporter.MetricPollDuration), "p50", true),
-		q(quantile(0.9, exporter.MetricPollDuration), "p90", true),
-		q(quantile(0.99, exporter.MetricPollDuration), "p99", true))
+		q(quantile(0.5, metricnames.PollDuration), "p50", true),
+		q(quantile(0.9, metricnames.PollDuration), "p90", true),
+		q(quantile(0.99, metricnames.PollDuration), "p99", true))
 	latency.w = 6
 
 	sentry := timeseries("Sentry events by result",
 		"Violation transitions handed to Sentry per second by result: sent, failed, rate_limited (logged without a DSN). Zero while no violation opens or resolves.",
-		"eps", 2, q(rateBy("result", exporter.MetricSentryEvents), "{{result}}", true))
+		"eps", 2, q(rateBy("result", metricnames.SentryEvents), "{{result}}", true))
 	sentry.w = 6
 	sentry.fieldConfig.Overrides = []override{
 		colorByName("sent", "green"), colorByName("failed", "red"), colorByName("rate_limited", "orange"),
@@ -78,38 +78,38 @@ func rows(th config.Thresholds) []row {
 
 	outbox := timeseries("Sentry outbox depth",
 		"Transitions waiting in the durable outbox for Sentry to accept them. A rising line means Sentry is down or rate limiting.",
-		"short", 0, q(exporter.MetricSentryOutbox, "outbox", true))
+		"short", 0, q(metricnames.SentryOutbox, "outbox", true))
 	outbox.w = 6
 
 	return []row{
 		{title: "Fleet", panels: []*panel{
 			stat("Towns up", "Selected towns whose last poll succeeded.", "short", "value",
 				steps("red", step{1, "green"}),
-				q("sum("+perTown(exporter.MetricUp)+")", "up", true)),
+				q("sum("+perTown(metricnames.Up)+")", "up", true)),
 			stat("Towns down", "Selected towns whose last poll failed (reconciler_up == 0).", "short", "background",
 				steps("green", step{1, "red"}),
-				q("count("+perTown(exporter.MetricUp)+" == 0) or vector(0)", "down", true)),
+				q("count("+perTown(metricnames.Up)+" == 0) or vector(0)", "down", true)),
 			violationsByInvariant,
 			barGauge("Top towns by queue depth",
 				"The ten selected towns with the deepest event queue now (dry run eventsDrained). Yellow at thresholds.queue_depth_warning, red at thresholds.queue_depth_critical.",
 				"short", queueMax, queueSteps,
-				instant("topk(10, "+perTown(exporter.MetricQueueDepth)+")", "{{town}}", true)),
+				instant("topk(10, "+perTown(metricnames.QueueDepth)+")", "{{town}}", true)),
 		}},
 		{title: "Reconciler", panels: []*panel{
 			timeseries("Events drained per tick",
 				"Events each selected town's last real alarm tick drained from its queue.",
-				"short", 0, q(perTown(exporter.MetricLastTickEventsDrained), "{{town}}", true)),
+				"short", 0, q(perTown(metricnames.LastTickEventsDrained), "{{town}}", true)),
 			actions,
 			sideEffects,
 			stat("Invariant violations",
 				"Invariant violations the last real alarm tick of the selected towns found; red from 1.",
 				"short", "background", steps("green", step{1, "red"}),
-				q("sum("+perTown(exporter.MetricLastTickViolations)+")", "violations", true)),
+				q("sum("+perTown(metricnames.LastTickViolations)+")", "violations", true)),
 			wallClock,
 			gauge("Queue depth",
 				"Each selected town's event queue depth now, its last non-null sample (never a mean over the range). Yellow at thresholds.queue_depth_warning, red at thresholds.queue_depth_critical.",
 				"short", queueMax, queueSteps,
-				q(perTown(exporter.MetricQueueDepth), "{{town}}", true)),
+				q(perTown(metricnames.QueueDepth), "{{town}}", true)),
 		}},
 		{title: "Sidecar", panels: []*panel{polls, latency, sentry, outbox}},
 	}

@@ -9,7 +9,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/tickwatch/tickwatch/config"
-	"github.com/tickwatch/tickwatch/exporter"
+	"github.com/tickwatch/tickwatch/metricnames"
 )
 
 // Alert names of SPEC section 6.
@@ -100,35 +100,35 @@ func Alerts(th config.Thresholds, o Options) []Rule {
 	down[1].Labels["cause"] = "no-target"
 	return append(down, []Rule{
 		rule(AlertReconcilerTownDown, SeverityWarning,
-			fmt.Sprintf(`%s == 0`, exporter.MetricUp), forTownDown, keepTownDown,
+			fmt.Sprintf(`%s == 0`, metricnames.Up), forTownDown, keepTownDown,
 			`Town {{ $labels.town }} cannot be polled`,
-			fmt.Sprintf(`tickwatch {{ $labels.instance }} has failed every poll of town {{ $labels.town }} for more than %s (%s = {{ $value }}). The town's other alerts are blind meanwhile.`, sd(forTownDown), exporter.MetricUp)),
+			fmt.Sprintf(`tickwatch {{ $labels.instance }} has failed every poll of town {{ $labels.town }} for more than %s (%s = {{ $value }}). The town's other alerts are blind meanwhile.`, sd(forTownDown), metricnames.Up)),
 		rule(AlertReconcilerStale, SeverityPage,
-			fmt.Sprintf(`time() - %s > %s`, exporter.MetricLastSuccess, num(stale.Seconds())), forStale, 0,
+			fmt.Sprintf(`time() - %s > %s`, metricnames.LastSuccess, num(stale.Seconds())), forStale, 0,
 			`Town {{ $labels.town }} was last polled {{ $value | humanizeDuration }} ago`,
 			fmt.Sprintf(`The last successful poll of town {{ $labels.town }} by tickwatch {{ $labels.instance }} was {{ $value | humanizeDuration }} ago, longer than stale_after (%s). Nothing about this town is current, so none of its alerts can be trusted.`, dur(stale))),
 		rule(AlertReconcilerQueueDepthHigh, SeverityWarning,
-			fmt.Sprintf(`%s > %s`, exporter.MetricQueueDepth, num(th.QueueDepthWarning)), forQueueHigh, keepQueueHigh,
+			fmt.Sprintf(`%s > %s`, metricnames.QueueDepth, num(th.QueueDepthWarning)), forQueueHigh, keepQueueHigh,
 			fmt.Sprintf(`Town {{ $labels.town }} queue depth {{ $value }} is above %s`, num(th.QueueDepthWarning)),
 			fmt.Sprintf(`Town {{ $labels.town }} has {{ $value }} pending events in its reconciler queue, above the warning threshold of %s for more than %s. The reconciler is falling behind.`, num(th.QueueDepthWarning), sd(forQueueHigh))),
 		rule(AlertReconcilerQueueDepthCritical, SeverityPage,
-			fmt.Sprintf(`%s > %s`, exporter.MetricQueueDepth, num(th.QueueDepthCritical)), forQueueCritical, keepQueueCritical,
+			fmt.Sprintf(`%s > %s`, metricnames.QueueDepth, num(th.QueueDepthCritical)), forQueueCritical, keepQueueCritical,
 			fmt.Sprintf(`Town {{ $labels.town }} queue depth {{ $value }} is above %s`, num(th.QueueDepthCritical)),
 			fmt.Sprintf(`Town {{ $labels.town }} has {{ $value }} pending events in its reconciler queue, above the critical threshold of %s for more than %s. Work in this town is piling up faster than the reconciler drains it.`, num(th.QueueDepthCritical), sd(forQueueCritical))),
 		rule(AlertReconcilerWallClockHigh, SeverityWarning,
-			fmt.Sprintf(`%s > %s`, exporter.MetricLastTickWallClock, num(th.WallClockSeconds)), forWallClock, keepWallClock,
+			fmt.Sprintf(`%s > %s`, metricnames.LastTickWallClock, num(th.WallClockSeconds)), forWallClock, keepWallClock,
 			`Town {{ $labels.town }} reconciler tick took {{ $value | humanizeDuration }}`,
 			fmt.Sprintf(`The last reconciler tick of town {{ $labels.town }} took {{ $value | humanizeDuration }}, above %s for more than %s.`, wall, sd(forWallClock))),
 		rule(AlertReconcilerInvariantViolated, SeverityWarning,
-			fmt.Sprintf(`%s > 0`, exporter.MetricInvariantViolations), forInvariant, 0,
+			fmt.Sprintf(`%s > 0`, metricnames.InvariantViolations), forInvariant, 0,
 			`Town {{ $labels.town }} violates invariant #{{ $labels.invariant }}`,
 			fmt.Sprintf(`Town {{ $labels.town }} has {{ $value }} open violation(s) of reconciler invariant #{{ $labels.invariant }} for more than %s. Each violation's message is in Sentry and on the tickwatch status page.`, sd(forInvariant))),
 		rule(AlertTickwatchSentryDeliveryFailing, SeverityWarning,
 			fmt.Sprintf(`sum by (job, instance) (increase(%[1]s{result="failed"}[%[2]s])) > 0 unless sum by (job, instance) (increase(%[1]s{result="sent"}[%[2]s])) > 0`,
-				exporter.MetricSentryEvents, dur(sentryFailingRange)), forSentryFailing, 0,
+				metricnames.SentryEvents, dur(sentryFailingRange)), forSentryFailing, 0,
 			`tickwatch {{ $labels.instance }} cannot deliver events to Sentry`,
 			fmt.Sprintf(`tickwatch {{ $labels.instance }} failed to send {{ $value | humanize }} Sentry events in the last %s and sent none for more than %s. Violation transitions wait in its durable outbox (%s).`,
-				dur(sentryFailingRange), sd(forSentryFailing), exporter.MetricSentryOutbox)),
+				dur(sentryFailingRange), sd(forSentryFailing), metricnames.SentryOutbox)),
 	}...)
 }
 

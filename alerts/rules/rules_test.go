@@ -15,13 +15,13 @@ import (
 
 	"github.com/tickwatch/tickwatch/alerts/rules"
 	"github.com/tickwatch/tickwatch/config"
-	"github.com/tickwatch/tickwatch/exporter"
+	"github.com/tickwatch/tickwatch/metricnames"
 )
 
 // TestAlertsQueryExporterMetrics parses every expression and checks that it
 // reads only metrics the exporter serves (and Prometheus's own `up`).
 func TestAlertsQueryExporterMetrics(t *testing.T) {
-	known := append(exporter.MetricNames(), "up")
+	known := append(metricnames.All(), "up")
 	for _, r := range rules.Alerts(config.DefaultThresholds(), rules.Options{}) {
 		expr, err := parser.NewParser(parser.Options{}).ParseExpr(r.Expr)
 		if err != nil {

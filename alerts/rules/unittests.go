@@ -11,7 +11,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/tickwatch/tickwatch/config"
-	"github.com/tickwatch/tickwatch/exporter"
+	"github.com/tickwatch/tickwatch/metricnames"
 )
 
 // File names written by `tickwatch rules --out DIR`.
@@ -212,8 +212,8 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 			rule:   r,
 			labels: alertLabels(r, sick),
 			series: []inputSeries{
-				{town(exporter.MetricUp, "town-sick"), values(run(1, start), run(0, recover-start), run(1, total-recover))},
-				{town(exporter.MetricUp, "town-ok"), values(run(1, total))},
+				{town(metricnames.Up, "town-sick"), values(run(1, start), run(0, recover-start), run(1, total-recover))},
+				{town(metricnames.Up, "town-ok"), values(run(1, total))},
 			},
 			checks: []check{
 				{at: start + f - 1}, {at: start + f, firing: true, value: 0},
@@ -235,11 +235,11 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 			rule:   r,
 			labels: alertLabels(r, sick),
 			series: []inputSeries{
-				{town(exporter.MetricLastSuccess, "town-sick"), values(
+				{town(metricnames.LastSuccess, "town-sick"), values(
 					fmt.Sprintf("0+%sx%d", num(step.Seconds()), freeze),
 					run(at(freeze), recover-freeze-1),
 					fmt.Sprintf("%s+%sx10", num(at(recover)), num(step.Seconds())))},
-				{town(exporter.MetricLastSuccess, "town-ok"), fmt.Sprintf("0+%sx%d", num(step.Seconds()), recover+10)},
+				{town(metricnames.LastSuccess, "town-ok"), fmt.Sprintf("0+%sx%d", num(step.Seconds()), recover+10)},
 			},
 			checks: []check{{at: fire - 1}, {at: fire, firing: true, value: at(fire) - at(freeze)}, {at: recover}},
 		})
@@ -250,9 +250,9 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 		high = (w + c) / 2
 	}
 	cases = append(cases,
-		threshold(rule(AlertReconcilerQueueDepthHigh), exporter.MetricQueueDepth, forQueueHigh, keepQueueHigh, w/2, high, w),
-		threshold(rule(AlertReconcilerQueueDepthCritical), exporter.MetricQueueDepth, forQueueCritical, keepQueueCritical, w/2, c*1.5, c),
-		threshold(rule(AlertReconcilerWallClockHigh), exporter.MetricLastTickWallClock, forWallClock, keepWallClock,
+		threshold(rule(AlertReconcilerQueueDepthHigh), metricnames.QueueDepth, forQueueHigh, keepQueueHigh, w/2, high, w),
+		threshold(rule(AlertReconcilerQueueDepthCritical), metricnames.QueueDepth, forQueueCritical, keepQueueCritical, w/2, c*1.5, c),
+		threshold(rule(AlertReconcilerWallClockHigh), metricnames.LastTickWallClock, forWallClock, keepWallClock,
 			th.WallClockSeconds/2, th.WallClockSeconds*2, th.WallClockSeconds),
 	)
 	// ReconcilerInvariantViolated: invariant #7 opens in one town; the
@@ -266,8 +266,8 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 			rule:   r,
 			labels: alertLabels(r, map[string]string{"job": job, "instance": inst, "town": "town-sick", "invariant": "7"}),
 			series: []inputSeries{
-				{town(exporter.MetricInvariantViolations, "town-sick", "invariant", "7"), values(run(0, start), run(1, recover-start), run(0, total-recover))},
-				{town(exporter.MetricInvariantViolations, "town-ok", "invariant", "7"), values(run(0, total))},
+				{town(metricnames.InvariantViolations, "town-sick", "invariant", "7"), values(run(0, start), run(1, recover-start), run(0, total-recover))},
+				{town(metricnames.InvariantViolations, "town-ok", "invariant", "7"), values(run(0, total))},
 			},
 			checks: []check{{at: start + f - 1}, {at: start + f, firing: true, value: 1}, {at: recover}},
 		})
@@ -280,7 +280,7 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 		const failUntil, total = 20, 33
 		win, f := steps(sentryFailingRange), steps(forSentryFailing)
 		ev := func(instance, result string) string {
-			return series(exporter.MetricSentryEvents, map[string]string{"job": job, "instance": instance, "result": result})
+			return series(metricnames.SentryEvents, map[string]string{"job": job, "instance": instance, "result": result})
 		}
 		ramp := fmt.Sprintf("0+1x%d", total-1)
 		cases = append(cases, alertCase{

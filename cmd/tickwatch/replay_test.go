@@ -10,7 +10,7 @@ import (
 )
 
 func TestPrintReplaySample(t *testing.T) {
-	b, err := os.ReadFile("../../target/testdata/replay.json")
+	b, err := os.ReadFile("../../gastown/testdata/replay.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,96 @@
+// Package metricnames holds the name and help text of every metric family
+// tickwatch serves (SPEC section 4). The exporter serves them, the dashboard
+// and the alert rules query them: a rename here breaks their build, not their
+// queries. It imports nothing of the project.
+package metricnames
+
+// Mirrored from the target, per town.
+const (
+	Up                    = "reconciler_up"
+	QueueDepth            = "reconciler_queue_depth"
+	PendingEvents         = "reconciler_pending_events"
+	Actions               = "reconciler_actions"
+	LastTickEventsDrained = "reconciler_last_tick_events_drained"
+	LastTickActions       = "reconciler_last_tick_actions"
+	LastTickSideEffects   = "reconciler_last_tick_side_effects"
+	LastTickWallClock     = "reconciler_last_tick_wall_clock_seconds"
+	LastTickViolations    = "reconciler_last_tick_invariant_violations"
+	LastTickPendingEvents = "reconciler_last_tick_pending_events"
+	Agents                = "reconciler_agents"
+	Beads                 = "reconciler_beads"
+	AlarmInterval         = "reconciler_alarm_interval_seconds"
+	InvariantViolations   = "reconciler_invariant_violations"
+	DryRunDuration        = "reconciler_dry_run_duration_seconds"
+	LastSuccess           = "reconciler_last_success_timestamp_seconds"
+)
+
+// The sidecar itself.
+const (
+	Towns                = "tickwatch_towns"
+	Polls                = "tickwatch_polls_total"
+	PollsSkipped         = "tickwatch_polls_skipped_total"
+	PollDuration         = "tickwatch_poll_duration_seconds"
+	TickDuration         = "tickwatch_tick_duration_seconds"
+	Ticks                = "tickwatch_ticks_total"
+	TicksSkipped         = "tickwatch_ticks_skipped_total"
+	ViolationTransitions = "tickwatch_violation_transitions_total"
+	SentryEvents         = "tickwatch_sentry_events_total"
+	SentryEventsDropped  = "tickwatch_sentry_events_dropped_total"
+	SentryOutbox         = "tickwatch_sentry_outbox_events"
+	LabelValuesDropped   = "tickwatch_label_values_dropped_total"
+	BuildInfo            = "tickwatch_build_info"
+)
+
+// help is each family's HELP text, in the order All lists them.
+var help = []struct{ name, text string }{
+	{Up, "1 if the last poll of the town succeeded, else 0."},
+	{QueueDepth, "Events pending in the town's queue now (dry run eventsDrained)."},
+	{PendingEvents, "Pending events the dry run reports (pendingEventCount)."},
+	{Actions, "Actions the reconciler would emit now, by type (dry run)."},
+	{LastTickEventsDrained, "Events drained by the town's last real alarm tick."},
+	{LastTickActions, "Actions emitted by the town's last real alarm tick, by type."},
+	{LastTickSideEffects, "Side effects of the town's last real alarm tick, by outcome."},
+	{LastTickWallClock, "Wall clock time of the town's last real alarm tick."},
+	{LastTickViolations, "Invariant violations the town's last real alarm tick found."},
+	{LastTickPendingEvents, "Events left pending after the town's last real alarm tick."},
+	{Agents, "Agents of the town by status."},
+	{Beads, "Beads of the town by status."},
+	{AlarmInterval, "The town's alarm interval (5s active, 60s idle)."},
+	{InvariantViolations, "Invariant violations open now, after hysteresis."},
+	{DryRunDuration, "Wall time of the last dry-run call to the town."},
+	{LastSuccess, "Unix time of the town's last successful poll."},
+	{Towns, "Towns watched by this replica."},
+	{Polls, "Town polls by result."},
+	{PollsSkipped, "Town polls not started because their tick ran out of time."},
+	{PollDuration, "Wall time of one town poll (dry run and status)."},
+	{TickDuration, "Wall time of one tick over all due towns."},
+	{Ticks, "Ticks completed."},
+	{TicksSkipped, "Ticks skipped because the previous one was still running."},
+	{ViolationTransitions, "Violation transitions (opened, resolved, repeated) since start."},
+	{SentryEvents, "Sentry delivery attempts by result (logged: no DSN, written to the log)."},
+	{SentryEventsDropped, "Transitions given up: outbox full, or rejected by Sentry with a 4xx."},
+	{SentryOutbox, "Transitions waiting in the durable outbox for Sentry."},
+	{LabelValuesDropped, "Action types folded into type=\"other\" by poll.max_action_types."},
+	{BuildInfo, "A metric with a constant '1' value labeled by version, revision, branch, goversion from which tickwatch was built, and the goos and goarch for the build."},
+}
+
+// Help is the HELP text of a family; it panics on a name this package does
+// not define, which only a programming error can cause.
+func Help(name string) string {
+	for _, h := range help {
+		if h.name == name {
+			return h.text
+		}
+	}
+	panic("metricnames: no help for " + name)
+}
+
+// All lists every family tickwatch serves, besides the Go and process
+// collectors. A test checks it against what a sidecar serves.
+func All() []string {
+	out := make([]string, len(help))
+	for i, h := range help {
+		out[i] = h.name
+	}
+	return out
+}

@@ -17,13 +17,14 @@ import (
 	commoncfg "github.com/prometheus/common/config"
 
 	"github.com/tickwatch/tickwatch/gastown"
+	"github.com/tickwatch/tickwatch/internal/gastowntest"
 )
 
 // BenchmarkTownPoll compares one town poll (dry run and status, decoded into
 // the snapshot) with a bare net/http client doing the same two requests and
 // discarding the bodies, in the same run. Target: at most 1.5x the bare client.
 func BenchmarkTownPoll(b *testing.B) {
-	dry, status := sample(b, "dry-run.json"), sample(b, "status.json")
+	dry, status := gastowntest.Sample(b, "dry-run.json"), gastowntest.Sample(b, "status.json")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		if strings.HasSuffix(r.URL.Path, "/status") {
@@ -87,8 +88,8 @@ func BenchmarkTownPoll(b *testing.B) {
 func fillSnapshot(tb testing.TB, n int) *Snapshot {
 	var d gastown.DryRun
 	var st gastown.Status
-	json.Unmarshal(sample(tb, "dry-run.json"), &d)
-	json.Unmarshal(sample(tb, "status.json"), &st)
+	json.Unmarshal(gastowntest.Sample(tb, "dry-run.json"), &d)
+	json.Unmarshal(gastowntest.Sample(tb, "status.json"), &st)
 	snap := NewSnapshot()
 	now := time.Now()
 	for i := 0; i < n; i++ {
@@ -103,7 +104,7 @@ func fillSnapshot(tb testing.TB, n int) *Snapshot {
 // (33 series each) through the real promhttp handler, next to the same
 // series held in GaugeVecs, the conventional way, in the same run, and once
 // more gzipped as Prometheus asks for it (at gzip's fastest level, see
-// metricsHandler). Targets: under 250 ms per scrape,
+// MetricsHandler). Targets: under 250 ms per scrape,
 // and under 4 KB of retained heap per town.
 func BenchmarkScrape10kTowns(b *testing.B) {
 	const towns = 10000
@@ -135,7 +136,7 @@ func BenchmarkScrape10kTowns(b *testing.B) {
 	}
 
 	scrape := func(g prometheus.Gatherer, gzip bool) (time.Duration, int) {
-		h := metricsHandler(g, slog.New(slog.DiscardHandler)) // what /metrics serves
+		h := MetricsHandler(g, slog.New(slog.DiscardHandler)) // what /metrics serves
 		start := time.Now()
 		var n int
 		reps := max(b.N, 3) // one scrape takes long enough that b.N stays 1

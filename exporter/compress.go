@@ -11,11 +11,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// metricsHandler serves g like promhttp, but gzips at the fastest level:
+// MetricsHandler serves g like promhttp, but gzips at the fastest level:
 // with ten thousand towns the exposition is 20 MB of very repetitive text,
 // and gzip's default level spends most of a scrape compressing it for little
 // gain over level 1.
-func metricsHandler(g prometheus.Gatherer, logger *slog.Logger) http.Handler {
+func MetricsHandler(g prometheus.Gatherer, logger *slog.Logger) http.Handler {
 	h := promhttp.HandlerFor(g, promhttp.HandlerOpts{
 		ErrorLog:           slog.NewLogLogger(logger.Handler(), slog.LevelError),
 		ErrorHandling:      promhttp.ContinueOnError,

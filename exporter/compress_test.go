@@ -10,7 +10,7 @@ import (
 )
 
 func TestMetricsGzipWhenAskedOnly(t *testing.T) {
-	h := metricsHandler(NewTownMetrics(fillSnapshot(t, 50), nil), slog.New(slog.DiscardHandler))
+	h := MetricsHandler(NewTownMetrics(fillSnapshot(t, 50), nil), slog.New(slog.DiscardHandler))
 	scrape := func(acceptEncoding string) (string, string) {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("GET", "/metrics", nil)

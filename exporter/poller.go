@@ -111,6 +111,9 @@ func requestsPerPoll(s Settings) int {
 	return 1
 }
 
+// Settings are the ones the next tick uses.
+func (p *Poller) Settings() *Settings { return p.settings.Load() }
+
 // Reload applies new settings from the next tick on.
 func (p *Poller) Reload(s Settings) {
 	p.limiter.SetLimit(rate.Limit(s.MaxRequestsPerSecond))

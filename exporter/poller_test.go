@@ -22,64 +22,12 @@ import (
 
 	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/gastown"
+	"github.com/tickwatch/tickwatch/internal/gastowntest"
 	"github.com/tickwatch/tickwatch/metricnames"
 )
 
-func sample(t testing.TB, name string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "gastown", "testdata", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// fakeGastown serves per-town answers and counts what it was asked.
-type fakeGastown struct {
-	mu                    sync.Mutex
-	dryRun                map[string][]byte
-	status                map[string][]byte
-	handlers              map[string]http.HandlerFunc // town -> custom behaviour
-	requests              []time.Time
-	inFlight, maxInFlight atomic.Int64
-}
-
-func newFake() *fakeGastown {
-	return &fakeGastown{dryRun: map[string][]byte{}, status: map[string][]byte{}, handlers: map[string]http.HandlerFunc{}}
-}
-
-func (f *fakeGastown) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	n := f.inFlight.Add(1)
-	defer f.inFlight.Add(-1)
-	for {
-		m := f.maxInFlight.Load()
-		if n <= m || f.maxInFlight.CompareAndSwap(m, n) {
-			break
-		}
-	}
-	f.mu.Lock()
-	f.requests = append(f.requests, time.Now())
-	parts := strings.Split(strings.TrimPrefix(r.URL.Path, "/debug/towns/"), "/")
-	town := parts[0]
-	h, dry, st := f.handlers[town], f.dryRun[town], f.status[town]
-	f.mu.Unlock()
-	if h != nil {
-		h(w, r)
-		return
-	}
-	switch {
-	case len(parts) == 2 && parts[1] == "reconcile-dry-run" && dry != nil:
-		w.Write(dry)
-	case len(parts) == 2 && parts[1] == "status" && st != nil:
-		w.Write(st)
-	default:
-		w.WriteHeader(404)
-		w.Write([]byte(`{"success":false,"error":"Not found"}`))
-	}
-}
-
 type fixture struct {
-	fake   *fakeGastown
+	fake   *gastowntest.Fake
 	srv    *httptest.Server
 	snap   *Snapshot
 	poller *Poller
@@ -88,7 +36,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, towns []string, mod func(*Settings)) *fixture {
 	t.Helper()
-	f := &fixture{fake: newFake(), snap: NewSnapshot(), now: time.Unix(1_800_000_000, 0)}
+	f := &fixture{fake: gastowntest.NewFake(), snap: NewSnapshot(), now: time.Unix(1_800_000_000, 0)}
 	f.srv = httptest.NewServer(f.fake)
 	t.Cleanup(f.srv.Close)
 	s := Settings{
@@ -110,9 +58,9 @@ func newFixture(t *testing.T, towns []string, mod func(*Settings)) *fixture {
 
 func TestCollectorExposition(t *testing.T) {
 	f := newFixture(t, []string{"town-a", "town-b", "town-c"}, nil)
-	f.fake.dryRun["town-a"], f.fake.status["town-a"] = sample(t, "dry-run.json"), sample(t, "status.json")
-	f.fake.dryRun["town-b"], f.fake.status["town-b"] = sample(t, "dry-run-with-violations.json"), sample(t, "status-after-restart.json")
-	f.fake.dryRun["town-c"] = sample(t, "dry-run-idle.json") // status answers 404: the poll fails
+	f.fake.DryRun["town-a"], f.fake.Status["town-a"] = gastowntest.Sample(t, "dry-run.json"), gastowntest.Sample(t, "status.json")
+	f.fake.DryRun["town-b"], f.fake.Status["town-b"] = gastowntest.Sample(t, "dry-run-with-violations.json"), gastowntest.Sample(t, "status-after-restart.json")
+	f.fake.DryRun["town-c"] = gastowntest.Sample(t, "dry-run-idle.json") // status answers 404: the poll fails
 	if res := f.poller.Tick(context.Background()); res != (TickResult{Towns: 3, Polled: 3}) {
 		t.Fatalf("tick = %+v", res)
 	}
@@ -145,18 +93,18 @@ func TestFailingTownsDoNotHurtOthers(t *testing.T) {
 	})
 	defer close(release)
 
-	f.fake.dryRun["good"], f.fake.status["good"] = sample(t, "dry-run.json"), sample(t, "status.json")
-	f.fake.handlers["t500"] = func(w http.ResponseWriter, _ *http.Request) {
+	f.fake.DryRun["good"], f.fake.Status["good"] = gastowntest.Sample(t, "dry-run.json"), gastowntest.Sample(t, "status.json")
+	f.fake.Handlers["t500"] = func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(500)
-		w.Write(sample(t, "error-500.json"))
+		w.Write(gastowntest.Sample(t, "error-500.json"))
 	}
-	f.fake.handlers["hang"] = func(w http.ResponseWriter, r *http.Request) {
+	f.fake.Handlers["hang"] = func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-r.Context().Done():
 		case <-release:
 		}
 	}
-	f.fake.handlers["garbled"] = func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`{"actions":[{"type":`)) }
+	f.fake.Handlers["garbled"] = func(w http.ResponseWriter, _ *http.Request) { w.Write([]byte(`{"actions":[{"type":`)) }
 
 	start := time.Now()
 	res := f.poller.Tick(context.Background())
@@ -209,8 +157,8 @@ func TestGoneTownsAndActionTypesLeaveNoSeries(t *testing.T) {
 	f := newFixture(t, nil, func(s *Settings) { s.Towns = NewTownSource(nil, file, nil); s.WithStatus = false })
 	var watched map[string]bool
 	f.poller.OnWatchList = func(owned map[string]bool) { watched = owned }
-	f.fake.dryRun["town-a"] = []byte(`{"actions":[],"metrics":{"actionsEmitted":3,"actionsByType":{"poll_pr":2,"send_nudge":1},"pendingEventCount":0,"eventsDrained":4}}`)
-	f.fake.dryRun["town-b"] = sample(t, "dry-run-idle.json")
+	f.fake.DryRun["town-a"] = []byte(`{"actions":[],"metrics":{"actionsEmitted":3,"actionsByType":{"poll_pr":2,"send_nudge":1},"pendingEventCount":0,"eventsDrained":4}}`)
+	f.fake.DryRun["town-b"] = gastowntest.Sample(t, "dry-run-idle.json")
 	f.poller.Tick(context.Background())
 	c := NewTownMetrics(f.snap, nil)
 	if n, err := testutil.GatherAndCount(c, metricnames.Actions); err != nil || n != 2 {
@@ -220,7 +168,7 @@ func TestGoneTownsAndActionTypesLeaveNoSeries(t *testing.T) {
 	// town-b leaves the file, town-a stops emitting send_nudge.
 	os.WriteFile(file, []byte("- town-a\n"), 0o644)
 	os.Chtimes(file, time.Now().Add(time.Minute), time.Now().Add(time.Minute))
-	f.fake.dryRun["town-a"] = []byte(`{"actions":[],"metrics":{"actionsEmitted":2,"actionsByType":{"poll_pr":2},"pendingEventCount":0,"eventsDrained":1}}`)
+	f.fake.DryRun["town-a"] = []byte(`{"actions":[],"metrics":{"actionsEmitted":2,"actionsByType":{"poll_pr":2},"pendingEventCount":0,"eventsDrained":1}}`)
 	f.now = f.now.Add(5 * time.Second)
 	f.poller.Tick(context.Background())
 	want := `
@@ -244,7 +192,7 @@ reconciler_up{town="town-a"} 1
 
 func TestActionTypesAreCapped(t *testing.T) {
 	f := newFixture(t, []string{"wide"}, func(s *Settings) { s.MaxActionTypes = 2; s.WithStatus = false })
-	f.fake.dryRun["wide"] = []byte(`{"actions":[],"metrics":{"actionsByType":{"a":5,"b":1,"c":3,"d":1},"pendingEventCount":0,"eventsDrained":0}}`)
+	f.fake.DryRun["wide"] = []byte(`{"actions":[],"metrics":{"actionsByType":{"a":5,"b":1,"c":3,"d":1},"pendingEventCount":0,"eventsDrained":0}}`)
 	f.poller.Tick(context.Background())
 	want := `
 # HELP reconciler_actions Actions the reconciler would emit now, by type (dry run).
@@ -263,8 +211,8 @@ reconciler_actions{town="wide",type="other"} 2
 
 func TestIdleTownsPolledAtIdleCadence(t *testing.T) {
 	f := newFixture(t, []string{"busy", "quiet"}, nil)
-	f.fake.dryRun["busy"], f.fake.status["busy"] = sample(t, "dry-run.json"), sample(t, "status.json")
-	f.fake.dryRun["quiet"], f.fake.status["quiet"] = sample(t, "dry-run-idle.json"), sample(t, "status-after-restart.json")
+	f.fake.DryRun["busy"], f.fake.Status["busy"] = gastowntest.Sample(t, "dry-run.json"), gastowntest.Sample(t, "status.json")
+	f.fake.DryRun["quiet"], f.fake.Status["quiet"] = gastowntest.Sample(t, "dry-run-idle.json"), gastowntest.Sample(t, "status-after-restart.json")
 	polled := func() int { return f.poller.Tick(context.Background()).Polled }
 	if n := polled(); n != 2 {
 		t.Fatalf("first tick polled %d", n)
@@ -327,22 +275,22 @@ func TestBudgetAndConcurrencyHold(t *testing.T) {
 	slow := func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(2 * time.Millisecond) // the target's own latency, so that requests overlap
 		if strings.HasSuffix(r.URL.Path, "/status") {
-			w.Write(sample(t, "status.json"))
+			w.Write(gastowntest.Sample(t, "status.json"))
 		} else {
-			w.Write(sample(t, "dry-run.json"))
+			w.Write(gastowntest.Sample(t, "dry-run.json"))
 		}
 	}
 	for _, id := range ids {
-		f.fake.handlers[id] = slow
+		f.fake.Handlers[id] = slow
 	}
 	res := f.poller.Tick(context.Background())
 	if res.Polled != towns {
 		t.Fatalf("tick = %+v", res)
 	}
-	if m := f.fake.maxInFlight.Load(); m > conc {
+	if m := f.fake.MaxInFlight(); m > conc {
 		t.Errorf("max in-flight requests %d > concurrency %d", m, conc)
 	}
-	reqs := f.fake.requests
+	reqs := f.fake.Requests
 	if len(reqs) != 2*towns {
 		t.Fatalf("requests = %d", len(reqs))
 	}
@@ -369,7 +317,7 @@ func TestTickSkipsWhatCannotFinishInTime(t *testing.T) {
 		s.MaxRequestsPerSecond, s.Interval, s.Timeout, s.WithStatus = 1, 1200*time.Millisecond, 500*time.Millisecond, false
 	})
 	for _, id := range ids {
-		f.fake.dryRun[id] = sample(t, "dry-run-idle.json")
+		f.fake.DryRun[id] = gastowntest.Sample(t, "dry-run-idle.json")
 	}
 	if res := f.poller.Tick(context.Background()); res != (TickResult{Towns: 5, Polled: 1, Skipped: 4}) {
 		t.Errorf("tick = %+v", res)
@@ -399,7 +347,7 @@ func TestNotReadyUntilTheTownListIsRead(t *testing.T) {
 		return []string{"a"}, nil
 	})
 	f.poller.Reload(s)
-	f.fake.dryRun["a"], f.fake.status["a"] = sample(t, "dry-run-idle.json"), sample(t, "status.json")
+	f.fake.DryRun["a"], f.fake.Status["a"] = gastowntest.Sample(t, "dry-run-idle.json"), gastowntest.Sample(t, "status.json")
 	f.poller.Tick(context.Background())
 	if f.poller.Ready() {
 		t.Error("ready although the town list could not be read")
@@ -417,11 +365,11 @@ func TestPollsAreSpreadByTownOffset(t *testing.T) {
 	var mu sync.Mutex
 	arrived := map[string]time.Time{}
 	for _, id := range ids {
-		f.fake.handlers[id] = func(w http.ResponseWriter, r *http.Request) {
+		f.fake.Handlers[id] = func(w http.ResponseWriter, r *http.Request) {
 			mu.Lock()
 			arrived[strings.Split(strings.TrimPrefix(r.URL.Path, "/debug/towns/"), "/")[0]] = time.Now()
 			mu.Unlock()
-			w.Write(sample(t, "dry-run-idle.json"))
+			w.Write(gastowntest.Sample(t, "dry-run-idle.json"))
 		}
 	}
 	start := time.Now()
@@ -454,7 +402,7 @@ func TestPollsAreSpreadByTownOffset(t *testing.T) {
 func TestRunNeverPilesUpTicks(t *testing.T) {
 	const interval = 60 * time.Millisecond
 	f := newFixture(t, []string{"a"}, func(s *Settings) { s.Interval, s.Timeout, s.WithStatus = interval, 20*time.Millisecond, false })
-	f.fake.dryRun["a"] = sample(t, "dry-run-idle.json")
+	f.fake.DryRun["a"] = gastowntest.Sample(t, "dry-run-idle.json")
 	ctx, cancel := context.WithCancel(context.Background())
 	var running, overlaps, ticks atomic.Int32
 	f.poller.OnTickEnd = func() {

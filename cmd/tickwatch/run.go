@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
 
 	"github.com/tickwatch/tickwatch/config"
-	"github.com/tickwatch/tickwatch/exporter"
+	"github.com/tickwatch/tickwatch/sidecar"
 )
 
 func addRun(app *kingpin.Application) (*kingpin.CmdClause, action) {
@@ -42,7 +42,7 @@ func addRun(app *kingpin.Application) (*kingpin.CmdClause, action) {
 			defer stop()
 			embeddedURL = url
 		}
-		sc, err := exporter.NewSidecar(cfg, exporter.SidecarOptions{
+		sc, err := sidecar.New(cfg, sidecar.Options{
 			ConfigFile: *configFile, TelemetryPath: *metricsPath, EmbeddedURL: embeddedURL, Logger: logger,
 		})
 		if err != nil {

@@ -1,4 +1,4 @@
-package exporter
+package sidecar
 
 import (
 	"context"
@@ -19,6 +19,7 @@ import (
 	"github.com/tickwatch/tickwatch/alerts"
 	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/dedupe"
+	"github.com/tickwatch/tickwatch/exporter"
 	"github.com/tickwatch/tickwatch/gastown"
 )
 
@@ -27,8 +28,8 @@ import (
 type Sidecar struct {
 	Registry   *prometheus.Registry // the sidecar's own metrics
 	Gatherer   prometheus.Gatherer  // Registry plus the town metrics: what /metrics serves
-	Snapshot   *Snapshot
-	Poller     *Poller
+	Snapshot   *exporter.Snapshot
+	Poller     *exporter.Poller
 	Violations *Violations
 
 	logger      *slog.Logger
@@ -40,8 +41,8 @@ type Sidecar struct {
 	cfg *config.Config
 }
 
-// SidecarOptions are the command-line parts of a sidecar.
-type SidecarOptions struct {
+// Options are the command-line parts of a sidecar.
+type Options struct {
 	ConfigFile    string // what Reload re-reads; "" re-applies the defaults
 	TelemetryPath string
 	// EmbeddedURL is the in-process simtown fleet's URL, watched while the
@@ -50,20 +51,20 @@ type SidecarOptions struct {
 	Logger      *slog.Logger
 }
 
-// NewSidecar builds a sidecar from a loaded config.
-func NewSidecar(cfg *config.Config, o SidecarOptions) (*Sidecar, error) {
+// New builds a sidecar from a loaded config.
+func New(cfg *config.Config, o Options) (*Sidecar, error) {
 	logger := o.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Sidecar{Registry: prometheus.NewRegistry(), Snapshot: NewSnapshot(), logger: logger, configFile: o.ConfigFile, embeddedURL: o.EmbeddedURL}
+	s := &Sidecar{Registry: prometheus.NewRegistry(), Snapshot: exporter.NewSnapshot(), logger: logger, configFile: o.ConfigFile, embeddedURL: o.EmbeddedURL}
 	cfg = s.withEmbedded(cfg)
 	s.cfg = cfg
 	settings, err := settingsFrom(cfg, nil, nil)
 	if err != nil {
 		return nil, err
 	}
-	s.Poller = NewPoller(settings, s.Snapshot, time.Now, logger)
+	s.Poller = exporter.NewPoller(settings, s.Snapshot, time.Now, logger)
 
 	dir := cfg.Dedupe.StateDir
 	if err := os.MkdirAll(dir, 0o750); err != nil {
@@ -90,7 +91,7 @@ func NewSidecar(cfg *config.Config, o SidecarOptions) (*Sidecar, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	s.Gatherer = Gatherer(s.Registry, NewTownMetrics(s.Snapshot, tracker))
+	s.Gatherer = exporter.Gatherer(s.Registry, exporter.NewTownMetrics(s.Snapshot, tracker))
 	s.handler, err = NewHandler(ServerOptions{
 		Gatherer:       s.Gatherer,
 		TelemetryPath:  o.TelemetryPath,
@@ -152,10 +153,10 @@ func (s *Sidecar) Reload() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cfg, err := config.Load(s.configFile)
-	var settings Settings
+	var settings exporter.Settings
 	if err == nil {
 		cfg = s.withEmbedded(cfg)
-		settings, err = settingsFrom(cfg, s.cfg, s.Poller.settings.Load())
+		settings, err = settingsFrom(cfg, s.cfg, s.Poller.Settings())
 	}
 	if err != nil {
 		problems := config.Problems(err)
@@ -167,7 +168,7 @@ func (s *Sidecar) Reload() error {
 		}
 		return err
 	}
-	if old := s.Poller.settings.Load().Client; old != settings.Client {
+	if old := s.Poller.Settings().Client; old != settings.Client {
 		defer old.CloseIdleConnections() // after the swap below
 	}
 	s.Poller.Reload(settings)
@@ -196,10 +197,10 @@ func (s *Sidecar) withEmbedded(cfg *config.Config) *config.Config {
 // settingsFrom builds the poller's settings. On a reload whose target
 // section is unchanged it keeps the running client (and its open
 // connections) and town source (and the town list it knows).
-func settingsFrom(cfg, prevCfg *config.Config, prev *Settings) (Settings, error) {
+func settingsFrom(cfg, prevCfg *config.Config, prev *exporter.Settings) (exporter.Settings, error) {
 	timeout := time.Duration(cfg.Target.Timeout)
 	var client *gastown.Client
-	var towns *TownSource
+	var towns *exporter.TownSource
 	if prev != nil && reflect.DeepEqual(cfg.Target, prevCfg.Target) && cfg.Poll.MaxBodyBytes == prevCfg.Poll.MaxBodyBytes {
 		client, towns = prev.Client, prev.Towns
 	} else {
@@ -212,12 +213,12 @@ func settingsFrom(cfg, prevCfg *config.Config, prev *Settings) (Settings, error)
 			UserAgent:    "tickwatch/" + version.Version,
 		})
 		if err != nil {
-			return Settings{}, err
+			return exporter.Settings{}, err
 		}
-		towns = NewTownSource(cfg.Target.Towns, cfg.Target.TownsFile, client.Towns)
+		towns = exporter.NewTownSource(cfg.Target.Towns, cfg.Target.TownsFile, client.Towns)
 	}
 	interval := time.Duration(cfg.Poll.Interval)
-	return Settings{
+	return exporter.Settings{
 		Client:               client,
 		Towns:                towns,
 		Interval:             interval,

@@ -1,4 +1,4 @@
-package exporter
+package sidecar
 
 import (
 	"context"
@@ -21,12 +21,13 @@ import (
 
 	"github.com/tickwatch/tickwatch/alerts/sentrytest"
 	"github.com/tickwatch/tickwatch/config"
+	"github.com/tickwatch/tickwatch/internal/gastowntest"
 	"github.com/tickwatch/tickwatch/metricnames"
 )
 
 type sidecarFixture struct {
 	url    string // the fake Gastown's
-	fake   *fakeGastown
+	fake   *gastowntest.Fake
 	sc     *Sidecar
 	web    *httptest.Server
 	cfg    string
@@ -45,7 +46,7 @@ func writeConfig(t *testing.T, path, url, towns, dsn string) {
 
 func newSidecarFixture(t *testing.T) *sidecarFixture {
 	t.Helper()
-	f := &sidecarFixture{fake: newFake(), sentry: sentrytest.NewServer()}
+	f := &sidecarFixture{fake: gastowntest.NewFake(), sentry: sentrytest.NewServer()}
 	t.Cleanup(f.sentry.Close)
 	srv := httptest.NewServer(f.fake)
 	t.Cleanup(srv.Close)
@@ -56,15 +57,15 @@ func newSidecarFixture(t *testing.T) *sidecarFixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.sc, err = NewSidecar(cfg, SidecarOptions{ConfigFile: f.cfg, TelemetryPath: "/metrics", Logger: slog.New(slog.DiscardHandler)})
+	f.sc, err = New(cfg, Options{ConfigFile: f.cfg, TelemetryPath: "/metrics", Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.sc.Violations.Tracker.Close(); f.sc.Violations.Notifier.Close() })
 	f.web = httptest.NewServer(f.sc.Handler())
 	t.Cleanup(f.web.Close)
-	f.fake.dryRun["calm"], f.fake.status["calm"] = sample(t, "dry-run.json"), sample(t, "status-after-restart.json")
-	f.fake.dryRun["broken"], f.fake.status["broken"] = sample(t, "dry-run-with-violations.json"), sample(t, "status.json")
+	f.fake.DryRun["calm"], f.fake.Status["calm"] = gastowntest.Sample(t, "dry-run.json"), gastowntest.Sample(t, "status-after-restart.json")
+	f.fake.DryRun["broken"], f.fake.Status["broken"] = gastowntest.Sample(t, "dry-run-with-violations.json"), gastowntest.Sample(t, "status.json")
 	return f
 }
 
@@ -176,7 +177,7 @@ tickwatch_sentry_outbox_events 0
 
 func TestReloadRejectsBadConfigAndAppliesGoodOne(t *testing.T) {
 	f := newSidecarFixture(t)
-	before := f.sc.Poller.settings.Load()
+	before := f.sc.Poller.Settings()
 	os.WriteFile(f.cfg, []byte("poll:\n  intervall: 5s\n"), 0o644)
 	resp, err := http.Post(f.web.URL+"/-/reload", "", nil)
 	if err != nil {
@@ -187,7 +188,7 @@ func TestReloadRejectsBadConfigAndAppliesGoodOne(t *testing.T) {
 	if resp.StatusCode != 500 || !strings.Contains(string(body), `tickwatch.yml:2: unknown key "intervall" in poll`) {
 		t.Errorf("bad reload: %d %s", resp.StatusCode, body)
 	}
-	if f.sc.Poller.settings.Load() != before {
+	if f.sc.Poller.Settings() != before {
 		t.Error("a rejected config replaced the running settings")
 	}
 
@@ -242,12 +243,12 @@ func (f *sidecarFixture) openBroken(t *testing.T) {
 func TestFailedPollsNeverResolve(t *testing.T) {
 	f := newSidecarFixture(t)
 	f.openBroken(t)
-	f.fake.mu.Lock()
-	f.fake.handlers["broken"] = func(w http.ResponseWriter, _ *http.Request) {
+	f.fake.Mu.Lock()
+	f.fake.Handlers["broken"] = func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(500)
-		w.Write(sample(t, "error-500.json"))
+		w.Write(gastowntest.Sample(t, "error-500.json"))
 	}
-	f.fake.mu.Unlock()
+	f.fake.Mu.Unlock()
 	for i := 0; i < 10; i++ {
 		f.sc.Poller.Tick(context.Background())
 	}
@@ -300,7 +301,7 @@ func TestTownRemovedWhileDownIsForgotten(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, err := NewSidecar(cfg, SidecarOptions{ConfigFile: f.cfg, TelemetryPath: "/metrics"})
+	sc, err := New(cfg, Options{ConfigFile: f.cfg, TelemetryPath: "/metrics"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,13 +317,13 @@ func TestTownRemovedWhileDownIsForgotten(t *testing.T) {
 
 func TestReloadKeepsClientAndTownListWhenTargetUnchanged(t *testing.T) {
 	f := newSidecarFixture(t)
-	before := f.sc.Poller.settings.Load()
+	before := f.sc.Poller.Settings()
 	body, _ := os.ReadFile(f.cfg)
 	os.WriteFile(f.cfg, append(body, []byte("shard: {index: 0, count: 1}\n")...), 0o644)
 	if err := f.sc.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	after := f.sc.Poller.settings.Load()
+	after := f.sc.Poller.Settings()
 	if after == before || after.Client != before.Client || after.Towns != before.Towns {
 		t.Errorf("reload with the same target replaced the client or the town source")
 	}

@@ -1,4 +1,4 @@
-package exporter
+package sidecar
 
 import (
 	"bytes"
@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/tickwatch/tickwatch/exporter"
 )
 
 // StatusReport is what the status page and /status.json show.
@@ -49,8 +51,8 @@ type OutboxStatus struct {
 type ServerOptions struct {
 	Gatherer      prometheus.Gatherer
 	TelemetryPath string
-	Poller        *Poller
-	Snapshot      *Snapshot
+	Poller        *exporter.Poller
+	Snapshot      *exporter.Snapshot
 	// OpenViolations lists a town's open violations for the status page.
 	OpenViolations func(town string) []string
 	Outbox         func() *OutboxStatus
@@ -66,7 +68,7 @@ func NewHandler(o ServerOptions) (http.Handler, error) {
 		return nil, fmt.Errorf("--web.telemetry-path %q: want a path such as /metrics, not / or one of tickwatch's own", p)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(o.TelemetryPath, metricsHandler(o.Gatherer, o.Logger))
+	mux.Handle(o.TelemetryPath, exporter.MetricsHandler(o.Gatherer, o.Logger))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
 		if !o.Poller.Ready() {

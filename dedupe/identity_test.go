@@ -73,4 +73,6 @@ func FuzzIdentity(f *testing.F) {
 	})
 }
 
-func vio(inv int, msg string) gastown.Violation { return gastown.Violation{Invariant: inv, Message: msg} }
+func vio(inv int, msg string) gastown.Violation {
+	return gastown.Violation{Invariant: inv, Message: msg}
+}

@@ -12,8 +12,8 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
-	"github.com/tickwatch/tickwatch/internal/durable"
 	"github.com/tickwatch/tickwatch/gastown"
+	"github.com/tickwatch/tickwatch/internal/durable"
 )
 
 func openT(t *testing.T, dir string, c *clock, logs *bytes.Buffer) *Tracker {

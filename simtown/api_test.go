@@ -85,7 +85,7 @@ func TestTownListSortedAndPadded(t *testing.T) {
 var isoMillisRE = regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$`)
 
 // Every timestamp the API emits has milliseconds and Z; the answers decode
-// into the target package's wire types.
+// into the gastown package's wire types.
 func TestStatusShapeAndRestart(t *testing.T) {
 	dir := t.TempDir()
 	f, c := newFleet(t, Options{Dir: dir, Seed: 4})

@@ -159,10 +159,10 @@ func TestFaithfulReplayReconstructsHistory(t *testing.T) {
 		t.Fatalf("faithful replay: %d %s", code, body)
 	}
 	var got struct {
-		Caveat         string          `json:"caveat"`
-		EventsReplayed int             `json:"eventsReplayed"`
+		Caveat         string           `json:"caveat"`
+		EventsReplayed int              `json:"eventsReplayed"`
 		Actions        []gastown.Action `json:"actions"`
-		StateSnapshot  json.RawMessage `json:"stateSnapshot"`
+		StateSnapshot  json.RawMessage  `json:"stateSnapshot"`
 	}
 	if err := json.Unmarshal(body, &got); err != nil {
 		t.Fatal(err)

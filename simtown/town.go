@@ -27,9 +27,9 @@ type town struct {
 	st      store
 	fault   Fault
 	metrics *gastown.ReconcilerMetrics // nil until the first tick after (re)start
-	active  bool                      // the alarm runs at the active cadence
-	last    time.Time                 // time of the last real tick
-	next    time.Time                 // when the alarm fires next
+	active  bool                       // the alarm runs at the active cadence
+	last    time.Time                  // time of the last real tick
+	next    time.Time                  // when the alarm fires next
 
 	// Owned by the alarm tick alone (the scheduler never runs two ticks of
 	// one town at once), so the workload stays deterministic.

@@ -110,7 +110,7 @@ func countByType(acts []action) map[string]int {
 // stored strings so they always carry milliseconds and Z.
 
 type dryRunJSON struct {
-	Actions    []action             `json:"actions"`
+	Actions    []action              `json:"actions"`
 	Metrics    gastown.DryRunMetrics `json:"metrics"`
 	Violations []gastown.Violation   `json:"violations"`
 }
@@ -122,12 +122,12 @@ type statusJSON struct {
 }
 
 type alarmStatusJSON struct {
-	Alarm        alarmJSON                 `json:"alarm"`
+	Alarm        alarmJSON                  `json:"alarm"`
 	Agents       gastown.AgentCounts        `json:"agents"`
 	Beads        gastown.BeadCounts         `json:"beads"`
 	Patrol       gastown.Patrol             `json:"patrol"`
 	Reconciler   *gastown.ReconcilerMetrics `json:"reconciler"`
-	RecentEvents []recentEventJSON         `json:"recentEvents"`
+	RecentEvents []recentEventJSON          `json:"recentEvents"`
 }
 
 type alarmJSON struct {

@@ -32,7 +32,7 @@ var allowed = map[string][]string{
 	// One job each, over the leaves. alerts consumes dedupe's transitions.
 	"exporter":     {"config", "gastown", "metricnames"},
 	"dedupe":       {"gastown", "internal/durable"},
-	"alerts":       {"config", "dedupe", "internal/durable"},
+	"alerts":       {"config", "dedupe", "gastown", "internal/durable"},
 	"alerts/rules": {"config", "metricnames"},
 	"grafana":      {"config", "metricnames", "internal/atomicfile"},
 	"simtown":      {"gastown"},

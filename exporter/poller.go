@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,7 @@ type Poller struct {
 	OnTickEnd func()
 
 	towns                   prometheus.Gauge
+	shardInfo, shards       *prometheus.Desc
 	polls                   *prometheus.CounterVec
 	pollsSkipped, ticks     prometheus.Counter
 	ticksSkipped, dropped   prometheus.Counter
@@ -73,6 +75,8 @@ func NewPoller(s Settings, snap *Snapshot, now func() time.Time, logger *slog.Lo
 		towns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: metricnames.Towns, Help: metricnames.Help(metricnames.Towns),
 		}),
+		shardInfo: prometheus.NewDesc(metricnames.ShardInfo, metricnames.Help(metricnames.ShardInfo), []string{"shard"}, nil),
+		shards:    prometheus.NewDesc(metricnames.Shards, metricnames.Help(metricnames.Shards), nil, nil),
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricnames.Polls, Help: metricnames.Help(metricnames.Polls),
 		}, []string{"call", "result"}),
@@ -126,6 +130,12 @@ func (p *Poller) Reload(s Settings) {
 func (p *Poller) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(p, ch) }
 
 func (p *Poller) Collect(ch chan<- prometheus.Metric) {
+	// The shard is an info metric, as the Prometheus guidelines have it for
+	// a label that would apply to every series of a target: join it on
+	// instance where a query needs it.
+	sh := p.settings.Load().Shard
+	ch <- prometheus.MustNewConstMetric(p.shardInfo, prometheus.GaugeValue, 1, strconv.Itoa(sh.Index))
+	ch <- prometheus.MustNewConstMetric(p.shards, prometheus.GaugeValue, float64(sh.Count))
 	for _, c := range []prometheus.Collector{p.towns, p.polls, p.pollsSkipped, p.ticks, p.ticksSkipped, p.dropped, p.pollDuration, p.tickDur} {
 		c.Collect(ch)
 	}

@@ -334,11 +334,12 @@ func TestNextPollBounds(t *testing.T) {
 }
 
 func TestShardOwnsEachTownOnce(t *testing.T) {
-	// Every replica must agree: pin the hash (FNV-1a, 64 bits) and the owners.
+	// Every replica must agree: pin the hash (FNV-1a, 64 bits, then the jump
+	// consistent hash) and a few owners.
 	if got := townHash("a"); got != 0xaf63dc4c8601ec8c {
 		t.Fatalf("townHash(a) = %#x: the shard hash changed, replicas of different versions would disagree", got)
 	}
-	for town, owner := range map[string]int{"town-01": 2, "town-02": 0, "town-03": 1, "town-04": 2} {
+	for town, owner := range map[string]int{"town-01": 1, "town-02": 1, "town-03": 0, "town-04": 0} {
 		for idx := 0; idx < 3; idx++ {
 			if got := Owns(town, config.Shard{Index: idx, Count: 3}); got != (idx == owner) {
 				t.Errorf("Owns(%s, %d of 3) = %v, owner is %d", town, idx, got, owner)
@@ -361,6 +362,31 @@ func TestShardOwnsEachTownOnce(t *testing.T) {
 	for idx, n := range perShard {
 		if n < 900 || n > 1100 {
 			t.Errorf("shard %d owns %d of 3000 towns: unbalanced %v", idx, n, perShard)
+		}
+	}
+}
+
+// TestResizeMovesOnlyWhatMust: growing from n to n+1 shards moves about
+// 1/(n+1) of the towns, each to the new shard; shrinking back moves only
+// those again.
+func TestResizeMovesOnlyWhatMust(t *testing.T) {
+	const towns = 10000
+	for n := 1; n <= 7; n++ {
+		moved := 0
+		for i := 0; i < towns; i++ {
+			id := fmt.Sprintf("town-%05d", i)
+			before, after := ShardOf(id, n), ShardOf(id, n+1)
+			if before == after {
+				continue
+			}
+			moved++
+			if after != n {
+				t.Fatalf("%s moved from shard %d to %d growing %d→%d: only the new shard may gain towns", id, before, after, n, n+1)
+			}
+		}
+		want := towns / (n + 1)
+		if d := moved - want; d < -want/10 || d > want/10 {
+			t.Errorf("growing %d→%d moved %d of %d towns, want about %d", n, n+1, moved, towns, want)
 		}
 	}
 }

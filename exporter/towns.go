@@ -91,13 +91,38 @@ func unique(ids []string) []string {
 	return out
 }
 
-// Owns reports whether this shard owns the town: a stable hash of the id
-// modulo the shard count, so every replica agrees without talking.
+// Owns reports whether this shard owns the town: every replica computes the
+// same owner from the id alone, so they agree without talking.
 func Owns(town string, sh config.Shard) bool {
 	if sh.Count <= 1 {
 		return true
 	}
-	return townHash(town)%uint64(sh.Count) == uint64(sh.Index)
+	return ShardOf(town, sh.Count) == sh.Index
+}
+
+// ShardOf is the shard that owns a town among count: the jump consistent hash
+// (Lamping and Veach, 2014) of the town id's FNV-1a hash. Unlike hash mod
+// count, a resize moves only the towns that must move: growing from n to n+1
+// shards hands about 1/(n+1) of the towns to the new shard and moves none
+// between the others; shrinking spreads only the removed shard's towns.
+func ShardOf(town string, count int) int {
+	if count <= 1 {
+		return 0
+	}
+	return jump(townHash(town), count)
+}
+
+// jump maps key to a bucket in [0, buckets). It steps through the buckets the
+// key would move to as the count grows, with a 64-bit linear congruential
+// generator seeded by the key, and stops at the last one below buckets.
+func jump(key uint64, buckets int) int {
+	b, j := int64(-1), int64(0)
+	for j < int64(buckets) {
+		b = j
+		key = key*2862933555777941757 + 1
+		j = int64(float64(b+1) * (float64(int64(1)<<31) / float64((key>>33)+1)))
+	}
+	return int(b)
 }
 
 func townHash(town string) uint64 {

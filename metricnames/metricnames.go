@@ -33,6 +33,8 @@ const (
 // The sidecar itself.
 const (
 	Towns                = "tickwatch_towns"
+	ShardInfo            = "tickwatch_shard_info"
+	Shards               = "tickwatch_shards"
 	Polls                = "tickwatch_polls_total"
 	PollsSkipped         = "tickwatch_polls_skipped_total"
 	PollDuration         = "tickwatch_poll_duration_seconds"
@@ -69,6 +71,8 @@ var help = []struct{ name, text string }{
 	{DryRunStatusCode, "HTTP status of the town's last dry-run answer; 0 when none came (timeout, refused connection)."},
 	{Ticking, "1 if the town's status shows a running reconciler (an armed alarm or a last tick), 0 if it answers but never ticks."},
 	{Towns, "Towns watched by this replica."},
+	{ShardInfo, "A metric with a constant '1' value labeled by the shard (shard.index) of this replica."},
+	{Shards, "The number of shards (shard.count) this replica divides the towns among."},
 	{Polls, "Calls to the towns by call (status, dry_run) and result."},
 	{PollsSkipped, "Town polls not started because their tick ran out of time."},
 	{PollDuration, "Wall time of one town poll (status and dry run)."},

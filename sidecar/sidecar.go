@@ -35,6 +35,7 @@ type Sidecar struct {
 	logger      *slog.Logger
 	configFile  string
 	embeddedURL string
+	shard       config.ShardOverride
 	handler     http.Handler
 
 	mu  sync.Mutex // serialises reloads and guards cfg
@@ -48,7 +49,11 @@ type Options struct {
 	// EmbeddedURL is the in-process simtown fleet's URL, watched while the
 	// config names no target.url (also after a reload).
 	EmbeddedURL string
-	Logger      *slog.Logger
+	// Shard is the shard set on the command line or in the environment
+	// (a StatefulSet pod's ordinal); it wins over the config file's, also
+	// after a reload.
+	Shard  config.ShardOverride
+	Logger *slog.Logger
 }
 
 // New builds a sidecar from a loaded config.
@@ -57,8 +62,12 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Sidecar{Registry: prometheus.NewRegistry(), Snapshot: exporter.NewSnapshot(), logger: logger, configFile: o.ConfigFile, embeddedURL: o.EmbeddedURL}
-	cfg = s.withEmbedded(cfg)
+	s := &Sidecar{Registry: prometheus.NewRegistry(), Snapshot: exporter.NewSnapshot(), logger: logger,
+		configFile: o.ConfigFile, embeddedURL: o.EmbeddedURL, shard: o.Shard}
+	cfg, err := s.withCommandLine(cfg)
+	if err != nil {
+		return nil, err
+	}
 	s.cfg = cfg
 	settings, err := settingsFrom(cfg, nil, nil)
 	if err != nil {
@@ -124,7 +133,7 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	cfg := s.cfg
 	s.mu.Unlock()
 	s.logger.Info("watching", "target", cfg.Target.RedactedURL(), "interval", time.Duration(cfg.Poll.Interval),
-		"shard", fmt.Sprintf("%d/%d", cfg.Shard.Index, cfg.Shard.Count), "version", version.Version)
+		"shard", shardString(cfg.Shard), "version", version.Version)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); s.Violations.Notifier.Run(ctx) }()
@@ -153,9 +162,11 @@ func (s *Sidecar) Reload() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cfg, err := config.Load(s.configFile)
+	if err == nil {
+		cfg, err = s.withCommandLine(cfg)
+	}
 	var settings exporter.Settings
 	if err == nil {
-		cfg = s.withEmbedded(cfg)
 		settings, err = settingsFrom(cfg, s.cfg, s.Poller.Settings())
 	}
 	if err != nil {
@@ -179,20 +190,29 @@ func (s *Sidecar) Reload() error {
 	if cfg.Dedupe.StateDir != s.cfg.Dedupe.StateDir {
 		s.logger.Warn("dedupe.state_dir changes take effect at the next restart")
 	}
+	if cfg.Shard != s.cfg.Shard {
+		s.logger.Info("shard changed: towns move between replicas from the next tick", "from", shardString(s.cfg.Shard), "to", shardString(cfg.Shard))
+	}
 	s.cfg = cfg
 	s.logger.Info("configuration reloaded", "file", s.configFile)
 	return nil
 }
 
-// withEmbedded points a config without target.url at the embedded fleet.
-func (s *Sidecar) withEmbedded(cfg *config.Config) *config.Config {
-	if cfg.Target.URL == "" && s.embeddedURL != "" {
-		c := *cfg
-		c.Target.URL = s.embeddedURL
-		return &c
+// withCommandLine applies what the command line decides over the file: the
+// shard it was started with, and the embedded fleet as the target of a
+// config without target.url.
+func (s *Sidecar) withCommandLine(cfg *config.Config) (*config.Config, error) {
+	c := *cfg
+	if err := s.shard.Apply(&c); err != nil {
+		return nil, err
 	}
-	return cfg
+	if c.Target.URL == "" && s.embeddedURL != "" {
+		c.Target.URL = s.embeddedURL
+	}
+	return &c, nil
 }
+
+func shardString(sh config.Shard) string { return fmt.Sprintf("%d/%d", sh.Index, sh.Count) }
 
 // settingsFrom builds the poller's settings. On a reload whose target
 // section is unchanged it keeps the running client (and its open

@@ -27,10 +27,19 @@ func addRun(app *kingpin.Application) (*kingpin.CmdClause, action) {
 	simTowns := cmd.Flag("simtown.towns", "Towns of the embedded simtown fleet (used when no target.url is configured).").Default("20").Int()
 	simSeed := cmd.Flag("simtown.seed", "Workload seed of the embedded simtown fleet.").Default("1").Int64()
 	simFaults := cmd.Flag("simtown.fault-rate", "Chance per tick that an embedded town breaks an invariant for a while.").Default("0.02").Float64()
+	shardIndex := cmd.Flag("shard.index", "This replica's shard, over the config file's shard.index: a number, or 'hostname' for the ordinal ending the host name (StatefulSet pod tickwatch-2 is shard 2). Default: $"+config.EnvShardIndex+".").PlaceHolder("INDEX").String()
+	shardCount := cmd.Flag("shard.count", "Number of shards, over the config file's shard.count; without it a reload can change the count. Default: $"+config.EnvShardCount+".").PlaceHolder("COUNT").String()
 
 	return cmd, func(ctx context.Context, logger *slog.Logger) error {
 		cfg, err := config.Load(*configFile)
 		if err != nil {
+			return err
+		}
+		shard, err := config.ResolveShard(*shardIndex, *shardCount, os.LookupEnv, os.Hostname)
+		if err != nil {
+			return err
+		}
+		if err := shard.Apply(cfg); err != nil { // before anything starts
 			return err
 		}
 		var embeddedURL string
@@ -43,7 +52,7 @@ func addRun(app *kingpin.Application) (*kingpin.CmdClause, action) {
 			embeddedURL = url
 		}
 		sc, err := sidecar.New(cfg, sidecar.Options{
-			ConfigFile: *configFile, TelemetryPath: *metricsPath, EmbeddedURL: embeddedURL, Logger: logger,
+			ConfigFile: *configFile, TelemetryPath: *metricsPath, EmbeddedURL: embeddedURL, Shard: shard, Logger: logger,
 		})
 		if err != nil {
 			return err

@@ -14,11 +14,13 @@ import (
 )
 
 // EventID derives the Sentry event id of a transition from (town, identity,
-// kind, sequence): the same transition, re-issued after a crash or retried
-// after a failure, is the same event to Sentry and to the outbox.
+// kind, sequence) and the origin of the state that issued it: the same
+// transition, re-issued after a crash or retried after a failure, is the same
+// event to Sentry and to the outbox, and a town watched by another replica
+// (whose sequence numbers start afresh) never reuses an id.
 func EventID(t dedupe.Transition) string {
 	h := sha256.New()
-	for _, s := range []string{t.Town, t.Identity, string(t.Kind), strconv.FormatUint(t.Seq, 10)} {
+	for _, s := range []string{t.Town, t.Identity, string(t.Kind), strconv.FormatUint(t.Seq, 10), t.Origin} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
@@ -112,6 +114,11 @@ func newEvent(t dedupe.Transition, spec eventSpec) *sentry.Event {
 		"observations": t.Observations,
 		"source":       string(t.Source),
 		"how_known":    howKnown(t.Source),
+	}
+	if t.Adopted {
+		// first_seen is when this replica took the town over; the opening
+		// was reported by the replica that watched it before.
+		ev.Contexts["violation"]["taken_over"] = true
 	}
 	return ev
 }

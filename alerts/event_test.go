@@ -87,6 +87,23 @@ func TestEventContent(t *testing.T) {
 	}
 }
 
+// TestTakenOverEvent: the resolve of a violation a replica took over says
+// so, since its first_seen is the hand-over, not the violation's start.
+func TestTakenOverEvent(t *testing.T) {
+	h := newHarness(t, nil)
+	tr := transition("town-a", dedupe.Resolved, 2)
+	tr.Adopted = true
+	h.enqueue([]dedupe.Transition{tr})
+	h.drain()
+	evs := h.srv.Events()
+	if len(evs) != 1 {
+		t.Fatalf("%d events, want 1", len(evs))
+	}
+	if got := evs[0].Contexts["violation"]["taken_over"]; got != true {
+		t.Errorf("taken_over = %v, want true", got)
+	}
+}
+
 // TestUnnamedRemainderEvent: the part of the reconciler's count that the
 // rows do not name is one violation, and its event says so.
 func TestUnnamedRemainderEvent(t *testing.T) {
@@ -117,11 +134,11 @@ func TestEventIDStableAndDistinct(t *testing.T) {
 	if len(id) != 32 {
 		t.Fatalf("event id %q is not 32 hex digits", id)
 	}
-	// Fields outside (town, identity, kind, seq) do not change it.
+	// Fields outside (town, identity, kind, seq, origin) do not change it.
 	later := base
 	later.At, later.LastSeen, later.Observations, later.Message = base.At.Add(time.Hour), base.At.Add(time.Hour), 99, "other text"
 	if EventID(later) != id {
-		t.Errorf("event id depends on more than (town, identity, kind, seq)")
+		t.Errorf("event id depends on more than (town, identity, kind, seq, origin)")
 	}
 	seen := map[string]string{id: "base"}
 	for name, mod := range map[string]func(*dedupe.Transition){
@@ -129,6 +146,7 @@ func TestEventIDStableAndDistinct(t *testing.T) {
 		"identity": func(t *dedupe.Transition) { t.Identity = "7:other" },
 		"kind":     func(t *dedupe.Transition) { t.Kind = dedupe.Repeated },
 		"seq":      func(t *dedupe.Transition) { t.Seq = 2 },
+		"origin":   func(t *dedupe.Transition) { t.Origin = "another state file" },
 		"boundary": func(t *dedupe.Transition) { t.Town, t.Identity = "town-a7:", "Working" },
 	} {
 		tr := base

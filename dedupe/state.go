@@ -1,6 +1,7 @@
 package dedupe
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -15,7 +16,11 @@ import (
 // StateFile is the tracker's file inside the state directory.
 const StateFile = "dedupe.db"
 
-var bucketTowns = []byte("towns")
+var (
+	bucketTowns = []byte("towns")
+	bucketMeta  = []byte("meta")
+	keyOrigin   = []byte("origin")
+)
 
 // stateVersion is written with every town record; a record of another
 // version is reported and dropped.
@@ -56,6 +61,18 @@ func OpenTracker(dir string, opts Options, now func() time.Time, logger *slog.Lo
 
 func (t *Tracker) load(db *bolt.DB) error {
 	return db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if o := meta.Get(keyOrigin); len(o) > 0 {
+			t.origin = string(o)
+		} else {
+			t.origin = rand.Text()
+			if err := meta.Put(keyOrigin, []byte(t.origin)); err != nil {
+				return err
+			}
+		}
 		b, err := tx.CreateBucketIfNotExists(bucketTowns)
 		if err != nil {
 			return err
@@ -79,7 +96,8 @@ func (t *Tracker) load(db *bolt.DB) error {
 				ts.forgottenAt = *rec.ForgottenAt
 				t.retired[town] = struct{}{}
 			}
-			if len(ts.entries) > 0 {
+			// A record without entries is a watched town's (Options.Baseline).
+			if len(ts.entries) > 0 || rec.ForgottenAt == nil {
 				t.towns[town] = ts
 			}
 			return nil
@@ -126,7 +144,7 @@ func (t *Tracker) Save() error {
 			continue
 		}
 		es := ts.persisted()
-		if len(es) == 0 {
+		if len(es) == 0 && !t.opts.Baseline {
 			puts[town] = nil
 			continue
 		}

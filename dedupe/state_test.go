@@ -110,7 +110,7 @@ func TestForgetKeepsOnlySequences(t *testing.T) {
 		t.Fatal(err)
 	}
 	tr.Forget("town-a")
-	if !strings.Contains(logs.String(), `msg="town left the watch list; violation state dropped" town=town-a open_violations=1`) {
+	if !strings.Contains(logs.String(), `msg="town left the watch list; its open violations are dropped without a resolve" town=town-a open_violations=1`) {
 		t.Errorf("no Forget log line in %q", logs.String())
 	}
 	if err := tr.Close(); err != nil {

@@ -16,6 +16,10 @@ const (
 	Opened   Kind = "opened"
 	Resolved Kind = "resolved"
 	Repeated Kind = "repeated"
+	// Adopted marks a violation that was already there at the first poll of
+	// a town (see Options.Baseline). It is never a Transition's kind: the
+	// tracker issues no transition for it.
+	Adopted Kind = "adopted"
 )
 
 // Kinds lists every transition kind, in the order metrics expose them.
@@ -35,6 +39,13 @@ type Transition struct {
 	FirstSeen    time.Time // first observation of this episode
 	LastSeen     time.Time
 	Observations int // polls that saw it in this episode
+	// Adopted says the episode was open at the first poll of the town (see
+	// Options.Baseline): FirstSeen is when this tracker took it over, and
+	// its opening was reported by whoever watched the town before.
+	Adopted bool
+	// Origin names the state the transition came from (see
+	// Tracker.Origin); empty for a memory-only tracker.
+	Origin string
 }
 
 // Options set the hysteresis. OpenAfter and ResolveAfter below 1 count as 1.
@@ -46,6 +57,14 @@ type Options struct {
 	// that a violation that comes back continues its sequence and gets new
 	// event ids. Zero means DefaultRetain.
 	Retain time.Duration
+	// Baseline makes the first successful poll of a town the tracker holds
+	// no record of (a town it starts to watch, or watches again after
+	// Forget) its baseline: the violations that poll shows are open at once
+	// and issue no transition, as already reported; they resolve as usual.
+	// The tracker then keeps a record of every town it watches, so a
+	// restart is not a first poll. The sidecar sets it: a town handed over
+	// from another replica must not open again what that replica reported.
+	Baseline bool
 }
 
 // DefaultRetain keeps resolved identities for a week.
@@ -86,6 +105,7 @@ type entry struct {
 	LastKind     Kind      `json:"last_kind,omitempty"`
 	LastAt       time.Time `json:"last_at"`     // time of the last transition
 	NotifiedAt   time.Time `json:"notified_at"` // last opened or repeated
+	Adopted      bool      `json:"adopted,omitempty"` // this episode was open at the town's baseline
 }
 
 func (e *entry) dormant() bool { return !e.Open && e.Seen == 0 }
@@ -111,6 +131,8 @@ type Tracker struct {
 	forgot  map[string]struct{} // towns to delete at the next Save
 	retired map[string]struct{} // forgotten towns whose sequence numbers are kept
 	store   *store              // nil: memory only
+	origin  string              // see Origin
+	adopted uint64              // violations taken as open at a baseline
 	saveMu  sync.Mutex          // serialises Save
 	scratch map[string]gastown.Violation
 }
@@ -160,8 +182,12 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 	defer t.mu.Unlock()
 
 	ts := t.towns[town]
+	firstSight := ts == nil || !ts.forgottenAt.IsZero()
+	if firstSight && t.opts.Baseline && unjudged != nil {
+		return nil // a baseline needs a poll that judges every invariant
+	}
 	if ts == nil {
-		if len(vs) == 0 {
+		if len(vs) == 0 && !t.opts.Baseline {
 			return nil // nothing known, nothing seen: no state to create
 		}
 		ts = &townState{entries: map[string]*entry{}}
@@ -181,6 +207,10 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 	for _, v := range vs {
 		seen[Identity(v)] = v
 	}
+	if firstSight && t.opts.Baseline {
+		t.adopt(town, ts, seen, now)
+		return nil
+	}
 
 	var out []Transition
 	for id, v := range seen {
@@ -190,7 +220,7 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 			ts.entries[id] = e
 		}
 		if e.dormant() {
-			e.FirstSeen, e.Observations = now, 0
+			e.FirstSeen, e.Observations, e.Adopted = now, 0, false
 		}
 		e.Message, e.Subject, e.Source = v.Message, Subject(v), string(v.Source)
 		e.Seen++
@@ -232,7 +262,7 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 			changed = true
 		}
 	}
-	if len(ts.entries) == 0 {
+	if len(ts.entries) == 0 && !t.opts.Baseline {
 		delete(t.towns, town)
 	}
 	if changed {
@@ -242,12 +272,39 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 	return out
 }
 
+// adopt takes a town's first poll as its baseline: each violation it shows
+// is open from now on, without a transition. Its sequence number advances
+// as for an opening, so the resolve that follows gets an id of its own.
+// Callers hold t.mu.
+func (t *Tracker) adopt(town string, ts *townState, seen map[string]gastown.Violation, now time.Time) {
+	for id, v := range seen {
+		e := ts.entries[id]
+		if e == nil {
+			e = &entry{Identity: id, Invariant: v.Invariant}
+			ts.entries[id] = e
+		}
+		e.Message, e.Subject, e.Source = v.Message, Subject(v), string(v.Source)
+		e.Open, e.Adopted = true, true
+		e.Seen, e.Absent, e.Observations = 1, 0, 1
+		e.FirstSeen, e.LastSeen, e.NotifiedAt = now, now, now
+		e.Seq++
+		e.LastKind, e.LastAt = Adopted, now
+		t.adopted++
+	}
+	t.dirty[town] = struct{}{}
+	if len(seen) > 0 {
+		t.logger.Info("first poll of the town: its open violations are taken as already reported", "town", town, "violations", len(seen))
+	}
+}
+
 // transition advances e's sequence and describes the change. Callers hold t.mu.
 func (t *Tracker) transition(town string, e *entry, k Kind, now time.Time) Transition {
 	e.Seq++
 	e.LastKind, e.LastAt = k, now
 	t.counts[k]++
-	return e.describe(town)
+	tr := e.describe(town)
+	tr.Origin = t.origin
+	return tr
 }
 
 func (e *entry) describe(town string) Transition {
@@ -256,6 +313,7 @@ func (e *entry) describe(town string) Transition {
 		Message: e.Message, Subject: e.Subject, Source: gastown.ViolationSource(e.Source),
 		Kind: e.LastKind, Seq: e.Seq, At: e.LastAt,
 		FirstSeen: e.FirstSeen, LastSeen: e.LastSeen, Observations: e.Observations,
+		Adopted: e.Adopted,
 	}
 }
 
@@ -293,7 +351,9 @@ func (t *Tracker) Forget(town string) {
 		t.dirty[town] = struct{}{}
 	}
 	t.mu.Unlock()
-	t.logger.Info("town left the watch list; violation state dropped", "town", town, "open_violations", open)
+	if open > 0 {
+		t.logger.Info("town left the watch list; its open violations are dropped without a resolve", "town", town, "open_violations", open)
+	}
 }
 
 // Towns lists the towns with state that are not forgotten, sorted: those the
@@ -371,6 +431,20 @@ func (t *Tracker) OpenViolations(town string) []Transition {
 	})
 	return out
 }
+
+// Adopted counts the violations taken as open at a town's baseline since
+// the process started (see Options.Baseline).
+func (t *Tracker) Adopted() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.adopted
+}
+
+// Origin is a random id created with the tracker's state file, so that
+// event ids from two state files never collide: the same town watched by
+// another replica, or by this one after its state was lost, counts its
+// sequence numbers afresh.
+func (t *Tracker) Origin() string { return t.origin }
 
 // TransitionCounts returns the transitions issued since the process started,
 // with every kind present.

@@ -42,6 +42,7 @@ const (
 	Ticks                = "tickwatch_ticks_total"
 	TicksSkipped         = "tickwatch_ticks_skipped_total"
 	ViolationTransitions = "tickwatch_violation_transitions_total"
+	ViolationsAdopted    = "tickwatch_violations_adopted_total"
 	SentryEvents         = "tickwatch_sentry_events_total"
 	SentryEventsDropped  = "tickwatch_sentry_events_dropped_total"
 	SentryOutbox         = "tickwatch_sentry_outbox_events"
@@ -80,6 +81,7 @@ var help = []struct{ name, text string }{
 	{Ticks, "Ticks completed."},
 	{TicksSkipped, "Ticks skipped because the previous one was still running."},
 	{ViolationTransitions, "Violation transitions (opened, resolved, repeated) since start."},
+	{ViolationsAdopted, "Violations already open at the first poll of a town, taken as reported without a transition (a town handed over from another replica)."},
 	{SentryEvents, "Sentry delivery attempts by result (logged: no DSN, written to the log)."},
 	{SentryEventsDropped, "Transitions given up: outbox full, or rejected by Sentry with a 4xx."},
 	{SentryOutbox, "Transitions waiting in the durable outbox for Sentry."},

@@ -152,6 +152,10 @@ func dedupeOptions(cfg *config.Config) dedupe.Options {
 		OpenAfter:      cfg.Dedupe.OpenAfter,
 		ResolveAfter:   cfg.Dedupe.ResolveAfter,
 		RepeatInterval: time.Duration(cfg.Dedupe.RepeatInterval),
+		// What a town shows at its first poll here was reported by the
+		// replica that watched it before (or predates tickwatch): see
+		// "Sharding" in the README.
+		Baseline: true,
 	}
 }
 

@@ -26,13 +26,14 @@ type Violations struct {
 	pending []dedupe.Transition // this tick's, enqueued together at its end
 	named   map[string]bool     // towns whose dry run has named violations
 
-	transitions, events, dropped, outbox *prometheus.Desc
+	transitions, adopted, events, dropped, outbox *prometheus.Desc
 }
 
 func NewViolations(t *dedupe.Tracker, n *alerts.Notifier, logger *slog.Logger) *Violations {
 	return &Violations{
 		Tracker: t, Notifier: n, logger: logger, named: map[string]bool{},
 		transitions: prometheus.NewDesc(metricnames.ViolationTransitions, metricnames.Help(metricnames.ViolationTransitions), []string{"transition"}, nil),
+		adopted:     prometheus.NewDesc(metricnames.ViolationsAdopted, metricnames.Help(metricnames.ViolationsAdopted), nil, nil),
 		events:      prometheus.NewDesc(metricnames.SentryEvents, metricnames.Help(metricnames.SentryEvents), []string{"result"}, nil),
 		dropped:     prometheus.NewDesc(metricnames.SentryEventsDropped, metricnames.Help(metricnames.SentryEventsDropped), nil, nil),
 		outbox:      prometheus.NewDesc(metricnames.SentryOutbox, metricnames.Help(metricnames.SentryOutbox), nil, nil),
@@ -128,6 +129,7 @@ func (v *Violations) OutboxStatus() *OutboxStatus {
 
 func (v *Violations) Describe(ch chan<- *prometheus.Desc) {
 	ch <- v.transitions
+	ch <- v.adopted
 	ch <- v.events
 	ch <- v.dropped
 	ch <- v.outbox
@@ -138,6 +140,7 @@ func (v *Violations) Collect(ch chan<- prometheus.Metric) {
 	for _, k := range dedupe.Kinds {
 		ch <- prometheus.MustNewConstMetric(v.transitions, prometheus.CounterValue, float64(counts[k]), string(k))
 	}
+	ch <- prometheus.MustNewConstMetric(v.adopted, prometheus.CounterValue, float64(v.Tracker.Adopted()))
 	s := v.Notifier.Stats()
 	for _, r := range []struct {
 		result string

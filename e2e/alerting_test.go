@@ -192,7 +192,7 @@ func TestQueueFaultPagesAndResolves(t *testing.T) {
 	// Prometheus's view of the same alert: labels from the rule and the scrape.
 	critical := findAlert(t, ctx, s.prom, rules.AlertReconcilerQueueDepthCritical, sickTown)
 	wantLabels := map[string]string{"alertname": rules.AlertReconcilerQueueDepthCritical, "severity": "page",
-		"job": "tickwatch", "instance": s.tw.Addr, "town": sickTown}
+		"job": "tickwatch", "town": sickTown}
 	if !maps.Equal(critical.Labels, wantLabels) {
 		t.Errorf("alert labels %v, want %v", critical.Labels, wantLabels)
 	}
@@ -213,7 +213,7 @@ func TestQueueFaultPagesAndResolves(t *testing.T) {
 	}
 	va := violation.Alerts[0]
 	wantViolation := map[string]string{"alertname": rules.AlertReconcilerInvariantViolated, "severity": "warning",
-		"job": "tickwatch", "instance": s.tw.Addr, "town": sickTown, "invariant": "7"}
+		"job": "tickwatch", "town": sickTown, "invariant": "7"}
 	if !maps.Equal(va.Labels, wantViolation) {
 		t.Errorf("violation labels %v, want %v", va.Labels, wantViolation)
 	}
@@ -309,17 +309,18 @@ func TestQueueFaultPagesAndResolves(t *testing.T) {
 		pageAfter.Round(time.Millisecond), resolveAfter.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
 
-// TestTickwatchDownInhibitsItsTowns posts alerts to the real Alertmanager the
-// way Prometheus does: while TickwatchDown fires for one tickwatch instance,
-// that instance's town pages are held back and another instance's are not.
-func TestTickwatchDownInhibitsItsTowns(t *testing.T) {
+// TestTickwatchDownInhibitsShardMissing posts alerts to the real
+// Alertmanager the way Prometheus does: while TickwatchDown fires for one
+// replica of a job, the job's TickwatchShardMissing (the same outage) is held
+// back, and a town's page (which names no replica) is not.
+func TestTickwatchDownInhibitsShardMissing(t *testing.T) {
 	s := &alertingStack{}
 	startAlertmanager(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	down := map[string]string{"alertname": rules.AlertTickwatchDown, "cause": "scrape-failed", "severity": "page", "job": "tickwatch", "instance": "tickwatch-0:9917"}
-	watchedByDown := map[string]string{"alertname": rules.AlertReconcilerQueueDepthCritical, "severity": "page", "job": "tickwatch", "instance": "tickwatch-0:9917", "town": "town-a"}
-	watchedByUp := map[string]string{"alertname": rules.AlertReconcilerQueueDepthCritical, "severity": "page", "job": "tickwatch", "instance": "tickwatch-1:9917", "town": "town-b"}
+	missing := map[string]string{"alertname": rules.AlertTickwatchShardMissing, "severity": "page", "job": "tickwatch"}
+	town := map[string]string{"alertname": rules.AlertReconcilerQueueDepthCritical, "severity": "page", "job": "tickwatch", "town": "town-a"}
 	if err := s.am.PostAlerts(ctx, promtest.PostableAlert{Labels: down}); err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +332,7 @@ func TestTickwatchDownInhibitsItsTowns(t *testing.T) {
 		}
 		return nil
 	})
-	if err := s.am.PostAlerts(ctx, promtest.PostableAlert{Labels: watchedByDown}, promtest.PostableAlert{Labels: watchedByUp}); err != nil {
+	if err := s.am.PostAlerts(ctx, promtest.PostableAlert{Labels: missing}, promtest.PostableAlert{Labels: town}); err != nil {
 		t.Fatal(err)
 	}
 	promtest.Eventually(t, alertTimeout, "two PagerDuty triggers", func() error {
@@ -347,7 +348,7 @@ func TestTickwatchDownInhibitsItsTowns(t *testing.T) {
 			return err
 		}
 		for _, a := range alerts {
-			states[a.Labels["alertname"]+"/"+a.Labels["instance"]] = a.Status.State
+			states[a.Labels["alertname"]] = a.Status.State
 		}
 		if len(states) != 3 {
 			return fmt.Errorf("alert states %v", states)
@@ -355,9 +356,9 @@ func TestTickwatchDownInhibitsItsTowns(t *testing.T) {
 		return nil
 	})
 	wantStates := map[string]string{
-		"TickwatchDown/tickwatch-0:9917":                "active",
-		"ReconcilerQueueDepthCritical/tickwatch-0:9917": "suppressed",
-		"ReconcilerQueueDepthCritical/tickwatch-1:9917": "active",
+		rules.AlertTickwatchDown:                "active",
+		rules.AlertTickwatchShardMissing:        "suppressed",
+		rules.AlertReconcilerQueueDepthCritical: "active",
 	}
 	if !maps.Equal(states, wantStates) {
 		t.Errorf("alert states %v, want %v", states, wantStates)
@@ -367,7 +368,7 @@ func TestTickwatchDownInhibitsItsTowns(t *testing.T) {
 		paged = append(paged, e.EventAction+" "+strings.SplitN(e.Payload.Summary, ":", 2)[0])
 	}
 	slices.Sort(paged)
-	wantPaged := []string{"trigger [FIRING] ReconcilerQueueDepthCritical town town-b", "trigger [FIRING] TickwatchDown"}
+	wantPaged := []string{"trigger [FIRING] ReconcilerQueueDepthCritical town town-a", "trigger [FIRING] TickwatchDown"}
 	if !slices.Equal(paged, wantPaged) {
 		t.Errorf("paged %q, want %q", paged, wantPaged)
 	}

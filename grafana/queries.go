@@ -41,9 +41,17 @@ func perTown(metric string) string {
 	return fmt.Sprintf("%s{%s}", metric, TownSelector)
 }
 
-// sumBy aggregates a per-town metric over the chosen towns, keeping label.
+// byTown is a per-town metric for the chosen towns, one series per town
+// whichever replica (shard) watches it: max, so the one tick in which two
+// replicas report a town that moves between them does not draw it twice.
+func byTown(metric string) string {
+	return fmt.Sprintf("max by (town) (%s)", perTown(metric))
+}
+
+// sumBy aggregates a per-town metric over the chosen towns, keeping label,
+// counting each town once (see byTown).
 func sumBy(label, metric string) string {
-	return fmt.Sprintf("sum by (%s) (%s)", label, perTown(metric))
+	return fmt.Sprintf("sum by (%[1]s) (max by (town, %[1]s) (%[2]s))", label, perTown(metric))
 }
 
 // rateBy is the per-second rate of a sidecar counter, by label.

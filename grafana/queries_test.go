@@ -178,3 +178,34 @@ func TestQueriesAreThePanelTargets(t *testing.T) {
 		t.Errorf("%d queries, want 16 (14 panels, poll latency has three quantiles)", len(fromQueries))
 	}
 }
+
+// TestPerTownQueriesCountEachTownOnce: with several replicas (shards) a town
+// that moves is reported by two of them for a tick, so every selector of a
+// per-town metric sits under an aggregation by town that takes one value
+// per town, whatever replica labels come with it.
+func TestPerTownQueriesCountEachTownOnce(t *testing.T) {
+	queries, err := Queries(config.DefaultThresholds())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range queries {
+		ast, err := parser.NewParser(parser.Options{}).ParseExpr(q.Expand(TownAllValue, "1m"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		parser.Inspect(ast, func(n parser.Node, path []parser.Node) error {
+			vs, ok := n.(*parser.VectorSelector)
+			if !ok || !strings.HasPrefix(vs.Name, "reconciler_") {
+				return nil
+			}
+			for _, p := range path {
+				if a, ok := p.(*parser.AggregateExpr); ok && !a.Without && slices.Contains(a.Grouping, "town") &&
+					(a.Op == parser.MAX || a.Op == parser.MIN) {
+					return nil
+				}
+			}
+			t.Errorf("panel %q: %s reads %s without taking one value per town: a town two replicas report counts twice", q.Panel, q.Expr, vs.Name)
+			return nil
+		})
+	}
+}

@@ -47,7 +47,7 @@ func rows(th config.Thresholds) []row {
 
 	wallClock := timeseries("Wall clock per tick",
 		"Wall clock time of each selected town's last real alarm tick. The red line and area start at thresholds.wall_clock_seconds, the same threshold as the ReconcilerWallClockHigh alert.",
-		"s", 3, q(perTown(metricnames.LastTickWallClock), "{{town}}", true))
+		"s", 3, q(byTown(metricnames.LastTickWallClock), "{{town}}", true))
 	wallClock.w = 10
 	wallClock.fieldConfig.Defaults.Thresholds = steps("green", step{th.WallClockSeconds, "red"})
 	wallClock.fieldConfig.Defaults.Custom.ThresholdsStyle.Mode = "line+area"
@@ -78,38 +78,38 @@ func rows(th config.Thresholds) []row {
 
 	outbox := timeseries("Sentry outbox depth",
 		"Transitions waiting in the durable outbox for Sentry to accept them. A rising line means Sentry is down or rate limiting.",
-		"short", 0, q(metricnames.SentryOutbox, "outbox", true))
+		"short", 0, q("sum("+metricnames.SentryOutbox+")", "outbox", true))
 	outbox.w = 6
 
 	return []row{
 		{title: "Fleet", panels: []*panel{
 			stat("Towns up", "Selected towns whose last poll succeeded.", "short", "value",
 				steps("red", step{1, "green"}),
-				q("sum("+perTown(metricnames.Up)+")", "up", true)),
+				q("sum("+byTown(metricnames.Up)+")", "up", true)),
 			stat("Towns down", "Selected towns whose last poll failed (reconciler_up == 0).", "short", "background",
 				steps("green", step{1, "red"}),
-				q("count("+perTown(metricnames.Up)+" == 0) or vector(0)", "down", true)),
+				q("count("+byTown(metricnames.Up)+" == 0) or vector(0)", "down", true)),
 			violationsByInvariant,
 			barGauge("Top towns by queue depth",
 				"The ten selected towns with the deepest event queue now (dry run eventsDrained). Yellow at thresholds.queue_depth_warning, red at thresholds.queue_depth_critical.",
 				"short", queueMax, queueSteps,
-				instant("topk(10, "+perTown(metricnames.QueueDepth)+")", "{{town}}", true)),
+				instant("topk(10, "+byTown(metricnames.QueueDepth)+")", "{{town}}", true)),
 		}},
 		{title: "Reconciler", panels: []*panel{
 			timeseries("Events drained per tick",
 				"Events each selected town's last real alarm tick drained from its queue.",
-				"short", 0, q(perTown(metricnames.LastTickEventsDrained), "{{town}}", true)),
+				"short", 0, q(byTown(metricnames.LastTickEventsDrained), "{{town}}", true)),
 			actions,
 			sideEffects,
 			stat("Invariant violations",
 				"Invariant violations the last real alarm tick of the selected towns found; red from 1.",
 				"short", "background", steps("green", step{1, "red"}),
-				q("sum("+perTown(metricnames.LastTickViolations)+")", "violations", true)),
+				q("sum("+byTown(metricnames.LastTickViolations)+")", "violations", true)),
 			wallClock,
 			gauge("Queue depth",
 				"Each selected town's event queue depth now, its last non-null sample (never a mean over the range). Yellow at thresholds.queue_depth_warning, red at thresholds.queue_depth_critical.",
 				"short", queueMax, queueSteps,
-				q(perTown(metricnames.QueueDepth), "{{town}}", true)),
+				q(byTown(metricnames.QueueDepth), "{{town}}", true)),
 		}},
 		{title: "Sidecar", panels: []*panel{polls, latency, sentry, outbox}},
 	}

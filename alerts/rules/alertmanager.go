@@ -109,8 +109,9 @@ const (
 
 // AlertmanagerConfig returns alertmanager.yml: severity=page goes to
 // PagerDuty, everything else to the warnings receiver (webhook and Slack);
-// groups are one alert name in one town; per-town alerts are inhibited while
-// the tickwatch instance that watches them is down.
+// groups are one alert name in one town; a page for a town's worse state
+// holds back its milder one, and TickwatchDown holds back the
+// TickwatchShardMissing it causes.
 func AlertmanagerConfig(o AlertmanagerOptions) ([]byte, error) {
 	if o.PagerDutyRoutingKeyFile == "" {
 		return nil, errors.New("alertmanager config: a PagerDuty routing key file is required")
@@ -146,21 +147,24 @@ func AlertmanagerConfig(o AlertmanagerOptions) ([]byte, error) {
 		},
 		InhibitRules: []amInhibit{
 			{
-				// A replica that is down leaves its towns' alerts to run out
-				// their keep_firing_for; only the replica's own page matters.
+				// A replica that is down is a missing shard too: page once.
+				// Per-town alerts carry no replica (they aggregate it away so
+				// that a resize does not end and restart them), so a down
+				// replica cannot hold back its own towns' alerts; its towns'
+				// series are gone and their alerts end after keep_firing_for.
 				SourceMatchers: []string{fmt.Sprintf("alertname=%q", AlertTickwatchDown)},
-				TargetMatchers: []string{`town=~".+"`},
-				Equal:          []string{"job", "instance"},
+				TargetMatchers: []string{fmt.Sprintf("alertname=%q", AlertTickwatchShardMissing)},
+				Equal:          []string{"job"},
 			},
 			{
 				SourceMatchers: []string{fmt.Sprintf("alertname=%q", AlertReconcilerQueueDepthCritical)},
 				TargetMatchers: []string{fmt.Sprintf("alertname=%q", AlertReconcilerQueueDepthHigh)},
-				Equal:          []string{"job", "instance", "town"},
+				Equal:          []string{"job", "town"},
 			},
 			{
 				SourceMatchers: []string{fmt.Sprintf("alertname=%q", AlertReconcilerStale)},
 				TargetMatchers: []string{fmt.Sprintf("alertname=%q", AlertReconcilerTownDown)},
-				Equal:          []string{"job", "instance", "town"},
+				Equal:          []string{"job", "town"},
 			},
 		},
 		Receivers: []amReceiver{

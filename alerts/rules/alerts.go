@@ -22,6 +22,8 @@ const (
 	AlertReconcilerWallClockHigh        = "ReconcilerWallClockHigh"
 	AlertReconcilerInvariantViolated    = "ReconcilerInvariantViolated"
 	AlertTickwatchSentryDeliveryFailing = "TickwatchSentryDeliveryFailing"
+	AlertTickwatchShardMissing          = "TickwatchShardMissing"
+	AlertTickwatchShardingMismatch      = "TickwatchShardingMismatch"
 )
 
 // AlertNames lists every alert the group holds, in the order of the group.
@@ -30,8 +32,22 @@ func AlertNames() []string {
 		AlertTickwatchDown, AlertReconcilerTownDown, AlertReconcilerStale,
 		AlertReconcilerQueueDepthHigh, AlertReconcilerQueueDepthCritical,
 		AlertReconcilerWallClockHigh, AlertReconcilerInvariantViolated,
-		AlertTickwatchSentryDeliveryFailing,
+		AlertTickwatchSentryDeliveryFailing, AlertTickwatchShardMissing, AlertTickwatchShardingMismatch,
 	}
+}
+
+// ReplicaLabels are the labels that tell one tickwatch replica from another
+// in what Prometheus scrapes (instance; pod under prometheus-operator). The
+// per-town rules aggregate them away: a town is watched by one replica at a
+// time, and by another after a resize, and its alert must not end and start
+// again because its watcher changed.
+var ReplicaLabels = []string{"instance", "pod"}
+
+// acrossReplicas is a per-town metric with the replica labels aggregated
+// away; max, so the one tick in which two replicas report a moving town
+// counts it once.
+func acrossReplicas(metric string) string {
+	return fmt.Sprintf("max without (%s) (%s)", strings.Join(ReplicaLabels, ", "), metric)
 }
 
 // Rule is one alerting rule in Prometheus's rule file format.
@@ -62,6 +78,8 @@ const (
 	forInvariant       = 1 * time.Minute
 	forSentryFailing   = 10 * time.Minute
 	sentryFailingRange = 10 * time.Minute
+	forShardMissing    = 2 * time.Minute
+	forShardMismatch   = 10 * time.Minute // longer than a resize takes to reach every replica
 )
 
 // Alerts returns the rules of the group, built from the thresholds.
@@ -98,29 +116,29 @@ func Alerts(th config.Thresholds, o Options) []Rule {
 	// keeps promtool's duplicate-rule lint quiet).
 	down[0].Labels["cause"] = "scrape-failed"
 	down[1].Labels["cause"] = "no-target"
-	return append(down, []Rule{
+	return append(append(down, []Rule{
 		rule(AlertReconcilerTownDown, SeverityWarning,
-			fmt.Sprintf(`%s == 0`, metricnames.Up), forTownDown, keepTownDown,
+			fmt.Sprintf(`%s == 0`, acrossReplicas(metricnames.Up)), forTownDown, keepTownDown,
 			`Town {{ $labels.town }} cannot be polled`,
-			fmt.Sprintf(`tickwatch {{ $labels.instance }} has failed every poll of town {{ $labels.town }} for more than %s (%s = {{ $value }}). The town's other alerts are blind meanwhile.`, sd(forTownDown), metricnames.Up)),
+			fmt.Sprintf(`tickwatch has failed every poll of town {{ $labels.town }} for more than %s (%s = {{ $value }}). The town's other alerts are blind meanwhile.`, sd(forTownDown), metricnames.Up)),
 		rule(AlertReconcilerStale, SeverityPage,
-			fmt.Sprintf(`time() - %s > %s`, metricnames.LastSuccess, num(stale.Seconds())), forStale, 0,
+			fmt.Sprintf(`time() - %s > %s`, acrossReplicas(metricnames.LastSuccess), num(stale.Seconds())), forStale, 0,
 			`Town {{ $labels.town }} was last polled {{ $value | humanizeDuration }} ago`,
-			fmt.Sprintf(`The last successful poll of town {{ $labels.town }} by tickwatch {{ $labels.instance }} was {{ $value | humanizeDuration }} ago, longer than stale_after (%s). Nothing about this town is current, so none of its alerts can be trusted.`, dur(stale))),
+			fmt.Sprintf(`The last successful poll of town {{ $labels.town }} was {{ $value | humanizeDuration }} ago, longer than stale_after (%s). Nothing about this town is current, so none of its alerts can be trusted.`, dur(stale))),
 		rule(AlertReconcilerQueueDepthHigh, SeverityWarning,
-			fmt.Sprintf(`%s > %s`, metricnames.QueueDepth, num(th.QueueDepthWarning)), forQueueHigh, keepQueueHigh,
+			fmt.Sprintf(`%s > %s`, acrossReplicas(metricnames.QueueDepth), num(th.QueueDepthWarning)), forQueueHigh, keepQueueHigh,
 			fmt.Sprintf(`Town {{ $labels.town }} queue depth {{ $value }} is above %s`, num(th.QueueDepthWarning)),
 			fmt.Sprintf(`Town {{ $labels.town }} has {{ $value }} pending events in its reconciler queue, above the warning threshold of %s for more than %s. The reconciler is falling behind.`, num(th.QueueDepthWarning), sd(forQueueHigh))),
 		rule(AlertReconcilerQueueDepthCritical, SeverityPage,
-			fmt.Sprintf(`%s > %s`, metricnames.QueueDepth, num(th.QueueDepthCritical)), forQueueCritical, keepQueueCritical,
+			fmt.Sprintf(`%s > %s`, acrossReplicas(metricnames.QueueDepth), num(th.QueueDepthCritical)), forQueueCritical, keepQueueCritical,
 			fmt.Sprintf(`Town {{ $labels.town }} queue depth {{ $value }} is above %s`, num(th.QueueDepthCritical)),
 			fmt.Sprintf(`Town {{ $labels.town }} has {{ $value }} pending events in its reconciler queue, above the critical threshold of %s for more than %s. Work in this town is piling up faster than the reconciler drains it.`, num(th.QueueDepthCritical), sd(forQueueCritical))),
 		rule(AlertReconcilerWallClockHigh, SeverityWarning,
-			fmt.Sprintf(`%s > %s`, metricnames.LastTickWallClock, num(th.WallClockSeconds)), forWallClock, keepWallClock,
+			fmt.Sprintf(`%s > %s`, acrossReplicas(metricnames.LastTickWallClock), num(th.WallClockSeconds)), forWallClock, keepWallClock,
 			`Town {{ $labels.town }} reconciler tick took {{ $value | humanizeDuration }}`,
 			fmt.Sprintf(`The last reconciler tick of town {{ $labels.town }} took {{ $value | humanizeDuration }}, above %s for more than %s.`, wall, sd(forWallClock))),
 		rule(AlertReconcilerInvariantViolated, SeverityWarning,
-			fmt.Sprintf(`%s > 0`, metricnames.InvariantViolations), forInvariant, 0,
+			fmt.Sprintf(`%s > 0`, acrossReplicas(metricnames.InvariantViolations)), forInvariant, 0,
 			`Town {{ $labels.town }} violates invariant #{{ $labels.invariant }}`,
 			fmt.Sprintf(`Town {{ $labels.town }} has {{ $value }} open violation(s) of reconciler invariant #{{ $labels.invariant }} for more than %s. Each violation's message is in Sentry and on the tickwatch status page.`, sd(forInvariant))),
 		rule(AlertTickwatchSentryDeliveryFailing, SeverityWarning,
@@ -129,7 +147,33 @@ func Alerts(th config.Thresholds, o Options) []Rule {
 			`tickwatch {{ $labels.instance }} cannot deliver events to Sentry`,
 			fmt.Sprintf(`tickwatch {{ $labels.instance }} failed to send {{ $value | humanize }} Sentry events in the last %s and sent none for more than %s. Violation transitions wait in its durable outbox (%s).`,
 				dur(sentryFailingRange), sd(forSentryFailing), metricnames.SentryOutbox)),
-	}...)
+		rule(AlertTickwatchShardMissing, SeverityPage,
+			fmt.Sprintf(`count by (job) (max by (job, shard) (%[1]s{job=%[3]q})) < max by (job) (%[2]s{job=%[3]q})`, metricnames.ShardInfo, metricnames.Shards, job),
+			forShardMissing, 0,
+			`Only {{ $value }} tickwatch shards of job {{ $labels.job }} report`,
+			fmt.Sprintf(`Only {{ $value }} of the shards that tickwatch job {{ $labels.job }} is divided into (%s) have reported for more than %s. The towns of the missing shards are watched by nobody: no metric, no alert, no Sentry event for them. A replica may be down, or not scheduled at all (a pod that never started is no scrape target, so TickwatchDown cannot see it).`,
+				metricnames.Shards, sd(forShardMissing))),
+	}...), shardingMismatch(job, rule, sd)...)
+}
+
+// shardingMismatch raises TickwatchShardingMismatch for its two causes:
+// replicas that disagree on the number of shards, and two replicas that
+// claim the same shard. Either way some towns are watched twice and others
+// not at all.
+func shardingMismatch(job string, rule func(name, severity, expr string, forD, keep time.Duration, summary, description string) Rule, sd func(time.Duration) string) []Rule {
+	count := rule(AlertTickwatchShardingMismatch, SeverityWarning,
+		fmt.Sprintf(`max by (job) (%[1]s{job=%[2]q}) != min by (job) (%[1]s{job=%[2]q})`, metricnames.Shards, job), forShardMismatch, 0,
+		`tickwatch replicas of job {{ $labels.job }} disagree on the shard count`,
+		fmt.Sprintf(`Some replicas of tickwatch job {{ $labels.job }} have run with {{ $value }} shards and others with fewer (%s) for more than %s: each divides the towns its own way, so some towns are watched twice and others by nobody. A resize that reached only some replicas: reload the others.`,
+			metricnames.Shards, sd(forShardMismatch)))
+	count.Labels["cause"] = "count"
+	dup := rule(AlertTickwatchShardingMismatch, SeverityWarning,
+		fmt.Sprintf(`count by (job, shard) (%s{job=%q}) > 1`, metricnames.ShardInfo, job), forShardMismatch, 0,
+		`{{ $value }} tickwatch replicas of job {{ $labels.job }} are shard {{ $labels.shard }}`,
+		fmt.Sprintf(`{{ $value }} replicas of tickwatch job {{ $labels.job }} have run as shard {{ $labels.shard }} for more than %s: they watch the same towns, and the towns of the shard nobody took are not watched. Two pods got the same shard index (--shard.index, %s, or the host name's ordinal).`,
+			sd(forShardMismatch), config.EnvShardIndex))
+	dup.Labels["cause"] = "duplicate-shard"
+	return []Rule{count, dup}
 }
 
 // num prints a threshold the way PromQL and people read it: 25, 0.5, 1e+06.

@@ -136,16 +136,42 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 		}
 		return series(metric, l)
 	}
+	// handOver is a town whose watcher changes at sample `at`, as in a
+	// resize: the old replica reports up to it, the new one from it on (both
+	// at `at`, the one tick of overlap). The per-town alerts aggregate the
+	// replica away, so their checks hold across the move.
+	handOver := func(metric, townID string, samples []string, at int, extra ...string) []inputSeries {
+		l := map[string]string{"job": job, "instance": inst, "town": townID}
+		for i := 0; i+1 < len(extra); i += 2 {
+			l[extra[i]] = extra[i+1]
+		}
+		old, nu := slices.Clone(samples), slices.Clone(samples)
+		for i := range samples {
+			switch {
+			case i == at+1:
+				old[i] = "stale" // what Prometheus writes when a series leaves a scrape
+			case i > at+1:
+				old[i] = "_"
+			}
+			if i < at {
+				nu[i] = "_"
+			}
+		}
+		l2 := maps.Clone(l)
+		l2["instance"], l2["pod"] = inst2, "tickwatch-1"
+		return []inputSeries{{series(metric, l), strings.Join(old, " ")}, {series(metric, l2), strings.Join(nu, " ")}}
+	}
 	alertLabels := func(r Rule, l map[string]string) map[string]string {
 		out := maps.Clone(r.Labels)
 		maps.Copy(out, l)
 		return out
 	}
-	sick := map[string]string{"job": job, "instance": inst, "town": "town-sick"}
+	sick := map[string]string{"job": job, "town": "town-sick"}
 
 	// threshold is the shape shared by the gauge-over-threshold alerts: a
-	// sick town crosses the threshold at minute `start` and drops back at
-	// `recover`; an edge town sits exactly on the threshold all along.
+	// sick town crosses the threshold at minute `start`, moves to another
+	// replica once the alert fires, and drops back at `recover`; an edge
+	// town sits exactly on the threshold all along.
 	threshold := func(r Rule, metric string, forD, keep time.Duration, low, high, edge float64) alertCase {
 		start, f, k := 5, steps(forD), steps(keep)
 		recover := start + f + 3
@@ -153,13 +179,12 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 		c := alertCase{
 			rule:   r,
 			labels: alertLabels(r, sick),
-			series: []inputSeries{
-				{town(metric, "town-sick"), values(run(low, start), run(high, recover-start), run(low, total-recover))},
-				{town(metric, "town-edge"), values(run(edge, total))},
-			},
+			series: append(handOver(metric, "town-sick", concat(rep(low, start), rep(high, recover-start), rep(low, total-recover)), start+f+1),
+				inputSeries{town(metric, "town-edge"), values(run(edge, total))}),
 			checks: []check{
 				{at: start + f - 1},
 				{at: start + f, firing: true, value: high},
+				{at: recover - 1, firing: true, value: high}, // after the hand-over
 			},
 		}
 		if k > 0 {
@@ -202,7 +227,8 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 			checks: []check{{at: f - 1}, {at: f, firing: true, value: 1}},
 		})
 	}
-	// ReconcilerTownDown: polls of one town fail, another town is fine.
+	// ReconcilerTownDown: polls of one town fail, and keep failing at the
+	// replica it moves to; another town is fine.
 	{
 		r := rule(AlertReconcilerTownDown)
 		start, f, k := 5, steps(forTownDown), steps(keepTownDown)
@@ -211,18 +237,16 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 		cases = append(cases, alertCase{
 			rule:   r,
 			labels: alertLabels(r, sick),
-			series: []inputSeries{
-				{town(metricnames.Up, "town-sick"), values(run(1, start), run(0, recover-start), run(1, total-recover))},
-				{town(metricnames.Up, "town-ok"), values(run(1, total))},
-			},
+			series: append(handOver(metricnames.Up, "town-sick", concat(rep(1, start), rep(0, recover-start), rep(1, total-recover)), start+f+1),
+				inputSeries{town(metricnames.Up, "town-ok"), values(run(1, total))}),
 			checks: []check{
-				{at: start + f - 1}, {at: start + f, firing: true, value: 0},
+				{at: start + f - 1}, {at: start + f, firing: true, value: 0}, {at: recover - 1, firing: true, value: 0},
 				{at: recover + k - 1, firing: true, value: 0}, {at: recover + k},
 			},
 		})
 	}
-	// ReconcilerStale: one town's last success freezes at minute `freeze`;
-	// another town succeeds every minute.
+	// ReconcilerStale: one town's last success freezes at minute `freeze`,
+	// also at the replica it moves to; another town succeeds every minute.
 	{
 		r := rule(AlertReconcilerStale)
 		const freeze = 9
@@ -231,17 +255,24 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 		fire := active + steps(forStale)
 		recover := fire + 3
 		at := func(i int) float64 { return float64(i) * step.Seconds() }
+		var last []string
+		for i := 0; i < recover+10; i++ {
+			switch {
+			case i <= freeze:
+				last = append(last, num(at(i)))
+			case i < recover:
+				last = append(last, num(at(freeze)))
+			default:
+				last = append(last, num(at(i)))
+			}
+		}
 		cases = append(cases, alertCase{
 			rule:   r,
 			labels: alertLabels(r, sick),
-			series: []inputSeries{
-				{town(metricnames.LastSuccess, "town-sick"), values(
-					fmt.Sprintf("0+%sx%d", num(step.Seconds()), freeze),
-					run(at(freeze), recover-freeze-1),
-					fmt.Sprintf("%s+%sx10", num(at(recover)), num(step.Seconds())))},
-				{town(metricnames.LastSuccess, "town-ok"), fmt.Sprintf("0+%sx%d", num(step.Seconds()), recover+10)},
-			},
-			checks: []check{{at: fire - 1}, {at: fire, firing: true, value: at(fire) - at(freeze)}, {at: recover}},
+			series: append(handOver(metricnames.LastSuccess, "town-sick", last, fire+1),
+				inputSeries{town(metricnames.LastSuccess, "town-ok"), fmt.Sprintf("0+%sx%d", num(step.Seconds()), recover+10)}),
+			checks: []check{{at: fire - 1}, {at: fire, firing: true, value: at(fire) - at(freeze)},
+				{at: fire + 2, firing: true, value: at(fire+2) - at(freeze)}, {at: recover}},
 		})
 	}
 	w, c := th.QueueDepthWarning, th.QueueDepthCritical
@@ -255,8 +286,9 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 		threshold(rule(AlertReconcilerWallClockHigh), metricnames.LastTickWallClock, forWallClock, keepWallClock,
 			th.WallClockSeconds/2, th.WallClockSeconds*2, th.WallClockSeconds),
 	)
-	// ReconcilerInvariantViolated: invariant #7 opens in one town; the
-	// healthy town exports the same invariant at 0.
+	// ReconcilerInvariantViolated: invariant #7 opens in one town, which
+	// moves to another replica while it stays open; the healthy town exports
+	// the same invariant at 0.
 	{
 		r := rule(AlertReconcilerInvariantViolated)
 		start, f := 5, steps(forInvariant)
@@ -264,12 +296,10 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 		total := recover + 5
 		cases = append(cases, alertCase{
 			rule:   r,
-			labels: alertLabels(r, map[string]string{"job": job, "instance": inst, "town": "town-sick", "invariant": "7"}),
-			series: []inputSeries{
-				{town(metricnames.InvariantViolations, "town-sick", "invariant", "7"), values(run(0, start), run(1, recover-start), run(0, total-recover))},
-				{town(metricnames.InvariantViolations, "town-ok", "invariant", "7"), values(run(0, total))},
-			},
-			checks: []check{{at: start + f - 1}, {at: start + f, firing: true, value: 1}, {at: recover}},
+			labels: alertLabels(r, map[string]string{"job": job, "town": "town-sick", "invariant": "7"}),
+			series: append(handOver(metricnames.InvariantViolations, "town-sick", concat(rep(0, start), rep(1, recover-start), rep(0, total-recover)), start+f+1, "invariant", "7"),
+				inputSeries{town(metricnames.InvariantViolations, "town-ok", "invariant", "7"), values(run(0, total))}),
+			checks: []check{{at: start + f - 1}, {at: start + f, firing: true, value: 1}, {at: recover - 1, firing: true, value: 1}, {at: recover}},
 		})
 	}
 	// TickwatchSentryDeliveryFailing: replica 0 fails every send for 20
@@ -300,7 +330,90 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 			checks: []check{{at: f}, {at: 1 + f, firing: true, value: float64(win)}, {at: failUntil + win}},
 		})
 	}
+	// The shard alerts watch three replicas of a three-shard fleet.
+	shardInfo := func(instance, shard string) string {
+		return series(metricnames.ShardInfo, map[string]string{"job": job, "instance": instance, "shard": shard})
+	}
+	shards := func(instance string) string {
+		return series(metricnames.Shards, map[string]string{"job": job, "instance": instance})
+	}
+	// TickwatchShardMissing: replica 2 is killed at minute 5 and comes back.
+	{
+		r := rule(AlertTickwatchShardMissing)
+		start, f := 5, steps(forShardMissing)
+		recover := start + f + 3
+		total := recover + 5
+		gone := values(run(1, start), gap(recover-start), run(1, total-recover))
+		goneCount := values(run(3, start), gap(recover-start), run(3, total-recover))
+		cases = append(cases, alertCase{
+			rule:   r,
+			labels: alertLabels(r, map[string]string{"job": job}),
+			series: []inputSeries{
+				{shardInfo(inst, "0"), values(run(1, total))}, {shards(inst), values(run(3, total))},
+				{shardInfo(inst2, "1"), values(run(1, total))}, {shards(inst2), values(run(3, total))},
+				{shardInfo(inst3, "2"), gone}, {shards(inst3), goneCount},
+			},
+			checks: []check{{at: start + f - 1}, {at: start + f, firing: true, value: 2}, {at: recover}},
+		})
+	}
+	// TickwatchShardingMismatch, cause count: replica 2 runs with 4 shards
+	// for a while (a resize that reached only it); the others with 3.
+	{
+		r := byExpr(AlertTickwatchShardingMismatch, "max")
+		start, f := 5, steps(forShardMismatch)
+		back := start + f + 3
+		total := back + 5
+		cases = append(cases, alertCase{
+			rule:   r,
+			labels: alertLabels(r, map[string]string{"job": job}),
+			series: []inputSeries{
+				{shards(inst), values(run(3, total))},
+				{shards(inst2), values(run(3, total))},
+				{shards(inst3), values(run(3, start), run(4, back-start), run(3, total-back))},
+			},
+			checks: []check{{at: start + f - 1}, {at: start + f, firing: true, value: 4}, {at: back}},
+		})
+	}
+	// TickwatchShardingMismatch, cause duplicate-shard: two replicas run as
+	// shard 1 (shard 2 has nobody) for a while.
+	{
+		r := byExpr(AlertTickwatchShardingMismatch, "count")
+		start, f := 5, steps(forShardMismatch)
+		back := start + f + 3
+		total := back + 5
+		cases = append(cases, alertCase{
+			rule:   r,
+			labels: alertLabels(r, map[string]string{"job": job, "shard": "1"}),
+			series: []inputSeries{
+				{shardInfo(inst, "0"), values(run(1, total))},
+				{shardInfo(inst2, "1"), values(run(1, total))},
+				{shardInfo(inst3, "2"), values(run(1, start), gap(back-start), run(1, total-back))},
+				{shardInfo(inst3, "1"), values(fmt.Sprintf("_x%d", start), run(1, back-start), gap(total-back))},
+			},
+			checks: []check{{at: start + f - 1}, {at: start + f, firing: true, value: 2}, {at: back}},
+		})
+	}
 	return cases
+}
+
+// rep is n samples of v.
+func rep(v float64, n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = num(v)
+	}
+	return out
+}
+
+func concat(parts ...[]string) []string { return slices.Concat(parts...) }
+
+// gap is n samples of a series that left the scrape: a staleness marker,
+// then nothing.
+func gap(n int) string {
+	if n <= 1 {
+		return "stale"
+	}
+	return fmt.Sprintf("stale _x%d", n-1)
 }
 
 // expected renders the alert promtool should see: the rule's labels and its

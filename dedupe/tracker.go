@@ -103,8 +103,8 @@ type entry struct {
 	Observations int       `json:"observations"`
 	Seq          uint64    `json:"seq"`
 	LastKind     Kind      `json:"last_kind,omitempty"`
-	LastAt       time.Time `json:"last_at"`     // time of the last transition
-	NotifiedAt   time.Time `json:"notified_at"` // last opened or repeated
+	LastAt       time.Time `json:"last_at"`           // time of the last transition
+	NotifiedAt   time.Time `json:"notified_at"`       // last opened or repeated
 	Adopted      bool      `json:"adopted,omitempty"` // this episode was open at the town's baseline
 }
 

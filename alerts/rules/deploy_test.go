@@ -35,7 +35,7 @@ func deployed(t *testing.T) map[string][]byte {
 	return map[string][]byte{
 		"prometheus/" + files[0].Name:             files[0].Data,
 		"prometheus/" + files[1].Name:             files[1].Data,
-		"prometheus/tickwatch-prometheusrule.yml": op,
+		"kubernetes/tickwatch-prometheusrule.yml": op,
 		"alertmanager/alertmanager.yml":           am,
 	}
 }

@@ -8,11 +8,15 @@ REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS  := -X $(PKG).Version=$(VERSION) -X $(PKG).Revision=$(REVISION) -X $(PKG).Branch=main \
             -X $(PKG).BuildUser=$(shell whoami)@$(shell hostname) -X $(PKG).BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
-.PHONY: all build run test deps bench lint generate check-alerting
+IMAGE    ?= tickwatch:latest
+
+.PHONY: all build run test deps bench lint generate check-alerting image image-deps test-scale
 all: build
 
+# A static binary: simtown's SQLite is pure Go, so nothing needs cgo, and the
+# image can be scratch.
 build:
-	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tickwatch
+	CGO_ENABLED=0 $(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/tickwatch
 
 run: build
 	./$(BIN) run
@@ -38,6 +42,23 @@ check-alerting: deps
 generate:
 	$(GO) test -count=1 -run TestGeneratedFilesUpToDate ./grafana -update
 	$(GO) test -count=1 ./alerts/rules -update
+
+# Debian's podman (and runc, which runs containers where crun cannot, as on
+# cgroup v1/v2 hybrid hosts) and the CA bundle the image copies.
+image-deps:
+	@command -v podman >/dev/null && command -v runc >/dev/null && test -f /etc/ssl/certs/ca-certificates.crt || \
+	  { echo "installing podman, runc and ca-certificates"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends podman runc ca-certificates >/dev/null; }
+
+# The container image $(IMAGE), built by podman from the static binary, with
+# no base image to fetch (see Dockerfile).
+image: build image-deps
+	rm -rf .build/image && mkdir -p .build/image/etc/ssl/certs
+	cp $(BIN) .build/image/tickwatch
+	cp /etc/ssl/certs/ca-certificates.crt .build/image/etc/ssl/certs/
+	printf 'root:x:0:0:root:/root:/sbin/nologin\nnobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n' > .build/image/etc/passwd
+	printf 'root:x:0:\nnobody:x:65534:\n' > .build/image/etc/group
+	podman build --quiet -f Dockerfile -t $(IMAGE) .build/image
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...

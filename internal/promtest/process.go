@@ -40,9 +40,19 @@ func Start(t testing.TB, bin string, args ...string) *Process {
 // for programs that write relative paths such as tickwatch's ./data.
 func StartIn(t testing.TB, dir, bin string, args ...string) *Process {
 	t.Helper()
+	return StartEnv(t, dir, nil, bin, args...)
+}
+
+// StartEnv is StartIn with env ("NAME=value") added to the test's
+// environment.
+func StartEnv(t testing.TB, dir string, env []string, bin string, args ...string) *Process {
+	t.Helper()
 	p := &Process{Name: filepath.Base(bin), out: &logBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	p.cmd.Dir = dir
+	if env != nil {
+		p.cmd.Env = append(os.Environ(), env...)
+	}
 	p.cmd.Stdout = p.out
 	p.cmd.Stderr = p.out
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -39,6 +40,9 @@ type PrometheusConfig struct {
 type Prometheus struct {
 	URL  string
 	Proc *Process
+
+	cfgPath string
+	cfg     promYAML
 }
 
 type promYAML struct {
@@ -101,7 +105,7 @@ func StartPrometheus(t testing.TB, c PrometheusConfig) *Prometheus {
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	writePromConfig(t, cfgPath, cfg)
 	addr := FreeAddr(t)
-	p := &Prometheus{URL: "http://" + addr}
+	p := &Prometheus{URL: "http://" + addr, cfgPath: cfgPath, cfg: cfg}
 	p.Proc = Start(t, bin,
 		"--config.file="+cfgPath,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
@@ -135,6 +139,7 @@ func StartPrometheus(t testing.TB, c PrometheusConfig) *Prometheus {
 		cfg.RuleFiles = append(cfg.RuleFiles, name)
 	}
 	writePromConfig(t, cfgPath, cfg)
+	p.cfg = cfg
 	if err := p.Proc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatalf("reload prometheus: %v", err)
 	}
@@ -159,6 +164,39 @@ func StartPrometheus(t testing.TB, c PrometheusConfig) *Prometheus {
 		return nil
 	})
 	return p
+}
+
+// SetTargets replaces the job's targets, as service discovery does when a
+// replica comes or goes, and waits until Prometheus scrapes exactly those.
+func (p *Prometheus) SetTargets(t testing.TB, targets ...string) {
+	t.Helper()
+	p.cfg.ScrapeConfigs[0].promStatic = static(targets...)
+	writePromConfig(t, p.cfgPath, p.cfg)
+	if err := p.Proc.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatalf("reload prometheus: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	defer cancel()
+	Eventually(t, startTimeout, "Prometheus to scrape the new targets", func() error {
+		var data struct {
+			ActiveTargets []struct {
+				Labels map[string]string `json:"labels"`
+			} `json:"activeTargets"`
+		}
+		if err := p.get(ctx, "/api/v1/targets?state=active", &data); err != nil {
+			return err
+		}
+		var got []string
+		for _, tg := range data.ActiveTargets {
+			got = append(got, tg.Labels["instance"])
+		}
+		slices.Sort(got)
+		want := slices.Sorted(slices.Values(targets))
+		if !slices.Equal(got, want) {
+			return fmt.Errorf("active targets %v, want %v", got, want)
+		}
+		return nil
+	})
 }
 
 func writePromConfig(t testing.TB, path string, cfg promYAML) {

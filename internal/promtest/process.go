@@ -24,10 +24,13 @@ const stopTimeout = 10 * time.Second
 // when the test fails.
 type Process struct {
 	Name string
-	cmd  *exec.Cmd
-	out  *logBuffer
-	done chan struct{}
-	err  error // valid once done is closed
+	// StopTimeout bounds the wait for an exit after SIGTERM; zero means
+	// stopTimeout.
+	StopTimeout time.Duration
+	cmd         *exec.Cmd
+	out         *logBuffer
+	done        chan struct{}
+	err         error // valid once done is closed
 }
 
 // Start runs bin with args in its own process group. t.Cleanup stops it.
@@ -98,14 +101,18 @@ func (p *Process) Stop(t testing.TB) error {
 	default:
 	}
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	timeout := p.StopTimeout
+	if timeout == 0 {
+		timeout = stopTimeout
+	}
 	select {
 	case <-p.done:
 		return p.err
-	case <-time.After(stopTimeout):
+	case <-time.After(timeout):
 	}
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	<-p.done
-	t.Errorf("%s did not exit within %s of SIGTERM; killed", p.Name, stopTimeout)
+	t.Errorf("%s did not exit within %s of SIGTERM; killed", p.Name, timeout)
 	return p.err
 }
 

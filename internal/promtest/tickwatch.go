@@ -38,11 +38,12 @@ func StartSimtown(t testing.TB, args ...string) *Simtown {
 }
 
 // StartSimtownWithin is StartSimtown for a fleet that takes longer than
-// usual to open (thousands of towns).
+// usual to open and to close (thousands of towns): timeout bounds both.
 func StartSimtownWithin(t testing.TB, timeout time.Duration, args ...string) *Simtown {
 	t.Helper()
 	args = append([]string{"simtown", "--listen=127.0.0.1:0", "--log.format=logfmt"}, args...)
 	p := Start(t, Tickwatch(t), args...)
+	p.StopTimeout = timeout
 	m := p.WaitOutput(t, simtownListening, timeout)
 	return &Simtown{URL: "http://" + m[1], Proc: p}
 }

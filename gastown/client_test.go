@@ -223,8 +223,8 @@ func TestPollKeepsEachCallsOutcome(t *testing.T) {
 		},
 		"POST /debug/towns/hang/reconcile-dry-run": body(sample(t, "dry-run.json"), 200),
 		// The real worker: the dry run always answers 500, the status works.
-		"POST /debug/towns/real/reconcile-dry-run": body(sample(t, "error-500.json"), 500),
-		"GET /debug/towns/real/status":             body(sample(t, "status.json"), 200),
+		"POST /debug/towns/real/reconcile-dry-run":   body(sample(t, "error-500.json"), 500),
+		"GET /debug/towns/real/status":               body(sample(t, "status.json"), 200),
 		"POST /debug/towns/nostat/reconcile-dry-run": body(sample(t, "dry-run.json"), 200),
 		"GET /debug/towns/nostat/status":             body(sample(t, "error-500.json"), 500),
 	})
@@ -309,6 +309,31 @@ func TestNewClientRejectsURLWithoutScheme(t *testing.T) {
 		_, err := NewClient(ClientOptions{URL: raw})
 		if err == nil || err.Error() != want {
 			t.Errorf("%s: err = %v, want %s", raw, err, want)
+		}
+	}
+}
+
+func TestReplayBoundsInGastownsForm(t *testing.T) {
+	for in, want := range map[string]string{
+		"2026-12-03T01:24:52.762Z":       "2026-12-03T01:24:52.762Z",
+		"2026-12-03T01:24:52Z":           "2026-12-03T01:24:52.000Z",
+		"2026-12-03T02:24:52.5+01:00":    "2026-12-03T01:24:52.500Z",
+		"2026-12-02T20:24:52-05:00":      "2026-12-03T01:24:52.000Z",
+		"2026-12-03T01:24:52.123456789Z": "2026-12-03T01:24:52.123Z",
+		"2026-12-03T01:24:52":            "2026-12-03T01:24:52.000Z",
+		"2026-12-03T01:24":               "2026-12-03T01:24:00.000Z",
+		"2026-12-03T03:24+02:00":         "2026-12-03T01:24:00.000Z",
+		"2026-12-03":                     "2026-12-03T00:00:00.000Z",
+		"2026-12-03T23:30:00.000-01:00":  "2026-12-04T00:30:00.000Z",
+	} {
+		got, err := ParseReplayBound(in)
+		if err != nil || FormatReplayBound(got) != want {
+			t.Errorf("%s: %q, %v; want %s", in, FormatReplayBound(got), err, want)
+		}
+	}
+	for _, bad := range []string{"", "yesterday", "2026-13-01", "03/12/2026", "2026-12-03 01:24:52"} {
+		if _, err := ParseReplayBound(bad); err == nil || !strings.Contains(err.Error(), "ISO 8601") {
+			t.Errorf("%q: err = %v", bad, err)
 		}
 	}
 }

@@ -48,6 +48,12 @@ func byTown(metric string) string {
 	return fmt.Sprintf("max by (town) (%s)", perTown(metric))
 }
 
+// queueDepthByTown is each chosen town's backlog (metricnames.QueueDepthExpr),
+// one series per town as byTown has it.
+func queueDepthByTown() string {
+	return "max by (town) " + metricnames.QueueDepthExpr(TownSelector)
+}
+
 // sumBy aggregates a per-town metric over the chosen towns, keeping label,
 // counting each town once (see byTown).
 func sumBy(label, metric string) string {

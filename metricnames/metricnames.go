@@ -50,6 +50,18 @@ const (
 	BuildInfo            = "tickwatch_build_info"
 )
 
+// QueueDepthExpr is a town's backlog as the queue alerts and the dashboard
+// read it: what the dry run finds pending now, or, where the dry run fails
+// (on every real Gastown worker), what the last real tick left pending. The
+// selector, such as `town=~"$town"`, applies to both; "" selects all. Set
+// operators match on labels without the metric name.
+func QueueDepthExpr(selector string) string {
+	if selector != "" {
+		selector = "{" + selector + "}"
+	}
+	return "(" + QueueDepth + selector + " or " + LastTickPendingEvents + selector + ")"
+}
+
 // help is each family's HELP text, in the order All lists them.
 var help = []struct{ name, text string }{
 	{Up, "1 if the town's reconciler was readable at the last poll (its status call succeeded), else 0."},

@@ -55,12 +55,14 @@ func TestAlertsFollowThresholds(t *testing.T) {
 			"TickwatchDown/no-target":      {`absent(up{job="tickwatch"})`, "2m", "0s", "page"},
 			"ReconcilerTownDown":           {`max without (instance, pod) (reconciler_up) == 0`, "3m", "5m", "warning"},
 			"ReconcilerStale":              {`time() - max without (instance, pod) (reconciler_last_success_timestamp_seconds) > 300`, "1m", "0s", "page"},
-			"ReconcilerQueueDepthHigh":     {`max without (instance, pod) (reconciler_queue_depth) > 25`, "5m", "5m", "warning"},
-			"ReconcilerQueueDepthCritical": {`max without (instance, pod) (reconciler_queue_depth) > 50`, "2m", "5m", "page"},
+			"ReconcilerQueueDepthHigh":     {`max without (instance, pod) (reconciler_queue_depth or reconciler_last_tick_pending_events) > 25`, "5m", "5m", "warning"},
+			"ReconcilerQueueDepthCritical": {`max without (instance, pod) (reconciler_queue_depth or reconciler_last_tick_pending_events) > 50`, "2m", "5m", "page"},
 			"ReconcilerWallClockHigh":      {`max without (instance, pod) (reconciler_last_tick_wall_clock_seconds) > 0.5`, "5m", "5m", "warning"},
 			"ReconcilerInvariantViolated":  {`max without (instance, pod) (reconciler_invariant_violations) > 0`, "1m", "0s", "warning"},
 			"TickwatchSentryDeliveryFailing": {`sum by (job, instance) (increase(tickwatch_sentry_events_total{result="failed"}[10m])) > 0 unless sum by (job, instance) (increase(tickwatch_sentry_events_total{result="sent"}[10m])) > 0`,
 				"10m", "0s", "warning"},
+			"ReconcilerDryRunFailing": {`max without (instance, pod) (reconciler_dry_run_status_code) and (max without (instance, pod) (reconciler_dry_run_up) == 0)`, "10m", "0s", "warning"},
+			"ReconcilerNotTicking":    {`max without (instance, pod) (reconciler_ticking) == 0`, "5m", "0s", "warning"},
 			"TickwatchShardMissing": {`count by (job) (max by (job, shard) (tickwatch_shard_info{job="tickwatch"})) < max by (job) (tickwatch_shards{job="tickwatch"})`,
 				"2m", "0s", "page"},
 			"TickwatchShardingMismatch/count": {`max by (job) (tickwatch_shards{job="tickwatch"}) != min by (job) (tickwatch_shards{job="tickwatch"})`,
@@ -72,11 +74,13 @@ func TestAlertsFollowThresholds(t *testing.T) {
 			"TickwatchDown/no-target":        {`absent(up{job="tw"})`, "2s", "0s", "page"},
 			"ReconcilerTownDown":             {`max without (instance, pod) (reconciler_up) == 0`, "3s", "5s", "warning"},
 			"ReconcilerStale":                {`time() - max without (instance, pod) (reconciler_last_success_timestamp_seconds) > 90`, "1s", "0s", "page"},
-			"ReconcilerQueueDepthHigh":       {`max without (instance, pod) (reconciler_queue_depth) > 10`, "5s", "5s", "warning"},
-			"ReconcilerQueueDepthCritical":   {`max without (instance, pod) (reconciler_queue_depth) > 20`, "2s", "5s", "page"},
+			"ReconcilerQueueDepthHigh":       {`max without (instance, pod) (reconciler_queue_depth or reconciler_last_tick_pending_events) > 10`, "5s", "5s", "warning"},
+			"ReconcilerQueueDepthCritical":   {`max without (instance, pod) (reconciler_queue_depth or reconciler_last_tick_pending_events) > 20`, "2s", "5s", "page"},
 			"ReconcilerWallClockHigh":        {`max without (instance, pod) (reconciler_last_tick_wall_clock_seconds) > 0.25`, "5s", "5s", "warning"},
 			"ReconcilerInvariantViolated":    {`max without (instance, pod) (reconciler_invariant_violations) > 0`, "1s", "0s", "warning"},
 			"TickwatchSentryDeliveryFailing": {`sum by (job, instance) (increase(tickwatch_sentry_events_total{result="failed"}[10m])) > 0 unless sum by (job, instance) (increase(tickwatch_sentry_events_total{result="sent"}[10m])) > 0`, "10s", "0s", "warning"},
+			"ReconcilerDryRunFailing":        {`max without (instance, pod) (reconciler_dry_run_status_code) and (max without (instance, pod) (reconciler_dry_run_up) == 0)`, "10s", "0s", "warning"},
+			"ReconcilerNotTicking":           {`max without (instance, pod) (reconciler_ticking) == 0`, "5s", "0s", "warning"},
 			"TickwatchShardMissing": {`count by (job) (max by (job, shard) (tickwatch_shard_info{job="tw"})) < max by (job) (tickwatch_shards{job="tw"})`,
 				"2s", "0s", "page"},
 			"TickwatchShardingMismatch/count": {`max by (job) (tickwatch_shards{job="tw"}) != min by (job) (tickwatch_shards{job="tw"})`,
@@ -241,7 +245,7 @@ func TestOperatorResourceCarriesTheSameGroup(t *testing.T) {
 	if a, b := mustYAML(t, op.Spec["groups"]), mustYAML(t, plainAny["groups"]); a != b {
 		t.Errorf("spec.groups differ from the rule file:\n%s\nvs\n%s", a, b)
 	}
-	if len(plain.Groups) != 1 || plain.Groups[0].Name != rules.GroupName || len(plain.Groups[0].Rules) != 12 {
+	if len(plain.Groups) != 1 || plain.Groups[0].Name != rules.GroupName || len(plain.Groups[0].Rules) != 14 {
 		t.Errorf("rule file has %d groups; first %q with %d rules", len(plain.Groups), plain.Groups[0].Name, len(plain.Groups[0].Rules))
 	}
 }

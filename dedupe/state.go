@@ -96,8 +96,7 @@ func (t *Tracker) load(db *bolt.DB) error {
 				ts.forgottenAt = *rec.ForgottenAt
 				t.retired[town] = struct{}{}
 			}
-			// A record without entries is a watched town's (Options.Baseline).
-			if len(ts.entries) > 0 || rec.ForgottenAt == nil {
+			if len(ts.entries) > 0 {
 				t.towns[town] = ts
 			}
 			return nil
@@ -144,7 +143,7 @@ func (t *Tracker) Save() error {
 			continue
 		}
 		es := ts.persisted()
-		if len(es) == 0 && !t.opts.Baseline {
+		if len(es) == 0 {
 			puts[town] = nil
 			continue
 		}

@@ -17,8 +17,8 @@ const (
 	Resolved Kind = "resolved"
 	Repeated Kind = "repeated"
 	// Adopted marks a violation that was already there at the first poll of
-	// a town (see Options.Baseline). It is never a Transition's kind: the
-	// tracker issues no transition for it.
+	// a town handed over from another replica (see HandOver). It is never a
+	// Transition's kind: the tracker issues no transition for it.
 	Adopted Kind = "adopted"
 )
 
@@ -39,9 +39,9 @@ type Transition struct {
 	FirstSeen    time.Time // first observation of this episode
 	LastSeen     time.Time
 	Observations int // polls that saw it in this episode
-	// Adopted says the episode was open at the first poll of the town (see
-	// Options.Baseline): FirstSeen is when this tracker took it over, and
-	// its opening was reported by whoever watched the town before.
+	// Adopted says the episode was open at the first poll of a town handed
+	// over (see HandOver): FirstSeen is when this tracker took it over, and
+	// its opening was reported by the replica that watched it before.
 	Adopted bool
 	// Origin names the state the transition came from (see
 	// Tracker.Origin); empty for a memory-only tracker.
@@ -57,14 +57,6 @@ type Options struct {
 	// that a violation that comes back continues its sequence and gets new
 	// event ids. Zero means DefaultRetain.
 	Retain time.Duration
-	// Baseline makes the first successful poll of a town the tracker holds
-	// no record of (a town it starts to watch, or watches again after
-	// Forget) its baseline: the violations that poll shows are open at once
-	// and issue no transition, as already reported; they resolve as usual.
-	// The tracker then keeps a record of every town it watches, so a
-	// restart is not a first poll. The sidecar sets it: a town handed over
-	// from another replica must not open again what that replica reported.
-	Baseline bool
 }
 
 // DefaultRetain keeps resolved identities for a week.
@@ -105,7 +97,7 @@ type entry struct {
 	LastKind     Kind      `json:"last_kind,omitempty"`
 	LastAt       time.Time `json:"last_at"`           // time of the last transition
 	NotifiedAt   time.Time `json:"notified_at"`       // last opened or repeated
-	Adopted      bool      `json:"adopted,omitempty"` // this episode was open at the town's baseline
+	Adopted      bool      `json:"adopted,omitempty"` // this episode was open when the town was handed over
 }
 
 func (e *entry) dormant() bool { return !e.Open && e.Seen == 0 }
@@ -132,7 +124,11 @@ type Tracker struct {
 	retired map[string]struct{} // forgotten towns whose sequence numbers are kept
 	store   *store              // nil: memory only
 	origin  string              // see Origin
-	adopted uint64              // violations taken as open at a baseline
+	adopted uint64              // violations taken over as open (HandOver)
+	// handedOver tells the towns this tracker gained from another replica
+	// (nil: none); taken holds those whose first poll it has had.
+	handedOver func(town string) bool
+	taken      map[string]struct{}
 	saveMu  sync.Mutex          // serialises Save
 	scratch map[string]gastown.Violation
 }
@@ -151,6 +147,7 @@ func NewTracker(opts Options, now func() time.Time) *Tracker {
 		dirty:   map[string]struct{}{},
 		forgot:  map[string]struct{}{},
 		retired: map[string]struct{}{},
+		taken:   map[string]struct{}{},
 		scratch: map[string]gastown.Violation{},
 	}
 }
@@ -182,12 +179,18 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 	defer t.mu.Unlock()
 
 	ts := t.towns[town]
-	firstSight := ts == nil || !ts.forgottenAt.IsZero()
-	if firstSight && t.opts.Baseline && unjudged != nil {
-		return nil // a baseline needs a poll that judges every invariant
+	takeOver := t.handedOver != nil && (ts == nil || !ts.forgottenAt.IsZero()) && t.handedOver(town)
+	if _, done := t.taken[town]; done {
+		takeOver = false
+	}
+	if takeOver && unjudged != nil {
+		return nil // taking a town over needs a poll that judges every invariant
+	}
+	if takeOver {
+		t.taken[town] = struct{}{}
 	}
 	if ts == nil {
-		if len(vs) == 0 && !t.opts.Baseline {
+		if len(vs) == 0 {
 			return nil // nothing known, nothing seen: no state to create
 		}
 		ts = &townState{entries: map[string]*entry{}}
@@ -207,7 +210,7 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 	for _, v := range vs {
 		seen[Identity(v)] = v
 	}
-	if firstSight && t.opts.Baseline {
+	if takeOver {
 		t.adopt(town, ts, seen, now)
 		return nil
 	}
@@ -262,7 +265,7 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 			changed = true
 		}
 	}
-	if len(ts.entries) == 0 && !t.opts.Baseline {
+	if len(ts.entries) == 0 {
 		delete(t.towns, town)
 	}
 	if changed {
@@ -272,10 +275,9 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 	return out
 }
 
-// adopt takes a town's first poll as its baseline: each violation it shows
-// is open from now on, without a transition. Its sequence number advances
-// as for an opening, so the resolve that follows gets an id of its own.
-// Callers hold t.mu.
+// adopt takes the first poll of a town handed over as its baseline: each
+// violation it shows is open from now on, without a transition. Its
+// sequence number advances as for an opening. Callers hold t.mu.
 func (t *Tracker) adopt(town string, ts *townState, seen map[string]gastown.Violation, now time.Time) {
 	for id, v := range seen {
 		e := ts.entries[id]
@@ -293,7 +295,7 @@ func (t *Tracker) adopt(town string, ts *townState, seen map[string]gastown.Viol
 	}
 	t.dirty[town] = struct{}{}
 	if len(seen) > 0 {
-		t.logger.Info("first poll of the town: its open violations are taken as already reported", "town", town, "violations", len(seen))
+		t.logger.Info("town handed over: its open violations are taken as reported by its previous watcher", "town", town, "violations", len(seen))
 	}
 }
 
@@ -325,6 +327,7 @@ func (e *entry) describe(town string) Transition {
 func (t *Tracker) Forget(town string) {
 	now := t.now()
 	t.mu.Lock()
+	delete(t.taken, town) // if it is handed back later, that is a first poll again
 	ts := t.towns[town]
 	if ts == nil || !ts.forgottenAt.IsZero() {
 		t.mu.Unlock()
@@ -432,8 +435,25 @@ func (t *Tracker) OpenViolations(town string) []Transition {
 	return out
 }
 
-// Adopted counts the violations taken as open at a town's baseline since
-// the process started (see Options.Baseline).
+// HandOver says which towns this tracker gains from another replica (a
+// shard change): the first successful poll of such a town that it holds no
+// record of is its baseline. The violations that poll shows were reported
+// by the replica that watched the town before: they are open at once and
+// issue no transition, and they resolve as usual, so neither a second
+// opened event nor a lost resolve. Towns that appear later open as usual.
+// Calls add up: a town gained in any of them is handed over.
+func (t *Tracker) HandOver(gained func(town string) bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if prev := t.handedOver; prev != nil {
+		t.handedOver = func(town string) bool { return prev(town) || gained(town) }
+		return
+	}
+	t.handedOver = gained
+}
+
+// Adopted counts the violations taken over as open since the process
+// started (see HandOver).
 func (t *Tracker) Adopted() uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/tickwatch/tickwatch/dedupe"
 	"github.com/tickwatch/tickwatch/exporter"
 	"github.com/tickwatch/tickwatch/gastown"
+	"github.com/tickwatch/tickwatch/internal/atomicfile"
 )
 
 // Sidecar is `tickwatch run` without its command line: the poller, the
@@ -81,6 +83,10 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 	}
 	tracker, err := dedupe.OpenTracker(dir, dedupeOptions(cfg), time.Now, logger.With("component", "dedupe"))
 	if err != nil {
+		return nil, err
+	}
+	if err := handOver(tracker, dir, cfg.Shard, logger); err != nil {
+		tracker.Close()
 		return nil, err
 	}
 	notifier, err := alerts.NewNotifier(cfg.Sentry, cfg.Shard.Index, dir, time.Now, logger.With("component", "sentry"))
@@ -152,10 +158,6 @@ func dedupeOptions(cfg *config.Config) dedupe.Options {
 		OpenAfter:      cfg.Dedupe.OpenAfter,
 		ResolveAfter:   cfg.Dedupe.ResolveAfter,
 		RepeatInterval: time.Duration(cfg.Dedupe.RepeatInterval),
-		// What a town shows at its first poll here was reported by the
-		// replica that watched it before (or predates tickwatch): see
-		// "Sharding" in the README.
-		Baseline: true,
 	}
 }
 
@@ -196,6 +198,9 @@ func (s *Sidecar) Reload() error {
 	}
 	if cfg.Shard != s.cfg.Shard {
 		s.logger.Info("shard changed: towns move between replicas from the next tick", "from", shardString(s.cfg.Shard), "to", shardString(cfg.Shard))
+		if err := handOver(s.Violations.Tracker, s.cfg.Dedupe.StateDir, cfg.Shard, s.logger); err != nil {
+			s.logger.Warn("recording the shard; a restart will not know which towns it gained", "err", err)
+		}
 	}
 	s.cfg = cfg
 	s.logger.Info("configuration reloaded", "file", s.configFile)
@@ -217,6 +222,29 @@ func (s *Sidecar) withCommandLine(cfg *config.Config) (*config.Config, error) {
 }
 
 func shardString(sh config.Shard) string { return fmt.Sprintf("%d/%d", sh.Index, sh.Count) }
+
+// ShardFile, in the state directory, records the shard the replica last ran
+// as, so that a restart with another shard knows which towns it gained.
+const ShardFile = "shard"
+
+// handOver tells the tracker which towns the replica gains from others by
+// running as shard sh instead of the one recorded in dir, then records sh.
+// A town gained this way was watched by another replica, which reported its
+// open violations: the tracker takes them over without a second opened
+// event. A state directory without a record (a first start) gains nothing:
+// what it finds is reported.
+func handOver(t *dedupe.Tracker, dir string, sh config.Shard, logger *slog.Logger) error {
+	path := filepath.Join(dir, ShardFile)
+	if b, err := os.ReadFile(path); err == nil {
+		var prev config.Shard
+		if _, err := fmt.Sscanf(string(b), "%d/%d", &prev.Index, &prev.Count); err != nil || prev.Count < 1 {
+			logger.Warn("unreadable shard record; no town counts as handed over", "file", path, "content", string(b))
+		} else if prev != sh {
+			t.HandOver(func(town string) bool { return !exporter.Owns(town, prev) })
+		}
+	}
+	return atomicfile.Write(path, []byte(shardString(sh)+"\n"), 0o640)
+}
 
 // settingsFrom builds the poller's settings. On a reload whose target
 // section is unchanged it keeps the running client (and its open

@@ -72,38 +72,6 @@ func newSidecarFixture(t *testing.T) *sidecarFixture {
 	return f
 }
 
-// firstTickClean runs a first tick with town broken clean (its status rows
-// and reconciler count without violations, a dry run that names none): a
-// town's first poll is its baseline, so what broken shows afterwards opens
-// as new rather than being taken over as already reported.
-func (f *sidecarFixture) firstTickClean(t *testing.T) {
-	t.Helper()
-	clean := cleanStatus(t)
-	f.fake.Mu.Lock()
-	h, dry, st := f.fake.Handlers["broken"], f.fake.DryRun["broken"], f.fake.Status["broken"]
-	delete(f.fake.Handlers, "broken")
-	f.fake.DryRun["broken"], f.fake.Status["broken"] = gastowntest.Sample(t, "dry-run.json"), clean
-	f.fake.Mu.Unlock()
-	f.sc.Poller.Tick(context.Background())
-	f.fake.Mu.Lock()
-	if h != nil {
-		f.fake.Handlers["broken"] = h
-	}
-	f.fake.DryRun["broken"], f.fake.Status["broken"] = dry, st
-	f.fake.Mu.Unlock()
-	if open := f.sc.Violations.Tracker.OpenCounts(); len(open) != 0 {
-		t.Fatalf("violations open after the clean first tick: %v", open)
-	}
-}
-
-// cleanStatus is the status sample without its violation (#7: a working
-// agent without a hook) and with a reconciler count of 0.
-func cleanStatus(t *testing.T) []byte {
-	clean := gastowntest.Sample(t, "status.json")
-	clean = bytes.Replace(clean, []byte(`"invariantViolations": 1`), []byte(`"invariantViolations": 0`), 1)
-	return bytes.Replace(clean, []byte(`"status": "working", "current_hook_bead_id": null`), []byte(`"status": "idle", "current_hook_bead_id": null`), 1)
-}
-
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -124,12 +92,11 @@ func TestSidecarReadyMetricsAndSentry(t *testing.T) {
 		t.Errorf("healthy: %d %q", code, body)
 	}
 	ctx := context.Background()
-	f.firstTickClean(t)
+	f.sc.Poller.Tick(ctx)
 	if code, _ := get(t, f.web.URL+"/-/ready"); code != 200 {
 		t.Errorf("ready after a tick: %d", code)
 	}
 	// One observation is below open_after: nothing open, nothing sent.
-	f.sc.Poller.Tick(ctx)
 	if err := f.sc.Violations.Notifier.Flush(2 * time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -396,7 +363,6 @@ func TestRealWorkerShape(t *testing.T) {
 		w.Write(gastowntest.Sample(t, "error-500.json"))
 	}
 	f.fake.Mu.Unlock()
-	f.firstTickClean(t)
 	for i := 0; i < 10; i++ {
 		f.sc.Poller.Tick(context.Background())
 	}

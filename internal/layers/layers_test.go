@@ -38,7 +38,7 @@ var allowed = map[string][]string{
 	"simtown":      {"gastown"},
 
 	// The assembly, then the command line.
-	"sidecar":       {"alerts", "config", "dedupe", "exporter", "gastown", "metricnames"},
+	"sidecar":       {"alerts", "config", "dedupe", "exporter", "gastown", "internal/atomicfile", "metricnames"},
 	"cmd/tickwatch": {"alerts/rules", "config", "gastown", "grafana", "internal/atomicfile", "sidecar", "simtown"},
 
 	// Test-only packages.

@@ -129,8 +129,8 @@ type Tracker struct {
 	// (nil: none); taken holds those whose first poll it has had.
 	handedOver func(town string) bool
 	taken      map[string]struct{}
-	saveMu  sync.Mutex          // serialises Save
-	scratch map[string]gastown.Violation
+	saveMu     sync.Mutex // serialises Save
+	scratch    map[string]gastown.Violation
 }
 
 // NewTracker returns a tracker that keeps its state in memory only.

@@ -93,7 +93,7 @@ var help = []struct{ name, text string }{
 	{Ticks, "Ticks completed."},
 	{TicksSkipped, "Ticks skipped because the previous one was still running."},
 	{ViolationTransitions, "Violation transitions (opened, resolved, repeated) since start."},
-	{ViolationsAdopted, "Violations already open at the first poll of a town, taken as reported without a transition (a town handed over from another replica)."},
+	{ViolationsAdopted, "Violations open on a town handed over from another replica, taken as reported without a transition."},
 	{SentryEvents, "Sentry delivery attempts by result (logged: no DSN, written to the log)."},
 	{SentryEventsDropped, "Transitions given up: outbox full, or rejected by Sentry with a 4xx."},
 	{SentryOutbox, "Transitions waiting in the durable outbox for Sentry."},

@@ -26,10 +26,17 @@ func TestUnknownRoutesAnswerGastown404(t *testing.T) {
 		{http.MethodGet, "/debug/towns/town-01"},
 		{http.MethodGet, "/debug/towns/town-01/nope"},
 		{http.MethodGet, "/debug/towns/town-01/status/extra"},
-		{http.MethodGet, "/debug/towns/town-99/status"}, // not in the fleet: not created
-		{http.MethodPost, "/debug/towns/town%2F01/reconcile-dry-run"},
+		{http.MethodGet, "/debug/towns/town-01/status/"},
+		{http.MethodGet, "/debug/towns//status"}, // an empty id
+		{http.MethodGet, "/debug/towns/town-01//status"},
+		{http.MethodGet, "//debug/towns/town-01/status"},
+		{http.MethodGet, "/debug/Towns/town-01/status"},
 		{http.MethodGet, "/debug/towns/town-01/reconcile-dry-run"}, // wrong method
 		{http.MethodPost, "/debug/towns/town-01/status"},
+		{http.MethodOptions, "/debug/towns/town-01/status"},
+		{http.MethodPut, "/debug/towns/town-99/status"},
+		{http.MethodGet, "/debug/towns/town-99/replay-events"},
+		{http.MethodGet, "/debug/towns/town-99/fault"}, // knobs are for the fleet's towns
 		{http.MethodPost, "/debug/towns"},
 		{http.MethodPatch, "/debug/towns/town-01/fault"},
 		{http.MethodGet, "/debug/fault"},
@@ -226,7 +233,7 @@ func TestHTTPFaultKnobs(t *testing.T) {
 	}
 
 	code, body = call(t, f.Handler(), http.MethodGet, "/debug/towns/town-01/fault", "")
-	want := `{"latency":"0s","error_rate":0,"hang":false,"malformed_body":false,"stall_alarm":true,"queue_depth":0,"break_invariant":0}`
+	want := `{"latency":"0s","error_rate":0,"hang":false,"malformed_body":false,"stall_alarm":true,"queue_depth":0,"break_invariant":0,"savepoint_refused":false}`
 	if code != 200 || string(body) != want {
 		t.Errorf("GET fault: %d %s, want %s", code, body, want)
 	}
@@ -260,7 +267,7 @@ func TestFaultValidation(t *testing.T) {
 }
 
 func TestFleetWideFault(t *testing.T) {
-	f, _ := newFleet(t, Options{Towns: 3})
+	f, _ := newFleet(t, Options{Towns: 3, DryRunViolations: true})
 	if code, body := call(t, f.Handler(), http.MethodPut, "/debug/fault", `{"break_invariant":5}`); code != 200 {
 		t.Fatalf("PUT /debug/fault: %d %s", code, body)
 	}

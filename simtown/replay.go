@@ -10,7 +10,7 @@ const (
 	CaveatApproximate = "Events are re-applied on top of current live state, not from a pre-window snapshot. " +
 		"Non-idempotent handlers may produce different results than the original processing. " +
 		"Use for debugging event flow, not faithful historical reconstruction."
-	CaveatFaithful    = "Faithful: the town's state as of \"from\" was rebuilt from its event log by re-running its alarm ticks, then the window's ticks were re-run; the snapshot is the state the town had at \"to\"."
+	CaveatFaithful = "Faithful: the town's state as of \"from\" was rebuilt from its event log by re-running its alarm ticks, then the window's ticks were re-run; the snapshot is the state the town had at \"to\"."
 )
 
 // Replay modes; "" is Gastown's approximate replay.

@@ -12,7 +12,9 @@ import (
 )
 
 // startEmbeddedFleet serves a simtown fleet on a loopback port in this
-// process, so that `tickwatch` with no config shows live data at once.
+// process, so that `tickwatch` with no config shows live data at once. It
+// answers as the real worker does, but its dry run works (the real code's
+// is refused by workerd), so the default shows every gauge.
 func startEmbeddedFleet(ctx context.Context, logger *slog.Logger, towns int, seed int64, faultRate float64) (url string, stop func(), err error) {
 	fleet, err := simtown.New(simtown.Options{Towns: towns, Seed: seed, FaultRate: faultRate, SideEffectFailureRate: 0.02,
 		Logger: logger.With("component", "simtown")})

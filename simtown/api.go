@@ -35,6 +35,16 @@ func (f *Fleet) newHandler() http.Handler {
 // other reserved characters (path-escaped by the client) stays one segment.
 // A segment that does not unescape is taken as it is, as Gastown does.
 func (f *Fleet) route(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		switch r.URL.Path {
+		case "/": // Gastown's health routes
+			writeJSON(w, http.StatusOK, map[string]string{"service": "gastown", "status": "ok"})
+			return
+		case "/health":
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+			return
+		}
+	}
 	segs := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
 	for i, s := range segs {
 		if u, err := url.PathUnescape(s); err == nil {

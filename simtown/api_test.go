@@ -21,7 +21,7 @@ func TestUnknownRoutesAnswerGastown404(t *testing.T) {
 	f, _ := newFleet(t, Options{Towns: 2})
 	want := readSample(t, "error-404.json")
 	tests := []struct{ method, path string }{
-		{http.MethodGet, "/"},
+		{http.MethodPost, "/"},
 		{http.MethodGet, "/metrics"},
 		{http.MethodGet, "/debug"},
 		{http.MethodGet, "/debug/towns/town-01"},
@@ -50,6 +50,15 @@ func TestUnknownRoutesAnswerGastown404(t *testing.T) {
 	}
 	if got := f.TownIDs(); !reflect.DeepEqual(got, []string{"town-01", "town-02"}) {
 		t.Errorf("asking about unknown towns changed the fleet: %v", got)
+	}
+}
+
+func TestHealthRoutes(t *testing.T) {
+	f, _ := newFleet(t, Options{Access: Access{ClientID: "id", ClientSecret: "s"}}) // outside /debug/
+	for path, want := range map[string]string{"/": `{"service":"gastown","status":"ok"}`, "/health": `{"status":"ok"}`} {
+		if code, body := call(t, f.Handler(), http.MethodGet, path, ""); code != 200 || string(body) != want {
+			t.Errorf("GET %s: %d %s, want 200 %s", path, code, body, want)
+		}
 	}
 }
 

@@ -395,9 +395,9 @@ func TestNeverCreatedTownsKeepNothing(t *testing.T) {
 			}
 		}
 	}
-	ask(0, 200) // warm up: pools and caches
+	ask(0, 100) // warm up: pools and caches
 	heap0 := heapBytes()
-	const ids = 3000
+	const ids = 1000
 	ask(1000, ids)
 	grown := heapBytes() - heap0
 	run(t, f, c, 10*time.Second)

@@ -10,6 +10,7 @@ import (
 	"github.com/getsentry/sentry-go"
 
 	"github.com/tickwatch/tickwatch/dedupe"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // EventID derives the Sentry event id of a transition from (town, identity,
@@ -31,7 +32,27 @@ func Message(t dedupe.Transition) string {
 	if t.Kind == dedupe.Resolved {
 		verb = "resolved"
 	}
-	return fmt.Sprintf("Reconciler invariant #%d %s: %s", t.Invariant, verb, t.Message)
+	which := "#" + strconv.Itoa(t.Invariant)
+	if t.Invariant == gastown.Unnamed {
+		which = "(unnamed)"
+	}
+	return fmt.Sprintf("Reconciler invariant %s %s: %s", which, verb, t.Message)
+}
+
+// howKnown says plainly where a violation comes from, for a triager who
+// wonders why an event names no row.
+func howKnown(s gastown.ViolationSource) string {
+	switch s {
+	case gastown.NamedByDryRun:
+		return "named by the worker's dry run"
+	case gastown.DerivedFromStatus:
+		return "derived by tickwatch from the town's status rows (it derives " + gastown.Derivable + ")"
+	case gastown.ReconcilerCount:
+		return "the part of the reconciler's own count (status reconciler.invariantViolations) that tickwatch cannot " +
+			"derive from the status rows (it derives " + gastown.Derivable + "); the reconciler sends its messages " +
+			"only to its own Sentry and analytics"
+	}
+	return "unknown"
 }
 
 // Fingerprint groups events in Sentry: "reconciler-invariant" followed by the
@@ -42,7 +63,7 @@ func Fingerprint(t dedupe.Transition, groupBy []string) []string {
 	for _, g := range groupBy {
 		switch g {
 		case "invariant":
-			fp = append(fp, strconv.Itoa(t.Invariant))
+			fp = append(fp, gastown.InvariantLabel(t.Invariant))
 		case "town":
 			fp = append(fp, t.Town)
 		case "subject":
@@ -76,7 +97,7 @@ func newEvent(t dedupe.Transition, spec eventSpec) *sentry.Event {
 	ev.Release = spec.release
 	ev.Tags = map[string]string{
 		"town":       t.Town,
-		"invariant":  strconv.Itoa(t.Invariant),
+		"invariant":  gastown.InvariantLabel(t.Invariant),
 		"transition": string(t.Kind),
 		"shard":      strconv.Itoa(spec.shard),
 	}
@@ -89,6 +110,8 @@ func newEvent(t dedupe.Transition, spec eventSpec) *sentry.Event {
 		"first_seen":   t.FirstSeen.UTC().Format(time.RFC3339Nano),
 		"last_seen":    t.LastSeen.UTC().Format(time.RFC3339Nano),
 		"observations": t.Observations,
+		"source":       string(t.Source),
+		"how_known":    howKnown(t.Source),
 	}
 	return ev
 }

@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -8,6 +9,7 @@ import (
 
 	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/dedupe"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // TestEventContent checks every field SPEC section 5 names, as Sentry
@@ -63,7 +65,8 @@ func TestEventContent(t *testing.T) {
 			wantCtx := map[string]any{
 				"invariant": 7.0, "message": noHook.Message, "subject": "7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90",
 				"town": "town-a", "first_seen": "2026-11-28T08:59:50Z", "last_seen": "2026-11-28T09:00:00Z",
-				"observations": 3.0,
+				"observations": 3.0, "source": "status_rows",
+				"how_known": "derived by tickwatch from the town's status rows (it derives " + gastown.Derivable + ")",
 			}
 			if got := ev.Contexts["violation"]; !reflect.DeepEqual(got, wantCtx) {
 				t.Errorf("violation context %v, want %v", got, wantCtx)
@@ -81,6 +84,30 @@ func TestEventContent(t *testing.T) {
 				t.Errorf("event body contains the DSN key: %s", ev.Raw)
 			}
 		})
+	}
+}
+
+// TestUnnamedRemainderEvent: the part of the reconciler's count that the
+// rows do not name is one violation, and its event says so.
+func TestUnnamedRemainderEvent(t *testing.T) {
+	h := newHarness(t, nil)
+	v := gastown.Violation{Invariant: gastown.Unnamed, Message: fmt.Sprintf(gastown.MsgUnnamed, 2), Source: gastown.ReconcilerCount}
+	tr := dedupe.Transition{Town: "town-a", Identity: dedupe.Identity(v), Invariant: v.Invariant, Message: v.Message,
+		Source: v.Source, Kind: dedupe.Opened, Seq: 1, At: t0, FirstSeen: t0, LastSeen: t0, Observations: 2}
+	h.enqueue([]dedupe.Transition{tr})
+	h.drain()
+	evs := h.srv.Events()
+	if len(evs) != 1 {
+		t.Fatalf("%d events", len(evs))
+	}
+	ev := evs[0]
+	if ev.Message != "Reconciler invariant (unnamed) violated: The reconciler counted 2 invariant violations that the status rows do not name" ||
+		ev.Tags["invariant"] != "unnamed" || !reflect.DeepEqual(ev.Fingerprint, []string{"reconciler-invariant", "unnamed"}) {
+		t.Errorf("event: %q tags %v fingerprint %v", ev.Message, ev.Tags, ev.Fingerprint)
+	}
+	how, _ := ev.Contexts["violation"]["how_known"].(string)
+	if !strings.Contains(how, "reconciler's own count") || !strings.Contains(how, "#7, #5 and #6") {
+		t.Errorf("how_known = %q", how)
 	}
 }
 

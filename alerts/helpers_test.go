@@ -137,7 +137,7 @@ func transition(town string, kind dedupe.Kind, seq uint64) dedupe.Transition {
 	v := noHook
 	return dedupe.Transition{
 		Town: town, Identity: dedupe.Identity(v), Invariant: v.Invariant, Message: v.Message, Subject: dedupe.Subject(v),
-		Kind: kind, Seq: seq, At: t0, FirstSeen: t0.Add(-10 * time.Second), LastSeen: t0, Observations: 3,
+		Source: gastown.DerivedFromStatus, Kind: kind, Seq: seq, At: t0, FirstSeen: t0.Add(-10 * time.Second), LastSeen: t0, Observations: 3,
 	}
 }
 

@@ -28,6 +28,7 @@ type Transition struct {
 	Invariant    int
 	Message      string // the latest message seen for the identity
 	Subject      string
+	Source       gastown.ViolationSource // how tickwatch learnt of it, last seen
 	Kind         Kind
 	Seq          uint64 // per (town, identity), 1 for the first transition; restarts only after Options.Retain of quiet
 	At           time.Time
@@ -74,6 +75,7 @@ type entry struct {
 	Invariant    int       `json:"invariant"`
 	Message      string    `json:"message"`
 	Subject      string    `json:"subject"`
+	Source       string    `json:"source,omitempty"`
 	Open         bool      `json:"open"`
 	Seen         int       `json:"seen"`   // consecutive observations
 	Absent       int       `json:"absent"` // consecutive absences
@@ -146,6 +148,13 @@ func (t *Tracker) Observe(town string, ok bool, vs []gastown.Violation) []Transi
 	if !ok {
 		return nil
 	}
+	return t.ObservePartly(town, vs, nil)
+}
+
+// ObservePartly records a poll that could judge only some invariants: an
+// open or pending violation of an invariant for which unjudged reports true
+// is neither seen nor absent this time (nil: every invariant was judged).
+func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged func(invariant int) bool) []Transition {
 	now := t.now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -183,7 +192,7 @@ func (t *Tracker) Observe(town string, ok bool, vs []gastown.Violation) []Transi
 		if e.dormant() {
 			e.FirstSeen, e.Observations = now, 0
 		}
-		e.Message, e.Subject = v.Message, Subject(v)
+		e.Message, e.Subject, e.Source = v.Message, Subject(v), string(v.Source)
 		e.Seen++
 		e.Absent = 0
 		e.Observations++
@@ -200,7 +209,7 @@ func (t *Tracker) Observe(town string, ok bool, vs []gastown.Violation) []Transi
 		}
 	}
 	for id, e := range ts.entries {
-		if _, ok := seen[id]; ok {
+		if _, ok := seen[id]; ok || unjudged != nil && unjudged(e.Invariant) {
 			continue
 		}
 		switch {
@@ -244,7 +253,7 @@ func (t *Tracker) transition(town string, e *entry, k Kind, now time.Time) Trans
 func (e *entry) describe(town string) Transition {
 	return Transition{
 		Town: town, Identity: e.Identity, Invariant: e.Invariant,
-		Message: e.Message, Subject: e.Subject,
+		Message: e.Message, Subject: e.Subject, Source: gastown.ViolationSource(e.Source),
 		Kind: e.LastKind, Seq: e.Seq, At: e.LastAt,
 		FirstSeen: e.FirstSeen, LastSeen: e.LastSeen, Observations: e.Observations,
 	}

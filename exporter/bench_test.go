@@ -93,7 +93,9 @@ func fillSnapshot(tb testing.TB, n int) *Snapshot {
 	snap := NewSnapshot()
 	now := time.Now()
 	for i := 0; i < n; i++ {
-		o := gastown.Observation{Town: fmt.Sprintf("town-%05d", i), At: now, Duration: time.Millisecond, DryRun: &d, Status: &st}
+		o := gastown.Observation{Town: fmt.Sprintf("town-%05d", i), At: now, DryRun: &d, Status: &st,
+			StatusCall: gastown.Call{Done: true, Code: 200, Duration: time.Millisecond},
+			DryRunCall: gastown.Call{Done: true, Code: 200, Duration: time.Millisecond}}
 		s, _ := newTownState(&o, nil, 64)
 		snap.Put(o.Town, s)
 	}

@@ -75,7 +75,7 @@ func NewPoller(s Settings, snap *Snapshot, now func() time.Time, logger *slog.Lo
 		}),
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricnames.Polls, Help: metricnames.Help(metricnames.Polls),
-		}, []string{"result"}),
+		}, []string{"call", "result"}),
 		pollsSkipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: metricnames.PollsSkipped, Help: metricnames.Help(metricnames.PollsSkipped),
 		}),
@@ -97,8 +97,10 @@ func NewPoller(s Settings, snap *Snapshot, now func() time.Time, logger *slog.Lo
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}),
 	}
-	for _, r := range []string{"success", "error", "timeout"} {
-		p.polls.WithLabelValues(r)
+	for _, call := range []string{callStatus, callDryRun} {
+		for _, r := range []string{"success", "error", "timeout"} {
+			p.polls.WithLabelValues(call, r)
+		}
 	}
 	p.settings.Store(&s)
 	return p
@@ -201,11 +203,12 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 	}
 	p.towns.Set(float64(len(owned)))
 
-	due := p.due(owned, s, start)
 	// Polls start while a poll could still end within the tick: until its
 	// last timeout, or last fifth if that is shorter. Each poll ends by the
 	// tick's end at the latest.
-	startCtx, cancel := context.WithDeadline(ctx, tickEnd.Add(-min(s.Timeout, s.Interval/5)))
+	startBy := s.Interval - min(s.Timeout, s.Interval/5)
+	due := p.due(owned, s, start, startBy)
+	startCtx, cancel := context.WithDeadline(ctx, realStart.Add(startBy))
 	defer cancel()
 	sem := make(chan struct{}, max(1, s.Concurrency))
 	var wg sync.WaitGroup
@@ -256,19 +259,21 @@ type dueTown struct {
 	offset time.Duration
 }
 
-// due lists the towns to poll this tick: first, at once, those the last
-// tick had no time for (so a budget too small for the fleet rotates instead
-// of starving the same towns), then the others in the order of their
-// offsets. Idle towns wait for IdleInterval; a town that failed is polled at
-// the active cadence so recovery shows quickly.
-func (p *Poller) due(owned map[string]bool, s *Settings, now time.Time) []dueTown {
+// due lists the towns to poll this tick, each with its offset from the
+// tick's start: first, at once, those the last tick had no time for (so a
+// budget too small for the fleet rotates instead of starving the same
+// towns), then the others in offset order. A town's offset comes from its
+// alarm when its status showed one (see nextPoll), else from its hash; a
+// town whose next poll falls after startBy waits for a later tick.
+func (p *Poller) due(owned map[string]bool, s *Settings, now time.Time, startBy time.Duration) []dueTown {
 	out := make([]dueTown, 0, len(owned))
 	for id := range owned {
-		if prev := p.snap.Get(id); prev != nil && prev.Up && prev.Status != nil && prev.Status.Idle &&
-			now.Sub(prev.LastPoll) < s.IdleInterval-s.Interval/2 {
-			continue
-		}
 		off := offset(id, s.Spread)
+		if at, ok := nextPoll(p.snap.Get(id), s); ok {
+			if off = max(0, at.Sub(now)); off >= startBy {
+				continue
+			}
+		}
 		if p.behind[id] {
 			off = -1
 		}
@@ -282,6 +287,43 @@ func (p *Poller) due(owned map[string]bool, s *Settings, now time.Time) []dueTow
 	})
 	return out
 }
+
+// nextPoll is when a town that answered its status should next be polled:
+// just after its armed alarm fires, so each real tick's metrics are read
+// once, when fresh. The worker's alarm, not a guess from its interval
+// label, sets the pace, within bounds: never sooner than half an Interval
+// after the last poll, never later than IdleInterval after it (a heartbeat
+// for towns that idle at 5 minutes, or never tick). ok is false for a town
+// to poll at its hash offset this tick: new, failing, or watched without
+// status calls.
+func nextPoll(prev *TownState, s *Settings) (at time.Time, ok bool) {
+	if prev == nil || !prev.Up || prev.Status == nil {
+		return time.Time{}, false
+	}
+	st := prev.Status
+	at = prev.LastPoll.Add(s.IdleInterval)
+	if !st.NextFireAt.IsZero() {
+		margin := alarmMargin
+		if st.LastTick != nil {
+			// The alarm re-arms when its tick ends: allow for a slow one.
+			margin += 2 * time.Duration(st.LastTick.WallClockSeconds*float64(time.Second))
+		}
+		// An alarm a little beyond the heartbeat (an idle town at the
+		// 60 s cadence) is still worth waiting for: polling just before it
+		// would read the previous tick again.
+		if fire := st.NextFireAt.Add(min(margin, s.Interval/2)); fire.Before(at.Add(s.Interval)) {
+			at = fire
+		}
+	}
+	if floor := prev.LastPoll.Add(s.Interval / 2); at.Before(floor) {
+		at = floor
+	}
+	return at, true
+}
+
+// alarmMargin is how long after a town's alarm is due its poll starts: the
+// alarm fires a little late and re-arms only when its tick ends.
+const alarmMargin = 250 * time.Millisecond
 
 // offset is when, within a tick's spread window, the town's poll starts:
 // fixed per town, so each town is polled at a steady cadence.
@@ -316,26 +358,35 @@ func (p *Poller) waitTurn(ctx context.Context, start time.Time, offset time.Dura
 	return nil
 }
 
+// Values of the call label of tickwatch_polls_total.
+const (
+	callStatus = "status"
+	callDryRun = "dry_run"
+)
+
 func (p *Poller) poll(pollCtx, ctx context.Context, s *Settings, town string) {
-	o := s.Client.Poll(pollCtx, town, s.WithStatus, p.now)
+	o := s.Client.Poll(pollCtx, town, gastown.PollOptions{Status: s.WithStatus, DryRun: true}, p.now)
 	if ctx.Err() != nil {
 		return // shutting down: an abandoned poll says nothing about the town
 	}
 	p.pollDuration.Observe(p.now().Sub(o.At).Seconds())
-	switch {
-	case o.OK():
-		p.polls.WithLabelValues("success").Inc()
-	case o.TimedOut:
-		p.polls.WithLabelValues("timeout").Inc()
-	default:
-		p.polls.WithLabelValues("error").Inc()
-	}
+	p.count(callStatus, o.StatusCall)
+	p.count(callDryRun, o.DryRunCall)
 	prev := p.snap.Get(town)
 	switch {
 	case !o.OK() && (prev == nil || prev.Up):
-		p.logger.Warn("town down", "town", town, "err", o.Err)
+		p.logger.Warn("town down", "town", town, "err", o.Err())
 	case o.OK() && prev != nil && !prev.Up:
 		p.logger.Info("town up again", "town", town)
+	}
+	if c := o.DryRunCall; c.Done && o.OK() {
+		wasUp := prev == nil || prev.DryRun == nil || prev.DryRun.Up
+		switch {
+		case !c.OK() && wasUp:
+			p.logger.Warn("dry run failing; the town's other gauges are still served", "town", town, "code", c.Code, "err", c.Err)
+		case c.OK() && !wasUp:
+			p.logger.Info("dry run answers again", "town", town)
+		}
 	}
 	st, dropped := newTownState(&o, prev, max(1, s.MaxActionTypes))
 	if dropped > 0 {
@@ -344,5 +395,17 @@ func (p *Poller) poll(pollCtx, ctx context.Context, s *Settings, town string) {
 	p.snap.Put(town, st)
 	if p.OnObservation != nil {
 		p.OnObservation(&o)
+	}
+}
+
+func (p *Poller) count(call string, c gastown.Call) {
+	switch {
+	case !c.Done:
+	case c.OK():
+		p.polls.WithLabelValues(call, "success").Inc()
+	case c.TimedOut():
+		p.polls.WithLabelValues(call, "timeout").Inc()
+	default:
+		p.polls.WithLabelValues(call, "error").Inc()
 	}
 }

@@ -2,9 +2,11 @@ package exporter
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -71,8 +73,9 @@ func TestCollectorExposition(t *testing.T) {
 	}
 	// Durations are real wall times: pin them before comparing.
 	for _, e := range f.snap.Towns() {
-		s := *e.State
-		s.DryRunSeconds = 0.25
+		s, d := *e.State, *e.State.DryRun
+		d.Seconds = 0.25
+		s.DryRun = &d
 		f.snap.Put(e.Town, &s)
 	}
 	if err := testutil.GatherAndCompare(c, strings.NewReader(string(want))); err != nil {
@@ -115,30 +118,35 @@ func TestFailingTownsDoNotHurtOthers(t *testing.T) {
 		t.Errorf("tick = %+v", res)
 	}
 	for town, wantErr := range map[string]string{
-		"t500":    `dry run of town "t500": HTTP 500: Internal server error`,
-		"hang":    `dry run of town "hang": Post "` + f.srv.URL + `/debug/towns/hang/reconcile-dry-run": context deadline exceeded`,
-		"garbled": `dry run of town "garbled": malformed JSON: unexpected end of JSON input`,
+		"t500":    `status of town "t500": HTTP 500: Internal server error`,
+		"hang":    `status of town "hang": Get "` + f.srv.URL + `/debug/towns/hang/status": context deadline exceeded`,
+		"garbled": `status of town "garbled": malformed JSON: unexpected end of JSON input`,
 	} {
 		st := f.snap.Get(town)
 		if st == nil || st.Up || st.Err != wantErr {
 			t.Errorf("%s: state %+v, want error %q", town, st, wantErr)
 		}
 	}
-	if st := f.snap.Get("good"); st == nil || !st.Up || st.QueueDepth != 3 {
+	if st := f.snap.Get("good"); st == nil || !st.Up || st.DryRun.QueueDepth != 3 {
 		t.Errorf("good town hurt: %+v", st)
 	}
+	// The hanging town's status call used up the poll's time: its dry run
+	// ran out of time too.
 	want := `
-# HELP tickwatch_polls_total Town polls by result.
+# HELP tickwatch_polls_total Calls to the towns by call (status, dry_run) and result.
 # TYPE tickwatch_polls_total counter
-tickwatch_polls_total{result="error"} 2
-tickwatch_polls_total{result="success"} 1
-tickwatch_polls_total{result="timeout"} 1
+tickwatch_polls_total{call="dry_run",result="error"} 2
+tickwatch_polls_total{call="dry_run",result="success"} 1
+tickwatch_polls_total{call="dry_run",result="timeout"} 1
+tickwatch_polls_total{call="status",result="error"} 2
+tickwatch_polls_total{call="status",result="success"} 1
+tickwatch_polls_total{call="status",result="timeout"} 1
 `
 	if err := testutil.CollectAndCompare(f.poller, strings.NewReader(want), metricnames.Polls); err != nil {
 		t.Error(err)
 	}
 	want = `
-# HELP reconciler_up 1 if the last poll of the town succeeded, else 0.
+# HELP reconciler_up 1 if the town's reconciler was readable at the last poll (its status call succeeded), else 0.
 # TYPE reconciler_up gauge
 reconciler_up{town="garbled"} 0
 reconciler_up{town="good"} 1
@@ -175,7 +183,7 @@ func TestGoneTownsAndActionTypesLeaveNoSeries(t *testing.T) {
 # HELP reconciler_actions Actions the reconciler would emit now, by type (dry run).
 # TYPE reconciler_actions gauge
 reconciler_actions{town="town-a",type="poll_pr"} 2
-# HELP reconciler_up 1 if the last poll of the town succeeded, else 0.
+# HELP reconciler_up 1 if the town's reconciler was readable at the last poll (its status call succeeded), else 0.
 # TYPE reconciler_up gauge
 reconciler_up{town="town-a"} 1
 `
@@ -209,23 +217,119 @@ reconciler_actions{town="wide",type="other"} 2
 	}
 }
 
-func TestIdleTownsPolledAtIdleCadence(t *testing.T) {
-	f := newFixture(t, []string{"busy", "quiet"}, nil)
-	f.fake.DryRun["busy"], f.fake.Status["busy"] = gastowntest.Sample(t, "dry-run.json"), gastowntest.Sample(t, "status.json")
-	f.fake.DryRun["quiet"], f.fake.Status["quiet"] = gastowntest.Sample(t, "dry-run-idle.json"), gastowntest.Sample(t, "status-after-restart.json")
-	polled := func() int { return f.poller.Tick(context.Background()).Polled }
-	if n := polled(); n != 2 {
-		t.Fatalf("first tick polled %d", n)
+// statusWithAlarm is the status sample with its alarm armed at next (nil:
+// none armed) and its last tick's wall clock in ms (-1: no last tick).
+func statusWithAlarm(t *testing.T, next *time.Time, wallClockMs int) []byte {
+	var st map[string]any
+	if err := json.Unmarshal(gastowntest.Sample(t, "status.json"), &st); err != nil {
+		t.Fatal(err)
 	}
-	for i := 1; i < 12; i++ { // 5s .. 55s: the idle town rests
-		f.now = f.now.Add(5 * time.Second)
-		if n := polled(); n != 1 {
-			t.Fatalf("tick at +%ds polled %d, want 1", i*5, n)
+	a := st["alarmStatus"].(map[string]any)
+	a["alarm"].(map[string]any)["nextFireAt"] = nil
+	if next != nil {
+		a["alarm"].(map[string]any)["nextFireAt"] = next.UTC().Format(time.RFC3339Nano)
+	}
+	if wallClockMs < 0 {
+		a["reconciler"] = nil
+	} else {
+		a["reconciler"].(map[string]any)["wallClockMs"] = wallClockMs
+	}
+	b, _ := json.Marshal(st)
+	return b
+}
+
+// TestPollsFollowEachTownsAlarm checks the schedule a tick draws from what
+// each town's last status said, against an injected clock.
+func TestPollsFollowEachTownsAlarm(t *testing.T) {
+	f := newFixture(t, nil, func(s *Settings) { s.Spread = 4 * time.Second })
+	s := f.poller.settings.Load()
+	now := f.now
+	at := func(d time.Duration) *time.Time { t := now.Add(d); return &t }
+	put := func(town string, lastPoll time.Duration, status []byte, up bool) {
+		o := gastown.Observation{Town: town, At: now.Add(lastPoll), StatusCall: gastown.Call{Done: true, Err: errors.New("down")}}
+		if up {
+			var st gastown.Status
+			if err := json.Unmarshal(status, &st); err != nil {
+				t.Fatal(err)
+			}
+			o.StatusCall.Err, o.Status = nil, &st
 		}
+		ts, _ := newTownState(&o, nil, 64)
+		f.snap.Put(town, ts)
 	}
-	f.now = f.now.Add(5 * time.Second) // +60s
-	if n := polled(); n != 2 {
-		t.Errorf("tick at +60s polled %d, want 2", n)
+	// Polled 4s ago, alarm due in 1s after a 100ms tick: just after it fires.
+	// The idle towns' alarms are 59s and 290s away.
+	put("active", -4*time.Second, statusWithAlarm(t, at(time.Second), 100), true)
+	// Alarm 300s away (idle at 5 minutes): the idle heartbeat bounds it.
+	put("idle5m", -59*time.Second, statusWithAlarm(t, at(300*time.Second), 3), true)
+	put("idle5m-rested", -10*time.Second, statusWithAlarm(t, at(290*time.Second), 3), true)
+	// Never created: answers, never ticks. Polled at the idle cadence.
+	put("never", -30*time.Second, statusWithAlarm(t, nil, -1), true)
+	put("never-due", -60*time.Second, statusWithAlarm(t, nil, -1), true)
+	// An alarm long overdue (stalled): not sooner than half a tick after the last poll.
+	put("overdue", -1*time.Second, statusWithAlarm(t, at(-time.Minute), 3), true)
+	// Its alarm fires after polls stop for this tick: next tick.
+	put("late", -3*time.Second, statusWithAlarm(t, at(4500*time.Millisecond), 3), true)
+	// Down: at its hash offset, every tick.
+	put("down", -5*time.Second, nil, false)
+
+	owned := map[string]bool{}
+	for _, e := range f.snap.Towns() {
+		owned[e.Town] = true
+	}
+	owned["new"] = true // never polled: its hash offset
+	got := map[string]time.Duration{}
+	for _, d := range f.poller.due(owned, s, now, 4*time.Second) {
+		got[d.id] = d.offset
+	}
+	want := map[string]time.Duration{
+		"active":    time.Second + alarmMargin + 200*time.Millisecond,
+		"idle5m":    time.Second,
+		"never-due": 0,
+		"overdue":   1500 * time.Millisecond,
+		"down":      offset("down", s.Spread),
+		"new":       offset("new", s.Spread),
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("due offsets\n got %v\nwant %v", got, want)
+	}
+}
+
+func TestNextPollBounds(t *testing.T) {
+	s := &Settings{Interval: 5 * time.Second, IdleInterval: 60 * time.Second}
+	last := time.Unix(1_800_000_000, 0)
+	state := func(next time.Time, wallClock float64) *TownState {
+		st := &StatusState{NextFireAt: next}
+		if wallClock >= 0 {
+			st.LastTick = &LastTick{WallClockSeconds: wallClock}
+		}
+		return &TownState{Up: true, LastPoll: last, Status: st}
+	}
+	for _, tc := range []struct {
+		name string
+		prev *TownState
+		want time.Duration // after the last poll; -1: not scheduled by alarm
+	}{
+		{"new", nil, -1},
+		{"down", &TownState{LastPoll: last}, -1},
+		{"no status calls", &TownState{Up: true, LastPoll: last}, -1},
+		{"active", state(last.Add(5*time.Second), 0.01), 5*time.Second + alarmMargin + 20*time.Millisecond},
+		{"slow tick: margin capped at half an interval", state(last.Add(5*time.Second), 10), 7500 * time.Millisecond},
+		{"idle 60s", state(last.Add(60*time.Second), -1), 60*time.Second + alarmMargin},
+		{"idle 5m", state(last.Add(300*time.Second), -1), 60 * time.Second},
+		{"never armed", state(time.Time{}, -1), 60 * time.Second},
+		{"overdue", state(last.Add(-time.Hour), -1), 2500 * time.Millisecond},
+	} {
+		at, ok := nextPoll(tc.prev, s)
+		if tc.want < 0 {
+			if ok {
+				t.Errorf("%s: scheduled at +%v, want the hash offset", tc.name, at.Sub(last))
+			}
+			continue
+		}
+		if !ok || at.Sub(last) != tc.want {
+			t.Errorf("%s: next poll +%v (%v), want +%v", tc.name, at.Sub(last), ok, tc.want)
+		}
 	}
 }
 
@@ -328,7 +432,7 @@ func TestTickSkipsWhatCannotFinishInTime(t *testing.T) {
 	// The towns left behind go first next tick, so a budget too small for
 	// the fleet rotates instead of starving the same towns.
 	var order []string
-	for _, d := range f.poller.due(map[string]bool{"a": true, "b": true, "c": true, "d": true, "e": true}, f.poller.settings.Load(), f.now) {
+	for _, d := range f.poller.due(map[string]bool{"a": true, "b": true, "c": true, "d": true, "e": true}, f.poller.settings.Load(), f.now, time.Second) {
 		order = append(order, d.id)
 	}
 	if !slices.Equal(order, []string{"b", "c", "d", "e", "a"}) {

@@ -8,31 +8,44 @@ import (
 	"github.com/tickwatch/tickwatch/gastown"
 )
 
-// TownState is what the last poll of one town left to serve. It is never
+// TownState is what the polls of one town left to serve. It is never
 // modified after it is stored, so a scrape can read it without locks.
 type TownState struct {
-	Up            bool
-	LastPoll      time.Time
-	LastSuccess   time.Time // zero: never succeeded
-	DryRunSeconds float64
-	Err           string // last poll's error, for the status page
+	// Up: the town's reconciler was readable at the last poll (its status
+	// call succeeded; its dry run, when status polling is off).
+	Up          bool
+	LastPoll    time.Time
+	LastSuccess time.Time // zero: never succeeded
+	Err         string    // why the last poll was not Up, for the status page
 
-	// From the dry run; Valid only when Up.
-	QueueDepth    int
-	PendingEvents int
-	Actions       []TypeCount
-
-	// From the status call; nil when status polling is off or the poll failed.
+	// From the last status call; nil when it failed or is off.
 	Status *StatusState
+	// From the last dry-run call; nil until one was made.
+	DryRun *DryRunState
 }
 
-// StatusState is the part of a town's status that becomes metrics.
+// StatusState is the part of a town's status that becomes metrics and
+// schedules its polls.
 type StatusState struct {
 	AlarmIntervalSeconds float64
-	Idle                 bool
+	NextFireAt           time.Time // the armed alarm; zero when none is armed
+	Ticking              bool      // an armed alarm or a last tick: see gastown.Status.Ticking
 	Agents               gastown.AgentCounts
 	Beads                gastown.BeadCounts
 	LastTick             *LastTick // nil: the town restarted and has not ticked since
+}
+
+// DryRunState is the outcome of the town's last dry-run call.
+type DryRunState struct {
+	Up      bool
+	Code    int // HTTP status of the answer; 0 when none came
+	Seconds float64
+	Err     string // why it failed
+
+	// Valid only when Up.
+	QueueDepth    int
+	PendingEvents int
+	Actions       []TypeCount
 }
 
 // LastTick mirrors ReconcilerMetrics of the town's last real alarm tick.
@@ -93,28 +106,40 @@ func capTypes(m map[string]int, max int) ([]TypeCount, int) {
 }
 
 // newTownState turns an observation into what the collector serves. prev
-// keeps the last success time across failed polls.
+// keeps the last success time across failed polls, and the last dry run
+// across polls that made none.
 func newTownState(o *gastown.Observation, prev *TownState, maxTypes int) (*TownState, int) {
-	s := &TownState{Up: o.OK(), LastPoll: o.At, DryRunSeconds: o.Duration.Seconds()}
+	s := &TownState{Up: o.OK(), LastPoll: o.At}
 	if prev != nil {
-		s.LastSuccess = prev.LastSuccess
+		s.LastSuccess, s.DryRun = prev.LastSuccess, prev.DryRun
 	}
-	if !s.Up {
-		s.Err = o.Err.Error()
-		return s, 0
+	if s.Up {
+		s.LastSuccess = o.At
+	} else if err := o.Err(); err != nil {
+		s.Err = err.Error()
 	}
-	s.LastSuccess = o.At
-	m := o.DryRun.Metrics
-	s.QueueDepth, s.PendingEvents = m.EventsDrained, m.PendingEventCount
-	var dropped, d int
-	s.Actions, dropped = capTypes(m.ActionsByType, maxTypes)
+	var dropped int
+	if c := o.DryRunCall; c.Done {
+		d := &DryRunState{Up: c.OK(), Code: c.Code, Seconds: c.Duration.Seconds()}
+		if c.OK() {
+			m := o.DryRun.Metrics
+			d.QueueDepth, d.PendingEvents = m.EventsDrained, m.PendingEventCount
+			d.Actions, dropped = capTypes(m.ActionsByType, maxTypes)
+		} else {
+			d.Err = c.Err.Error()
+		}
+		s.DryRun = d
+	}
 	if st := o.Status; st != nil {
 		a := st.AlarmStatus
 		ss := &StatusState{
 			AlarmIntervalSeconds: float64(a.Alarm.IntervalMs) / 1000,
-			Idle:                 a.Alarm.Idle(),
+			Ticking:              st.Ticking(),
 			Agents:               a.Agents,
 			Beads:                a.Beads,
+		}
+		if a.Alarm.NextFireAt != nil {
+			ss.NextFireAt = *a.Alarm.NextFireAt
 		}
 		if r := a.Reconciler; r != nil {
 			lt := &LastTick{
@@ -126,6 +151,7 @@ func newTownState(o *gastown.Observation, prev *TownState, maxTypes int) (*TownS
 				WallClockSeconds:     r.WallClockMs / 1000,
 				PendingEvents:        r.PendingEventCount,
 			}
+			var d int
 			lt.Actions, d = capTypes(r.ActionsByType, maxTypes)
 			dropped += d
 			ss.LastTick = lt

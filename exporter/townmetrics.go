@@ -2,7 +2,6 @@ package exporter
 
 import (
 	"sort"
-	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -88,14 +87,21 @@ func (f *family) build() *dto.MetricFamily {
 func (c *TownMetrics) Gather() ([]*dto.MetricFamily, error) {
 	entries := c.snap.Towns() // sorted by town
 	towns := make([]string, len(entries))
-	var up, withStatus, withTick []int
+	var all, everSucceeded, withStatus, withTick, dryRuns, dryRunUp []int
 	for i, e := range entries {
 		towns[i] = e.Town
-		if !e.State.Up {
-			continue
+		all = append(all, i)
+		s := e.State
+		if !s.LastSuccess.IsZero() {
+			everSucceeded = append(everSucceeded, i)
 		}
-		up = append(up, i)
-		if st := e.State.Status; st != nil {
+		if d := s.DryRun; d != nil {
+			dryRuns = append(dryRuns, i)
+			if d.Up {
+				dryRunUp = append(dryRunUp, i)
+			}
+		}
+		if st := s.Status; st != nil {
 			withStatus = append(withStatus, i)
 			if st.LastTick != nil {
 				withTick = append(withTick, i)
@@ -110,30 +116,26 @@ func (c *TownMetrics) Gather() ([]*dto.MetricFamily, error) {
 		}
 		return f
 	}
-	all := make([]int, len(entries))
-	for i := range all {
-		all[i] = i
-	}
-	everSucceeded := make([]int, 0, len(entries))
-	for _, i := range all {
-		if !state(i).LastSuccess.IsZero() {
-			everSucceeded = append(everSucceeded, i)
-		}
-	}
 
 	fams := []*family{
 		perTown(metricnames.Up, all,
 			func(s *TownState) float64 { return b2f(s.Up) }),
-		perTown(metricnames.DryRunDuration, all,
-			func(s *TownState) float64 { return s.DryRunSeconds }),
 		perTown(metricnames.LastSuccess, everSucceeded,
 			func(s *TownState) float64 { return float64(s.LastSuccess.UnixMilli()) / 1000 }),
-		perTown(metricnames.QueueDepth, up,
-			func(s *TownState) float64 { return float64(s.QueueDepth) }),
-		perTown(metricnames.PendingEvents, up,
-			func(s *TownState) float64 { return float64(s.PendingEvents) }),
+		perTown(metricnames.DryRunUp, dryRuns,
+			func(s *TownState) float64 { return b2f(s.DryRun.Up) }),
+		perTown(metricnames.DryRunStatusCode, dryRuns,
+			func(s *TownState) float64 { return float64(s.DryRun.Code) }),
+		perTown(metricnames.DryRunDuration, dryRuns,
+			func(s *TownState) float64 { return s.DryRun.Seconds }),
+		perTown(metricnames.QueueDepth, dryRunUp,
+			func(s *TownState) float64 { return float64(s.DryRun.QueueDepth) }),
+		perTown(metricnames.PendingEvents, dryRunUp,
+			func(s *TownState) float64 { return float64(s.DryRun.PendingEvents) }),
 		perTown(metricnames.AlarmInterval, withStatus,
 			func(s *TownState) float64 { return s.Status.AlarmIntervalSeconds }),
+		perTown(metricnames.Ticking, withStatus,
+			func(s *TownState) float64 { return b2f(s.Status.Ticking) }),
 		perTown(metricnames.LastTickEventsDrained, withTick,
 			func(s *TownState) float64 { return float64(s.Status.LastTick.EventsDrained) }),
 		perTown(metricnames.LastTickWallClock, withTick,
@@ -156,8 +158,8 @@ func (c *TownMetrics) Gather() ([]*dto.MetricFamily, error) {
 		return f
 	}
 	fams = append(fams,
-		byType(metricnames.Actions, up,
-			func(s *TownState) []TypeCount { return s.Actions }),
+		byType(metricnames.Actions, dryRunUp,
+			func(s *TownState) []TypeCount { return s.DryRun.Actions }),
 		byType(metricnames.LastTickActions, withTick,
 			func(s *TownState) []TypeCount { return s.Status.LastTick.Actions }))
 
@@ -223,7 +225,7 @@ func (c *TownMetrics) openViolations() *family {
 	var rows []row
 	for town, byInv := range c.violations.OpenCounts() {
 		for inv, n := range byInv {
-			rows = append(rows, row{strconv.Itoa(inv), town, n})
+			rows = append(rows, row{gastown.InvariantLabel(inv), town, n})
 		}
 	}
 	sort.Slice(rows, func(i, j int) bool {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -71,7 +70,25 @@ type APIError struct {
 }
 
 func (e *APIError) Error() string {
-	return fmt.Sprintf("%s: HTTP %d: %s", where(e.Call, e.Town), e.StatusCode, e.Message)
+	msg := fmt.Sprintf("%s: HTTP %d: %s", where(e.Call, e.Town), e.StatusCode, e.Message)
+	if h := e.Hint(); h != "" {
+		msg += " (" + h + ")"
+	}
+	return msg
+}
+
+// Hint says what an answer most likely means, for whoever reads the error
+// at 3 a.m.; "" when there is nothing to add.
+func (e *APIError) Hint() string {
+	switch {
+	case e.StatusCode == http.StatusUnauthorized || e.StatusCode == http.StatusForbidden:
+		return "an auth problem: the worker wants credentials; behind Cloudflare Access, send CF-Access-Client-Id and " +
+			"CF-Access-Client-Secret through target.http_client.http_headers"
+	case e.StatusCode == http.StatusInternalServerError && (e.Call == "dry run" || e.Call == "replay"):
+		return "on a real Gastown worker this call always fails: it opens a SQL SAVEPOINT, which the Workers runtime refuses; " +
+			"see the runbook, ReconcilerDryRunFailing"
+	}
+	return ""
 }
 
 // where names a call for an error: `dry run of town "a"`, or `town list`.
@@ -87,7 +104,7 @@ func (c *Client) DryRun(ctx context.Context, town string) (*DryRun, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	var d DryRun
-	if err := c.do(ctx, http.MethodPost, townPath(town, "reconcile-dry-run"), nil, town, "dry run", &d); err != nil {
+	if _, err := c.do(ctx, http.MethodPost, townPath(town, "reconcile-dry-run"), nil, town, "dry run", &d); err != nil {
 		return nil, err
 	}
 	return &d, nil
@@ -98,7 +115,7 @@ func (c *Client) Status(ctx context.Context, town string) (*Status, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	var s Status
-	if err := c.do(ctx, http.MethodGet, townPath(town, "status"), nil, town, "status", &s); err != nil {
+	if _, err := c.do(ctx, http.MethodGet, townPath(town, "status"), nil, town, "status", &s); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -113,7 +130,7 @@ func (c *Client) Replay(ctx context.Context, town string, req ReplayRequest) (*R
 		return nil, err
 	}
 	var r ReplayResponse
-	if err := c.do(ctx, http.MethodPost, townPath(town, "replay-events"), body, town, "replay", &r); err != nil {
+	if _, err := c.do(ctx, http.MethodPost, townPath(town, "replay-events"), body, town, "replay", &r); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -124,56 +141,74 @@ func (c *Client) Towns(ctx context.Context) ([]string, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	var l TownList
-	if err := c.do(ctx, http.MethodGet, "/debug/towns", nil, "", "town list", &l); err != nil {
+	if _, err := c.do(ctx, http.MethodGet, "/debug/towns", nil, "", "town list", &l); err != nil {
 		return nil, err
 	}
 	return l.Towns, nil
 }
 
-// Poll runs one town's dry run and, with withStatus, its status call, both
-// within one timeout. Any failure makes the whole observation failed: half a
-// picture would make the mirrored gauges disagree with each other.
+// PollOptions choose the calls of one poll.
+type PollOptions struct {
+	Status bool // GET status: the heartbeat, the last tick and the rows
+	DryRun bool // POST reconcile-dry-run: the queue now and what the reconciler would do
+}
+
+// Poll makes the chosen calls for one town, status first, within one
+// timeout. Each call's outcome is kept on its own: a dry run that fails
+// (the real worker's always does, its SAVEPOINT refused by workerd) does not
+// discard a good status.
 //
 // Poll decodes only what the sidecar uses: not the action list, not the
 // recent events, and of the status rows only what the invariant checks read.
-func (c *Client) Poll(ctx context.Context, town string, withStatus bool, now func() time.Time) Observation {
+func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func() time.Time) Observation {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	o := Observation{Town: town, At: now()}
-	var d struct {
-		Metrics    DryRunMetrics `json:"metrics"`
-		Violations []Violation   `json:"violations"`
+	var st struct {
+		AlarmStatus struct {
+			Alarm      Alarm              `json:"alarm"`
+			Agents     AgentCounts        `json:"agents"`
+			Beads      BeadCounts         `json:"beads"`
+			Reconciler *ReconcilerMetrics `json:"reconciler"`
+		} `json:"alarmStatus"`
+		AgentMeta   []agentRow `json:"agentMeta"`
+		BeadSummary []beadRow  `json:"beadSummary"`
 	}
-	o.Err = c.do(ctx, http.MethodPost, townPath(town, "reconcile-dry-run"), nil, town, "dry run", &d)
-	o.Duration = now().Sub(o.At)
-	if o.Err == nil {
-		o.DryRun = &DryRun{Metrics: d.Metrics, Violations: d.Violations}
-		o.Violations = d.Violations
-	}
-	if o.Err == nil && withStatus {
-		var st struct {
-			AlarmStatus struct {
-				Alarm      Alarm              `json:"alarm"`
-				Agents     AgentCounts        `json:"agents"`
-				Beads      BeadCounts         `json:"beads"`
-				Reconciler *ReconcilerMetrics `json:"reconciler"`
-			} `json:"alarmStatus"`
-			AgentMeta   []agentRow `json:"agentMeta"`
-			BeadSummary []beadRow  `json:"beadSummary"`
-		}
-		if o.Err = c.do(ctx, http.MethodGet, townPath(town, "status"), nil, town, "status", &st); o.Err == nil {
+	if po.Status {
+		o.StatusCall = c.call(ctx, http.MethodGet, town, "status", "status", &st, now)
+		if o.StatusCall.OK() {
 			a := st.AlarmStatus
 			o.Status = &Status{AlarmStatus: AlarmStatus{Alarm: a.Alarm, Agents: a.Agents, Beads: a.Beads, Reconciler: a.Reconciler}}
-			if o.Violations == nil {
-				o.Violations = checkRows(st.AgentMeta, st.BeadSummary)
-			}
 		}
 	}
-	if o.Err != nil {
-		o.TimedOut = errors.Is(o.Err, context.DeadlineExceeded)
-		o.DryRun, o.Status, o.Violations = nil, nil, nil
+	if po.DryRun {
+		var d struct {
+			Metrics    DryRunMetrics `json:"metrics"`
+			Violations []Violation   `json:"violations"`
+		}
+		o.DryRunCall = c.call(ctx, http.MethodPost, town, "reconcile-dry-run", "dry run", &d, now)
+		if o.DryRunCall.OK() {
+			o.DryRun = &DryRun{Metrics: d.Metrics, Violations: d.Violations}
+		}
+	}
+	switch {
+	case o.DryRun != nil && o.DryRun.Violations != nil:
+		o.Violations, o.Source = o.DryRun.Violations, NamedByDryRun
+		for i := range o.Violations {
+			o.Violations[i].Source = NamedByDryRun
+		}
+	case o.Status != nil:
+		o.Violations, o.RemainderUnknown = derive(o.Status.AlarmStatus.Reconciler, st.AgentMeta, st.BeadSummary)
+		o.Source = DerivedFromStatus
 	}
 	return o
+}
+
+// call makes one API call of a poll and times it; name is how errors call it.
+func (c *Client) call(ctx context.Context, method, town, path, name string, out any, now func() time.Time) Call {
+	start := now()
+	code, err := c.do(ctx, method, townPath(town, path), nil, town, name, out)
+	return Call{Done: true, Err: err, Code: code, Duration: now().Sub(start)}
 }
 
 // fastJSON decodes the answers: json-iterator, as the Prometheus API client
@@ -205,14 +240,16 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(ctx, c.timeout)
 }
 
-func (c *Client) do(ctx context.Context, method, path string, body []byte, town, call string, out any) error {
+// do makes one request and decodes a 2xx answer into out. It returns the
+// answer's HTTP status, 0 when none came.
+func (c *Client) do(ctx context.Context, method, path string, body []byte, town, call string, out any) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return fmt.Errorf("%s: %w", where(call, town), err)
+		return 0, fmt.Errorf("%s: %w", where(call, town), err)
 	}
 	req.Header.Set("Accept", "application/json")
 	if c.userAgent != "" {
@@ -223,7 +260,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, town,
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s: %w", where(call, town), err)
+		return 0, fmt.Errorf("%s: %w", where(call, town), err)
 	}
 	defer resp.Body.Close()
 	buf := bodyBuffers.Get().(*bytes.Buffer)
@@ -232,22 +269,22 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, town,
 	_, err = buf.ReadFrom(io.LimitReader(resp.Body, c.maxBody+1))
 	data := buf.Bytes() // not kept: decoding copies what it keeps
 	if err != nil {
-		return fmt.Errorf("%s: reading body: %w", where(call, town), err)
+		return resp.StatusCode, fmt.Errorf("%s: reading body: %w", where(call, town), err)
 	}
 	if int64(len(data)) > c.maxBody {
-		return fmt.Errorf("%s: body larger than %d bytes", where(call, town), c.maxBody)
+		return resp.StatusCode, fmt.Errorf("%s: body larger than %d bytes", where(call, town), c.maxBody)
 	}
 	if resp.StatusCode/100 != 2 {
-		return &APIError{Town: town, Call: call, StatusCode: resp.StatusCode, Message: errorText(data)}
+		return resp.StatusCode, &APIError{Town: town, Call: call, StatusCode: resp.StatusCode, Message: errorText(data)}
 	}
 	if err := fastJSON.Unmarshal(data, out); err != nil {
 		// Say what is wrong the way encoding/json says it: clearer at 3 am.
 		if stdErr := json.Unmarshal(data, out); stdErr != nil {
 			err = stdErr
 		}
-		return fmt.Errorf("%s: malformed JSON: %w", where(call, town), err)
+		return resp.StatusCode, fmt.Errorf("%s: malformed JSON: %w", where(call, town), err)
 	}
-	return nil
+	return resp.StatusCode, nil
 }
 
 // errorText extracts Gastown's error envelope, or a bounded piece of a body

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	commoncfg "github.com/prometheus/common/config"
+	"gopkg.in/yaml.v3"
 )
 
 func sample(t testing.TB, name string) []byte {
@@ -93,8 +94,8 @@ func TestDryRunDecodesSamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Violation{
-		{7, "Working agent 7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90 has no hook"},
-		{3, "Rig rig-main has 2 in_progress MR beads (should be at most 1)"},
+		{Invariant: 7, Message: "Working agent 7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90 has no hook"},
+		{Invariant: 3, Message: "Rig rig-main has 2 in_progress MR beads (should be at most 1)"},
 	}
 	if len(d.Violations) != 2 || d.Violations[0] != want[0] || d.Violations[1] != want[1] {
 		t.Errorf("violations = %+v", d.Violations)
@@ -149,7 +150,7 @@ func TestErrorsNameTownCallAndStatus(t *testing.T) {
 	for _, tc := range []struct {
 		town, want string
 	}{
-		{"t500", `dry run of town "t500": HTTP 500: Internal server error`},
+		{"t500", `dry run of town "t500": HTTP 500: Internal server error (on a real Gastown worker this call always fails: it opens a SQL SAVEPOINT, which the Workers runtime refuses; see the runbook, ReconcilerDryRunFailing)`},
 		{"html", `dry run of town "html": HTTP 502: <html>bad gateway</html>`},
 		{"trunc", `dry run of town "trunc": malformed JSON: unexpected end of JSON input`},
 		{"big", `dry run of town "big": body larger than 1024 bytes`},
@@ -210,27 +211,92 @@ func TestBearerTokenFromHTTPClientConfig(t *testing.T) {
 	}
 }
 
-func TestPollTimesOutAndFailsWhole(t *testing.T) {
+func TestPollKeepsEachCallsOutcome(t *testing.T) {
 	release := make(chan struct{})
 	defer close(release)
 	srv := gastown(t, map[string]func(http.ResponseWriter, *http.Request){
-		"POST /debug/towns/hang/reconcile-dry-run": func(w http.ResponseWriter, r *http.Request) {
+		"GET /debug/towns/hang/status": func(w http.ResponseWriter, r *http.Request) {
 			select {
 			case <-r.Context().Done():
 			case <-release:
 			}
 		},
-		"POST /debug/towns/ok/reconcile-dry-run": body(sample(t, "dry-run.json"), 200),
-		"GET /debug/towns/ok/status":             body(sample(t, "error-500.json"), 500),
+		"POST /debug/towns/hang/reconcile-dry-run": body(sample(t, "dry-run.json"), 200),
+		// The real worker: the dry run always answers 500, the status works.
+		"POST /debug/towns/real/reconcile-dry-run":   body(sample(t, "error-500.json"), 500),
+		"GET /debug/towns/real/status":               body(sample(t, "status.json"), 200),
+		"POST /debug/towns/nostat/reconcile-dry-run": body(sample(t, "dry-run.json"), 200),
+		"GET /debug/towns/nostat/status":             body(sample(t, "error-500.json"), 500),
 	})
 	c := client(t, srv.URL, func(o *ClientOptions) { o.Timeout = 50 * time.Millisecond })
-	o := c.Poll(context.Background(), "hang", true, time.Now)
-	if o.OK() || !o.TimedOut || o.DryRun != nil {
-		t.Errorf("hanging town: %+v", o)
+	both := PollOptions{Status: true, DryRun: true}
+
+	o := c.Poll(context.Background(), "hang", both, time.Now)
+	if o.OK() || !o.TimedOut() || o.StatusCall.Code != 0 || o.Status != nil || o.Violations != nil {
+		t.Errorf("hanging status: %+v", o)
 	}
-	o = c.Poll(context.Background(), "ok", true, time.Now)
-	if o.OK() || o.TimedOut || o.DryRun != nil || o.Status != nil || !strings.Contains(o.Err.Error(), `status of town "ok": HTTP 500`) {
-		t.Errorf("status failure must fail the poll: %+v", o)
+	if o.DryRunCall.Done && o.DryRunCall.OK() {
+		t.Errorf("the dry run cannot succeed after the poll's timeout ran out: %+v", o.DryRunCall)
+	}
+
+	o = c.Poll(context.Background(), "real", both, time.Now)
+	if !o.OK() || o.Err() != nil || o.Status == nil || o.Status.AlarmStatus.Reconciler.WallClockMs != 41 {
+		t.Errorf("a failed dry run must not discard the status: %+v", o)
+	}
+	if o.DryRunCall.OK() || o.DryRunCall.Code != 500 || o.DryRun != nil || !strings.Contains(o.DryRunCall.Err.Error(), "SAVEPOINT") {
+		t.Errorf("dry run outcome: %+v", o.DryRunCall)
+	}
+	if o.Source != DerivedFromStatus || len(o.Violations) == 0 {
+		t.Errorf("violations must come from the status rows: %v %+v", o.Source, o.Violations)
+	}
+
+	o = c.Poll(context.Background(), "nostat", both, time.Now)
+	if o.OK() || o.StatusCall.Code != 500 || !o.DryRunCall.OK() || o.DryRun.Metrics.EventsDrained != 3 || o.Violations != nil {
+		t.Errorf("a failed status with a good dry run: up follows the status, the dry run is kept, violations unknown: %+v", o)
+	}
+	if !strings.Contains(o.Err().Error(), `status of town "nostat": HTTP 500`) {
+		t.Errorf("err = %v", o.Err())
+	}
+
+	o = c.Poll(context.Background(), "nostat", PollOptions{DryRun: true}, time.Now)
+	if !o.OK() || o.StatusCall.Done || o.Violations != nil {
+		t.Errorf("status off: up follows the dry run, which names no violations: %+v", o)
+	}
+}
+
+func TestAuthFailureSaysSo(t *testing.T) {
+	srv := gastown(t, map[string]func(http.ResponseWriter, *http.Request){
+		"GET /debug/towns/t/status": body([]byte(`{"success":false,"error":"Unauthorized"}`), 401),
+	})
+	o := client(t, srv.URL, nil).Poll(context.Background(), "t", PollOptions{Status: true}, time.Now)
+	var apiErr *APIError
+	if !errors.As(o.Err(), &apiErr) || apiErr.StatusCode != 401 || !strings.Contains(o.Err().Error(), "an auth problem") ||
+		!strings.Contains(o.Err().Error(), "CF-Access-Client-Secret") {
+		t.Errorf("401: %v", o.Err())
+	}
+}
+
+func TestAccessHeadersFromHTTPClientConfig(t *testing.T) {
+	got := make(chan http.Header, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Clone()
+		w.Write(sample(t, "status.json"))
+	}))
+	defer srv.Close()
+	secret := filepath.Join(t.TempDir(), "secret")
+	os.WriteFile(secret, []byte("s3cret-value"), 0o600)
+	var cfg commoncfg.HTTPClientConfig
+	yml := "http_headers:\n  CF-Access-Client-Id: {values: [id.access]}\n  CF-Access-Client-Secret: {files: [" + secret + "]}\n"
+	if err := yaml.Unmarshal([]byte(yml), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	c := client(t, srv.URL, func(o *ClientOptions) { o.HTTPClient = cfg })
+	if o := c.Poll(context.Background(), "t", PollOptions{Status: true}, time.Now); !o.OK() {
+		t.Fatal(o.Err())
+	}
+	h := <-got
+	if h.Get("CF-Access-Client-Id") != "id.access" || h.Get("CF-Access-Client-Secret") != "s3cret-value" {
+		t.Errorf("headers sent: %v", h)
 	}
 }
 
@@ -243,6 +309,31 @@ func TestNewClientRejectsURLWithoutScheme(t *testing.T) {
 		_, err := NewClient(ClientOptions{URL: raw})
 		if err == nil || err.Error() != want {
 			t.Errorf("%s: err = %v, want %s", raw, err, want)
+		}
+	}
+}
+
+func TestReplayBoundsInGastownsForm(t *testing.T) {
+	for in, want := range map[string]string{
+		"2026-12-03T01:24:52.762Z":       "2026-12-03T01:24:52.762Z",
+		"2026-12-03T01:24:52Z":           "2026-12-03T01:24:52.000Z",
+		"2026-12-03T02:24:52.5+01:00":    "2026-12-03T01:24:52.500Z",
+		"2026-12-02T20:24:52-05:00":      "2026-12-03T01:24:52.000Z",
+		"2026-12-03T01:24:52.123456789Z": "2026-12-03T01:24:52.123Z",
+		"2026-12-03T01:24:52":            "2026-12-03T01:24:52.000Z",
+		"2026-12-03T01:24":               "2026-12-03T01:24:00.000Z",
+		"2026-12-03T03:24+02:00":         "2026-12-03T01:24:00.000Z",
+		"2026-12-03":                     "2026-12-03T00:00:00.000Z",
+		"2026-12-03T23:30:00.000-01:00":  "2026-12-04T00:30:00.000Z",
+	} {
+		got, err := ParseReplayBound(in)
+		if err != nil || FormatReplayBound(got) != want {
+			t.Errorf("%s: %q, %v; want %s", in, FormatReplayBound(got), err, want)
+		}
+	}
+	for _, bad := range []string{"", "yesterday", "2026-13-01", "03/12/2026", "2026-12-03 01:24:52"} {
+		if _, err := ParseReplayBound(bad); err == nil || !strings.Contains(err.Error(), "ISO 8601") {
+			t.Errorf("%q: err = %v", bad, err)
 		}
 	}
 }

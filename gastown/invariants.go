@@ -3,6 +3,7 @@ package gastown
 import (
 	"fmt"
 	"sort"
+	"strconv"
 )
 
 // Gastown's invariant messages. simtown produces the same texts.
@@ -14,8 +15,40 @@ const (
 	MsgReviewWithoutMR  = "Issue bead %s is in_review but has no open/in_progress MR bead"
 )
 
-// CheckStatus derives invariants #7, #5 and #6 from a town's status rows, for
-// workers whose dry run does not report violations itself.
+// Unnamed is the invariant number tickwatch gives the part of the
+// reconciler's violation count that the status rows do not name. Gastown
+// numbers its invariants from 1.
+const Unnamed = 0
+
+// InvariantLabel names an invariant in metric labels and Sentry tags:
+// its number, or "unnamed" for the remainder.
+func InvariantLabel(invariant int) string {
+	if invariant == Unnamed {
+		return "unnamed"
+	}
+	return strconv.Itoa(invariant)
+}
+
+// MsgUnnamed words the unnamed remainder. Its count is normalised away by
+// the violation identity, so a changing count stays one violation.
+const MsgUnnamed = "The reconciler counted %d invariant violations that the status rows do not name"
+
+// ViolationSource says how tickwatch learnt of a violation.
+type ViolationSource string
+
+const (
+	NamedByDryRun     ViolationSource = "dry_run"          // the dry run's violations list
+	DerivedFromStatus ViolationSource = "status_rows"      // tickwatch's own check of the status rows
+	ReconcilerCount   ViolationSource = "reconciler_count" // the unnamed remainder of the reconciler's count
+)
+
+// Derivable says which invariants the status rows let tickwatch name: #7,
+// #5 and #6 always, #3 when bead rows carry rig_id (later Gastown
+// versions). #4 needs bead dependencies, which no status answer carries.
+const Derivable = "#7, #5 and #6 from the agent and bead rows, #3 when bead rows carry rig_id"
+
+// CheckStatus derives what the status rows allow, for workers whose dry run
+// does not report violations itself (the real worker never does).
 func CheckStatus(s *Status) []Violation {
 	agents := make([]agentRow, len(s.AgentMeta))
 	for i, a := range s.AgentMeta {
@@ -23,7 +56,7 @@ func CheckStatus(s *Status) []Violation {
 	}
 	beads := make([]beadRow, len(s.BeadSummary))
 	for i, b := range s.BeadSummary {
-		beads[i] = beadRow{b.BeadID, b.Type, b.Status}
+		beads[i] = beadRow{b.BeadID, b.Type, b.Status, b.RigID}
 	}
 	return checkRows(agents, beads)
 }
@@ -37,38 +70,66 @@ type agentRow struct {
 }
 
 type beadRow struct {
-	BeadID string `json:"bead_id"`
-	Type   string `json:"type"`
-	Status string `json:"status"`
+	BeadID string  `json:"bead_id"`
+	Type   string  `json:"type"`
+	Status string  `json:"status"`
+	RigID  *string `json:"rig_id"` // later Gastown versions only
 }
 
+// derive names the violations the rows show and tracks the rest of the
+// reconciler's count as one unnamed remainder. Without a last tick (the
+// town has not ticked since it started) the count is unknown.
+func derive(rec *ReconcilerMetrics, agents []agentRow, beads []beadRow) (vs []Violation, remainderUnknown bool) {
+	vs = checkRows(agents, beads)
+	if rec == nil {
+		return vs, true
+	}
+	if n := rec.InvariantViolations - len(vs); n > 0 {
+		vs = append(vs, Violation{Unnamed, fmt.Sprintf(MsgUnnamed, n), ReconcilerCount})
+	}
+	return vs, false
+}
+
+// checkRows runs Gastown's checks that the rows allow, with its exact
+// conditions (a hook is missing only when NULL) and in its order.
 func checkRows(agents []agentRow, beads []beadRow) []Violation {
 	out := []Violation{}
 	for _, a := range agents {
-		if a.Status == "working" && (a.CurrentHookBeadID == nil || *a.CurrentHookBeadID == "") {
-			out = append(out, Violation{7, fmt.Sprintf(MsgWorkingNoHook, a.BeadID)})
+		if a.Status == "working" && a.CurrentHookBeadID == nil {
+			out = append(out, Violation{7, fmt.Sprintf(MsgWorkingNoHook, a.BeadID), DerivedFromStatus})
 		}
 	}
+	mrs := map[string]int{}
 	for _, b := range beads {
-		if b.Type == "convoy" && b.Status == "in_progress" {
-			out = append(out, Violation{5, fmt.Sprintf(MsgConvoyInProgress, b.BeadID)})
+		switch {
+		case b.Type == "convoy" && b.Status == "in_progress":
+			out = append(out, Violation{5, fmt.Sprintf(MsgConvoyInProgress, b.BeadID), DerivedFromStatus})
+		case b.Type == "merge_request" && b.Status == "in_progress" && b.RigID != nil:
+			mrs[*b.RigID]++
 		}
 	}
+	out = appendOver(out, 3, MsgRigManyMRs, mrs)
 	hooked := map[string]int{}
 	for _, a := range agents {
-		if a.CurrentHookBeadID != nil && *a.CurrentHookBeadID != "" {
+		if a.CurrentHookBeadID != nil {
 			hooked[*a.CurrentHookBeadID]++
 		}
 	}
-	over := make([]string, 0, len(hooked))
-	for id, n := range hooked {
+	return appendOver(out, 6, MsgBeadManyHooked, hooked)
+}
+
+// appendOver adds a violation for every key counted more than once, in key
+// order.
+func appendOver(out []Violation, invariant int, msg string, counts map[string]int) []Violation {
+	over := make([]string, 0, len(counts))
+	for id, n := range counts {
 		if n > 1 {
 			over = append(over, id)
 		}
 	}
 	sort.Strings(over)
 	for _, id := range over {
-		out = append(out, Violation{6, fmt.Sprintf(MsgBeadManyHooked, id, hooked[id])})
+		out = append(out, Violation{invariant, fmt.Sprintf(msg, id, counts[id]), DerivedFromStatus})
 	}
 	return out
 }

@@ -4,7 +4,10 @@
 package gastown
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -52,8 +55,9 @@ func (a Action) MarshalJSON() ([]byte, error) {
 
 // Violation is one broken invariant, as Gastown words it.
 type Violation struct {
-	Invariant int    `json:"invariant"`
-	Message   string `json:"message"`
+	Invariant int             `json:"invariant"`
+	Message   string          `json:"message"`
+	Source    ViolationSource `json:"-"` // how tickwatch learnt of it
 }
 
 // Status is the answer of GET /debug/towns/{town}/status.
@@ -145,6 +149,7 @@ type Bead struct {
 	Title               string    `json:"title"`
 	AssigneeAgentBeadID *string   `json:"assignee_agent_bead_id"`
 	UpdatedAt           time.Time `json:"updated_at"`
+	RigID               *string   `json:"rig_id,omitempty"` // later Gastown versions only
 }
 
 // ReplayRequest is the body of POST /debug/towns/{town}/replay-events.
@@ -179,19 +184,98 @@ type TownList struct {
 	Towns []string `json:"towns"`
 }
 
-// Observation is the outcome of polling one town once.
-type Observation struct {
-	Town     string
-	At       time.Time     // when the poll started
-	Duration time.Duration // wall time of the dry-run call
-	DryRun   *DryRun       // counts and violations; the action list is not decoded
-	Status   *Status       // alarm, agents, beads and reconciler only; nil when off
-	// Violations are the dry run's when it reports them, else those the
-	// sidecar derives from the status rows; nil when neither is known.
-	Violations []Violation
-	Err        error // non-nil: the poll failed, nothing above is trustworthy
-	TimedOut   bool
+// Call is the outcome of one API call of a poll.
+type Call struct {
+	Done     bool          // the call was made this poll
+	Err      error         // nil: a 2xx answer that decoded
+	Code     int           // HTTP status of the answer; 0 when none came (timeout, refused connection)
+	Duration time.Duration // wall time of the call
 }
 
-// OK reports whether the poll succeeded.
-func (o *Observation) OK() bool { return o.Err == nil }
+// OK reports whether the call was made and succeeded.
+func (c Call) OK() bool { return c.Done && c.Err == nil }
+
+// TimedOut reports whether the call ran out of time.
+func (c Call) TimedOut() bool { return errors.Is(c.Err, context.DeadlineExceeded) }
+
+// Observation is the outcome of polling one town once: a status call and a
+// dry run, two independent looks at one town. A failed dry run does not
+// discard a good status, nor the other way round.
+type Observation struct {
+	Town string
+	At   time.Time // when the poll started
+
+	StatusCall Call
+	Status     *Status // alarm, counts and reconciler; nil unless StatusCall.OK()
+	DryRunCall Call
+	DryRun     *DryRun // counts and violations, not the action list; nil unless DryRunCall.OK()
+
+	// Violations are the dry run's when it names them, else those derived
+	// from the status rows plus the unnamed remainder of the reconciler's
+	// count; nil when neither call could tell.
+	Violations []Violation
+	Source     ViolationSource
+	// RemainderUnknown: the reconciler has not ticked since the town
+	// started, so its count is unknown and the unnamed remainder can be
+	// neither confirmed nor cleared by this poll.
+	RemainderUnknown bool
+}
+
+// OK reports whether the town's reconciler was readable: the status call
+// succeeded (the dry run, when the status call is off).
+func (o *Observation) OK() bool {
+	if o.StatusCall.Done {
+		return o.StatusCall.OK()
+	}
+	return o.DryRunCall.OK()
+}
+
+// Err is why the poll is not OK, or nil.
+func (o *Observation) Err() error {
+	if o.StatusCall.Done {
+		return o.StatusCall.Err
+	}
+	if !o.DryRunCall.Done {
+		return nil
+	}
+	return o.DryRunCall.Err
+}
+
+// TimedOut reports whether the call OK depends on ran out of time.
+func (o *Observation) TimedOut() bool {
+	if o.StatusCall.Done {
+		return o.StatusCall.TimedOut()
+	}
+	return o.DryRunCall.TimedOut()
+}
+
+// Ticking reports whether the status shows a reconciler that runs: an armed
+// alarm or a last tick. A town id that was never created answers the debug
+// routes with neither, and never ticks.
+func (s *Status) Ticking() bool {
+	return s.AlarmStatus.Alarm.NextFireAt != nil || s.AlarmStatus.Reconciler != nil
+}
+
+// replayLayouts are the ISO 8601 forms ParseReplayBound accepts, longest
+// first. A time without an offset is UTC.
+var replayLayouts = []string{
+	time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04Z07:00", "2006-01-02T15:04", "2006-01-02",
+}
+
+// ParseReplayBound reads a replay window bound in any ISO 8601 form: with
+// an offset or Z, fractional seconds or none, or a bare date (midnight UTC).
+func ParseReplayBound(s string) (time.Time, error) {
+	for _, l := range replayLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not an ISO 8601 time (e.g. 2026-12-03T01:24:52Z or 2026-12-03T02:24:52+01:00)", s)
+}
+
+// FormatReplayBound writes a bound the way Gastown stores created_at
+// (2026-12-03T01:24:52.762Z): it compares the window with the stored
+// strings, so a bound in another form or offset would select wrongly.
+func FormatReplayBound(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000Z")
+}

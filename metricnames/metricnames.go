@@ -22,6 +22,12 @@ const (
 	InvariantViolations   = "reconciler_invariant_violations"
 	DryRunDuration        = "reconciler_dry_run_duration_seconds"
 	LastSuccess           = "reconciler_last_success_timestamp_seconds"
+
+	// Additions to SPEC section 4: the dry run and the status call are
+	// separate looks at a town, and a town can answer without ticking.
+	DryRunUp         = "reconciler_dry_run_up"
+	DryRunStatusCode = "reconciler_dry_run_status_code"
+	Ticking          = "reconciler_ticking"
 )
 
 // The sidecar itself.
@@ -41,9 +47,21 @@ const (
 	BuildInfo            = "tickwatch_build_info"
 )
 
+// QueueDepthExpr is a town's backlog as the queue alerts and the dashboard
+// read it: what the dry run finds pending now, or, where the dry run fails
+// (on every real Gastown worker), what the last real tick left pending. The
+// selector, such as `town=~"$town"`, applies to both; "" selects all. Set
+// operators match on labels without the metric name.
+func QueueDepthExpr(selector string) string {
+	if selector != "" {
+		selector = "{" + selector + "}"
+	}
+	return "(" + QueueDepth + selector + " or " + LastTickPendingEvents + selector + ")"
+}
+
 // help is each family's HELP text, in the order All lists them.
 var help = []struct{ name, text string }{
-	{Up, "1 if the last poll of the town succeeded, else 0."},
+	{Up, "1 if the town's reconciler was readable at the last poll (its status call succeeded), else 0."},
 	{QueueDepth, "Events pending in the town's queue now (dry run eventsDrained)."},
 	{PendingEvents, "Pending events the dry run reports (pendingEventCount)."},
 	{Actions, "Actions the reconciler would emit now, by type (dry run)."},
@@ -59,10 +77,13 @@ var help = []struct{ name, text string }{
 	{InvariantViolations, "Invariant violations open now, after hysteresis."},
 	{DryRunDuration, "Wall time of the last dry-run call to the town."},
 	{LastSuccess, "Unix time of the town's last successful poll."},
+	{DryRunUp, "1 if the last dry-run call to the town succeeded, else 0."},
+	{DryRunStatusCode, "HTTP status of the town's last dry-run answer; 0 when none came (timeout, refused connection)."},
+	{Ticking, "1 if the town's status shows a running reconciler (an armed alarm or a last tick), 0 if it answers but never ticks."},
 	{Towns, "Towns watched by this replica."},
-	{Polls, "Town polls by result."},
+	{Polls, "Calls to the towns by call (status, dry_run) and result."},
 	{PollsSkipped, "Town polls not started because their tick ran out of time."},
-	{PollDuration, "Wall time of one town poll (dry run and status)."},
+	{PollDuration, "Wall time of one town poll (status and dry run)."},
 	{TickDuration, "Wall time of one tick over all due towns."},
 	{Ticks, "Ticks completed."},
 	{TicksSkipped, "Ticks skipped because the previous one was still running."},

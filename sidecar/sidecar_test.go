@@ -1,11 +1,13 @@
 package sidecar
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/tickwatch/tickwatch/alerts/sentrytest"
@@ -262,8 +265,9 @@ func TestFailedPollsNeverResolve(t *testing.T) {
 	for _, want := range []string{
 		`<tr class="down"><td>broken</td><td>down</td>`,
 		`<td>–</td>`, // no queue depth for a town that is down
-		`dry run of town &#34;broken&#34;: HTTP 500: Internal server error`,
-		`<tr><td>calm</td><td>up</td>`,
+		`status of town &#34;broken&#34;: HTTP 500: Internal server error`,
+		// calm's status is the after-restart sample: no alarm, no last tick.
+		`<tr><td>calm</td><td>not ticking</td>`,
 		`<td>3</td>`,
 	} {
 		if !strings.Contains(page, want) {
@@ -337,4 +341,125 @@ func TestTelemetryPathMustNotShadowOtherEndpoints(t *testing.T) {
 			t.Errorf("%q: err = %v", path, err)
 		}
 	}
+}
+
+// TestRealWorkerShape is a town as the real worker serves it: the dry run
+// answers 500 on every call (workerd refuses its SAVEPOINT), the status
+// works and carries the reconciler's count. The town is up, its status
+// gauges are served, the dry-run failure is counted with its code and shown
+// with its reason, violations come from the rows plus an unnamed remainder,
+// and nothing resolves because the dry run fails.
+func TestRealWorkerShape(t *testing.T) {
+	f := newSidecarFixture(t)
+	// The reconciler counts 3; the rows name one (#7): two more, unnamed.
+	status := bytes.Replace(gastowntest.Sample(t, "status.json"), []byte(`"invariantViolations": 1`), []byte(`"invariantViolations": 3`), 1)
+	f.fake.Mu.Lock()
+	f.fake.Handlers["broken"] = func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/status") {
+			w.Write(status)
+			return
+		}
+		w.WriteHeader(500)
+		w.Write(gastowntest.Sample(t, "error-500.json"))
+	}
+	f.fake.Mu.Unlock()
+	for i := 0; i < 10; i++ {
+		f.sc.Poller.Tick(context.Background())
+	}
+	if err := f.sc.Violations.Notifier.Flush(2 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	want := `
+# HELP reconciler_dry_run_status_code HTTP status of the town's last dry-run answer; 0 when none came (timeout, refused connection).
+# TYPE reconciler_dry_run_status_code gauge
+reconciler_dry_run_status_code{town="broken"} 500
+reconciler_dry_run_status_code{town="calm"} 200
+# HELP reconciler_dry_run_up 1 if the last dry-run call to the town succeeded, else 0.
+# TYPE reconciler_dry_run_up gauge
+reconciler_dry_run_up{town="broken"} 0
+reconciler_dry_run_up{town="calm"} 1
+# HELP reconciler_invariant_violations Invariant violations open now, after hysteresis.
+# TYPE reconciler_invariant_violations gauge
+reconciler_invariant_violations{invariant="7",town="broken"} 1
+reconciler_invariant_violations{invariant="unnamed",town="broken"} 1
+# HELP reconciler_last_tick_invariant_violations Invariant violations the town's last real alarm tick found.
+# TYPE reconciler_last_tick_invariant_violations gauge
+reconciler_last_tick_invariant_violations{town="broken"} 3
+# HELP reconciler_queue_depth Events pending in the town's queue now (dry run eventsDrained).
+# TYPE reconciler_queue_depth gauge
+reconciler_queue_depth{town="calm"} 3
+# HELP reconciler_up 1 if the town's reconciler was readable at the last poll (its status call succeeded), else 0.
+# TYPE reconciler_up gauge
+reconciler_up{town="broken"} 1
+reconciler_up{town="calm"} 1
+`
+	if err := testutil.GatherAndCompare(f.sc.Gatherer, strings.NewReader(want), metricnames.DryRunStatusCode, metricnames.DryRunUp,
+		metricnames.InvariantViolations, metricnames.LastTickViolations, metricnames.QueueDepth, metricnames.Up); err != nil {
+		t.Error(err)
+	}
+	if n := sample(t, f.sc.Gatherer, metricnames.Polls, map[string]string{"call": "dry_run", "result": "error"}); n < 1 {
+		t.Errorf("dry-run errors counted: %v", n)
+	}
+	got := map[string]string{}
+	for _, e := range f.sentry.Events() {
+		got[e.Message] = e.Tags["invariant"] + "/" + e.Tags["transition"]
+	}
+	wantEvents := map[string]string{
+		"Reconciler invariant #7 violated: Working agent 7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90 has no hook":                        "7/opened",
+		"Reconciler invariant (unnamed) violated: The reconciler counted 2 invariant violations that the status rows do not name": "unnamed/opened",
+	}
+	if !maps.Equal(got, wantEvents) {
+		t.Errorf("events %v, want %v", got, wantEvents)
+	}
+	_, page := get(t, f.web.URL+"/")
+	if !strings.Contains(page, `<span class="down">failing</span>: dry run of town &#34;broken&#34;: HTTP 500: Internal server error (on a real Gastown worker`) {
+		t.Errorf("status page does not show the dry-run failure with its reason:\n%s", page)
+	}
+}
+
+// TestNamedViolationsHoldWhileTheDryRunFails: a town whose dry run names
+// its violations keeps them open while the dry run fails, though the status
+// rows cannot name #3.
+func TestNamedViolationsHoldWhileTheDryRunFails(t *testing.T) {
+	f := newSidecarFixture(t)
+	f.openBroken(t)
+	f.fake.Mu.Lock()
+	f.fake.DryRun["broken"] = nil // 404 from now on; the status still answers
+	f.fake.Mu.Unlock()
+	for i := 0; i < 6; i++ {
+		f.sc.Poller.Tick(context.Background())
+	}
+	if got := f.sc.Violations.Tracker.OpenCounts()["broken"]; got[3] != 1 || got[7] != 1 {
+		t.Errorf("a failing dry run resolved what only it names: %v", got)
+	}
+	if c := f.sc.Violations.Tracker.TransitionCounts(); c["resolved"] != 0 {
+		t.Errorf("transitions = %v", c)
+	}
+}
+
+// sample reads one series' value from a gatherer; -1 when it is absent.
+func sample(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	next:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
+					continue next
+				}
+			}
+			if c := m.GetCounter(); c != nil {
+				return c.GetValue()
+			}
+			return m.GetGauge().GetValue()
+		}
+	}
+	return -1
 }

@@ -24,13 +24,14 @@ type Violations struct {
 
 	mu      sync.Mutex
 	pending []dedupe.Transition // this tick's, enqueued together at its end
+	named   map[string]bool     // towns whose dry run has named violations
 
 	transitions, events, dropped, outbox *prometheus.Desc
 }
 
 func NewViolations(t *dedupe.Tracker, n *alerts.Notifier, logger *slog.Logger) *Violations {
 	return &Violations{
-		Tracker: t, Notifier: n, logger: logger,
+		Tracker: t, Notifier: n, logger: logger, named: map[string]bool{},
 		transitions: prometheus.NewDesc(metricnames.ViolationTransitions, metricnames.Help(metricnames.ViolationTransitions), []string{"transition"}, nil),
 		events:      prometheus.NewDesc(metricnames.SentryEvents, metricnames.Help(metricnames.SentryEvents), []string{"result"}, nil),
 		dropped:     prometheus.NewDesc(metricnames.SentryEventsDropped, metricnames.Help(metricnames.SentryEventsDropped), nil, nil),
@@ -38,12 +39,28 @@ func NewViolations(t *dedupe.Tracker, n *alerts.Notifier, logger *slog.Logger) *
 	}
 }
 
-// Observe feeds one poll's outcome to the tracker. A failed poll, or one
-// that could not tell the violations (no violations in the dry run and status
-// polling off), is "unknown": it resolves nothing.
+// Observe feeds one poll's outcome to the tracker. What the poll could not
+// tell resolves nothing: a failed poll, one that named no violations (no
+// violations in the dry run and status polling off), the unnamed remainder
+// while the reconciler's count is unknown, and, for a town whose dry run
+// names its violations, a poll whose dry run failed: switching to the
+// derived set for one poll would resolve and reopen what the rows cannot
+// name.
 func (v *Violations) Observe(o *gastown.Observation) {
-	known := o.OK() && o.Violations != nil
-	ts := v.Tracker.Observe(o.Town, known, o.Violations)
+	v.mu.Lock()
+	if o.Source == gastown.NamedByDryRun {
+		v.named[o.Town] = true
+	}
+	stick := v.named[o.Town] && o.Source != gastown.NamedByDryRun
+	v.mu.Unlock()
+	if !o.OK() && o.Source != gastown.NamedByDryRun || o.Violations == nil || stick {
+		return
+	}
+	var unjudged func(int) bool
+	if o.RemainderUnknown {
+		unjudged = func(inv int) bool { return inv == gastown.Unnamed }
+	}
+	ts := v.Tracker.ObservePartly(o.Town, o.Violations, unjudged)
 	if len(ts) == 0 {
 		return
 	}
@@ -80,13 +97,24 @@ func (v *Violations) Retain(owned map[string]bool) {
 			v.Tracker.Forget(t)
 		}
 	}
+	v.mu.Lock()
+	for t := range v.named {
+		if !owned[t] {
+			delete(v.named, t)
+		}
+	}
+	v.mu.Unlock()
 }
 
 // OpenViolations lists a town's open violations for the status page.
 func (v *Violations) OpenViolations(town string) []string {
 	var out []string
 	for _, t := range v.Tracker.OpenViolations(town) {
-		out = append(out, fmt.Sprintf("#%d %s (since %s)", t.Invariant, t.Message, t.FirstSeen.UTC().Format(time.RFC3339)))
+		which := "#" + gastown.InvariantLabel(t.Invariant)
+		if t.Invariant == gastown.Unnamed {
+			which = "(unnamed)"
+		}
+		out = append(out, fmt.Sprintf("%s %s (since %s)", which, t.Message, t.FirstSeen.UTC().Format(time.RFC3339)))
 	}
 	return out
 }

@@ -28,13 +28,21 @@ type StatusReport struct {
 }
 
 type TownStatus struct {
-	Town           string    `json:"town"`
-	Up             bool      `json:"up"`
-	LastPoll       time.Time `json:"last_poll"`
-	LastSuccess    time.Time `json:"last_success"`
-	Error          string    `json:"error,omitempty"`
-	QueueDepth     *int      `json:"queue_depth"` // null while the town is down
-	OpenViolations []string  `json:"open_violations"`
+	Town        string    `json:"town"`
+	Up          bool      `json:"up"`
+	LastPoll    time.Time `json:"last_poll"`
+	LastSuccess time.Time `json:"last_success"`
+	Error       string    `json:"error,omitempty"`
+	// From the last status call; null while it fails.
+	Ticking    *bool      `json:"ticking"`
+	NextFireAt *time.Time `json:"next_fire_at"` // the armed alarm
+	// From the last dry run; null before the first.
+	DryRunUp    *bool  `json:"dry_run_up"`
+	DryRunCode  int    `json:"dry_run_status_code,omitempty"`
+	DryRunError string `json:"dry_run_error,omitempty"`
+	QueueDepth  *int   `json:"queue_depth"` // null while the dry run fails
+
+	OpenViolations []string `json:"open_violations"`
 }
 
 type OutboxStatus struct {
@@ -155,11 +163,20 @@ func (o ServerOptions) report() StatusReport {
 	r := StatusReport{Ready: o.Poller.Ready(), Towns: []TownStatus{}}
 	r.LastTickStart, r.LastTickEnd = o.Poller.LastTick()
 	for _, e := range o.Snapshot.Towns() {
-		ts := TownStatus{Town: e.Town, Up: e.State.Up, LastPoll: e.State.LastPoll, LastSuccess: e.State.LastSuccess,
-			Error: e.State.Err, OpenViolations: []string{}}
-		if e.State.Up {
-			depth := e.State.QueueDepth
-			ts.QueueDepth = &depth
+		st := e.State
+		ts := TownStatus{Town: e.Town, Up: st.Up, LastPoll: st.LastPoll, LastSuccess: st.LastSuccess,
+			Error: st.Err, OpenViolations: []string{}}
+		if s := st.Status; s != nil {
+			ts.Ticking = &s.Ticking
+			if !s.NextFireAt.IsZero() {
+				ts.NextFireAt = &s.NextFireAt
+			}
+		}
+		if d := st.DryRun; d != nil {
+			ts.DryRunUp, ts.DryRunCode, ts.DryRunError = &d.Up, d.Code, d.Err
+			if d.Up {
+				ts.QueueDepth = &d.QueueDepth
+			}
 		}
 		if o.OpenViolations != nil {
 			if v := o.OpenViolations(e.Town); v != nil {
@@ -175,6 +192,7 @@ func (o ServerOptions) report() StatusReport {
 }
 
 var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap{
+	"deref": func(b *bool) bool { return b != nil && *b },
 	"ago": func(t time.Time) string {
 		if t.IsZero() {
 			return "never"
@@ -187,7 +205,7 @@ var statusTemplate = template.Must(template.New("status").Funcs(template.FuncMap
 {{with .Outbox}}{{if .LogOnly}}<div>Sentry: no DSN configured; {{.Logged}} transitions written to the log</div>{{else}}<div>Sentry outbox: {{.Pending}} pending · {{.Sent}} sent · {{.Failed}} failed · {{.RateLimited}} rate limited · {{.Dropped}} dropped</div>{{end}}{{end}}
 <h3>Towns ({{len .Towns}})</h3>
 <table>
-<tr><th>Town</th><th>Up</th><th>Last poll</th><th>Queue depth</th><th>Open violations</th><th>Last error</th></tr>
-{{range .Towns}}<tr{{if not .Up}} class="down"{{end}}><td>{{.Town}}</td><td>{{if .Up}}up{{else}}down{{end}}</td><td>{{ago .LastPoll}}</td><td>{{with .QueueDepth}}{{.}}{{else}}–{{end}}</td><td>{{range .OpenViolations}}{{.}}<br>{{end}}</td><td>{{.Error}}</td></tr>
+<tr><th>Town</th><th>Up</th><th>Last poll</th><th>Dry run</th><th>Queue depth</th><th>Open violations</th><th>Last error</th></tr>
+{{range .Towns}}<tr{{if not .Up}} class="down"{{end}}><td>{{.Town}}</td><td>{{if not .Up}}down{{else if and .Ticking (not (deref .Ticking))}}not ticking{{else}}up{{end}}</td><td>{{ago .LastPoll}}</td><td>{{if .DryRunUp}}{{if deref .DryRunUp}}ok{{else}}<span class="down">failing</span>: {{.DryRunError}}{{end}}{{else}}–{{end}}</td><td>{{with .QueueDepth}}{{.}}{{else}}–{{end}}</td><td>{{range .OpenViolations}}{{.}}<br>{{end}}</td><td>{{.Error}}</td></tr>
 {{end}}</table>
 `))

@@ -152,6 +152,9 @@ func ago(now time.Time, t any) string {
 		return "never"
 	}
 	d := now.Sub(at)
+	if d > -time.Second && d < time.Second {
+		return "just now"
+	}
 	if d < 0 {
 		return "in " + roundAge(-d)
 	}

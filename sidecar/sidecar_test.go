@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"log/slog"
 	"maps"
@@ -16,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -514,4 +516,61 @@ func sample(t *testing.T, g prometheus.Gatherer, name string, labels map[string]
 		}
 	}
 	return -1
+}
+
+// TestTownPagesOfAwkwardIds: every watched id has a page and JSON at the
+// path the fleet page links to, "/" and dots included, and an id or error
+// holding HTML is escaped.
+func TestTownPagesOfAwkwardIds(t *testing.T) {
+	const html = `<img src=x onerror=alert(1)>`
+	f := newSidecarFixture(t)
+	ids := []string{"a/b", ".", "..", html, "x.json", "x", "100%"}
+	quoted := make([]string, len(ids))
+	for i, id := range ids {
+		quoted[i] = strconv.Quote(id)
+	}
+	writeConfig(t, f.cfg, f.url, "["+strings.Join(quoted, ", ")+"]", f.sentry.DSN())
+	if err := f.sc.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	f.fake.Mu.Lock()
+	f.fake.Handlers[html] = func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(500)
+		w.Write([]byte(`{"success":false,"error":"<script>alert(2)</script>"}`))
+	}
+	f.fake.Mu.Unlock()
+	f.sc.Poller.Tick(context.Background())
+
+	for _, id := range ids {
+		code, body := get(t, f.web.URL+statuspage.TownJSONPath(id))
+		var town statuspage.Town
+		if err := json.Unmarshal([]byte(body), &town); code != 200 || err != nil || town.Town != id {
+			t.Errorf("%q: JSON at %s: %d %v town %q", id, statuspage.TownJSONPath(id), code, err, town.Town)
+		}
+		code, page := get(t, f.web.URL+statuspage.TownPath(id))
+		if code != 200 || !strings.Contains(page, `<code id="town-id">`+template.HTMLEscapeString(id)+`</code>`) {
+			t.Errorf("%q: page at %s: %d", id, statuspage.TownPath(id), code)
+		}
+	}
+	// A ".json" suffix asks for JSON, unless a town has the whole name.
+	if _, body := get(t, f.web.URL+"/towns/x.json"); !strings.Contains(body, `<code id="town-id">x.json</code>`) {
+		t.Errorf("/towns/x.json is not the page of town x.json")
+	}
+	if code, body := get(t, f.web.URL+"/towns/a%2Fb.json"); code != 200 || !strings.HasPrefix(body, `{"town":"a/b"`) {
+		t.Errorf("/towns/a%%2Fb.json: %d %.80s", code, body)
+	}
+	for _, path := range []string{"/towns/nope", "/towns/a/b", "/nope"} {
+		if code, _ := get(t, f.web.URL+path); code != 404 {
+			t.Errorf("%s: %d, want 404", path, code)
+		}
+	}
+	for _, path := range []string{"/", statuspage.TownPath(html)} {
+		_, page := get(t, f.web.URL+path)
+		if strings.Contains(page, "<img src=x") || strings.Contains(page, "<script>alert") {
+			t.Errorf("%s: HTML from a town id or error is not escaped", path)
+		}
+		if !strings.Contains(page, "&lt;script&gt;alert(2)&lt;/script&gt;") {
+			t.Errorf("%s: the error text is not shown", path)
+		}
+	}
 }

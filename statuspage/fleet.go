@@ -202,24 +202,29 @@ func buildFleet(src fleetSources, q Query) Fleet {
 		f.LastTickDurationSecond = src.tickEnd.Sub(src.tickBeg).Seconds()
 	}
 	entries := src.snap.Towns()
-	rows := make([]TownRow, 0, len(entries))
+	all := make([]TownRow, len(entries))
+	matched := make([]*TownRow, 0, len(entries))
 	needle := strings.ToLower(q.Filter)
-	for _, e := range entries {
-		r := townRow(e.Town, e.State, src.open[e.Town], src.th)
-		f.Summary.add(&r)
-		if !q.matches(&r, needle) {
-			continue
+	for i, e := range entries {
+		r := &all[i]
+		*r = townRow(e.Town, e.State, src.open[e.Town], src.th)
+		f.Summary.add(r)
+		if q.matches(r, needle) {
+			matched = append(matched, r)
 		}
-		rows = append(rows, r)
 	}
-	sortRows(rows, q.Sort, q.Desc)
-	f.Matched = len(rows)
+	sortRows(matched, q.Sort, q.Desc)
+	f.Matched = len(matched)
 	f.Pages = 1
 	if q.PerPage > 0 {
-		f.Pages = max(1, (len(rows)+q.PerPage-1)/q.PerPage)
+		f.Pages = max(1, (len(matched)+q.PerPage-1)/q.PerPage)
 		f.Query.Page = min(q.Page, f.Pages)
 		start := (f.Query.Page - 1) * q.PerPage
-		rows = rows[start:min(len(rows), start+q.PerPage)]
+		matched = matched[start:min(len(matched), start+q.PerPage)]
+	}
+	rows := make([]TownRow, len(matched))
+	for i, r := range matched {
+		rows[i] = *r
 	}
 	// Violation texts only for the rows shown: they take the tracker's lock
 	// and allocate.
@@ -387,8 +392,9 @@ func sumCounts(tc []exporter.TypeCount) int {
 }
 
 // sortRows orders rows by one column, unknown values last whatever the
-// direction, then problems first, then by town id.
-func sortRows(rows []TownRow, key string, desc bool) {
+// direction, then problems first, then by town id (unique: the order is
+// total, so the sort need not be stable).
+func sortRows(rows []*TownRow, key string, desc bool) {
 	type value struct {
 		known bool
 		n     float64
@@ -418,8 +424,8 @@ func sortRows(rows []TownRow, key string, desc bool) {
 		}
 		return value{known: true}
 	}
-	slices.SortStableFunc(rows, func(a, b TownRow) int {
-		va, vb := get(&a), get(&b)
+	slices.SortFunc(rows, func(a, b *TownRow) int {
+		va, vb := get(a), get(b)
 		if va.known != vb.known {
 			if va.known {
 				return -1

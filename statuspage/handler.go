@@ -133,7 +133,11 @@ func (p *Pages) ServeTown(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, t)
 		return
 	}
-	p.render(w, http.StatusOK, "town", town+" · tickwatch", townView{Town: t, th: p.settings.Load().th})
+	v := townView{Town: t, th: p.settings.Load().th}
+	if p.o.Outbox != nil {
+		v.LogOnly = p.o.Outbox().LogOnly
+	}
+	p.render(w, http.StatusOK, "town", town+" · tickwatch", v)
 }
 
 // townOf finds the town a request is about. The id is taken from the

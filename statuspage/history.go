@@ -50,6 +50,7 @@ type recentErrors struct {
 	e    [RecentErrorsLen]errorEntry
 	next uint8
 	n    uint8
+	run  uint8 // bit per call: its newest entry is still running (no success since)
 }
 
 // errorEntry is one error text and the run of polls that saw it in a row.
@@ -110,17 +111,21 @@ func (h *History) Record(o *gastown.Observation) {
 		th.next = (i + 1) % HistoryLen
 		th.n = min(th.n+1, HistoryLen)
 	}
-	for _, c := range []struct {
+	for i, c := range []struct {
 		name string
 		call gastown.Call
 	}{{"status", o.StatusCall}, {"dry run", o.DryRunCall}} {
-		if c.call.Done && c.call.Err != nil {
-			th.addError(c.name, c.call.Err.Error(), at)
+		switch {
+		case !c.call.Done:
+		case c.call.Err != nil:
+			th.addError(uint8(1)<<i, c.name, c.call.Err.Error(), at)
+		case th.errs != nil:
+			th.errs.run &^= 1 << i
 		}
 	}
 }
 
-func (th *townHistory) addError(call, text string, at uint32) {
+func (th *townHistory) addError(bit uint8, call, text string, at uint32) {
 	if len(text) > maxErrorText {
 		text = text[:maxErrorText] + "…"
 	}
@@ -129,13 +134,20 @@ func (th *townHistory) addError(call, text string, at uint32) {
 		r = &recentErrors{}
 		th.errs = r
 	}
-	if r.n > 0 {
-		last := &r.e[(r.next+RecentErrorsLen-1)%RecentErrorsLen]
-		if last.call == call && last.text == text {
-			last.last, last.count = at, last.count+1
+	// Both calls of a poll may fail: a run is the same error of the same
+	// call in a row, whatever the other call did meanwhile.
+	for k := 1; r.run&bit != 0 && k <= int(r.n); k++ {
+		e := &r.e[(int(r.next)+RecentErrorsLen-k)%RecentErrorsLen]
+		if e.call != call {
+			continue
+		}
+		if e.text == text {
+			e.last, e.count = at, e.count+1
 			return
 		}
+		break
 	}
+	r.run |= bit
 	r.e[r.next] = errorEntry{first: at, last: at, count: 1, call: call, text: text}
 	r.next = (r.next + 1) % RecentErrorsLen
 	r.n = min(r.n+1, RecentErrorsLen)

@@ -83,6 +83,14 @@ func TestHistoryErrorsInARowAreOne(t *testing.T) {
 	if len(errs) != 3 {
 		t.Fatalf("errors %+v", errs)
 	}
+	// A town down answers neither call: each keeps its own run.
+	both := NewHistory()
+	for i := range 3 {
+		both.Record(poll("b", i, 1, 1, e500, errors.New("status: refused")))
+	}
+	if e := both.Errors("b"); len(e) != 2 || e[0].Count != 3 || e[1].Count != 3 || e[0].Call != "dry run" || e[1].Call != "status" {
+		t.Errorf("errors of both calls: %+v", e)
+	}
 	if e := errs[2]; e.Count != 4 || e.Call != "dry run" || !e.First.Equal(t0) || !e.Last.Equal(t0.Add(15*time.Second)) {
 		t.Errorf("the run of four: %+v", e)
 	}

@@ -47,7 +47,8 @@ type pageData struct {
 // townView is a town with the thresholds its sparklines draw.
 type townView struct {
 	Town
-	th config.Thresholds
+	LogOnly bool // no Sentry DSN: events go to the log
+	th      config.Thresholds
 }
 
 // Spark is one sparkline, drawn in a 300×50 box.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"html/template"
 	"math"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -275,7 +274,6 @@ var templates = template.Must(template.New("").Funcs(template.FuncMap{
 	"add":        func(a, b int) int { return a + b },
 	"first":      func(f Fleet) int { return (f.Query.Page-1)*f.Query.PerPage + 1 },
 	"last":       func(f Fleet) int { return (f.Query.Page-1)*f.Query.PerPage + len(f.Towns) },
-	"queryEsc":   url.QueryEscape,
 	"states":     func() []string { return states },
 	"deref":      func(b *bool) bool { return b != nil && *b },
 }).Parse(pageTemplates))

@@ -17,6 +17,7 @@ type Config struct {
 	Dedupe     Dedupe     `yaml:"dedupe"`
 	Sentry     Sentry     `yaml:"sentry"`
 	Thresholds Thresholds `yaml:"thresholds"`
+	Web        Web        `yaml:"web"`
 }
 
 // Target is the Gastown worker to watch. An empty URL means the embedded simtown fleet.
@@ -68,6 +69,17 @@ type Thresholds struct {
 	QueueDepthCritical float64        `yaml:"queue_depth_critical"`
 	StaleAfter         model.Duration `yaml:"stale_after"`
 }
+
+// Web holds what the status pages link to.
+type Web struct {
+	// GrafanaURL is the base URL of the Grafana that has the dashboard
+	// (uid GrafanaDashboardUID); empty: no dashboard links.
+	GrafanaURL string `yaml:"grafana_url"`
+}
+
+// GrafanaDashboardUID is the uid of the generated dashboard, fixed so that
+// links to it survive a re-import.
+const GrafanaDashboardUID = "tickwatch-reconciler"
 
 // Default returns the configuration used when a file names nothing else.
 func Default() Config {

@@ -298,6 +298,10 @@ func TestParseRejects(t *testing.T) {
 			`tickwatch.yml:5: unknown key "valuez" in target.http_client.http_headers.X-Team`},
 		{"dsn without project", "sentry:\n  dsn: https://key@sentry.example/\n",
 			"tickwatch.yml:2: sentry.dsn is not a valid Sentry DSN: it has no project id at the end of its path"},
+		{"grafana url without scheme", "web:\n  grafana_url: grafana.example\n",
+			`tickwatch.yml:2: web.grafana_url "grafana.example" is not an http(s) URL such as https://grafana.example`},
+		{"grafana url with credentials", "web:\n  grafana_url: https://admin:pw@grafana.example\n",
+			"tickwatch.yml:2: web.grafana_url must not carry credentials: it is shown on the status page"},
 		{"several problems, in file order", "poll:\n  intervall: 5s\n  concurrency: 0\nshard: {index: 1, count: 1}\ntarget:\n  url: gastown:8788\n",
 			`tickwatch.yml:2: unknown key "intervall" in poll` + "\n" +
 				`tickwatch.yml:3: poll.concurrency must be >= 1` + "\n" +

@@ -31,6 +31,7 @@ func (c *Config) Validate() error {
 	c.validateDedupe(&p)
 	c.validateSentry(&p)
 	c.validateThresholds(&p)
+	c.validateWeb(&p)
 	return join(p)
 }
 
@@ -256,3 +257,19 @@ func (t Thresholds) Check() error {
 // RedactedURL is the target URL fit for logs and summaries: any
 // "user:password@" in it is hidden.
 func (t Target) RedactedURL() string { return redactUserinfo(t.URL) }
+
+func (c *Config) validateWeb(p *problems) {
+	raw := c.Web.GrafanaURL
+	if raw == "" {
+		return
+	}
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+		p.add(keys("web.grafana_url"), "web.grafana_url %q is not an http(s) URL such as https://grafana.example", redactUserinfo(raw))
+	case u.User != nil:
+		p.add(keys("web.grafana_url"), "web.grafana_url must not carry credentials: it is shown on the status page")
+	case u.RawQuery != "" || u.Fragment != "":
+		p.add(keys("web.grafana_url"), "web.grafana_url %q must not have a query or fragment; the dashboard path is appended to it", raw)
+	}
+}

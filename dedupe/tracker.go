@@ -347,6 +347,35 @@ func (t *Tracker) OpenCounts() map[string]map[int]int {
 	return out
 }
 
+// OpenSummary is how many violations a town has open, and since when the
+// oldest of them is seen.
+type OpenSummary struct {
+	Count  int
+	Oldest time.Time
+}
+
+// OpenSummaries returns every town with open violations, in one pass: the
+// status page sorts and counts the whole fleet by them.
+func (t *Tracker) OpenSummaries() map[string]OpenSummary {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string]OpenSummary{}
+	for town, ts := range t.towns {
+		for _, e := range ts.entries {
+			if !e.Open {
+				continue
+			}
+			s := out[town]
+			if s.Count == 0 || e.FirstSeen.Before(s.Oldest) {
+				s.Oldest = e.FirstSeen
+			}
+			s.Count++
+			out[town] = s
+		}
+	}
+	return out
+}
+
 // OpenViolations lists a town's open violations, ordered by invariant then
 // identity. Kind and At are those of the last transition (opened or
 // repeated); LastSeen and Observations are current.

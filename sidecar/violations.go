@@ -1,10 +1,8 @@
 package sidecar
 
 import (
-	"fmt"
 	"log/slog"
 	"sync"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -12,6 +10,7 @@ import (
 	"github.com/tickwatch/tickwatch/dedupe"
 	"github.com/tickwatch/tickwatch/gastown"
 	"github.com/tickwatch/tickwatch/metricnames"
+	"github.com/tickwatch/tickwatch/statuspage"
 )
 
 // Violations is the pipeline from observations to Sentry: the tracker turns
@@ -106,23 +105,10 @@ func (v *Violations) Retain(owned map[string]bool) {
 	v.mu.Unlock()
 }
 
-// OpenViolations lists a town's open violations for the status page.
-func (v *Violations) OpenViolations(town string) []string {
-	var out []string
-	for _, t := range v.Tracker.OpenViolations(town) {
-		which := "#" + gastown.InvariantLabel(t.Invariant)
-		if t.Invariant == gastown.Unnamed {
-			which = "(unnamed)"
-		}
-		out = append(out, fmt.Sprintf("%s %s (since %s)", which, t.Message, t.FirstSeen.UTC().Format(time.RFC3339)))
-	}
-	return out
-}
-
 // OutboxStatus is the status page's view of the notifier.
-func (v *Violations) OutboxStatus() *OutboxStatus {
+func (v *Violations) OutboxStatus() *statuspage.OutboxStatus {
 	s := v.Notifier.Stats()
-	return &OutboxStatus{LogOnly: v.Notifier.LogOnly(), Logged: s.Logged, Pending: s.Pending, Sent: s.Sent,
+	return &statuspage.OutboxStatus{LogOnly: v.Notifier.LogOnly(), Logged: s.Logged, Pending: s.Pending, Sent: s.Sent,
 		Failed: s.Failed, RateLimited: s.RateLimited, Dropped: s.Dropped}
 }
 

@@ -28,6 +28,8 @@ func startEmbeddedFleet(ctx context.Context, logger *slog.Logger, towns int, see
 	}
 	fleetCtx, cancel := context.WithCancel(ctx)
 	go fleet.Start(fleetCtx)
+	demoDone := make(chan struct{})
+	go func() { defer close(demoDone); runDemo(fleetCtx, fleet, logger) }()
 	srv := &http.Server{Handler: fleet.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -41,6 +43,7 @@ func startEmbeddedFleet(ctx context.Context, logger *slog.Logger, towns int, see
 		shutdownCtx, done := context.WithTimeout(context.Background(), 2*time.Second)
 		defer done()
 		srv.Shutdown(shutdownCtx)
+		<-demoDone
 		fleet.Close()
 	}, nil
 }

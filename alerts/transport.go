@@ -23,6 +23,7 @@ type outcome struct {
 	status  int           // 0: no answer (network error)
 	pause   time.Duration // from Retry-After / X-Sentry-Rate-Limits, 0 if none
 	err     error
+	detail  string // the web API's reason for a non-2xx answer
 }
 
 func (o outcome) accepted() bool { return o.err == nil && o.status >= 200 && o.status < 300 }

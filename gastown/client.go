@@ -151,6 +151,10 @@ func (c *Client) Towns(ctx context.Context) ([]string, error) {
 type PollOptions struct {
 	Status bool // GET status: the heartbeat, the last tick and the rows
 	DryRun bool // POST reconcile-dry-run: the queue now and what the reconciler would do
+	// KeepStatusBody keeps a copy of the status answer in the Observation,
+	// for a poll that may open a violation: its event describes the rows
+	// and recent events that Poll itself does not decode.
+	KeepStatusBody bool
 }
 
 // Poll makes the chosen calls for one town, status first, within one
@@ -180,10 +184,16 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 			BeadSummary *[]beadRow  `json:"beadSummary"`
 		}
 		st.AgentMeta, st.BeadSummary = &rows.AgentMeta, &rows.BeadSummary
-		o.StatusCall = c.call(ctx, http.MethodGet, town, "status", &st, now)
+		var out any = &st
+		if po.KeepStatusBody {
+			out = &bodyKeeper{body: &o.StatusBody, into: &st}
+		}
+		o.StatusCall = c.call(ctx, http.MethodGet, town, "status", out, now)
 		if o.StatusCall.OK() {
 			a := st.AlarmStatus
 			o.Status = &Status{AlarmStatus: AlarmStatus{Alarm: a.Alarm, Agents: a.Agents, Beads: a.Beads, Reconciler: a.Reconciler}}
+		} else {
+			o.StatusBody = nil
 		}
 	}
 	if po.DryRun {
@@ -207,6 +217,18 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 		o.Source = DerivedFromStatus
 	}
 	return o
+}
+
+// bodyKeeper decodes an answer into into and keeps a copy of it in body:
+// the response buffer is recycled once the call returns.
+type bodyKeeper struct {
+	body *[]byte
+	into any
+}
+
+func (k *bodyKeeper) UnmarshalJSON(b []byte) error {
+	*k.body = append([]byte(nil), b...)
+	return fastJSON.Unmarshal(b, k.into)
 }
 
 // call makes one API call of a poll and times it.

@@ -115,7 +115,7 @@ type Notifier struct {
 	unsaved   []entry // enqueued while the outbox could not be written
 
 	sent, failed, rateLimited, dropped, logged, duplicates, unresolved, keptOpen atomic.Uint64
-	lookupStats, resolveStats                                                   apiCounters
+	lookupStats, resolveStats                                                    apiCounters
 }
 
 type apiCounters struct{ success, notFound, failed, rateLimited atomic.Uint64 }

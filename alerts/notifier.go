@@ -40,9 +40,6 @@ type Stats struct {
 	// (LookupPatience of 404s, no event of it accepted) or the API refused
 	// the call for good. The issue stays open in Sentry.
 	Unresolved uint64
-	// KeptOpen counts resolved violations whose issue other open violations
-	// of the same fingerprint hold open: nothing is sent for them.
-	KeptOpen uint64
 }
 
 // APIStats count the answers to one web API call.
@@ -114,8 +111,8 @@ type Notifier struct {
 	unsavedMu sync.Mutex
 	unsaved   []entry // enqueued while the outbox could not be written
 
-	sent, failed, rateLimited, dropped, logged, duplicates, unresolved, keptOpen atomic.Uint64
-	lookupStats, resolveStats                                                    apiCounters
+	sent, failed, rateLimited, dropped, logged, duplicates, unresolved atomic.Uint64
+	lookupStats, resolveStats                                          apiCounters
 }
 
 type apiCounters struct{ success, notFound, failed, rateLimited atomic.Uint64 }
@@ -285,7 +282,7 @@ func (n *Notifier) Enqueue(ts []dedupe.Transition) error {
 					heldOpen = n.heldOpen()
 				}
 				if heldOpen[fingerprintKey(t, n.spec.Load().groupBy)] {
-					n.keptOpen.Add(1)
+					n.logger.Debug("violation cleared; other open violations keep its Sentry issue open", "town", t.Town, "invariant", t.Invariant)
 					continue
 				}
 				step = stepResolve
@@ -366,7 +363,7 @@ func (n *Notifier) Stats() Stats {
 		Sent: n.sent.Load(), Failed: n.failed.Load(), RateLimited: n.rateLimited.Load(),
 		Dropped: n.dropped.Load(), Logged: n.logged.Load(), Duplicates: n.duplicates.Load(),
 		Lookup: n.lookupStats.load(), Resolve: n.resolveStats.load(),
-		Unresolved: n.unresolved.Load(), KeptOpen: n.keptOpen.Load(),
+		Unresolved: n.unresolved.Load(),
 	}
 	if n.box != nil {
 		s.Pending = n.box.len()

@@ -74,13 +74,16 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 	if err != nil {
 		return nil, err
 	}
-	notifier, err := alerts.NewNotifier(cfg.Sentry, cfg.Shard.Index, dir, time.Now, logger.With("component", "sentry"))
+	notifier, err := alerts.NewNotifier(cfg.Sentry, cfg.Shard.Index, dir, time.Now, logger.With("component", "sentry"),
+		alerts.WithOpenViolations(tracker.AllOpenViolations))
 	if err != nil {
 		tracker.Close()
 		return nil, err
 	}
+	notifier.SetLinks(cfg.Web)
 	s.Violations = NewViolations(tracker, notifier, logger)
 	s.Poller.OnObservation = s.Violations.Observe
+	s.Poller.KeepStatusBody = s.Violations.MayNotify
 	s.Poller.OnWatchList = s.Violations.Retain
 	s.Poller.OnTickEnd = s.Violations.TickDone
 
@@ -174,8 +177,9 @@ func (s *Sidecar) Reload() error {
 	s.Poller.Reload(settings)
 	s.Violations.Tracker.SetOptions(dedupeOptions(cfg))
 	if err := s.Violations.Notifier.Update(cfg.Sentry, cfg.Shard.Index); err != nil {
-		s.logger.Warn("sentry settings not applied until the next restart", "err", err)
+		s.logger.Warn("sentry settings not applied; the running ones are kept", "err", err)
 	}
+	s.Violations.Notifier.SetLinks(cfg.Web)
 	if cfg.Dedupe.StateDir != s.cfg.Dedupe.StateDir {
 		s.logger.Warn("dedupe.state_dir changes take effect at the next restart")
 	}

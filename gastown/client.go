@@ -184,11 +184,11 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 			BeadSummary *[]beadRow  `json:"beadSummary"`
 		}
 		st.AgentMeta, st.BeadSummary = &rows.AgentMeta, &rows.BeadSummary
-		var out any = &st
 		if po.KeepStatusBody {
-			out = &bodyKeeper{body: &o.StatusBody, into: &st}
+			o.StatusCall, o.StatusBody = c.callKeeping(ctx, town, &st, now)
+		} else {
+			o.StatusCall = c.call(ctx, http.MethodGet, town, "status", &st, now)
 		}
-		o.StatusCall = c.call(ctx, http.MethodGet, town, "status", out, now)
 		if o.StatusCall.OK() {
 			a := st.AlarmStatus
 			o.Status = &Status{AlarmStatus: AlarmStatus{Alarm: a.Alarm, Agents: a.Agents, Beads: a.Beads, Reconciler: a.Reconciler}}
@@ -219,15 +219,24 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 	return o
 }
 
-// bodyKeeper decodes an answer into into and keeps a copy of it in body:
-// the response buffer is recycled once the call returns.
+// callKeeping makes the status call of a poll and also returns a copy of
+// the answer: the response buffer is recycled once the call returns. Not
+// inlined: inlined, it moves Poll's rows to the heap for every poll.
+//
+//go:noinline
+func (c *Client) callKeeping(ctx context.Context, town string, st any, now func() time.Time) (Call, []byte) {
+	k := &bodyKeeper{into: st}
+	return c.call(ctx, http.MethodGet, town, "status", k, now), k.body
+}
+
+// bodyKeeper decodes an answer into into and keeps a copy of it.
 type bodyKeeper struct {
-	body *[]byte
+	body []byte
 	into any
 }
 
 func (k *bodyKeeper) UnmarshalJSON(b []byte) error {
-	*k.body = append([]byte(nil), b...)
+	k.body = append([]byte(nil), b...)
 	return fastJSON.Unmarshal(b, k.into)
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/dedupe"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // Defaults of the notifier's bounds.
@@ -346,8 +347,9 @@ func (n *Notifier) logTransition(t dedupe.Transition) {
 	n.logger.Log(context.Background(), level, Message(t),
 		"transition", string(t.Kind),
 		"town", t.Town,
-		"invariant", t.Invariant,
+		"invariant", gastown.InvariantLabel(t.Invariant),
 		"subject", t.Subject,
+		"source", string(t.Source),
 		"seq", t.Seq,
 		"event_id", EventID(t),
 		"first_seen", t.FirstSeen.UTC(),

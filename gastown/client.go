@@ -168,26 +168,21 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	o := Observation{Town: town, At: now()}
-	var rows struct {
+	var st struct {
+		AlarmStatus struct {
+			Alarm      Alarm              `json:"alarm"`
+			Agents     AgentCounts        `json:"agents"`
+			Beads      BeadCounts         `json:"beads"`
+			Reconciler *ReconcilerMetrics `json:"reconciler"`
+		} `json:"alarmStatus"`
 		AgentMeta   []agentRow `json:"agentMeta"`
 		BeadSummary []beadRow  `json:"beadSummary"`
 	}
 	if po.Status {
-		var st struct {
-			AlarmStatus struct {
-				Alarm      Alarm              `json:"alarm"`
-				Agents     AgentCounts        `json:"agents"`
-				Beads      BeadCounts         `json:"beads"`
-				Reconciler *ReconcilerMetrics `json:"reconciler"`
-			} `json:"alarmStatus"`
-			AgentMeta   *[]agentRow `json:"agentMeta"`
-			BeadSummary *[]beadRow  `json:"beadSummary"`
-		}
-		st.AgentMeta, st.BeadSummary = &rows.AgentMeta, &rows.BeadSummary
 		if po.KeepStatusBody {
 			o.StatusCall, o.StatusBody = c.callKeeping(ctx, town, &st, now)
 		} else {
-			o.StatusCall = c.call(ctx, http.MethodGet, town, "status", &st, now)
+			o.StatusCall = c.call(ctx, http.MethodGet, town, "status", "status", &st, now)
 		}
 		if o.StatusCall.OK() {
 			a := st.AlarmStatus
@@ -201,7 +196,7 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 			Metrics    DryRunMetrics `json:"metrics"`
 			Violations []Violation   `json:"violations"`
 		}
-		o.DryRunCall = c.call(ctx, http.MethodPost, town, "reconcile-dry-run", &d, now)
+		o.DryRunCall = c.call(ctx, http.MethodPost, town, "reconcile-dry-run", "dry run", &d, now)
 		if o.DryRunCall.OK() {
 			o.DryRun = &DryRun{Metrics: d.Metrics, Violations: d.Violations}
 		}
@@ -213,20 +208,17 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 			o.Violations[i].Source = NamedByDryRun
 		}
 	case o.Status != nil:
-		o.Violations, o.RemainderUnknown = derive(o.Status.AlarmStatus.Reconciler, rows.AgentMeta, rows.BeadSummary)
+		o.Violations, o.RemainderUnknown = derive(o.Status.AlarmStatus.Reconciler, st.AgentMeta, st.BeadSummary)
 		o.Source = DerivedFromStatus
 	}
 	return o
 }
 
 // callKeeping makes the status call of a poll and also returns a copy of
-// the answer: the response buffer is recycled once the call returns. Not
-// inlined: inlined, it moves Poll's rows to the heap for every poll.
-//
-//go:noinline
+// the answer: the response buffer is recycled once the call returns.
 func (c *Client) callKeeping(ctx context.Context, town string, st any, now func() time.Time) (Call, []byte) {
 	k := &bodyKeeper{into: st}
-	return c.call(ctx, http.MethodGet, town, "status", k, now), k.body
+	return c.call(ctx, http.MethodGet, town, "status", "status", k, now), k.body
 }
 
 // bodyKeeper decodes an answer into into and keeps a copy of it.
@@ -240,14 +232,10 @@ func (k *bodyKeeper) UnmarshalJSON(b []byte) error {
 	return fastJSON.Unmarshal(b, k.into)
 }
 
-// call makes one API call of a poll and times it.
-func (c *Client) call(ctx context.Context, method, town, call string, out any, now func() time.Time) Call {
+// call makes one API call of a poll and times it; name is how errors call it.
+func (c *Client) call(ctx context.Context, method, town, path, name string, out any, now func() time.Time) Call {
 	start := now()
-	name := "dry run"
-	if call == "status" {
-		name = "status"
-	}
-	code, err := c.do(ctx, method, townPath(town, call), nil, town, name, out)
+	code, err := c.do(ctx, method, townPath(town, path), nil, town, name, out)
 	return Call{Done: true, Err: err, Code: code, Duration: now().Sub(start)}
 }
 

@@ -83,15 +83,12 @@ func rows(th config.Thresholds) []row {
 			narrow(stat("Towns up", "Selected towns whose reconciler was readable at the last poll (status call succeeded).", "short", "value",
 				steps("red", step{1, "green"}),
 				q("sum("+perTown(metricnames.Up)+")", "up", true))),
-			narrow(stat("Towns down", "Selected towns whose last status call failed (reconciler_up == 0).", "short", "background",
-				steps("green", step{1, "red"}),
-				q("count("+perTown(metricnames.Up)+" == 0) or vector(0)", "down", true))),
-			narrow(stat("Towns not ticking", "Selected towns that answer but show no armed alarm and no last tick (reconciler_ticking == 0): an id that was never created.", "short", "background",
-				steps("green", step{1, "orange"}),
-				q("count("+perTown(metricnames.Ticking)+" == 0) or vector(0)", "not ticking", true))),
-			narrow(stat("Dry runs failing", "Selected towns whose last dry run failed (reconciler_dry_run_up == 0). Their other gauges are current; on a real Gastown worker every dry run fails (see the runbook, ReconcilerDryRunFailing).", "short", "background",
-				steps("green", step{1, "orange"}),
-				q("count("+perTown(metricnames.DryRunUp)+" == 0) or vector(0)", "failing", true))),
+			townsAtZero("Towns down", "Selected towns whose last status call failed (reconciler_up == 0).",
+				"red", metricnames.Up, "down"),
+			townsAtZero("Towns not ticking", "Selected towns that answer but show no armed alarm and no last tick (reconciler_ticking == 0): an id that was never created.",
+				"orange", metricnames.Ticking, "not ticking"),
+			townsAtZero("Dry runs failing", "Selected towns whose last dry run failed (reconciler_dry_run_up == 0). Their other gauges are current; on a real Gastown worker every dry run fails (see the runbook, ReconcilerDryRunFailing).",
+				"orange", metricnames.DryRunUp, "failing"),
 			violationsByInvariant,
 			barGauge("Top towns by queue depth",
 				"The ten selected towns with the deepest event queue now (dry run eventsDrained; where the dry run fails, the events the last tick left pending). Yellow at thresholds.queue_depth_warning, red at thresholds.queue_depth_critical.",
@@ -117,6 +114,13 @@ func rows(th config.Thresholds) []row {
 		}},
 		{title: "Sidecar", panels: []*panel{polls, latency, sentry, outbox}},
 	}
+}
+
+// townsAtZero counts the selected towns whose 0/1 metric is 0, coloured
+// from one such town on.
+func townsAtZero(title, description, color, metric, legend string) *panel {
+	return narrow(stat(title, description, "short", "background", steps("green", step{1, color}),
+		q("count("+perTown(metric)+" == 0) or vector(0)", legend, true)))
 }
 
 // narrow fits four stats and two wider panels in one row.

@@ -221,15 +221,11 @@ func (c *Client) callKeeping(ctx context.Context, town string, st any, now func(
 	return c.call(ctx, http.MethodGet, town, "status", "status", k, now), k.body
 }
 
-// bodyKeeper decodes an answer into into and keeps a copy of it.
+// bodyKeeper, passed to do as where to decode, has the answer decoded into
+// into and a copy of it kept in body.
 type bodyKeeper struct {
 	body []byte
 	into any
-}
-
-func (k *bodyKeeper) UnmarshalJSON(b []byte) error {
-	k.body = append([]byte(nil), b...)
-	return fastJSON.Unmarshal(b, k.into)
 }
 
 // call makes one API call of a poll and times it; name is how errors call it.
@@ -304,6 +300,9 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, town,
 	}
 	if resp.StatusCode/100 != 2 {
 		return resp.StatusCode, &APIError{Town: town, Call: call, StatusCode: resp.StatusCode, Message: errorText(data)}
+	}
+	if k, ok := out.(*bodyKeeper); ok {
+		k.body, out = append([]byte(nil), data...), k.into
 	}
 	if err := fastJSON.Unmarshal(data, out); err != nil {
 		// Say what is wrong the way encoding/json says it: clearer at 3 am.

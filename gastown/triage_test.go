@@ -107,8 +107,8 @@ func TestPollKeepsTheStatusBodyWhenAsked(t *testing.T) {
 		t.Errorf("body kept unasked")
 	}
 	o := poll("ok", true)
-	if !bytes.Equal(o.StatusBody, bytes.TrimSpace(status)) || !o.OK() || o.Status.AlarmStatus.Reconciler.WallClockMs != 41 || len(o.Violations) != 1 {
-		t.Fatalf("kept body of %d bytes (want the %d of the answer), ok %v, violations %v", len(o.StatusBody), len(bytes.TrimSpace(status)), o.OK(), o.Violations)
+	if !bytes.Equal(o.StatusBody, status) || !o.OK() || o.Status.AlarmStatus.Reconciler.WallClockMs != 41 || len(o.Violations) != 1 {
+		t.Fatalf("kept body of %d bytes (want the %d of the answer), ok %v, violations %v", len(o.StatusBody), len(status), o.OK(), o.Violations)
 	}
 	full, err := DecodeStatus(o.StatusBody)
 	if err != nil {

@@ -240,7 +240,7 @@ func TestLookupGivesUp(t *testing.T) {
 		t.Errorf("stats %+v, want one unresolved after several 404s and no resolve call", s)
 	}
 	if !strings.Contains(h.logs.String(), `msg="sentry issue not resolved; resolve it by hand" town=town-a invariant=7`) ||
-		!strings.Contains(h.logs.String(), "Sentry did not find its event "+EventID(transition("town-a", dedupe.Opened, 1))) {
+		!strings.Contains(h.logs.String(), "Sentry did not find its event "+EventID(transition("town-a", dedupe.Opened, 1))+` in organization \"tickwatch-org\" within 30m0s`) {
 		t.Errorf("no log line for the given-up resolve: %s", h.logs.String())
 	}
 	if evs := h.srv.Events(); len(evs) != 1 {

@@ -247,7 +247,7 @@ func (n *Notifier) resolveStep(ctx context.Context, r *record) {
 					n.logger.Error("cannot update sentry outbox", "err", err)
 				}
 			}
-			n.giveUp(r, fmt.Sprintf("Sentry did not find its event %s within %s", eventID, LookupPatience), now)
+			n.giveUp(r, fmt.Sprintf("Sentry did not find its event %s in organization %q within %s", eventID, api.org, LookupPatience), now)
 			return
 		}
 		r.notFound++

@@ -418,6 +418,21 @@ func (o *outbox) issue(key string) issue {
 	return issue{}
 }
 
+// doneResult is how the entry with this event id left the outbox, or ""
+// when the outbox does not remember it.
+func (o *outbox) doneResult(id string) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var d doneRecord
+	_ = o.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketDone).Get([]byte(id)); v != nil {
+			_ = json.Unmarshal(v, &d)
+		}
+		return nil
+	})
+	return d.Result
+}
+
 // setIssue records the issue's new state.
 func (o *outbox) setIssue(key string, is issue) error {
 	o.mu.Lock()
@@ -466,6 +481,7 @@ func (o *outbox) pruneDone(now time.Time, retain time.Duration) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	n := 0
+	var stale []string
 	err := o.db.Update(func(tx *bolt.Tx) error {
 		ib := tx.Bucket(bucketIssues)
 		for k, is := range o.issues {
@@ -473,7 +489,7 @@ func (o *outbox) pruneDone(now time.Time, retain time.Duration) (int, error) {
 				if err := ib.Delete([]byte(k)); err != nil {
 					return err
 				}
-				delete(o.issues, k)
+				stale = append(stale, k)
 			}
 		}
 		b := tx.Bucket(bucketDone)
@@ -498,6 +514,9 @@ func (o *outbox) pruneDone(now time.Time, retain time.Duration) (int, error) {
 	})
 	if err != nil {
 		return 0, fmt.Errorf("prune sentry outbox %s: %w", o.path, err)
+	}
+	for _, k := range stale {
+		delete(o.issues, k)
 	}
 	return n, nil
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/getsentry/sentry-go"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/tickwatch/tickwatch/alerts/sentrytest"
 	"github.com/tickwatch/tickwatch/config"
@@ -493,4 +494,40 @@ func TestAPIBase(t *testing.T) {
 			t.Errorf("apiBase(%q, %q) = %q, want %q", tc.apiURL, tc.dsn, got, tc.want)
 		}
 	}
+}
+
+// TestResolveWithoutAKnownEvent: the outbox knows no accepted event of the
+// issue. An outbox from before issues were kept: the violation's opened
+// event is looked up. An opened event Sentry rejected: there is no issue to
+// resolve, and the resolve gives up at once.
+func TestResolveWithoutAKnownEvent(t *testing.T) {
+	t.Run("opened before issues were kept", func(t *testing.T) {
+		h := newResolvingHarness(t, allScopes, nil)
+		h.enqueue([]dedupe.Transition{transition("town-a", dedupe.Opened, 1)})
+		h.drain()
+		if err := h.n.box.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketIssues) }); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.n.Close(); err != nil {
+			t.Fatal(err)
+		}
+		h.open()
+		h.enqueue([]dedupe.Transition{transition("town-a", dedupe.Resolved, 2)})
+		h.drain()
+		if got := calls(h.srv); len(got) != 2 || !strings.Contains(got[0], EventID(transition("town-a", dedupe.Opened, 1))) {
+			t.Errorf("calls %q, want the opened event looked up, then the resolve", got)
+		}
+	})
+	t.Run("opened event rejected", func(t *testing.T) {
+		h := newResolvingHarness(t, allScopes, nil)
+		h.srv.Script(sentrytest.Reply{Status: 400})
+		h.enqueue([]dedupe.Transition{transition("town-a", dedupe.Opened, 1), transition("town-a", dedupe.Resolved, 2)})
+		h.drain()
+		if got := calls(h.srv); len(got) != 0 {
+			t.Errorf("calls %q for an issue that does not exist", got)
+		}
+		if s := h.n.Stats(); s.Unresolved != 1 || s.Dropped != 1 {
+			t.Errorf("stats %+v, want the rejected event dropped and the resolve given up", s)
+		}
+	})
 }

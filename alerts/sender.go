@@ -206,16 +206,16 @@ func (n *Notifier) resolveStep(ctx context.Context, r *record) {
 	}
 	eventID := is.EventID
 	if eventID == "" {
-		// No event of the issue accepted by this outbox (sent before it
-		// kept issues): the violation's own last event, which is the one
-		// before the resolve, opened or (after repeats) repeated.
-		if r.Transition.Seq < 2 {
-			n.giveUp(r, "no event of its issue was accepted by Sentry", now)
-			return
-		}
+		// No event of the issue known to be accepted (sent before the
+		// outbox kept issues, or forgotten): the violation's opened event,
+		// the one before its resolve unless it was repeated.
 		prev := r.Transition
 		prev.Kind, prev.Seq = dedupe.Opened, prev.Seq-1
 		eventID = EventID(prev)
+		if res := n.box.doneResult(eventID); r.Transition.Seq < 2 || res == resultDropped || res == resultRejected {
+			n.giveUp(r, "no event of its issue was accepted by Sentry", now)
+			return
+		}
 	}
 	gid, o := api.lookup(ctx, eventID)
 	if ctx.Err() != nil && !o.accepted() {

@@ -96,8 +96,8 @@ var (
 )
 
 // outbox is the durable queue. Its in-memory index mirrors the pending
-// bucket: one FIFO of keys per kind, so both the sender (global oldest) and
-// the cap (oldest of a kind) take from a queue head.
+// bucket: one FIFO of keys per class, so both the sender (oldest event,
+// oldest due resolve) and the cap (oldest of a class) take from the front.
 type outbox struct {
 	db     *bolt.DB
 	path   string
@@ -213,6 +213,10 @@ func (o *outbox) popHead(c string) {
 func (o *outbox) remove(r *record) {
 	c := r.class()
 	q := o.queues[c]
+	if q[0] == r {
+		o.popHead(c)
+		return
+	}
 	for i, x := range q {
 		if x == r {
 			copy(q[i:], q[i+1:])
@@ -330,12 +334,7 @@ func (o *outbox) dropOne() {
 	}
 }
 
-// head returns the oldest pending entry, or nil.
-func (o *outbox) head() *record {
-	return o.eventHead(allClasses)
-}
-
-// eventHead returns the oldest entry of the given classes, or nil.
+// eventHead returns the oldest pending entry of the given classes, or nil.
 func (o *outbox) eventHead(classes []string) *record {
 	o.mu.Lock()
 	defer o.mu.Unlock()

@@ -66,6 +66,47 @@ func TestCrashHelperProcess(t *testing.T) {
 	select {}
 }
 
+// runAndKill runs the test named helper in a child process with env added,
+// waits for the line it prints when ready, which must be ready, and kills
+// it with SIGKILL.
+func runAndKill(t *testing.T, helper string, env []string, ready string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+helper+"$", "-test.v")
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	said := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if l := sc.Text(); strings.HasPrefix(l, "READY") || strings.HasPrefix(l, "ERROR") {
+				said <- l
+				return
+			}
+		}
+		said <- "EOF"
+	}()
+	select {
+	case l := <-said:
+		if l != ready {
+			_ = cmd.Process.Kill()
+			t.Fatalf("helper said %q, want %q", l, ready)
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("helper not ready within 30s")
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+}
+
 // TestKilledWithPendingOutbox kills the sidecar (SIGKILL) with transitions
 // still in the outbox and starts it again on the same state directory:
 // every transition arrives, none twice, whether or not the tracker saved
@@ -85,43 +126,11 @@ func TestKilledWithPendingOutbox(t *testing.T) {
 			defer srv.Close()
 			dir := t.TempDir()
 
-			cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelperProcess$", "-test.v")
-			cmd.Env = append(os.Environ(), "TICKWATCH_CRASH_DIR="+dir, "TICKWATCH_CRASH_DSN="+srv.DSN())
+			env := []string{"TICKWATCH_CRASH_DIR=" + dir, "TICKWATCH_CRASH_DSN=" + srv.DSN()}
 			if tc.saved {
-				cmd.Env = append(cmd.Env, "TICKWATCH_CRASH_SAVE=1")
+				env = append(env, "TICKWATCH_CRASH_SAVE=1")
 			}
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			ready := make(chan string, 1)
-			go func() {
-				sc := bufio.NewScanner(out)
-				for sc.Scan() {
-					if l := sc.Text(); strings.HasPrefix(l, "READY") || strings.HasPrefix(l, "ERROR") {
-						ready <- l
-						return
-					}
-				}
-				ready <- "EOF"
-			}()
-			select {
-			case l := <-ready:
-				if l != "READY 20" {
-					_ = cmd.Process.Kill()
-					t.Fatalf("helper said %q, want READY 20", l)
-				}
-			case <-time.After(30 * time.Second):
-				_ = cmd.Process.Kill()
-				t.Fatal("helper not ready within 30s")
-			}
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			_ = cmd.Wait()
+			runAndKill(t, "TestCrashHelperProcess", env, "READY 20")
 			if got := len(srv.Events()); got != 20 {
 				t.Fatalf("%d events before the kill, want 20", got)
 			}
@@ -234,46 +243,14 @@ func TestKilledBetweenEventAndResolve(t *testing.T) {
 			srv.APIScript(tc.script...)
 			dir, tokenFile := t.TempDir(), writeToken(t, token)
 
-			cmd := exec.Command(os.Args[0], "-test.run=^TestResolveCrashHelperProcess$", "-test.v")
-			cmd.Env = append(os.Environ(), "TICKWATCH_RESOLVE_DIR="+dir, "TICKWATCH_RESOLVE_DSN="+srv.DSN(), "TICKWATCH_RESOLVE_TOKEN_FILE="+tokenFile)
+			env := []string{"TICKWATCH_RESOLVE_DIR=" + dir, "TICKWATCH_RESOLVE_DSN=" + srv.DSN(), "TICKWATCH_RESOLVE_TOKEN_FILE=" + tokenFile}
 			if tc.save {
-				cmd.Env = append(cmd.Env, "TICKWATCH_RESOLVE_SAVE=1")
+				env = append(env, "TICKWATCH_RESOLVE_SAVE=1")
 			}
 			if tc.send {
-				cmd.Env = append(cmd.Env, "TICKWATCH_RESOLVE_SEND=1")
+				env = append(env, "TICKWATCH_RESOLVE_SEND=1")
 			}
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			ready := make(chan string, 1)
-			go func() {
-				sc := bufio.NewScanner(out)
-				for sc.Scan() {
-					if l := sc.Text(); strings.HasPrefix(l, "READY") || strings.HasPrefix(l, "ERROR") {
-						ready <- l
-						return
-					}
-				}
-				ready <- "EOF"
-			}()
-			select {
-			case l := <-ready:
-				if l != tc.ready {
-					_ = cmd.Process.Kill()
-					t.Fatalf("helper said %q, want %q", l, tc.ready)
-				}
-			case <-time.After(30 * time.Second):
-				_ = cmd.Process.Kill()
-				t.Fatal("helper not ready within 30s")
-			}
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			_ = cmd.Wait()
+			runAndKill(t, "TestResolveCrashHelperProcess", env, tc.ready)
 
 			c := newClock()
 			tr, err := dedupe.OpenTracker(dir, dedupe.Options{OpenAfter: 1, ResolveAfter: 1}, c.Now, nil)

@@ -531,3 +531,20 @@ func TestResolveWithoutAKnownEvent(t *testing.T) {
 		}
 	})
 }
+
+// TestAPIRejectionGivesUp: a 4xx other than 401, 403, 404 and 429 will not
+// get better by retrying: the resolve is given up, counted and logged.
+func TestAPIRejectionGivesUp(t *testing.T) {
+	h := newResolvingHarness(t, allScopes, nil)
+	h.srv.APIScript(sentrytest.Reply{Status: 400})
+	h.enqueue([]dedupe.Transition{transition("town-a", dedupe.Opened, 1), transition("town-a", dedupe.Resolved, 2)})
+	if waits := h.drain(); waits != nil {
+		t.Errorf("waits %v, want none", waits)
+	}
+	if s := h.n.Stats(); s.Unresolved != 1 || s.Lookup != (APIStats{Failed: 1}) || s.Resolve != (APIStats{}) {
+		t.Errorf("stats %+v", s)
+	}
+	if !strings.Contains(h.logs.String(), `why="the lookup call failed: status 400 Bad Request"`) {
+		t.Errorf("log: %s", h.logs.String())
+	}
+}

@@ -166,11 +166,7 @@ func (n *Notifier) settle(r *record, o outcome) {
 		n.failures++
 		wait := max(backoff(n.failures), o.pause)
 		n.pausedUntil = now.Add(wait)
-		reason := fmt.Sprintf("status %d", o.status)
-		if o.err != nil {
-			reason = o.err.Error()
-		}
-		n.logger.Warn("sentry delivery failed; will retry", "event_id", r.EventID, "reason", reason, "retry_in", wait, "pending", n.box.len())
+		n.logger.Warn("sentry delivery failed; will retry", "event_id", r.EventID, "reason", o.reason(), "retry_in", wait, "pending", n.box.len())
 	}
 }
 
@@ -320,22 +316,14 @@ func (n *Notifier) apiFailed(r *record, call string, c *apiCounters, o outcome, 
 		return
 	case o.err == nil && o.status >= 400 && o.status < 500 || o.err != nil && o.status == http.StatusBadRequest:
 		c.failed.Add(1)
-		reason := fmt.Sprintf("Sentry answered %d to the %s call: %s", o.status, call, o.detail)
-		if o.err != nil {
-			reason = o.err.Error()
-		}
-		n.giveUp(r, reason, now)
+		n.giveUp(r, fmt.Sprintf("the %s call failed: %s %s", call, o.reason(), o.detail), now)
 		return
 	}
 	c.failed.Add(1)
 	n.apiFailures++
 	wait := max(backoff(n.apiFailures), o.pause)
 	n.apiPausedUntil = now.Add(wait)
-	reason := fmt.Sprintf("status %d", o.status)
-	if o.err != nil {
-		reason = o.err.Error()
-	}
-	n.logger.Warn("sentry API call failed; will retry", "call", call, "town", r.Transition.Town, "reason", reason, "retry_in", wait)
+	n.logger.Warn("sentry API call failed; will retry", "call", call, "town", r.Transition.Town, "reason", o.reason(), "retry_in", wait)
 }
 
 // tokenHint says what a refused token most likely lacks.

@@ -28,6 +28,14 @@ type outcome struct {
 
 func (o outcome) accepted() bool { return o.err == nil && o.status >= 200 && o.status < 300 }
 
+// reason says why a delivery failed, for the log.
+func (o outcome) reason() string {
+	if o.err != nil {
+		return o.err.Error()
+	}
+	return fmt.Sprintf("status %d", o.status)
+}
+
 // envelopeTransport is a sentry.Transport that sends each event
 // synchronously as an envelope and keeps the answer for the caller.
 // sentry-go's own transports queue events and drop them on 429 or when their

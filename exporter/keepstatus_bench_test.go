@@ -3,9 +3,7 @@ package exporter
 import (
 	"context"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -21,15 +19,9 @@ import (
 // event's triage context (what the violations pipeline does when a
 // transition opens). The ordinary poll is BenchmarkTownPoll's.
 func BenchmarkTownPollKeepingStatus(b *testing.B) {
-	dry, status := gastowntest.Sample(b, "dry-run.json"), gastowntest.Sample(b, "status.json")
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if strings.HasSuffix(r.URL.Path, "/status") {
-			w.Write(status)
-		} else {
-			w.Write(dry)
-		}
-	}))
+	fake := gastowntest.NewFake()
+	fake.DryRun["t"], fake.Status["t"] = gastowntest.Sample(b, "dry-run.json"), gastowntest.Sample(b, "status.json")
+	srv := httptest.NewServer(fake)
 	defer srv.Close()
 	c, err := gastown.NewClient(gastown.ClientOptions{URL: srv.URL, HTTPClient: commoncfg.DefaultHTTPClientConfig, Timeout: 5 * time.Second, MaxBodyBytes: 4 << 20})
 	if err != nil {

@@ -75,7 +75,8 @@ func WithOpenViolations(open func() []dedupe.Transition) Option {
 // answers 404 (the event accepted but not processed yet) before it gives up.
 const LookupPatience = 30 * time.Minute
 
-// Notifier turns violation transitions into Sentry events. Enqueue writes
+// Notifier turns violation transitions into Sentry events, and with an
+// auth token resolves the issue of a violation that cleared. Enqueue writes
 // them to a durable outbox; Run (or Flush, or SendDue) sends them under a
 // rate limit, keeping each until Sentry accepts it. With an empty DSN, each
 // transition is a log line instead and nothing is stored.

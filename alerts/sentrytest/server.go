@@ -103,7 +103,8 @@ func (s *Server) Events() []Event {
 	return append([]Event(nil), s.events...)
 }
 
-// Requests counts every request, answered or not.
+// Requests counts every envelope request, answered or not (web API calls
+// are in APICalls).
 func (s *Server) Requests() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -164,6 +164,7 @@ type PollOptions struct {
 //
 // Poll decodes only what the sidecar uses: not the action list, not the
 // recent events, and of the status rows only what the invariant checks read.
+// With KeepStatusBody it also keeps the status answer, for DecodeStatus.
 func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func() time.Time) Observation {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()

@@ -60,6 +60,18 @@ type Sentry struct {
 	Burst              int              `yaml:"burst"`
 	SendResolved       bool             `yaml:"send_resolved"`
 	GroupBy            []string         `yaml:"group_by"`
+	// With an auth token, a resolved violation resolves its Sentry issue
+	// through the web API instead of sending an info event.
+	AuthTokenFile string `yaml:"auth_token_file"`
+	Organization  string `yaml:"organization"` // the organization slug
+	APIURL        string `yaml:"api_url"`      // empty: from the DSN
+}
+
+// Web is where people reach tickwatch's pages and the dashboard: the base of
+// the links that the status pages and the Sentry events carry.
+type Web struct {
+	ExternalURL string `yaml:"external_url"` // tickwatch as its users reach it
+	GrafanaURL  string `yaml:"grafana_url"`  // Grafana's base URL
 }
 
 // Thresholds are the one source of the dashboard's thresholds and the alert rules.
@@ -69,17 +81,6 @@ type Thresholds struct {
 	QueueDepthCritical float64        `yaml:"queue_depth_critical"`
 	StaleAfter         model.Duration `yaml:"stale_after"`
 }
-
-// Web holds what the status pages link to.
-type Web struct {
-	// GrafanaURL is the base URL of the Grafana that has the dashboard
-	// (uid GrafanaDashboardUID); empty: no dashboard links.
-	GrafanaURL string `yaml:"grafana_url"`
-}
-
-// GrafanaDashboardUID is the uid of the generated dashboard, fixed so that
-// links to it survive a re-import.
-const GrafanaDashboardUID = "tickwatch-reconciler"
 
 // Default returns the configuration used when a file names nothing else.
 func Default() Config {

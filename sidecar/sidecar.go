@@ -77,17 +77,20 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 	if err != nil {
 		return nil, err
 	}
-	notifier, err := alerts.NewNotifier(cfg.Sentry, cfg.Shard.Index, dir, time.Now, logger.With("component", "sentry"))
+	notifier, err := alerts.NewNotifier(cfg.Sentry, cfg.Shard.Index, dir, time.Now, logger.With("component", "sentry"),
+		alerts.WithOpenViolations(tracker.AllOpenViolations))
 	if err != nil {
 		tracker.Close()
 		return nil, err
 	}
+	notifier.SetLinks(cfg.Web)
 	s.Violations = NewViolations(tracker, notifier, logger)
 	s.History = statuspage.NewHistory()
 	s.Poller.OnObservation = func(o *gastown.Observation) {
 		s.History.Record(o)
 		s.Violations.Observe(o)
 	}
+	s.Poller.KeepStatusBody = s.Violations.MayNotify
 	s.Poller.OnWatchList = func(owned map[string]bool) {
 		s.History.Retain(owned)
 		s.Violations.Retain(owned)
@@ -190,9 +193,10 @@ func (s *Sidecar) Reload() error {
 	s.Poller.Reload(settings)
 	s.Violations.Tracker.SetOptions(dedupeOptions(cfg))
 	if err := s.Violations.Notifier.Update(cfg.Sentry, cfg.Shard.Index); err != nil {
-		s.logger.Warn("sentry settings not applied until the next restart", "err", err)
+		s.logger.Warn("sentry settings not applied; the running ones are kept", "err", err)
 	}
 	s.Pages.SetConfig(cfg)
+	s.Violations.Notifier.SetLinks(cfg.Web)
 	if cfg.Dedupe.StateDir != s.cfg.Dedupe.StateDir {
 		s.logger.Warn("dedupe.state_dir changes take effect at the next restart")
 	}

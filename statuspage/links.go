@@ -45,7 +45,7 @@ func sentryIssues(dsn string) string {
 func (l links) town(town string) TownLinks {
 	out := TownLinks{Page: TownPath(town), JSON: TownJSONPath(town)}
 	if l.grafana != "" {
-		out.Grafana = l.grafana + "/d/" + config.GrafanaDashboardUID + "/?" + url.Values{"var-town": {town}}.Encode()
+		out.Grafana = l.grafana + "/d/" + config.DashboardUID + "/?" + url.Values{"var-town": {town}}.Encode()
 	}
 	if l.sentry != "" {
 		out.Sentry = l.sentry + "&" + url.Values{"query": {`town:"` + town + `"`}}.Encode()

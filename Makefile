@@ -22,13 +22,14 @@ run: build
 	./$(BIN) run
 
 # Debian's prometheus (with promtool) and alertmanager (with amtool) for the
-# end-to-end tests, and curl and jq for the real Gastown worker's seed
-# script; a no-op when they are already installed.
+# end-to-end tests, chromium for the browser tests of the status pages, and
+# curl and jq for the real Gastown worker's seed script; a no-op when they
+# are already installed.
 deps:
 	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null && \
-	  command -v curl >/dev/null && command -v jq >/dev/null || \
-	  { echo "installing prometheus, prometheus-alertmanager, curl and jq"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager curl jq >/dev/null; }
+	  command -v curl >/dev/null && command -v jq >/dev/null && test -x /usr/bin/chromium || \
+	  { echo "installing prometheus, prometheus-alertmanager, chromium, curl and jq"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager chromium curl jq >/dev/null; }
 
 # The real Gastown worker for the conformance suite (e2e/conformance): its
 # scripts, when they sit beside the checkout, set it up once in GASTOWN_DIR
@@ -45,7 +46,8 @@ test: deps lint check-alerting
 	else \
 	  echo "conformance suite against the real Gastown worker skipped: no ../shared/gastown (give GASTOWN_SCRIPTS=DIR)"; \
 	fi; \
-	$(GO) test -race -count=1 -timeout 20m ./...
+	mkdir -p test-artifacts; \
+	$(GO) test -race -count=1 -timeout 20m -artifacts -outputdir $(CURDIR)/test-artifacts ./...
 
 # The end-to-end scale-out proof at full size: 3,000 simtown towns, the
 # StatefulSet's three shards resized to four, one killed (make test runs it

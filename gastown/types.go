@@ -207,6 +207,7 @@ type Observation struct {
 
 	StatusCall Call
 	Status     *Status // alarm, counts and reconciler; nil unless StatusCall.OK()
+	StatusBody []byte  // the status answer as it came, with PollOptions.KeepStatusBody
 	DryRunCall Call
 	DryRun     *DryRun // counts and violations, not the action list; nil unless DryRunCall.OK()
 

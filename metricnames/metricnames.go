@@ -46,6 +46,8 @@ const (
 	SentryEvents         = "tickwatch_sentry_events_total"
 	SentryEventsDropped  = "tickwatch_sentry_events_dropped_total"
 	SentryOutbox         = "tickwatch_sentry_outbox_events"
+	SentryAPIRequests    = "tickwatch_sentry_api_requests_total"
+	SentryUnresolved     = "tickwatch_sentry_issues_unresolved_total"
 	LabelValuesDropped   = "tickwatch_label_values_dropped_total"
 	BuildInfo            = "tickwatch_build_info"
 )
@@ -97,6 +99,8 @@ var help = []struct{ name, text string }{
 	{SentryEvents, "Sentry delivery attempts by result (logged: no DSN, written to the log)."},
 	{SentryEventsDropped, "Transitions given up: outbox full, or rejected by Sentry with a 4xx."},
 	{SentryOutbox, "Transitions waiting in the durable outbox for Sentry."},
+	{SentryAPIRequests, "Sentry web API calls that resolve issues, by call (lookup, resolve) and result."},
+	{SentryUnresolved, "Cleared violations whose Sentry issue could not be resolved (not found, or refused); it stays open in Sentry."},
 	{LabelValuesDropped, "Action types folded into type=\"other\" by poll.max_action_types."},
 	{BuildInfo, "A metric with a constant '1' value labeled by version, revision, branch, goversion from which tickwatch was built, and the goos and goarch for the build."},
 }

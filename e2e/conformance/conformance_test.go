@@ -110,6 +110,23 @@ sentry:
 	if !equalSorted(opened, want) {
 		t.Errorf("events after %s of real ticks:\n got %q\nwant %q", observeFor, opened, want)
 	}
+	// The #5 event describes the convoy as the worker's status showed it,
+	// with the town's recent events as breadcrumbs and its last tick.
+	for _, e := range sentry.Events() {
+		if e.Tags["town"] != busy || e.Tags["invariant"] != "5" {
+			continue
+		}
+		row, _ := e.Contexts["status_rows"]["bead "+convoy].(map[string]any)
+		if row["type"] != "convoy" || row["status"] != "in_progress" {
+			t.Errorf("#5 event: convoy row %v, want the convoy in_progress", row)
+		}
+		if _, ok := e.Contexts["reconciler"]["wallClockMs"]; !ok {
+			t.Errorf("#5 event: no last tick: %v", e.Contexts["reconciler"])
+		}
+		if !strings.Contains(string(e.Raw), `"breadcrumbs":[{`) {
+			t.Errorf("#5 event without the town's recent events: %s", e.Raw)
+		}
+	}
 	for _, town := range []string{basic, neverCreated, wrongFormat} {
 		if evs := eventsOf(sentry, town); len(evs) > 0 {
 			t.Errorf("town %s: unexpected events %q", town, evs)

@@ -36,9 +36,10 @@ var allowed = map[string][]string{
 	"alerts/rules": {"config", "metricnames"},
 	"grafana":      {"config", "metricnames", "internal/atomicfile"},
 	"simtown":      {"gastown"},
+	"statuspage":   {"alerts", "config", "dedupe", "exporter", "gastown"},
 
 	// The assembly, then the command line.
-	"sidecar":       {"alerts", "config", "dedupe", "exporter", "gastown", "internal/atomicfile", "metricnames"},
+	"sidecar":       {"alerts", "config", "dedupe", "exporter", "gastown", "internal/atomicfile", "metricnames", "statuspage"},
 	"cmd/tickwatch": {"alerts/rules", "config", "gastown", "grafana", "internal/atomicfile", "sidecar", "simtown"},
 
 	// Test-only packages.

@@ -129,7 +129,7 @@ func TestScaleOut(t *testing.T) {
 	// Within two ticks: the new shard's first polls its towns, the old ones
 	// drop theirs at their next. A tick that runs out of time (a machine
 	// too loaded for its budget) leaves towns for the next one, and says so.
-	skipped := value(mustScrape(t, ctx, fleet[3]), metricnames.PollsSkipped)
+	skipped := metricValue(mustScrape(t, ctx, fleet[3]), metricnames.PollsSkipped)
 	if allowed := 2 * interval; converged > allowed+time.Second && skipped == 0 {
 		t.Errorf("every town reported exactly once %s (%d ticks) after the resize, want within 2 ticks", converged.Round(time.Millisecond), ticks)
 	} else if converged > allowed+time.Second {
@@ -200,7 +200,7 @@ func TestScaleOut(t *testing.T) {
 	})
 	promtest.Eventually(t, time.Minute, "the other replicas to go on ticking", func() error {
 		for r := range 3 {
-			if ticks := value(mustScrape(t, ctx, fleet[r]), metricnames.Ticks); ticks < ticksBefore[r].ticks+2 {
+			if ticks := metricValue(mustScrape(t, ctx, fleet[r]), metricnames.Ticks); ticks < ticksBefore[r].ticks+2 {
 				return fmt.Errorf("replica %d: %v ticks, %v when replica %d was killed", r, ticks, ticksBefore[r].ticks, killed)
 			}
 		}
@@ -221,8 +221,8 @@ func TestScaleOut(t *testing.T) {
 		t.Errorf("after the shrink %s is at shard %d, before the resize it was at %d", moved, own[moved], own3[moved])
 	}
 	waitPolled(t, ctx, fleet[own3[moved]], moved, time.Now().Add(time.Duration(pod.cfg.Dedupe.OpenAfter+1)*interval))
-	if m := mustScrape(t, ctx, fleet[own3[moved]]); value(m, metricnames.InvariantViolations, "town", moved, "invariant", "7") != 1 ||
-		value(m, metricnames.ViolationsAdopted) < 1 {
+	if m := mustScrape(t, ctx, fleet[own3[moved]]); metricValue(m, metricnames.InvariantViolations, "town", moved, "invariant", "7") != 1 ||
+		metricValue(m, metricnames.ViolationsAdopted) < 1 {
 		t.Errorf("the moved town's violation is not open at the shard it returned to")
 	}
 	afterShrink := sentry.Events()[beforeShrink:]
@@ -246,7 +246,7 @@ func TestScaleOut(t *testing.T) {
 				for i, r := range fleet {
 					if m, err := scrape(ctx, r.URL); err == nil {
 						open = append(open, fmt.Sprintf("replica %d: open %v last poll %v", i,
-							value(m, metricnames.InvariantViolations, "town", town), value(m, metricnames.LastSuccess, "town", town)))
+							metricValue(m, metricnames.InvariantViolations, "town", town), metricValue(m, metricnames.LastSuccess, "town", town)))
 					}
 				}
 				return fmt.Errorf("%d resolved events for %s; %v; events %v", len(got), town, open, brief(sentry.Events()))
@@ -386,9 +386,9 @@ func scrape(ctx context.Context, url string) (map[string]*dto.MetricFamily, erro
 	return p.TextToMetricFamilies(resp.Body)
 }
 
-// value is the value of the first series of a family whose labels include
+// metricValue is the value of the first series of a family whose labels include
 // the given pairs; NaN when there is none.
-func value(mfs map[string]*dto.MetricFamily, name string, labelPairs ...string) float64 {
+func metricValue(mfs map[string]*dto.MetricFamily, name string, labelPairs ...string) float64 {
 	mf := mfs[name]
 	if mf == nil {
 		return math.NaN()
@@ -559,7 +559,7 @@ func waitPolled(t *testing.T, ctx context.Context, r *promtest.TickwatchRun, tow
 		if err != nil {
 			return err
 		}
-		if last := value(m, metricnames.LastSuccess, "town", town); !(last >= float64(at.Unix())) {
+		if last := metricValue(m, metricnames.LastSuccess, "town", town); !(last >= float64(at.Unix())) {
 			return fmt.Errorf("last poll of %s at %v", town, time.Unix(int64(last), 0).Format(time.TimeOnly))
 		}
 		return nil
@@ -580,8 +580,8 @@ func scrapeAll(t *testing.T, ctx context.Context, fleet []*promtest.TickwatchRun
 	var out []processFigures
 	for _, r := range fleet {
 		m := mustScrape(t, ctx, r)
-		out = append(out, processFigures{at: time.Now(), cpu: value(m, "process_cpu_seconds_total"),
-			rss: value(m, "process_resident_memory_bytes"), ticks: value(m, metricnames.Ticks)})
+		out = append(out, processFigures{at: time.Now(), cpu: metricValue(m, "process_cpu_seconds_total"),
+			rss: metricValue(m, "process_resident_memory_bytes"), ticks: metricValue(m, metricnames.Ticks)})
 	}
 	return out
 }

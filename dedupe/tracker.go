@@ -307,18 +307,16 @@ func (t *Tracker) transition(town string, e *entry, k Kind, now time.Time) Trans
 	e.Seq++
 	e.LastKind, e.LastAt = k, now
 	t.counts[k]++
-	tr := e.describe(town)
-	tr.Origin = t.origin
-	return tr
+	return e.describe(town, t.origin)
 }
 
-func (e *entry) describe(town string) Transition {
+func (e *entry) describe(town, origin string) Transition {
 	return Transition{
 		Town: town, Identity: e.Identity, Invariant: e.Invariant,
 		Message: e.Message, Subject: e.Subject, Source: gastown.ViolationSource(e.Source),
 		Kind: e.LastKind, Seq: e.Seq, At: e.LastAt,
 		FirstSeen: e.FirstSeen, LastSeen: e.LastSeen, Observations: e.Observations,
-		Adopted: e.Adopted,
+		Adopted: e.Adopted, Origin: origin,
 	}
 }
 
@@ -475,7 +473,7 @@ func (t *Tracker) AllOpenViolations() []Transition {
 	for town, ts := range t.towns {
 		for _, e := range ts.entries {
 			if e.Open {
-				out = append(out, e.describe(town))
+				out = append(out, e.describe(town, t.origin))
 			}
 		}
 	}
@@ -495,7 +493,7 @@ func (t *Tracker) OpenViolations(town string) []Transition {
 	var out []Transition
 	for _, e := range ts.entries {
 		if e.Open {
-			out = append(out, e.describe(town))
+			out = append(out, e.describe(town, t.origin))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -228,10 +228,13 @@ func TestPollKeepsEachCallsOutcome(t *testing.T) {
 		"POST /debug/towns/nostat/reconcile-dry-run": body(sample(t, "dry-run.json"), 200),
 		"GET /debug/towns/nostat/status":             body(sample(t, "error-500.json"), 500),
 	})
-	c := client(t, srv.URL, func(o *ClientOptions) { o.Timeout = 50 * time.Millisecond })
+	// Only the hanging town needs a short timeout; the others get a long
+	// one, so that a loaded machine cannot make them time out.
+	short := client(t, srv.URL, func(o *ClientOptions) { o.Timeout = 50 * time.Millisecond })
+	c := client(t, srv.URL, func(o *ClientOptions) { o.Timeout = 30 * time.Second })
 	both := PollOptions{Status: true, DryRun: true}
 
-	o := c.Poll(context.Background(), "hang", both, time.Now)
+	o := short.Poll(context.Background(), "hang", both, time.Now)
 	if o.OK() || !o.TimedOut() || o.StatusCall.Code != 0 || o.Status != nil || o.Violations != nil {
 		t.Errorf("hanging status: %+v", o)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -33,6 +34,7 @@ type Client struct {
 	timeout   time.Duration
 	maxBody   int64
 	userAgent string
+	secrets   []string // hidden in error texts the worker sends back
 }
 
 // NewClient builds a client on prometheus/common's HTTP client config, so
@@ -54,10 +56,29 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("target http client: %w", err)
 	}
+	if hc.CheckRedirect == nil { // follow_redirects: true
+		hc.CheckRedirect = sameHostRedirects
+	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 4 << 20
 	}
-	return &Client{base: strings.TrimRight(o.URL, "/"), http: hc, timeout: o.Timeout, maxBody: o.MaxBodyBytes, userAgent: o.UserAgent}, nil
+	return &Client{base: strings.TrimRight(o.URL, "/"), http: hc, timeout: o.Timeout, maxBody: o.MaxBodyBytes, userAgent: o.UserAgent,
+		secrets: secretsOf(o.HTTPClient, o.URL)}, nil
+}
+
+// sameHostRedirects follows at most 10 redirects, all to the worker's own
+// scheme and host: prometheus/common adds the credentials and headers of
+// http_client to every request it sends, so a redirect elsewhere would hand
+// them to that host.
+func sameHostRedirects(req *http.Request, via []*http.Request) error {
+	first := via[0].URL
+	switch {
+	case len(via) >= 10:
+		return errors.New("stopped after 10 redirects")
+	case req.URL.Scheme != first.Scheme || req.URL.Host != first.Host:
+		return fmt.Errorf("redirect to another host (%s://%s) refused: the credentials would follow it", req.URL.Scheme, req.URL.Host)
+	}
+	return nil
 }
 
 // CloseIdleConnections closes the connections a replaced client keeps open.
@@ -289,7 +310,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, town,
 		data = validUTF8(data)
 	}
 	if resp.StatusCode/100 != 2 {
-		return resp.StatusCode, &APIError{Town: town, Call: call, StatusCode: resp.StatusCode, Message: errorText(data)}
+		return resp.StatusCode, &APIError{Town: town, Call: call, StatusCode: resp.StatusCode, Message: errorText(data, c.secrets)}
 	}
 	if err := fastJSON.Unmarshal(data, out); err != nil {
 		// Say what is wrong the way encoding/json says it: clearer at 3 am.
@@ -319,14 +340,16 @@ func validUTF8(data []byte) []byte {
 	return out
 }
 
-// errorText extracts Gastown's error envelope, or a bounded piece of a body
-// that is not one (a proxy's HTML page, say).
-func errorText(data []byte) string {
+// errorText extracts Gastown's error envelope, or a piece of a body that is
+// not one (a proxy's HTML page, say), without the client's secrets and
+// bounded in length: it is shown on the status page and logged.
+func errorText(data []byte, secrets []string) string {
 	var e ErrorBody
-	if json.Unmarshal(data, &e) == nil && e.Error != "" {
-		return e.Error
-	}
 	s := strings.TrimSpace(string(data))
+	if json.Unmarshal(data, &e) == nil && e.Error != "" {
+		s = e.Error
+	}
+	s = redact(s, secrets)
 	if len(s) > 200 {
 		cut := 200
 		for cut > 0 && !utf8.RuneStart(s[cut]) {

@@ -223,6 +223,9 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 		o.Violations, o.Source = o.DryRun.Violations, NamedByDryRun
 		for i := range o.Violations {
 			o.Violations[i].Source = NamedByDryRun
+			if len(c.secrets) > 0 { // they go to Sentry and the status page
+				o.Violations[i].Message = redact(o.Violations[i].Message, c.secrets)
+			}
 		}
 	case o.Status != nil:
 		o.Violations, o.RemainderUnknown = derive(o.Status.AlarmStatus.Reconciler, rows.AgentMeta, rows.BeadSummary)

@@ -18,11 +18,21 @@ run: build
 	./$(BIN) run
 
 # Debian's prometheus (with promtool) and alertmanager (with amtool) for the
-# end-to-end tests; a no-op when they are already installed.
+# end-to-end tests, chromium for the browser tests of the status pages, and
+# curl and jq for the real Gastown worker's seed script; a no-op when they
+# are already installed.
 deps:
-	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null || \
-	  { echo "installing prometheus and prometheus-alertmanager"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager >/dev/null; }
+	@command -v promtool >/dev/null && command -v prometheus-alertmanager >/dev/null && command -v amtool >/dev/null && \
+	  command -v curl >/dev/null && command -v jq >/dev/null && test -x /usr/bin/chromium || \
+	  { echo "installing prometheus, prometheus-alertmanager, chromium, curl and jq"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus prometheus-alertmanager chromium curl jq >/dev/null; }
+
+# The real Gastown worker for the conformance suite (e2e/conformance): its
+# scripts, when they sit beside the checkout, set it up once in GASTOWN_DIR
+# (npm packages; about a minute the first time, reused after), one per
+# checkout, since a run starts the worker fresh in it.
+GASTOWN_SCRIPTS ?= $(abspath $(wildcard ../shared/gastown))
+GASTOWN_DIR     ?= /tmp/tickwatch-gastown-$(shell echo '$(CURDIR)' | cksum | cut -d' ' -f1)
 
 # The race detector, without checkptr in SQLite's transpiled C (modernc.org):
 # its pointer checks cost simtown's tests three quarters of their time and
@@ -30,7 +40,15 @@ deps:
 RACE := -race -gcflags='modernc.org/...=-d=checkptr=0'
 
 test: deps lint check-alerting
-	$(GO) test $(RACE) -count=1 -timeout 20m ./...
+	@if [ -n "$(GASTOWN_SCRIPTS)" ]; then \
+	  echo "setting up the real Gastown worker in $(GASTOWN_DIR)"; \
+	  dir=$$("$(GASTOWN_SCRIPTS)/setup.sh" "$(GASTOWN_DIR)" | tail -n 1) && [ -d "$$dir" ] || { echo "setting up the Gastown worker failed"; exit 1; }; \
+	  export TICKWATCH_GASTOWN_DIR="$$dir" TICKWATCH_GASTOWN_SCRIPTS="$(GASTOWN_SCRIPTS)"; \
+	else \
+	  echo "conformance suite against the real Gastown worker skipped: no ../shared/gastown (give GASTOWN_SCRIPTS=DIR)"; \
+	fi; \
+	mkdir -p test-artifacts; \
+	$(GO) test $(RACE) -count=1 -timeout 20m -artifacts -outputdir $(CURDIR)/test-artifacts ./...
 
 # The checked-in alert rules, their unit tests and the Alertmanager config,
 # through the real tools (the Go tests in alerts/rules run them too).

@@ -78,7 +78,7 @@ func BenchmarkOutboxPerTransition(b *testing.B) {
 	start := time.Now()
 	for i := range k {
 		tr := transition("town-b", dedupe.Opened, uint64(i+1))
-		if o := n.transport.post(ctx, newEvent(tr, n.spec)); !o.accepted() {
+		if o := n.transport.post(ctx, newEvent(tr, n.spec.Load())); !o.accepted() {
 			b.Fatalf("baseline send: %+v", o)
 		}
 	}

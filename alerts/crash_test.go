@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"reflect"
 	"strings"
 	"syscall"
 	"testing"
@@ -65,6 +66,47 @@ func TestCrashHelperProcess(t *testing.T) {
 	select {}
 }
 
+// runAndKill runs the test named helper in a child process with env added,
+// waits for the line it prints when ready, which must be ready, and kills
+// it with SIGKILL.
+func runAndKill(t *testing.T, helper string, env []string, ready string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+helper+"$", "-test.v")
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	said := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if l := sc.Text(); strings.HasPrefix(l, "READY") || strings.HasPrefix(l, "ERROR") {
+				said <- l
+				return
+			}
+		}
+		said <- "EOF"
+	}()
+	select {
+	case l := <-said:
+		if l != ready {
+			_ = cmd.Process.Kill()
+			t.Fatalf("helper said %q, want %q", l, ready)
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("helper not ready within 30s")
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+}
+
 // TestKilledWithPendingOutbox kills the sidecar (SIGKILL) with transitions
 // still in the outbox and starts it again on the same state directory:
 // every transition arrives, none twice, whether or not the tracker saved
@@ -84,43 +126,11 @@ func TestKilledWithPendingOutbox(t *testing.T) {
 			defer srv.Close()
 			dir := t.TempDir()
 
-			cmd := exec.Command(os.Args[0], "-test.run=^TestCrashHelperProcess$", "-test.v")
-			cmd.Env = append(os.Environ(), "TICKWATCH_CRASH_DIR="+dir, "TICKWATCH_CRASH_DSN="+srv.DSN())
+			env := []string{"TICKWATCH_CRASH_DIR=" + dir, "TICKWATCH_CRASH_DSN=" + srv.DSN()}
 			if tc.saved {
-				cmd.Env = append(cmd.Env, "TICKWATCH_CRASH_SAVE=1")
+				env = append(env, "TICKWATCH_CRASH_SAVE=1")
 			}
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			ready := make(chan string, 1)
-			go func() {
-				sc := bufio.NewScanner(out)
-				for sc.Scan() {
-					if l := sc.Text(); strings.HasPrefix(l, "READY") || strings.HasPrefix(l, "ERROR") {
-						ready <- l
-						return
-					}
-				}
-				ready <- "EOF"
-			}()
-			select {
-			case l := <-ready:
-				if l != "READY 20" {
-					_ = cmd.Process.Kill()
-					t.Fatalf("helper said %q, want READY 20", l)
-				}
-			case <-time.After(30 * time.Second):
-				_ = cmd.Process.Kill()
-				t.Fatal("helper not ready within 30s")
-			}
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatal(err)
-			}
-			_ = cmd.Wait()
+			runAndKill(t, "TestCrashHelperProcess", env, "READY 20")
 			if got := len(srv.Events()); got != 20 {
 				t.Fatalf("%d events before the kill, want 20", got)
 			}
@@ -154,6 +164,116 @@ func TestKilledWithPendingOutbox(t *testing.T) {
 			}
 			if got := h.n.Stats(); got != (Stats{Sent: crashTowns - 20, Duplicates: tc.wantDupes}) {
 				t.Errorf("stats after restart %+v", got)
+			}
+		})
+	}
+}
+
+// TestResolveCrashHelperProcess is a sidecar that gets killed between a
+// violation's event and its resolve: it opens the violation and sends the
+// event, observes it cleared and enqueues the resolve, optionally saves the
+// tracker, optionally takes the resolve as far as Sentry lets it, says READY
+// and waits for SIGKILL.
+func TestResolveCrashHelperProcess(t *testing.T) {
+	dir := os.Getenv("TICKWATCH_RESOLVE_DIR")
+	if dir == "" {
+		t.Skip("helper process for TestKilledBetweenEventAndResolve")
+	}
+	fail := func(err error) {
+		fmt.Println("ERROR", err)
+		os.Exit(2)
+	}
+	now := func() time.Time { return t0 }
+	tr, err := dedupe.OpenTracker(dir, dedupe.Options{OpenAfter: 1, ResolveAfter: 1}, now, nil)
+	if err != nil {
+		fail(err)
+	}
+	cfg := sentryCfg(os.Getenv("TICKWATCH_RESOLVE_DSN"))
+	cfg.AuthTokenFile, cfg.Organization = os.Getenv("TICKWATCH_RESOLVE_TOKEN_FILE"), "tickwatch-org"
+	n, err := NewNotifier(cfg, 0, dir, now, slog.New(slog.DiscardHandler), WithOpenViolations(tr.AllOpenViolations))
+	if err != nil {
+		fail(err)
+	}
+	for i, vs := range [][]gastown.Violation{{noHook}, nil} {
+		if err := n.Enqueue(tr.Observe("town-a", true, vs)); err != nil {
+			fail(err)
+		}
+		if i == 0 || os.Getenv("TICKWATCH_RESOLVE_SAVE") == "1" {
+			if err := tr.Save(); err != nil {
+				fail(err)
+			}
+		}
+		if i == 0 || os.Getenv("TICKWATCH_RESOLVE_SEND") == "1" {
+			n.SendDue(context.Background())
+		}
+	}
+	s := n.Stats()
+	fmt.Printf("READY sent=%d lookups=%d pending=%d\n", s.Sent, s.Lookup.Success, s.Pending)
+	select {}
+}
+
+// TestKilledBetweenEventAndResolve kills the sidecar (SIGKILL) after the
+// violation's event was accepted and before its issue was resolved, at two
+// points: before the lookup, and after the lookup with the resolve refused
+// by a 503. Restarted on the same state directory, it resolves the issue
+// once, sends no second event, and looks the issue up only if it had not
+// yet: the group id survived the kill.
+func TestKilledBetweenEventAndResolve(t *testing.T) {
+	issues := "PUT /api/0/organizations/tickwatch-org/issues/1000/"
+	lookup := "GET /api/0/organizations/tickwatch-org/eventids/" + EventID(transition("town-a", dedupe.Opened, 1)) + "/"
+	for _, tc := range []struct {
+		name       string
+		save, send bool
+		script     []sentrytest.Reply
+		ready      string
+		calls      []string
+		dupes      uint64
+	}{
+		{"before the lookup, tracker saved", true, false, nil, "READY sent=1 lookups=0 pending=1",
+			[]string{lookup + " 200", issues + " 200"}, 0},
+		{"before the lookup, tracker not saved", false, false, nil, "READY sent=1 lookups=0 pending=1",
+			[]string{lookup + " 200", issues + " 200"}, 1},
+		{"after the lookup", true, true, []sentrytest.Reply{sentrytest.Pass, {Status: 503}}, "READY sent=1 lookups=1 pending=1",
+			[]string{lookup + " 200", issues + " 503", issues + " 200"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := sentrytest.NewServer()
+			defer srv.Close()
+			srv.AddToken(token, allScopes...)
+			srv.APIScript(tc.script...)
+			dir, tokenFile := t.TempDir(), writeToken(t, token)
+
+			env := []string{"TICKWATCH_RESOLVE_DIR=" + dir, "TICKWATCH_RESOLVE_DSN=" + srv.DSN(), "TICKWATCH_RESOLVE_TOKEN_FILE=" + tokenFile}
+			if tc.save {
+				env = append(env, "TICKWATCH_RESOLVE_SAVE=1")
+			}
+			if tc.send {
+				env = append(env, "TICKWATCH_RESOLVE_SEND=1")
+			}
+			runAndKill(t, "TestResolveCrashHelperProcess", env, tc.ready)
+
+			c := newClock()
+			tr, err := dedupe.OpenTracker(dir, dedupe.Options{OpenAfter: 1, ResolveAfter: 1}, c.Now, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tr.Close()
+			h := &harness{t: t, srv: srv, clock: c, dir: dir, cfg: sentryCfg(srv.DSN()), logs: &syncBuffer{}}
+			h.cfg.AuthTokenFile, h.cfg.Organization = tokenFile, srv.Org
+			h.open(WithOpenViolations(tr.AllOpenViolations))
+			h.enqueue(tr.Observe("town-a", true, nil)) // the poll after the restart: still clear
+			h.drain()
+			if got := calls(srv); !reflect.DeepEqual(got, tc.calls) {
+				t.Errorf("API calls over both runs:\n%q\nwant\n%q", got, tc.calls)
+			}
+			if evs := srv.Events(); len(evs) != 1 || evs[0].Level != "error" {
+				t.Errorf("%d events over both runs, want the one opened", len(evs))
+			}
+			if is := srv.Issues(); len(is) != 1 || is[0].Status != "resolved" || is[0].Resolves != 1 {
+				t.Errorf("issues %+v, want one, resolved once", is)
+			}
+			if got := h.n.Stats(); got.Duplicates != tc.dupes || got.Resolve.Success != 1 || got.Pending != 0 {
+				t.Errorf("stats after the restart %+v", got)
 			}
 		})
 	}

@@ -15,6 +15,11 @@
 // Shutdown: stop the ticks, Save the tracker, cancel Run's context and wait
 // for Run to return, Flush with the shutdown bound, then Close both.
 //
+// With an auth token, a resolved transition is not an event but a resolve
+// entry in the same outbox: it looks its issue up by an accepted event's id
+// (once per issue: the group id is kept), then sets it resolved, through
+// Sentry's web API, which pauses apart from the events.
+//
 // With no DSN the notifier is log-only: each transition is one structured
 // log line (counted in Stats.Logged, not in Sent) and no outbox is kept.
 package alerts

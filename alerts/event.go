@@ -9,6 +9,7 @@ import (
 
 	"github.com/getsentry/sentry-go"
 
+	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/dedupe"
 	"github.com/tickwatch/tickwatch/gastown"
 )
@@ -78,12 +79,17 @@ type eventSpec struct {
 	environment, release string
 	shard                int
 	groupBy              []string
+	links                config.Web // the bases of the links, nothing else of it
 }
 
+// LinkMargin is how much time the dashboard link shows before the violation
+// was first seen and after its transition.
+const LinkMargin = 30 * time.Minute
+
 // newEvent builds the Sentry event of a transition. Only the transition's
-// own fields go in: nothing from the configuration but environment, release
-// and shard, so no secret can reach Sentry.
-func newEvent(t dedupe.Transition, spec eventSpec) *sentry.Event {
+// own fields go in, and from the configuration only environment, release,
+// shard and the two link bases, so no secret can reach Sentry.
+func newEvent(t dedupe.Transition, spec *eventSpec) *sentry.Event {
 	ev := sentry.NewEvent()
 	ev.EventID = sentry.EventID(EventID(t))
 	ev.Message = Message(t)
@@ -113,5 +119,60 @@ func newEvent(t dedupe.Transition, spec eventSpec) *sentry.Event {
 		"source":       string(t.Source),
 		"how_known":    howKnown(t.Source),
 	}
+	links := sentry.Context{}
+	if u := spec.links.TownPageURL(t.Town); u != "" {
+		links["town_page"] = u
+	}
+	if u := spec.links.DashboardURL(t.Town, t.FirstSeen.Add(-LinkMargin), t.At.Add(LinkMargin)); u != "" {
+		links["dashboard"] = u
+	}
+	if len(links) > 0 {
+		ev.Contexts["links"] = links
+	}
+	if tr := t.Triage; tr != nil {
+		addTriage(ev, tr)
+	}
 	return ev
+}
+
+// addTriage puts what the poll saw into the event: the town's recent events
+// as breadcrumbs, the rows the violation names, the last tick's metrics and
+// the rig tag.
+func addTriage(ev *sentry.Event, tr *gastown.Triage) {
+	for _, e := range tr.RecentEvents {
+		ev.Breadcrumbs = append(ev.Breadcrumbs, &sentry.Breadcrumb{
+			Type: "default", Category: e.Type, Message: e.Message, Level: sentry.LevelInfo, Timestamp: e.Time,
+		})
+	}
+	if tr.Rig != "" {
+		ev.Tags["rig"] = tr.Rig
+	}
+	rows := sentry.Context{}
+	for _, a := range tr.Agents {
+		rows["agent "+a.BeadID] = map[string]any{
+			"role": a.Role, "status": a.Status, "hook": a.CurrentHookBeadID,
+			"dispatch_attempts": a.DispatchAttempts, "last_activity_at": a.LastActivityAt.UTC().Format(time.RFC3339Nano),
+		}
+	}
+	for _, b := range tr.Beads {
+		row := map[string]any{
+			"type": b.Type, "status": b.Status, "title": b.Title, "assignee": b.AssigneeAgentBeadID,
+			"updated_at": b.UpdatedAt.UTC().Format(time.RFC3339Nano),
+		}
+		if b.RigID != nil {
+			row["rig"] = *b.RigID
+		}
+		rows["bead "+b.BeadID] = row
+	}
+	if len(rows) > 0 {
+		ev.Contexts["status_rows"] = rows
+	}
+	if r := tr.Reconciler; r != nil {
+		ev.Contexts["reconciler"] = sentry.Context{
+			"eventsDrained": r.EventsDrained, "actionsEmitted": r.ActionsEmitted, "actionsByType": r.ActionsByType,
+			"sideEffectsAttempted": r.SideEffectsAttempted, "sideEffectsSucceeded": r.SideEffectsSucceeded,
+			"sideEffectsFailed": r.SideEffectsFailed, "invariantViolations": r.InvariantViolations,
+			"wallClockMs": r.WallClockMs, "pendingEventCount": r.PendingEventCount,
+		}
+	}
 }

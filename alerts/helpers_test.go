@@ -3,7 +3,10 @@ package alerts
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -142,3 +145,43 @@ func transition(town string, kind dedupe.Kind, seq uint64) dedupe.Transition {
 }
 
 func slogText(w *syncBuffer) *slog.Logger { return slog.New(slog.NewTextHandler(w, nil)) }
+
+// token is the auth token the resolving harness writes to its token file.
+const token = "sntrys_test-token"
+
+// newResolvingHarness is a harness whose notifier resolves issues through
+// the test server's web API, with a token holding the given scopes.
+func newResolvingHarness(t *testing.T, scopes []string, mod func(*config.Sentry)) *harness {
+	t.Helper()
+	srv := sentrytest.NewServer()
+	t.Cleanup(srv.Close)
+	srv.AddToken(token, scopes...)
+	h := &harness{t: t, srv: srv, clock: newClock(), dir: t.TempDir(), cfg: sentryCfg(srv.DSN()), logs: &syncBuffer{}}
+	h.cfg.AuthTokenFile, h.cfg.Organization = writeToken(t, token), srv.Org
+	h.cfg.MaxEventsPerSecond, h.cfg.Burst = 1000, 100
+	if mod != nil {
+		mod(&h.cfg)
+	}
+	h.open()
+	return h
+}
+
+var allScopes = []string{"org:read", "event:write"}
+
+func writeToken(t *testing.T, tok string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "sentry-token")
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// calls lists the web API requests as "METHOD path status".
+func calls(srv *sentrytest.Server) []string {
+	var out []string
+	for _, c := range srv.APICalls() {
+		out = append(out, fmt.Sprintf("%s %s %d", c.Method, c.Path, c.Status))
+	}
+	return out
+}

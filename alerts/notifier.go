@@ -16,6 +16,7 @@ import (
 
 	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/dedupe"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // Defaults of the notifier's bounds.
@@ -34,6 +35,20 @@ type Stats struct {
 	Logged      uint64 // transitions written to the log because no DSN is configured
 	Duplicates  uint64 // transitions enqueued again (same event id) and ignored
 	Pending     int    // entries in the outbox now
+
+	Lookup, Resolve APIStats // the web API calls that resolve issues
+	// Unresolved counts resolves given up: the issue could not be found
+	// (LookupPatience of 404s, no event of it accepted) or the API refused
+	// the call for good. The issue stays open in Sentry.
+	Unresolved uint64
+}
+
+// APIStats count the answers to one web API call.
+type APIStats struct {
+	Success     uint64 // 2xx
+	NotFound    uint64 // 404
+	Failed      uint64 // network error, 5xx, 401/403, other 4xx
+	RateLimited uint64 // 429
 }
 
 // Option tunes a Notifier.
@@ -49,20 +64,33 @@ func WithMaxPending(max int) Option { return func(n *Notifier) { n.maxPending = 
 // WithDoneRetention sets how long sent event ids are remembered.
 func WithDoneRetention(d time.Duration) Option { return func(n *Notifier) { n.doneRetention = d } }
 
-// Notifier turns violation transitions into Sentry events. Enqueue writes
+// WithOpenViolations tells the notifier which violations are open (the
+// tracker's, after the tick's observations): a resolved violation resolves
+// its Sentry issue only when no other open violation shares its fingerprint.
+func WithOpenViolations(open func() []dedupe.Transition) Option {
+	return func(n *Notifier) { n.openViolations = open }
+}
+
+// LookupPatience bounds how long a resolve retries a lookup that Sentry
+// answers 404 (the event accepted but not processed yet) before it gives up.
+const LookupPatience = 30 * time.Minute
+
+// Notifier turns violation transitions into Sentry events, and with an
+// auth token resolves the issue of a violation that cleared. Enqueue writes
 // them to a durable outbox; Run (or Flush, or SendDue) sends them under a
 // rate limit, keeping each until Sentry accepts it. With an empty DSN, each
 // transition is a log line instead and nothing is stored.
 //
 // All methods are safe for concurrent use.
 type Notifier struct {
-	logger        *slog.Logger
-	now           func() time.Time
-	spec          eventSpec
-	sendResolved  atomic.Bool
-	hc            *http.Client
-	maxPending    int
-	doneRetention time.Duration
+	logger         *slog.Logger
+	now            func() time.Time
+	spec           atomic.Pointer[eventSpec]
+	sendResolved   atomic.Bool
+	hc             *http.Client
+	maxPending     int
+	doneRetention  time.Duration
+	openViolations func() []dedupe.Transition
 
 	// Sentry mode only.
 	client    *sentry.Client
@@ -70,15 +98,29 @@ type Notifier struct {
 	limiter   *rate.Limiter
 	box       *outbox
 	wake      chan struct{}
+	api       atomic.Pointer[issueAPI] // nil without an auth token
 
 	sendMu      sync.Mutex // one delivery at a time; guards the fields below
 	pausedUntil time.Time
 	failures    int
+	project     string // the DSN's host and project: issues are per project
+	// The web API has its own pause: a refused token or an API outage must
+	// not hold back the events.
+	apiPausedUntil time.Time
+	apiFailures    int
+	authReported   bool // the token's refusal is logged once
 
 	unsavedMu sync.Mutex
-	unsaved   []dedupe.Transition // enqueued while the outbox could not be written
+	unsaved   []entry // enqueued while the outbox could not be written
 
-	sent, failed, rateLimited, dropped, logged, duplicates atomic.Uint64
+	sent, failed, rateLimited, dropped, logged, duplicates, unresolved atomic.Uint64
+	lookupStats, resolveStats                                          apiCounters
+}
+
+type apiCounters struct{ success, notFound, failed, rateLimited atomic.Uint64 }
+
+func (c *apiCounters) load() APIStats {
+	return APIStats{Success: c.success.Load(), NotFound: c.notFound.Load(), Failed: c.failed.Load(), RateLimited: c.rateLimited.Load()}
 }
 
 // NewNotifier opens the outbox in stateDir and prepares the Sentry client.
@@ -94,11 +136,11 @@ func NewNotifier(cfg config.Sentry, shard int, stateDir string, now func() time.
 	n := &Notifier{
 		logger:        logger,
 		now:           now,
-		spec:          eventSpec{environment: cfg.Environment, release: cfg.Release, shard: shard, groupBy: cfg.GroupBy},
 		maxPending:    DefaultMaxPending,
 		doneRetention: DefaultDoneRetention,
 		wake:          make(chan struct{}, 1),
 	}
+	n.spec.Store(&eventSpec{environment: cfg.Environment, release: cfg.Release, shard: shard, groupBy: cfg.GroupBy})
 	n.sendResolved.Store(cfg.SendResolved)
 	for _, o := range opts {
 		o(n)
@@ -115,6 +157,17 @@ func NewNotifier(cfg config.Sentry, shard int, stateDir string, now func() time.
 	if n.client, n.transport, err = newClient(dsn, cfg, n.hc, now); err != nil {
 		return nil, err
 	}
+	n.project = project(n.transport.dsn)
+	api, err := newIssueAPI(cfg, n.transport.dsn, n.hc, now)
+	if err != nil {
+		return nil, err
+	}
+	n.api.Store(api)
+	if api == nil {
+		logger.Info("no sentry.auth_token_file: Sentry issues will not resolve by themselves; a cleared violation is sent as an info event into its issue")
+	} else {
+		logger.Info("Sentry issues follow their violations: a cleared violation resolves its issue through the web API", "api", api.base, "organization", api.org)
+	}
 	n.limiter = newLimiter(cfg.MaxEventsPerSecond, cfg.Burst)
 	n.box, err = openOutbox(stateDir, n.maxPending, now, logger)
 	if err != nil {
@@ -124,6 +177,24 @@ func NewNotifier(cfg config.Sentry, shard int, stateDir string, now func() time.
 		logger.Info("sentry outbox has events from a previous run", "pending", p)
 	}
 	return n, nil
+}
+
+// newIssueAPI prepares the web API calls, or returns nil without a token.
+func newIssueAPI(cfg config.Sentry, dsn *sentry.Dsn, hc *http.Client, now func() time.Time) (*issueAPI, error) {
+	if cfg.AuthTokenFile == "" {
+		return nil, nil
+	}
+	tok, err := config.ReadTokenFile(cfg.AuthTokenFile)
+	if err != nil {
+		return nil, fmt.Errorf("sentry.auth_token_file: %w", err)
+	}
+	return &issueAPI{base: apiBase(cfg.APIURL, dsn), org: cfg.Organization, token: tok, hc: hc, now: now, agent: "tickwatch/" + sentry.SDKVersion}, nil
+}
+
+// project names the DSN's project without its key: issue keys start with it.
+func project(dsn *sentry.Dsn) string {
+	u := dsn.GetAPIURL()
+	return u.Host + dsn.GetPath() + "/" + dsn.GetProjectID()
 }
 
 // newClient builds a sentry client whose transport reports each outcome.
@@ -184,23 +255,42 @@ func safeDSNError(err error, dsn string) string {
 
 // Enqueue makes the transitions durable before it returns (Sentry mode) or
 // logs them (log-only mode). Resolved transitions are skipped unless
-// send_resolved is set. A transition whose event id is pending or was
+// send_resolved is set. With an auth token, a resolved transition resolves
+// its Sentry issue instead of sending an event, and only when no other open
+// violation shares the issue. A transition whose event id is pending or was
 // already sent is ignored, so re-issuing a tick's transitions is harmless.
 // If the outbox cannot be written, the transitions are kept in memory, retried
 // with the next Enqueue, and the error is returned.
 func (n *Notifier) Enqueue(ts []dedupe.Transition) error {
-	keep := make([]dedupe.Transition, 0, len(ts))
-	for _, t := range ts {
-		if t.Kind == dedupe.Resolved && !n.sendResolved.Load() {
-			continue
-		}
-		keep = append(keep, t)
-	}
 	if n.box == nil {
-		for _, t := range keep {
-			n.logTransition(t)
+		for _, t := range ts {
+			if t.Kind != dedupe.Resolved || n.sendResolved.Load() {
+				n.logTransition(t)
+			}
 		}
 		return nil
+	}
+	keep := make([]entry, 0, len(ts))
+	resolveAPI := n.api.Load() != nil
+	var heldOpen map[string]bool // fingerprints of the open violations, built when needed
+	for _, t := range ts {
+		step := stepEvent
+		if t.Kind == dedupe.Resolved {
+			if !n.sendResolved.Load() {
+				continue
+			}
+			if resolveAPI {
+				if heldOpen == nil {
+					heldOpen = n.heldOpen()
+				}
+				if heldOpen[fingerprintKey(t, n.spec.Load().groupBy)] {
+					n.logger.Debug("violation cleared; other open violations keep its Sentry issue open", "town", t.Town, "invariant", t.Invariant)
+					continue
+				}
+				step = stepResolve
+			}
+		}
+		keep = append(keep, entry{t, step})
 	}
 	n.unsavedMu.Lock()
 	defer n.unsavedMu.Unlock()
@@ -233,6 +323,23 @@ func (n *Notifier) Enqueue(ts []dedupe.Transition) error {
 	return nil
 }
 
+// heldOpen returns the fingerprints of the open violations.
+func (n *Notifier) heldOpen() map[string]bool {
+	out := map[string]bool{}
+	if n.openViolations == nil {
+		return out
+	}
+	groupBy := n.spec.Load().groupBy
+	for _, t := range n.openViolations() {
+		out[fingerprintKey(t, groupBy)] = true
+	}
+	return out
+}
+
+func fingerprintKey(t dedupe.Transition, groupBy []string) string {
+	return strings.Join(Fingerprint(t, groupBy), "\x00")
+}
+
 func (n *Notifier) logTransition(t dedupe.Transition) {
 	level := slog.LevelWarn
 	if t.Kind == dedupe.Resolved {
@@ -241,8 +348,9 @@ func (n *Notifier) logTransition(t dedupe.Transition) {
 	n.logger.Log(context.Background(), level, Message(t),
 		"transition", string(t.Kind),
 		"town", t.Town,
-		"invariant", t.Invariant,
+		"invariant", gastown.InvariantLabel(t.Invariant),
 		"subject", t.Subject,
+		"source", string(t.Source),
 		"seq", t.Seq,
 		"event_id", EventID(t),
 		"first_seen", t.FirstSeen.UTC(),
@@ -257,6 +365,8 @@ func (n *Notifier) Stats() Stats {
 	s := Stats{
 		Sent: n.sent.Load(), Failed: n.failed.Load(), RateLimited: n.rateLimited.Load(),
 		Dropped: n.dropped.Load(), Logged: n.logged.Load(), Duplicates: n.duplicates.Load(),
+		Lookup: n.lookupStats.load(), Resolve: n.resolveStats.load(),
+		Unresolved: n.unresolved.Load(),
 	}
 	if n.box != nil {
 		s.Pending = n.box.len()
@@ -265,9 +375,11 @@ func (n *Notifier) Stats() Stats {
 }
 
 // Update applies a reloaded configuration: DSN, environment, release,
-// rate limit, burst, send_resolved, group_by and the shard index. Pending
-// entries keep their event ids. Switching between log-only and Sentry (DSN
-// set or unset) needs a restart; Update then changes nothing and says so.
+// rate limit, burst, send_resolved, group_by, the auth token and its API,
+// and the shard index. Pending entries keep their event ids. Switching
+// between log-only and Sentry (DSN set or unset) needs a restart; Update
+// then changes nothing and says so, as it does for a token file it cannot
+// read.
 func (n *Notifier) Update(cfg config.Sentry, shard int) error {
 	dsn := string(cfg.DSN)
 	if (dsn == "") != (n.box == nil) {
@@ -280,8 +392,15 @@ func (n *Notifier) Update(cfg config.Sentry, shard int) error {
 		if err != nil {
 			return err
 		}
+		api, err := newIssueAPI(cfg, tr.dsn, n.hc, n.now)
+		if err != nil {
+			client.Close()
+			return err
+		}
 		n.client.Close()
-		n.client, n.transport = client, tr
+		n.client, n.transport, n.project = client, tr, project(tr.dsn)
+		n.api.Store(api)
+		n.apiPausedUntil, n.apiFailures, n.authReported = time.Time{}, 0, false
 		now := n.now()
 		limit := rate.Limit(cfg.MaxEventsPerSecond)
 		if cfg.MaxEventsPerSecond <= 0 {
@@ -291,9 +410,21 @@ func (n *Notifier) Update(cfg config.Sentry, shard int) error {
 		n.limiter.SetBurstAt(now, max(cfg.Burst, 1))
 		n.pausedUntil, n.failures = time.Time{}, 0
 	}
-	n.spec = eventSpec{environment: cfg.Environment, release: cfg.Release, shard: shard, groupBy: cfg.GroupBy}
+	spec := *n.spec.Load()
+	spec.environment, spec.release, spec.shard, spec.groupBy = cfg.Environment, cfg.Release, shard, cfg.GroupBy
+	n.spec.Store(&spec)
 	n.sendResolved.Store(cfg.SendResolved)
 	return nil
+}
+
+// SetLinks sets the bases of the links each event carries (web.external_url
+// and web.grafana_url), at start and on reload.
+func (n *Notifier) SetLinks(web config.Web) {
+	n.sendMu.Lock()
+	defer n.sendMu.Unlock()
+	spec := *n.spec.Load()
+	spec.links = web
+	n.spec.Store(&spec)
 }
 
 // LogOnly reports whether no DSN is configured.

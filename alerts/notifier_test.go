@@ -356,7 +356,7 @@ func TestNoDSNLogsTransitions(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		`level=WARN msg="Reconciler invariant #7 violated: Working agent 7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90 has no hook" transition=opened town=town-a invariant=7 subject=7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90 seq=1 event_id=` + EventID(tr) + ` first_seen=2026-11-28T08:59:50.000Z last_seen=2026-11-28T09:00:00.000Z observations=3`,
+		`level=WARN msg="Reconciler invariant #7 violated: Working agent 7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90 has no hook" transition=opened town=town-a invariant=7 subject=7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90 source=status_rows seq=1 event_id=` + EventID(tr) + ` first_seen=2026-11-28T08:59:50.000Z last_seen=2026-11-28T09:00:00.000Z observations=3`,
 		`level=INFO msg="Reconciler invariant #7 resolved: Working agent 7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90 has no hook" transition=resolved town=town-a`,
 	}
 	for _, w := range want {

@@ -22,14 +22,49 @@ const OutboxFile = "outbox.db"
 var (
 	bucketPending = []byte("pending") // key: 8-byte big-endian order → record
 	bucketDone    = []byte("done")    // key: event id → doneRecord
+	bucketIssues  = []byte("issues")  // key: issue key → issue
+)
+
+// Steps: what Sentry is to be told about a record's transition.
+const (
+	stepEvent   = ""        // its event
+	stepResolve = "resolve" // that its issue is resolved, through the web API
 )
 
 // record is one transition waiting for Sentry.
 type record struct {
 	key        uint64
 	EventID    string            `json:"event_id"`
+	Step       string            `json:"step,omitempty"`
 	Transition dedupe.Transition `json:"transition"`
 	EnqueuedAt time.Time         `json:"enqueued_at"`
+	// NotFoundSince is when a resolve's lookup was first answered 404 (the
+	// event not yet processed by Sentry); it is retried until
+	// LookupPatience has passed.
+	NotFoundSince time.Time `json:"not_found_since,omitzero"`
+
+	notBefore time.Time // a resolve waiting for its next lookup
+	notFound  int       // 404 answers since the process started
+	lookedUp  bool      // this process looked its issue up
+}
+
+// class groups records for the cap and the sender: an event's transition
+// kind, or the step.
+func (r *record) class() string {
+	if r.Step != stepEvent {
+		return r.Step
+	}
+	return string(r.Transition.Kind)
+}
+
+// issue is what the outbox knows of one Sentry issue: the events of one
+// fingerprint in one project.
+type issue struct {
+	GroupID   string    `json:"group_id,omitempty"`   // Sentry's id, once looked up
+	EventID   string    `json:"event_id,omitempty"`   // an accepted event of the issue, to look it up by
+	LastEvent uint64    `json:"last_event,omitempty"` // outbox key of the last event Sentry accepted
+	Resolved  bool      `json:"resolved,omitempty"`   // resolved by tickwatch, no event since
+	At        time.Time `json:"at"`                   // last change
 }
 
 // doneRecord remembers an event id that left the outbox, so that the same
@@ -42,18 +77,27 @@ type doneRecord struct {
 
 // Done results.
 const (
-	resultSent     = "sent"
-	resultDropped  = "dropped"
-	resultRejected = "rejected"
+	resultSent       = "sent"
+	resultDropped    = "dropped"
+	resultRejected   = "rejected"
+	resultSuperseded = "superseded" // a resolve overtaken by a newer event of its issue, or with nothing left to resolve
+	resultUnresolved = "unresolved" // a resolve given up: its issue could not be found
 )
 
-// dropOrder is the order in which a full outbox gives up transitions: a lost
-// "resolved" costs least, a lost "opened" most.
-var dropOrder = []dedupe.Kind{dedupe.Resolved, dedupe.Repeated, dedupe.Opened}
+// dropOrder is the order in which a full outbox gives up records, by class:
+// a lost "resolved" costs least, a lost "opened" most.
+var dropOrder = []string{string(dedupe.Resolved), stepResolve, string(dedupe.Repeated), string(dedupe.Opened)}
+
+// eventClasses are the classes sent as events; without an auth token the
+// resolves are sent as events too (allClasses).
+var (
+	eventClasses = []string{string(dedupe.Opened), string(dedupe.Repeated), string(dedupe.Resolved)}
+	allClasses   = []string{string(dedupe.Opened), string(dedupe.Repeated), string(dedupe.Resolved), stepResolve}
+)
 
 // outbox is the durable queue. Its in-memory index mirrors the pending
-// bucket: one FIFO of keys per kind, so both the sender (global oldest) and
-// the cap (oldest of a kind) take from a queue head.
+// bucket: one FIFO of keys per class, so both the sender (oldest event,
+// oldest due resolve) and the cap (oldest of a class) take from the front.
 type outbox struct {
 	db     *bolt.DB
 	path   string
@@ -62,8 +106,9 @@ type outbox struct {
 
 	mu      sync.Mutex
 	next    uint64
-	queues  map[dedupe.Kind][]*record
-	pending map[string]*record // by event id
+	queues  map[string][]*record // by class, oldest first
+	pending map[string]*record   // by event id
+	issues  map[string]*issue    // by issue key
 }
 
 func openOutbox(dir string, max int, now func() time.Time, logger *slog.Logger) (*outbox, error) {
@@ -78,14 +123,32 @@ func openOutbox(dir string, max int, now func() time.Time, logger *slog.Logger) 
 
 func (o *outbox) reset() {
 	o.next = 1
-	o.queues = map[dedupe.Kind][]*record{}
+	o.queues = map[string][]*record{}
 	o.pending = map[string]*record{}
+	o.issues = map[string]*issue{}
 }
 
 func (o *outbox) load(db *bolt.DB) error {
 	o.reset()
 	return db.Update(func(tx *bolt.Tx) error {
 		if _, err := tx.CreateBucketIfNotExists(bucketDone); err != nil {
+			return err
+		}
+		ib, err := tx.CreateBucketIfNotExists(bucketIssues)
+		if err != nil {
+			return err
+		}
+		err = ib.ForEach(func(k, v []byte) error {
+			var is issue
+			if json.Unmarshal(v, &is) == nil { // unreadable: looked up again when needed
+				o.issues[string(k)] = &is
+				// Keys only grow, also across restarts: a resolve compares
+				// its key with its issue's last event.
+				o.next = max(o.next, is.LastEvent+1)
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
 		b, err := tx.CreateBucketIfNotExists(bucketPending)
@@ -103,7 +166,7 @@ func (o *outbox) load(db *bolt.DB) error {
 			if r.key >= o.next {
 				o.next = r.key + 1
 			}
-			if err := json.Unmarshal(v, &r); err != nil || r.EventID == "" || !knownKind(r.Transition.Kind) {
+			if err := json.Unmarshal(v, &r); err != nil || r.EventID == "" || !knownKind(r.Transition.Kind) || !knownStep(&r) {
 				o.logger.Error("dropping unreadable outbox entry", "key", r.key, "err", err)
 				bad = append(bad, append([]byte(nil), k...))
 				return nil
@@ -127,17 +190,42 @@ func knownKind(k dedupe.Kind) bool {
 	return k == dedupe.Opened || k == dedupe.Resolved || k == dedupe.Repeated
 }
 
+func knownStep(r *record) bool {
+	return r.Step == stepEvent || r.Step == stepResolve && r.Transition.Kind == dedupe.Resolved
+}
+
 func (o *outbox) push(r *record) {
-	o.queues[r.Transition.Kind] = append(o.queues[r.Transition.Kind], r)
+	c := r.class()
+	o.queues[c] = append(o.queues[c], r)
 	o.pending[r.EventID] = r
 }
 
-// popHead removes the head of kind k's queue from memory.
-func (o *outbox) popHead(k dedupe.Kind) {
-	q := o.queues[k]
+// popHead removes the head of class c's queue from memory.
+func (o *outbox) popHead(c string) {
+	q := o.queues[c]
 	delete(o.pending, q[0].EventID)
 	q[0] = nil
-	o.queues[k] = q[1:]
+	o.queues[c] = q[1:]
+}
+
+// remove takes r out of memory wherever it is in its queue: a resolve
+// waiting for its lookup lets younger ones pass.
+func (o *outbox) remove(r *record) {
+	c := r.class()
+	q := o.queues[c]
+	if q[0] == r {
+		o.popHead(c)
+		return
+	}
+	for i, x := range q {
+		if x == r {
+			copy(q[i:], q[i+1:])
+			q[len(q)-1] = nil
+			o.queues[c] = q[:len(q)-1]
+			break
+		}
+	}
+	delete(o.pending, r.EventID)
 }
 
 func keyBytes(k uint64) []byte {
@@ -146,11 +234,17 @@ func keyBytes(k uint64) []byte {
 	return b[:]
 }
 
+// entry is a transition to enqueue and the step it takes.
+type entry struct {
+	t    dedupe.Transition
+	step string
+}
+
 // add writes the transitions not yet known (pending or done) to the outbox
 // in one transaction, then applies the cap. It returns how many were added
 // and how many older entries the cap dropped. Nothing in memory changes
 // unless the transaction commits.
-func (o *outbox) add(ts []dedupe.Transition, now time.Time) (added, dropped int, err error) {
+func (o *outbox) add(es []entry, now time.Time) (added, dropped int, err error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 
@@ -159,12 +253,12 @@ func (o *outbox) add(ts []dedupe.Transition, now time.Time) (added, dropped int,
 	inBatch := map[string]bool{}
 	err = o.db.Update(func(tx *bolt.Tx) error {
 		pb, db := tx.Bucket(bucketPending), tx.Bucket(bucketDone)
-		for _, t := range ts {
-			id := EventID(t)
+		for _, e := range es {
+			id := EventID(e.t)
 			if o.pending[id] != nil || inBatch[id] || db.Get([]byte(id)) != nil {
 				continue
 			}
-			r := &record{key: next, EventID: id, Transition: t, EnqueuedAt: now}
+			r := &record{key: next, EventID: id, Step: e.step, Transition: e.t, EnqueuedAt: now}
 			v, err := json.Marshal(r)
 			if err != nil {
 				return fmt.Errorf("encode transition %s: %w", id, err)
@@ -212,10 +306,10 @@ func (o *outbox) add(ts []dedupe.Transition, now time.Time) (added, dropped int,
 // fresh batch, oldest first within each kind of dropOrder.
 func (o *outbox) victims(fresh []*record, n int) []*record {
 	var out []*record
-	for _, k := range dropOrder {
-		cand := append([]*record(nil), o.queues[k]...)
+	for _, c := range dropOrder {
+		cand := append([]*record(nil), o.queues[c]...)
 		for _, r := range fresh {
-			if r.Transition.Kind == k {
+			if r.class() == c {
 				cand = append(cand, r)
 			}
 		}
@@ -232,35 +326,54 @@ func (o *outbox) victims(fresh []*record, n int) []*record {
 // dropOne removes from memory the entry victims would pick first now that
 // the fresh entries are queued; victims and dropOne walk the same order.
 func (o *outbox) dropOne() {
-	for _, k := range dropOrder {
-		if len(o.queues[k]) > 0 {
-			o.popHead(k)
+	for _, c := range dropOrder {
+		if len(o.queues[c]) > 0 {
+			o.popHead(c)
 			return
 		}
 	}
 }
 
-// head returns the oldest pending entry, or nil.
-func (o *outbox) head() *record {
+// eventHead returns the oldest pending entry of the given classes, or nil.
+func (o *outbox) eventHead(classes []string) *record {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	var h *record
-	for _, q := range o.queues {
-		if len(q) > 0 && (h == nil || q[0].key < h.key) {
+	for _, c := range classes {
+		if q := o.queues[c]; len(q) > 0 && (h == nil || q[0].key < h.key) {
 			h = q[0]
 		}
 	}
 	return h
 }
 
-var errGone = errors.New("entry no longer pending")
-
-// finish marks the head entry r done with result (sent or rejected).
-func (o *outbox) finish(r *record, result string, now time.Time) error {
+// dueResolve returns the oldest resolve older than key before that may call
+// the API at now, or else when the first of them may.
+func (o *outbox) dueResolve(now time.Time, before uint64) (r *record, next time.Time) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	q := o.queues[r.Transition.Kind]
-	if len(q) == 0 || q[0] != r {
+	for _, x := range o.queues[stepResolve] {
+		if x.key >= before {
+			break
+		}
+		if !now.Before(x.notBefore) {
+			return x, time.Time{}
+		}
+		if next.IsZero() || x.notBefore.Before(next) {
+			next = x.notBefore
+		}
+	}
+	return nil, next
+}
+
+var errGone = errors.New("entry no longer pending")
+
+// finish marks entry r done with result and, when is is not nil, records
+// the issue's new state in the same transaction.
+func (o *outbox) finish(r *record, result string, now time.Time, key string, is *issue) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.pending[r.EventID] != r {
 		return errGone // dropped by the cap while it was in flight
 	}
 	done, _ := json.Marshal(doneRecord{At: now, Result: result})
@@ -268,12 +381,83 @@ func (o *outbox) finish(r *record, result string, now time.Time) error {
 		if err := tx.Bucket(bucketPending).Delete(keyBytes(r.key)); err != nil {
 			return err
 		}
+		if err := putIssue(tx, key, is); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketDone).Put([]byte(r.EventID), done)
 	})
 	if err != nil {
 		return fmt.Errorf("mark event %s %s in %s: %w", r.EventID, result, o.path, err)
 	}
-	o.popHead(r.Transition.Kind)
+	o.remove(r)
+	if is != nil {
+		o.issues[key] = is
+	}
+	return nil
+}
+
+func putIssue(tx *bolt.Tx, key string, is *issue) error {
+	if is == nil {
+		return nil
+	}
+	v, err := json.Marshal(is)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketIssues).Put([]byte(key), v)
+}
+
+// issue returns a copy of what is known of the issue (zero when nothing).
+func (o *outbox) issue(key string) issue {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if is := o.issues[key]; is != nil {
+		return *is
+	}
+	return issue{}
+}
+
+// doneResult is how the entry with this event id left the outbox, or ""
+// when the outbox does not remember it.
+func (o *outbox) doneResult(id string) string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var d doneRecord
+	_ = o.db.View(func(tx *bolt.Tx) error {
+		if v := tx.Bucket(bucketDone).Get([]byte(id)); v != nil {
+			_ = json.Unmarshal(v, &d)
+		}
+		return nil
+	})
+	return d.Result
+}
+
+// setIssue records the issue's new state.
+func (o *outbox) setIssue(key string, is issue) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err := o.db.Update(func(tx *bolt.Tx) error { return putIssue(tx, key, &is) }); err != nil {
+		return fmt.Errorf("record sentry issue in %s: %w", o.path, err)
+	}
+	o.issues[key] = &is
+	return nil
+}
+
+// save rewrites a pending entry (a resolve that learnt when its lookup
+// was first answered 404).
+func (o *outbox) save(r *record) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.pending[r.EventID] != r {
+		return errGone
+	}
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := o.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPending).Put(keyBytes(r.key), v) }); err != nil {
+		return fmt.Errorf("update entry %s in %s: %w", r.EventID, o.path, err)
+	}
 	return nil
 }
 
@@ -283,15 +467,30 @@ func (o *outbox) len() int {
 	return len(o.pending)
 }
 
+// IssueRetention is how long the outbox remembers an issue it heard nothing
+// of: its group id spares a resolve the lookup.
+const IssueRetention = 30 * 24 * time.Hour
+
 // pruneDone forgets done event ids older than retain. Within retain only a
 // crash re-issues an id, and the done mark catches it. The tracker restarts
 // a sequence only after dedupe.DefaultRetain (longer), and by then the old
 // ids must be gone here, or the new episode would be taken for duplicates.
+// It also forgets issues untouched for IssueRetention.
 func (o *outbox) pruneDone(now time.Time, retain time.Duration) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	n := 0
+	var stale []string
 	err := o.db.Update(func(tx *bolt.Tx) error {
+		ib := tx.Bucket(bucketIssues)
+		for k, is := range o.issues {
+			if now.Sub(is.At) > IssueRetention {
+				if err := ib.Delete([]byte(k)); err != nil {
+					return err
+				}
+				stale = append(stale, k)
+			}
+		}
 		b := tx.Bucket(bucketDone)
 		var old [][]byte
 		err := b.ForEach(func(k, v []byte) error {
@@ -314,6 +513,9 @@ func (o *outbox) pruneDone(now time.Time, retain time.Duration) (int, error) {
 	})
 	if err != nil {
 		return 0, fmt.Errorf("prune sentry outbox %s: %w", o.path, err)
+	}
+	for _, k := range stale {
+		delete(o.issues, k)
 	}
 	return n, nil
 }

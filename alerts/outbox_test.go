@@ -65,7 +65,7 @@ func TestUnreadableOutboxEntryDropped(t *testing.T) {
 	}
 	// New entries get keys after the highest one ever seen.
 	h.enqueue([]dedupe.Transition{transition("c", dedupe.Opened, 1)})
-	if r := h.n.box.head(); r == nil || r.key != 3 {
+	if r := h.n.box.eventHead(allClasses); r == nil || r.key != 3 {
 		t.Fatalf("new entry key %v, want 3", r)
 	}
 }

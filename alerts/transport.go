@@ -24,9 +24,18 @@ type outcome struct {
 	status  int           // 0: no answer (network error)
 	pause   time.Duration // from Retry-After / X-Sentry-Rate-Limits, 0 if none
 	err     error
+	detail  string // the web API's reason for a non-2xx answer
 }
 
 func (o outcome) accepted() bool { return o.err == nil && o.status >= 200 && o.status < 300 }
+
+// reason says why a delivery failed, for the log.
+func (o outcome) reason() string {
+	if o.err != nil {
+		return o.err.Error()
+	}
+	return fmt.Sprintf("status %d", o.status)
+}
 
 // envelopeTransport is a sentry.Transport that sends each event
 // synchronously as an envelope and keeps the answer for the caller.

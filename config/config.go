@@ -17,6 +17,7 @@ type Config struct {
 	Dedupe     Dedupe     `yaml:"dedupe"`
 	Sentry     Sentry     `yaml:"sentry"`
 	Thresholds Thresholds `yaml:"thresholds"`
+	Web        Web        `yaml:"web"`
 }
 
 // Target is the Gastown worker to watch. An empty URL means the embedded simtown fleet.
@@ -59,6 +60,18 @@ type Sentry struct {
 	Burst              int              `yaml:"burst"`
 	SendResolved       bool             `yaml:"send_resolved"`
 	GroupBy            []string         `yaml:"group_by"`
+	// With an auth token, a resolved violation resolves its Sentry issue
+	// through the web API instead of sending an info event.
+	AuthTokenFile string `yaml:"auth_token_file"`
+	Organization  string `yaml:"organization"` // the organization slug
+	APIURL        string `yaml:"api_url"`      // empty: from the DSN
+}
+
+// Web is where people reach tickwatch's pages and the dashboard: the base of
+// the links that the status pages and the Sentry events carry.
+type Web struct {
+	ExternalURL string `yaml:"external_url"` // tickwatch as its users reach it
+	GrafanaURL  string `yaml:"grafana_url"`  // Grafana's base URL
 }
 
 // Thresholds are the one source of the dashboard's thresholds and the alert rules.

@@ -147,6 +147,9 @@ func resolvePaths(cfg *Config, dir string, written map[string]int) {
 	if _, ok := written["target.towns_file"]; ok {
 		cfg.Target.TownsFile = join(cfg.Target.TownsFile)
 	}
+	if _, ok := written["sentry.auth_token_file"]; ok {
+		cfg.Sentry.AuthTokenFile = join(cfg.Sentry.AuthTokenFile)
+	}
 	if _, ok := written["dedupe.state_dir"]; ok {
 		cfg.Dedupe.StateDir = join(cfg.Dedupe.StateDir)
 	}

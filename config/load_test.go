@@ -81,11 +81,17 @@ sentry:
   burst: 7
   send_resolved: false
   group_by: [invariant, town, subject]
+  auth_token_file: /etc/tickwatch/sentry-token
+  organization: acme
+  api_url: https://sentry.example/
 thresholds:
   wall_clock_seconds: 1.25
   queue_depth_warning: 10
   queue_depth_critical: 10
   stale_after: 1d
+web:
+  external_url: https://tickwatch.example
+  grafana_url: https://grafana.example/grafana
 `
 
 func TestParseSpecExample(t *testing.T) {
@@ -139,6 +145,9 @@ func TestParseEveryKey(t *testing.T) {
 			Burst:              7,
 			SendResolved:       false,
 			GroupBy:            []string{"invariant", "town", "subject"},
+			AuthTokenFile:      "/etc/tickwatch/sentry-token",
+			Organization:       "acme",
+			APIURL:             "https://sentry.example/",
 		},
 		Thresholds: Thresholds{
 			WallClockSeconds:   1.25,
@@ -146,6 +155,7 @@ func TestParseEveryKey(t *testing.T) {
 			QueueDepthCritical: 10,
 			StaleAfter:         model.Duration(24 * time.Hour),
 		},
+		Web: Web{ExternalURL: "https://tickwatch.example", GrafanaURL: "https://grafana.example/grafana"},
 	}
 	if !reflect.DeepEqual(*got, want) {
 		t.Errorf("Parse(every key) =\n%+v\nwant\n%+v", *got, want)
@@ -296,8 +306,23 @@ func TestParseRejects(t *testing.T) {
 			`tickwatch.yml:2: target.http_client: setting header "Authorization" is not allowed`},
 		{"http header unknown key", "target:\n  http_client:\n    http_headers:\n      X-Team:\n        valuez: [a]\n",
 			`tickwatch.yml:5: unknown key "valuez" in target.http_client.http_headers.X-Team`},
+		{"token without organization", "sentry:\n  auth_token_file: token\n",
+			"tickwatch.yml:2: sentry.organization (the organization slug) is needed with sentry.auth_token_file: the issue calls name it"},
+		{"organization without token", "sentry:\n  organization: acme\n",
+			"tickwatch.yml:2: sentry.organization is used only with sentry.auth_token_file, which is not set"},
+		{"api_url without scheme", "sentry:\n  api_url: sentry.example\n",
+			`tickwatch.yml:2: sentry.api_url "sentry.example" must start with http:// or https://`},
+		{"external_url with a password", "web:\n  external_url: https://me:secret@tickwatch.example\n",
+			`tickwatch.yml:2: web.external_url "https://xxxxx@tickwatch.example" must not hold a user or password`},
+		{"grafana_url with a query", "web:\n  grafana_url: https://grafana.example/?orgId=1\n",
+			`tickwatch.yml:2: web.grafana_url "https://grafana.example/?orgId=1" must not have a query or fragment; paths are appended to it`},
+		{"grafana_url without host", "web:\n  grafana_url: https://\n", `tickwatch.yml:2: web.grafana_url "https://" has no host`},
 		{"dsn without project", "sentry:\n  dsn: https://key@sentry.example/\n",
 			"tickwatch.yml:2: sentry.dsn is not a valid Sentry DSN: it has no project id at the end of its path"},
+		{"grafana url without scheme", "web:\n  grafana_url: grafana.example\n",
+			`tickwatch.yml:2: web.grafana_url "grafana.example" must start with http:// or https://`},
+		{"grafana url with credentials", "web:\n  grafana_url: https://admin:pw@grafana.example\n",
+			`tickwatch.yml:2: web.grafana_url "https://xxxxx@grafana.example" must not hold a user or password`},
 		{"several problems, in file order", "poll:\n  intervall: 5s\n  concurrency: 0\nshard: {index: 1, count: 1}\ntarget:\n  url: gastown:8788\n",
 			`tickwatch.yml:2: unknown key "intervall" in poll` + "\n" +
 				`tickwatch.yml:3: poll.concurrency must be >= 1` + "\n" +

@@ -31,6 +31,7 @@ func (c *Config) Validate() error {
 	c.validateDedupe(&p)
 	c.validateSentry(&p)
 	c.validateThresholds(&p)
+	c.validateWeb(&p)
 	return join(p)
 }
 
@@ -159,6 +160,18 @@ func (c *Config) validateSentry(p *problems) {
 	if len(s.GroupBy) == 0 {
 		p.add(keys("sentry.group_by"), "sentry.group_by must name at least one of %s", strings.Join(GroupByParts, ", "))
 	}
+	switch {
+	case s.AuthTokenFile != "" && strings.TrimSpace(s.Organization) == "":
+		p.add(keys("sentry.organization", "sentry.auth_token_file"),
+			"sentry.organization (the organization slug) is needed with sentry.auth_token_file: the issue calls name it")
+	case s.AuthTokenFile == "" && s.Organization != "":
+		p.add(keys("sentry.organization"), "sentry.organization is used only with sentry.auth_token_file, which is not set")
+	}
+	if s.APIURL != "" {
+		if msg := checkBaseURL("sentry.api_url", s.APIURL); msg != "" {
+			p.add(keys("sentry.api_url"), "%s", msg)
+		}
+	}
 	seen := map[string]bool{}
 	for i, part := range s.GroupBy {
 		at := keys(fmt.Sprintf("sentry.group_by[%d]", i), "sentry.group_by")
@@ -251,6 +264,41 @@ func (t Thresholds) Check() error {
 		errs = append(errs, errors.New(tp.msg))
 	}
 	return errors.Join(errs...)
+}
+
+func (c *Config) validateWeb(p *problems) {
+	for _, k := range []struct{ key, url string }{
+		{"web.external_url", c.Web.ExternalURL},
+		{"web.grafana_url", c.Web.GrafanaURL},
+	} {
+		if k.url == "" {
+			continue
+		}
+		if msg := checkBaseURL(k.key, k.url); msg != "" {
+			p.add(keys(k.key), "%s", msg)
+		}
+	}
+}
+
+// checkBaseURL says what is wrong with a base URL that links or API calls
+// are built on, or "" when it works. The web.* URLs go into every Sentry
+// event, so none may carry credentials.
+func checkBaseURL(key, raw string) string {
+	shown := redactUserinfo(raw)
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil:
+		return fmt.Sprintf("%s %q is not a valid URL", key, shown)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Sprintf("%s %q must start with http:// or https://", key, shown)
+	case u.Host == "":
+		return fmt.Sprintf("%s %q has no host", key, shown)
+	case u.User != nil:
+		return fmt.Sprintf("%s %q must not hold a user or password", key, shown)
+	case u.RawQuery != "" || u.Fragment != "":
+		return fmt.Sprintf("%s %q must not have a query or fragment; paths are appended to it", key, shown)
+	}
+	return ""
 }
 
 // RedactedURL is the target URL fit for logs and summaries: any

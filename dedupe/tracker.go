@@ -35,6 +35,9 @@ type Transition struct {
 	FirstSeen    time.Time // first observation of this episode
 	LastSeen     time.Time
 	Observations int // polls that saw it in this episode
+	// Triage is what the poll that caused an opened or repeated transition
+	// saw of the town; the tracker leaves it nil, the caller fills it in.
+	Triage *gastown.Triage `json:",omitempty"`
 }
 
 // Options set the hysteresis. OpenAfter and ResolveAfter below 1 count as 1.
@@ -342,6 +345,75 @@ func (t *Tracker) OpenCounts() map[string]map[int]int {
 				out[town] = m
 			}
 			m[e.Invariant]++
+		}
+	}
+	return out
+}
+
+// OpenSummary is how many violations a town has open, and since when the
+// oldest of them is seen.
+type OpenSummary struct {
+	Count  int
+	Oldest time.Time
+}
+
+// OpenSummaries returns every town with open violations, in one pass: the
+// status page sorts and counts the whole fleet by them.
+func (t *Tracker) OpenSummaries() map[string]OpenSummary {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[string]OpenSummary{}
+	for town, ts := range t.towns {
+		for _, e := range ts.entries {
+			if !e.Open {
+				continue
+			}
+			s := out[town]
+			if s.Count == 0 || e.FirstSeen.Before(s.Oldest) {
+				s.Oldest = e.FirstSeen
+			}
+			s.Count++
+			out[town] = s
+		}
+	}
+	return out
+}
+
+// MayNotify reports whether the town's next observation at about time at
+// could open or repeat a violation: open_after is 1, a pending violation is
+// one sighting short of it, or an open violation's repeat is due within
+// slack. The poller keeps such a poll's raw status for the event.
+func (t *Tracker) MayNotify(town string, at time.Time, slack time.Duration) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.opts.OpenAfter <= 1 {
+		return true
+	}
+	ts := t.towns[town]
+	if ts == nil {
+		return false
+	}
+	for _, e := range ts.entries {
+		switch {
+		case !e.Open && e.Seen > 0 && e.Seen+1 >= t.opts.OpenAfter:
+			return true
+		case e.Open && t.opts.RepeatInterval > 0 && at.Add(slack).Sub(e.NotifiedAt) >= t.opts.RepeatInterval:
+			return true
+		}
+	}
+	return false
+}
+
+// AllOpenViolations lists the open violations of every town, unordered.
+func (t *Tracker) AllOpenViolations() []Transition {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []Transition
+	for town, ts := range t.towns {
+		for _, e := range ts.entries {
+			if e.Open {
+				out = append(out, e.describe(town))
+			}
 		}
 	}
 	return out

@@ -324,3 +324,56 @@ func BenchmarkObserve(b *testing.B) {
 		tr.Observe("town-a", true, vs)
 	}
 }
+
+// TestMayNotifyForeseesEveryNotification: over a day of polls with
+// violations coming and going, every poll that opens or repeats a violation
+// was foreseen by MayNotify, and a violation that simply stays open is not
+// (its polls keep no raw status).
+func TestMayNotifyForeseesEveryNotification(t *testing.T) {
+	for _, openAfter := range []int{1, 2, 3} {
+		c := newClock()
+		tr := NewTracker(Options{OpenAfter: openAfter, ResolveAfter: 2, RepeatInterval: time.Hour}, c.Now)
+		foreseen, polls, notified := 0, 0, 0
+		for i := range 24 * 720 {
+			c.Add(5 * time.Second)
+			var vs []gastown.Violation
+			if i%1000 < 600 { // 50 minutes of #7 in every 83
+				vs = append(vs, noHook)
+			}
+			if i%7 == 0 || i%7 == 1 { // #3 flickers
+				vs = append(vs, rig2)
+			}
+			may := tr.MayNotify("town-a", c.Now(), time.Minute)
+			for _, x := range tr.Observe("town-a", true, vs) {
+				if x.Kind != Resolved {
+					notified++
+					if !may {
+						t.Fatalf("open_after %d, poll %d: %s %d not foreseen", openAfter, i, x.Kind, x.Invariant)
+					}
+				}
+			}
+			polls++
+			if may {
+				foreseen++
+			}
+		}
+		if notified == 0 || openAfter > 1 && foreseen > polls/5 {
+			t.Errorf("open_after %d: %d of %d polls foreseen for %d notifications", openAfter, foreseen, polls, notified)
+		}
+	}
+}
+
+func TestAllOpenViolations(t *testing.T) {
+	tr := NewTracker(Options{OpenAfter: 1, ResolveAfter: 1}, newClock().Now)
+	tr.Observe("town-a", true, []gastown.Violation{noHook, rig2})
+	tr.Observe("town-b", true, []gastown.Violation{noHook})
+	tr.Observe("town-a", true, []gastown.Violation{rig2})
+	var got []string
+	for _, x := range tr.AllOpenViolations() {
+		got = append(got, x.Town+" "+strings.SplitN(x.Identity, ":", 2)[0])
+	}
+	sort.Strings(got)
+	if want := []string{"town-a 3", "town-b 7"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("open %v, want %v", got, want)
+	}
+}

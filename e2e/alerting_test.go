@@ -373,8 +373,9 @@ func TestTickwatchDownInhibitsItsTowns(t *testing.T) {
 	}
 }
 
-// TestRulesCommandWritesGeneratedFiles runs `tickwatch rules` and compares
-// what it writes with the package's output for the same thresholds.
+// TestRulesCommandWritesGeneratedFiles runs `tickwatch rules` into a
+// directory that does not exist yet and compares what it writes with the
+// package's output for the same thresholds.
 func TestRulesCommandWritesGeneratedFiles(t *testing.T) {
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "tickwatch.yml")
@@ -386,10 +387,7 @@ func TestRulesCommandWritesGeneratedFiles(t *testing.T) {
 	th.StaleAfter = model.Duration(10 * time.Minute)
 	for _, format := range []string{rules.FormatPrometheus, rules.FormatOperator} {
 		t.Run(format, func(t *testing.T) {
-			out := filepath.Join(dir, format)
-			if err := os.Mkdir(out, 0o755); err != nil {
-				t.Fatal(err)
-			}
+			out := filepath.Join(dir, format, "rules")
 			p := promtest.Start(t, promtest.Tickwatch(t), "rules", "--config.file="+cfg, "--format="+format, "--out="+out)
 			promtest.Eventually(t, 30*time.Second, "tickwatch rules to finish", func() error {
 				if done, err := p.Exited(); done {

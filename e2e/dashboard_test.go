@@ -112,7 +112,11 @@ dedupe:
 		{key: "Events drained per tick/A", label: "town", labels: []string{"town-01", "town-02", "town-03"}},
 		{key: "Wall clock per tick/A", label: "town", labels: []string{"town-01", "town-02", "town-03"}},
 		{key: "Side effects/A", label: "outcome", labels: []string{"attempted", "failed", "succeeded"}},
-		{key: "Polls by result/A", label: "result", labels: []string{"error", "success", "timeout"}},
+		// Each result of each call, status and dry_run.
+		{key: "Polls by result/A", label: "result", labels: []string{"error", "error", "success", "success", "timeout", "timeout"}},
+		{key: "Towns not ticking/A", want: map[string]float64{"": 0}},
+		// town-04 answers every call with 500: its dry run fails too.
+		{key: "Dry runs failing/A", want: map[string]float64{"": 1}},
 		{key: "Sentry outbox depth/A", want: map[string]float64{"": 0}},
 	} {
 		got, ok := results[tc.key]

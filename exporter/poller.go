@@ -45,6 +45,10 @@ type Poller struct {
 
 	// OnObservation receives every poll's outcome (the violations pipeline).
 	OnObservation func(*gastown.Observation)
+	// KeepStatusBody says, before a town's poll, whether its Observation
+	// should carry the raw status answer (for a poll that may open a
+	// violation, whose event describes more than the poll decodes).
+	KeepStatusBody func(town string) bool
 	// OnWatchList receives the owned towns after every town-list read that
 	// succeeded, so state kept for towns no longer watched (also across a
 	// restart) can be dropped. It is not called when the read failed.
@@ -365,7 +369,9 @@ const (
 )
 
 func (p *Poller) poll(pollCtx, ctx context.Context, s *Settings, town string) {
-	o := s.Client.Poll(pollCtx, town, gastown.PollOptions{Status: s.WithStatus, DryRun: true}, p.now)
+	po := gastown.PollOptions{Status: s.WithStatus, DryRun: true}
+	po.KeepStatusBody = s.WithStatus && p.KeepStatusBody != nil && p.KeepStatusBody(town)
+	o := s.Client.Poll(pollCtx, town, po, p.now)
 	if ctx.Err() != nil {
 		return // shutting down: an abandoned poll says nothing about the town
 	}

@@ -173,6 +173,10 @@ func (c *Client) Towns(ctx context.Context) ([]string, error) {
 type PollOptions struct {
 	Status bool // GET status: the heartbeat, the last tick and the rows
 	DryRun bool // POST reconcile-dry-run: the queue now and what the reconciler would do
+	// KeepStatusBody keeps a copy of the status answer in the Observation,
+	// for a poll that may open a violation: its event describes the rows
+	// and recent events that Poll itself does not decode.
+	KeepStatusBody bool
 }
 
 // Poll makes the chosen calls for one town, status first, within one
@@ -182,30 +186,32 @@ type PollOptions struct {
 //
 // Poll decodes only what the sidecar uses: not the action list, not the
 // recent events, and of the status rows only what the invariant checks read.
+// With KeepStatusBody it also keeps the status answer, for DecodeStatus.
 func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func() time.Time) Observation {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	o := Observation{Town: town, At: now()}
-	var rows struct {
+	var st struct {
+		AlarmStatus struct {
+			Alarm      Alarm              `json:"alarm"`
+			Agents     AgentCounts        `json:"agents"`
+			Beads      BeadCounts         `json:"beads"`
+			Reconciler *ReconcilerMetrics `json:"reconciler"`
+		} `json:"alarmStatus"`
 		AgentMeta   []agentRow `json:"agentMeta"`
 		BeadSummary []beadRow  `json:"beadSummary"`
 	}
 	if po.Status {
-		var st struct {
-			AlarmStatus struct {
-				Alarm      Alarm              `json:"alarm"`
-				Agents     AgentCounts        `json:"agents"`
-				Beads      BeadCounts         `json:"beads"`
-				Reconciler *ReconcilerMetrics `json:"reconciler"`
-			} `json:"alarmStatus"`
-			AgentMeta   *[]agentRow `json:"agentMeta"`
-			BeadSummary *[]beadRow  `json:"beadSummary"`
+		if po.KeepStatusBody {
+			o.StatusCall, o.StatusBody = c.callKeeping(ctx, town, &st, now)
+		} else {
+			o.StatusCall = c.call(ctx, http.MethodGet, town, "status", "status", &st, now)
 		}
-		st.AgentMeta, st.BeadSummary = &rows.AgentMeta, &rows.BeadSummary
-		o.StatusCall = c.call(ctx, http.MethodGet, town, "status", &st, now)
 		if o.StatusCall.OK() {
 			a := st.AlarmStatus
 			o.Status = &Status{AlarmStatus: AlarmStatus{Alarm: a.Alarm, Agents: a.Agents, Beads: a.Beads, Reconciler: a.Reconciler}}
+		} else {
+			o.StatusBody = nil
 		}
 	}
 	if po.DryRun {
@@ -213,7 +219,7 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 			Metrics    DryRunMetrics `json:"metrics"`
 			Violations []Violation   `json:"violations"`
 		}
-		o.DryRunCall = c.call(ctx, http.MethodPost, town, "reconcile-dry-run", &d, now)
+		o.DryRunCall = c.call(ctx, http.MethodPost, town, "reconcile-dry-run", "dry run", &d, now)
 		if o.DryRunCall.OK() {
 			o.DryRun = &DryRun{Metrics: d.Metrics, Violations: d.Violations}
 		}
@@ -228,20 +234,30 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 			}
 		}
 	case o.Status != nil:
-		o.Violations, o.RemainderUnknown = derive(o.Status.AlarmStatus.Reconciler, rows.AgentMeta, rows.BeadSummary)
+		o.Violations, o.RemainderUnknown = derive(o.Status.AlarmStatus.Reconciler, st.AgentMeta, st.BeadSummary)
 		o.Source = DerivedFromStatus
 	}
 	return o
 }
 
-// call makes one API call of a poll and times it.
-func (c *Client) call(ctx context.Context, method, town, call string, out any, now func() time.Time) Call {
+// callKeeping makes the status call of a poll and also returns a copy of
+// the answer: the response buffer is recycled once the call returns.
+func (c *Client) callKeeping(ctx context.Context, town string, st any, now func() time.Time) (Call, []byte) {
+	k := &bodyKeeper{into: st}
+	return c.call(ctx, http.MethodGet, town, "status", "status", k, now), k.body
+}
+
+// bodyKeeper, passed to do as where to decode, has the answer decoded into
+// into and a copy of it kept in body.
+type bodyKeeper struct {
+	body []byte
+	into any
+}
+
+// call makes one API call of a poll and times it; name is how errors call it.
+func (c *Client) call(ctx context.Context, method, town, path, name string, out any, now func() time.Time) Call {
 	start := now()
-	name := "dry run"
-	if call == "status" {
-		name = "status"
-	}
-	code, err := c.do(ctx, method, townPath(town, call), nil, town, name, out)
+	code, err := c.do(ctx, method, townPath(town, path), nil, town, name, out)
 	return Call{Done: true, Err: err, Code: code, Duration: now().Sub(start)}
 }
 
@@ -314,6 +330,9 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, town,
 	}
 	if resp.StatusCode/100 != 2 {
 		return resp.StatusCode, &APIError{Town: town, Call: call, StatusCode: resp.StatusCode, Message: errorText(data, c.secrets)}
+	}
+	if k, ok := out.(*bodyKeeper); ok {
+		k.body, out = append([]byte(nil), data...), k.into
 	}
 	if err := fastJSON.Unmarshal(data, out); err != nil {
 		// Say what is wrong the way encoding/json says it: clearer at 3 am.

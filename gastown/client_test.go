@@ -223,15 +223,18 @@ func TestPollKeepsEachCallsOutcome(t *testing.T) {
 		},
 		"POST /debug/towns/hang/reconcile-dry-run": body(sample(t, "dry-run.json"), 200),
 		// The real worker: the dry run always answers 500, the status works.
-		"POST /debug/towns/real/reconcile-dry-run": body(sample(t, "error-500.json"), 500),
-		"GET /debug/towns/real/status":             body(sample(t, "status.json"), 200),
+		"POST /debug/towns/real/reconcile-dry-run":   body(sample(t, "error-500.json"), 500),
+		"GET /debug/towns/real/status":               body(sample(t, "status.json"), 200),
 		"POST /debug/towns/nostat/reconcile-dry-run": body(sample(t, "dry-run.json"), 200),
 		"GET /debug/towns/nostat/status":             body(sample(t, "error-500.json"), 500),
 	})
-	c := client(t, srv.URL, func(o *ClientOptions) { o.Timeout = 50 * time.Millisecond })
+	// Only the hanging town needs a short timeout; the others get a long
+	// one, so that a loaded machine cannot make them time out.
+	short := client(t, srv.URL, func(o *ClientOptions) { o.Timeout = 50 * time.Millisecond })
+	c := client(t, srv.URL, func(o *ClientOptions) { o.Timeout = 30 * time.Second })
 	both := PollOptions{Status: true, DryRun: true}
 
-	o := c.Poll(context.Background(), "hang", both, time.Now)
+	o := short.Poll(context.Background(), "hang", both, time.Now)
 	if o.OK() || !o.TimedOut() || o.StatusCall.Code != 0 || o.Status != nil || o.Violations != nil {
 		t.Errorf("hanging status: %+v", o)
 	}
@@ -309,6 +312,31 @@ func TestNewClientRejectsURLWithoutScheme(t *testing.T) {
 		_, err := NewClient(ClientOptions{URL: raw})
 		if err == nil || err.Error() != want {
 			t.Errorf("%s: err = %v, want %s", raw, err, want)
+		}
+	}
+}
+
+func TestReplayBoundsInGastownsForm(t *testing.T) {
+	for in, want := range map[string]string{
+		"2026-12-03T01:24:52.762Z":       "2026-12-03T01:24:52.762Z",
+		"2026-12-03T01:24:52Z":           "2026-12-03T01:24:52.000Z",
+		"2026-12-03T02:24:52.5+01:00":    "2026-12-03T01:24:52.500Z",
+		"2026-12-02T20:24:52-05:00":      "2026-12-03T01:24:52.000Z",
+		"2026-12-03T01:24:52.123456789Z": "2026-12-03T01:24:52.123Z",
+		"2026-12-03T01:24:52":            "2026-12-03T01:24:52.000Z",
+		"2026-12-03T01:24":               "2026-12-03T01:24:00.000Z",
+		"2026-12-03T03:24+02:00":         "2026-12-03T01:24:00.000Z",
+		"2026-12-03":                     "2026-12-03T00:00:00.000Z",
+		"2026-12-03T23:30:00.000-01:00":  "2026-12-04T00:30:00.000Z",
+	} {
+		got, err := ParseReplayBound(in)
+		if err != nil || FormatReplayBound(got) != want {
+			t.Errorf("%s: %q, %v; want %s", in, FormatReplayBound(got), err, want)
+		}
+	}
+	for _, bad := range []string{"", "yesterday", "2026-13-01", "03/12/2026", "2026-12-03 01:24:52"} {
+		if _, err := ParseReplayBound(bad); err == nil || !strings.Contains(err.Error(), "ISO 8601") {
+			t.Errorf("%q: err = %v", bad, err)
 		}
 	}
 }

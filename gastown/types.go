@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -206,6 +207,7 @@ type Observation struct {
 
 	StatusCall Call
 	Status     *Status // alarm, counts and reconciler; nil unless StatusCall.OK()
+	StatusBody []byte  // the status answer as it came, with PollOptions.KeepStatusBody
 	DryRunCall Call
 	DryRun     *DryRun // counts and violations, not the action list; nil unless DryRunCall.OK()
 
@@ -253,4 +255,28 @@ func (o *Observation) TimedOut() bool {
 // routes with neither, and never ticks.
 func (s *Status) Ticking() bool {
 	return s.AlarmStatus.Alarm.NextFireAt != nil || s.AlarmStatus.Reconciler != nil
+}
+
+// replayLayouts are the ISO 8601 forms ParseReplayBound accepts, longest
+// first. A time without an offset is UTC.
+var replayLayouts = []string{
+	time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04Z07:00", "2006-01-02T15:04", "2006-01-02",
+}
+
+// ParseReplayBound reads a replay window bound in any ISO 8601 form: with
+// an offset or Z, fractional seconds or none, or a bare date (midnight UTC).
+func ParseReplayBound(s string) (time.Time, error) {
+	for _, l := range replayLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not an ISO 8601 time (e.g. 2026-12-03T01:24:52Z or 2026-12-03T02:24:52+01:00)", s)
+}
+
+// FormatReplayBound writes a bound the way Gastown stores created_at
+// (2026-12-03T01:24:52.762Z): it compares the window with the stored
+// strings, so a bound in another form or offset would select wrongly.
+func FormatReplayBound(t time.Time) string {
+	return t.UTC().Format("2006-01-02T15:04:05.000Z")
 }

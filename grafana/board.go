@@ -12,7 +12,7 @@ import (
 )
 
 const (
-	UID   = "tickwatch-reconciler"
+	UID   = config.DashboardUID
 	Title = "Reconciler"
 	// SchemaVersion is Grafana 11.0's; Grafana 11-13 load it and migrate it forward.
 	SchemaVersion = 39

@@ -86,7 +86,7 @@ func TestLayout(t *testing.T) {
 		underRow[current] = append(underRow[current], p.Type+":"+p.Title)
 	}
 	want := map[string][]string{
-		"Fleet": {"stat:Towns up", "stat:Towns down", "timeseries:Open violations by invariant", "bargauge:Top towns by queue depth"},
+		"Fleet": {"stat:Towns up", "stat:Towns down", "stat:Towns not ticking", "stat:Dry runs failing", "timeseries:Open violations by invariant", "bargauge:Top towns by queue depth"},
 		"Reconciler": {"timeseries:Events drained per tick", "timeseries:Actions by type", "timeseries:Side effects",
 			"stat:Invariant violations", "timeseries:Wall clock per tick", "gauge:Queue depth"},
 		"Sidecar": {"timeseries:Polls by result", "timeseries:Poll latency", "timeseries:Sentry events by result", "timeseries:Sentry outbox depth"},

@@ -73,10 +73,10 @@ func timeseries(title, description, unit string, decimals int, queries ...Query)
 	}
 }
 
-// stat is a single big number, the newest value, colored by thresholds.
-func stat(title, description, unit string, colorMode string, th sdk.Thresholds, q Query) *panel {
+// stat is a big number per query, the newest value, colored by thresholds.
+func stat(title, description, unit string, colorMode string, th sdk.Thresholds, qs ...Query) *panel {
 	return &panel{
-		kind: "stat", title: title, description: description, queries: []Query{q}, w: 4, h: 6,
+		kind: "stat", title: title, description: description, queries: qs, w: 4, h: 6,
 		options: statOptions{
 			ReduceOptions: lastNotNull, Orientation: "auto", TextMode: "value", ColorMode: colorMode,
 			GraphMode: "area", JustifyMode: "center", WideLayout: true, PercentChangeColorMode: "standard",

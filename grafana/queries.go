@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/metricnames"
 )
 
@@ -11,7 +12,7 @@ import (
 // every per-town query carries, so the `town` variable filters all of them.
 const (
 	VarDatasource = "datasource"
-	VarTown       = "town"
+	VarTown       = config.TownVariable
 	TownSelector  = `town=~"$town"`
 	// RateInterval is Grafana's own window for rate(): at least four scrape intervals.
 	RateInterval = "$__rate_interval"

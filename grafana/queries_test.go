@@ -58,7 +58,7 @@ func TestEveryQueryParsesAndNamesServedMetrics(t *testing.T) {
 					t.Errorf("panel %q query %s selects %q, which the exporter does not serve", q.Panel, q.RefID, m)
 				}
 			}
-			got[q.Panel] = metrics
+			got[q.Panel] = slices.Compact(slices.Sorted(slices.Values(append(got[q.Panel], metrics...))))
 		}
 		if strings.Contains(q.Expand(TownAllValue, "1m"), "$") {
 			t.Errorf("panel %q query %s keeps an unexpanded variable: %s", q.Panel, q.RefID, q.Expr)
@@ -67,14 +67,16 @@ func TestEveryQueryParsesAndNamesServedMetrics(t *testing.T) {
 	want := map[string][]string{
 		"Towns up":                     {metricnames.Up},
 		"Towns down":                   {metricnames.Up},
+		"Towns not ticking":            {metricnames.Ticking},
+		"Dry runs failing":             {metricnames.DryRunUp},
 		"Open violations by invariant": {metricnames.InvariantViolations},
-		"Top towns by queue depth":     {metricnames.QueueDepth},
+		"Top towns by queue depth":     {metricnames.LastTickPendingEvents, metricnames.QueueDepth},
 		"Events drained per tick":      {metricnames.LastTickEventsDrained},
 		"Actions by type":              {metricnames.LastTickActions},
 		"Side effects":                 {metricnames.LastTickSideEffects},
-		"Invariant violations":         {metricnames.LastTickViolations},
+		"Invariant violations":         {metricnames.InvariantViolations, metricnames.LastTickViolations},
 		"Wall clock per tick":          {metricnames.LastTickWallClock},
-		"Queue depth":                  {metricnames.QueueDepth},
+		"Queue depth":                  {metricnames.LastTickPendingEvents, metricnames.QueueDepth},
 		"Polls by result":              {metricnames.Polls},
 		"Poll latency":                 {metricnames.PollDuration},
 		"Sentry events by result":      {metricnames.SentryEvents},
@@ -174,7 +176,7 @@ func TestQueriesAreThePanelTargets(t *testing.T) {
 	if !slices.Equal(fromJSON, fromQueries) {
 		t.Errorf("dashboard targets:\n%s\nQueries:\n%s", strings.Join(fromJSON, "\n"), strings.Join(fromQueries, "\n"))
 	}
-	if len(fromQueries) != 16 {
-		t.Errorf("%d queries, want 16 (14 panels, poll latency has three quantiles)", len(fromQueries))
+	if len(fromQueries) != 19 {
+		t.Errorf("%d queries, want 19 (16 panels, poll latency has three quantiles, invariant violations two)", len(fromQueries))
 	}
 }

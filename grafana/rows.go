@@ -29,7 +29,7 @@ func rows(th config.Thresholds) []row {
 	violationsByInvariant := timeseries("Open violations by invariant",
 		"Invariant violations open now across the selected towns, after hysteresis (dedupe open_after / resolve_after), by invariant number.",
 		"short", 0, q(sumBy("invariant", metricnames.InvariantViolations), "#{{invariant}}", false))
-	violationsByInvariant.w, violationsByInvariant.h = 8, 6
+	violationsByInvariant.w, violationsByInvariant.h = 6, 6
 	barsStacked(violationsByInvariant)
 
 	actions := timeseries("Actions by type",
@@ -53,12 +53,9 @@ func rows(th config.Thresholds) []row {
 	wallClock.fieldConfig.Defaults.Custom.ThresholdsStyle.Mode = "line+area"
 
 	polls := timeseries("Polls by result",
-		"Polls of the target per second by result: success, error, timeout. Anything but success means towns go unobserved.",
-		"reqps", 2, q(rateBy("result", metricnames.Polls), "{{result}}", true))
+		"Calls to the towns per second by call (status, dry_run) and result: success, error, timeout. A failing status call leaves a town unobserved; a failing dry run only hides its queue depth and actions now (on a real Gastown worker it always fails).",
+		"reqps", 2, q(rateBy("call, result", metricnames.Polls), "{{call}} {{result}}", true))
 	polls.w = 6
-	polls.fieldConfig.Overrides = []override{
-		colorByName("success", "green"), colorByName("error", "red"), colorByName("timeout", "orange"),
-	}
 
 	latency := timeseries("Poll latency",
 		"Poll latency quantiles (p50, p90, p99) from the tickwatch_poll_duration_seconds histogram.",
@@ -83,17 +80,20 @@ func rows(th config.Thresholds) []row {
 
 	return []row{
 		{title: "Fleet", panels: []*panel{
-			stat("Towns up", "Selected towns whose last poll succeeded.", "short", "value",
+			narrow(stat("Towns up", "Selected towns whose reconciler was readable at the last poll (status call succeeded).", "short", "value",
 				steps("red", step{1, "green"}),
-				q("sum("+perTown(metricnames.Up)+")", "up", true)),
-			stat("Towns down", "Selected towns whose last poll failed (reconciler_up == 0).", "short", "background",
-				steps("green", step{1, "red"}),
-				q("count("+perTown(metricnames.Up)+" == 0) or vector(0)", "down", true)),
+				q("sum("+perTown(metricnames.Up)+")", "up", true))),
+			townsAtZero("Towns down", "Selected towns whose last status call failed (reconciler_up == 0).",
+				"red", metricnames.Up, "down"),
+			townsAtZero("Towns not ticking", "Selected towns that answer but show no armed alarm and no last tick (reconciler_ticking == 0): an id that was never created.",
+				"orange", metricnames.Ticking, "not ticking"),
+			townsAtZero("Dry runs failing", "Selected towns whose last dry run failed (reconciler_dry_run_up == 0). Their other gauges are current; on a real Gastown worker every dry run fails (see the runbook, ReconcilerDryRunFailing).",
+				"orange", metricnames.DryRunUp, "failing"),
 			violationsByInvariant,
 			barGauge("Top towns by queue depth",
-				"The ten selected towns with the deepest event queue now (dry run eventsDrained). Yellow at thresholds.queue_depth_warning, red at thresholds.queue_depth_critical.",
+				"The ten selected towns with the deepest event queue now (dry run eventsDrained; where the dry run fails, the events the last tick left pending). Yellow at thresholds.queue_depth_warning, red at thresholds.queue_depth_critical.",
 				"short", queueMax, queueSteps,
-				instant("topk(10, "+perTown(metricnames.QueueDepth)+")", "{{town}}", true)),
+				instant("topk(10, "+metricnames.QueueDepthExpr(TownSelector)+")", "{{town}}", true)),
 		}},
 		{title: "Reconciler", panels: []*panel{
 			timeseries("Events drained per tick",
@@ -102,17 +102,31 @@ func rows(th config.Thresholds) []row {
 			actions,
 			sideEffects,
 			stat("Invariant violations",
-				"Invariant violations the last real alarm tick of the selected towns found; red from 1.",
+				"Invariant violations the last real alarm tick of the selected towns counted (the reconciler's own count), next to those tickwatch holds open after hysteresis (named from the dry run or the status rows, the rest as one unnamed remainder); red from 1.",
 				"short", "background", steps("green", step{1, "red"}),
-				q("sum("+perTown(metricnames.LastTickViolations)+")", "violations", true)),
+				q("sum("+perTown(metricnames.LastTickViolations)+")", "reconciler count", true),
+				q("sum("+perTown(metricnames.InvariantViolations)+") or vector(0)", "open in tickwatch", true)),
 			wallClock,
 			gauge("Queue depth",
-				"Each selected town's event queue depth now, its last non-null sample (never a mean over the range). Yellow at thresholds.queue_depth_warning, red at thresholds.queue_depth_critical.",
+				"Each selected town's event queue depth now (dry run eventsDrained; where the dry run fails, the events the last tick left pending), its last non-null sample (never a mean over the range). Yellow at thresholds.queue_depth_warning, red at thresholds.queue_depth_critical.",
 				"short", queueMax, queueSteps,
-				q(perTown(metricnames.QueueDepth), "{{town}}", true)),
+				q(metricnames.QueueDepthExpr(TownSelector), "{{town}}", true)),
 		}},
 		{title: "Sidecar", panels: []*panel{polls, latency, sentry, outbox}},
 	}
+}
+
+// townsAtZero counts the selected towns whose 0/1 metric is 0, coloured
+// from one such town on.
+func townsAtZero(title, description, color, metric, legend string) *panel {
+	return narrow(stat(title, description, "short", "background", steps("green", step{1, color}),
+		q("count("+perTown(metric)+" == 0) or vector(0)", legend, true)))
+}
+
+// narrow fits four stats and two wider panels in one row.
+func narrow(p *panel) *panel {
+	p.w = 3
+	return p
 }
 
 // barsStacked draws a time series as stacked bars.

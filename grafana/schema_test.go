@@ -81,8 +81,8 @@ func TestDashboardPassesGrafanaSchema(t *testing.T) {
 					t.Errorf("panel %q lacks options or targets", *p.Title)
 				}
 			}
-			if rows != 3 || panels != 14 {
-				t.Errorf("got %d rows and %d panels, want 3 and 14", rows, panels)
+			if rows != 3 || panels != 16 {
+				t.Errorf("got %d rows and %d panels, want 3 and 16", rows, panels)
 			}
 		})
 	}

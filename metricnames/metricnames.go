@@ -43,9 +43,23 @@ const (
 	SentryEvents         = "tickwatch_sentry_events_total"
 	SentryEventsDropped  = "tickwatch_sentry_events_dropped_total"
 	SentryOutbox         = "tickwatch_sentry_outbox_events"
+	SentryAPIRequests    = "tickwatch_sentry_api_requests_total"
+	SentryUnresolved     = "tickwatch_sentry_issues_unresolved_total"
 	LabelValuesDropped   = "tickwatch_label_values_dropped_total"
 	BuildInfo            = "tickwatch_build_info"
 )
+
+// QueueDepthExpr is a town's backlog as the queue alerts and the dashboard
+// read it: what the dry run finds pending now, or, where the dry run fails
+// (on every real Gastown worker), what the last real tick left pending. The
+// selector, such as `town=~"$town"`, applies to both; "" selects all. Set
+// operators match on labels without the metric name.
+func QueueDepthExpr(selector string) string {
+	if selector != "" {
+		selector = "{" + selector + "}"
+	}
+	return "(" + QueueDepth + selector + " or " + LastTickPendingEvents + selector + ")"
+}
 
 // help is each family's HELP text, in the order All lists them.
 var help = []struct{ name, text string }{
@@ -79,6 +93,8 @@ var help = []struct{ name, text string }{
 	{SentryEvents, "Sentry delivery attempts by result (logged: no DSN, written to the log)."},
 	{SentryEventsDropped, "Transitions given up: outbox full, or rejected by Sentry with a 4xx."},
 	{SentryOutbox, "Transitions waiting in the durable outbox for Sentry."},
+	{SentryAPIRequests, "Sentry web API calls that resolve issues, by call (lookup, resolve) and result."},
+	{SentryUnresolved, "Cleared violations whose Sentry issue could not be resolved (not found, or refused); it stays open in Sentry."},
 	{LabelValuesDropped, "Action types folded into type=\"other\" by poll.max_action_types."},
 	{BuildInfo, "A metric with a constant '1' value labeled by version, revision, branch, goversion from which tickwatch was built, and the goos and goarch for the build."},
 }

@@ -15,12 +15,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tickwatch/tickwatch/alerts/sentrytest"
 	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/internal/gastowntest"
+	"github.com/tickwatch/tickwatch/statuspage"
 )
 
 // townServer answers the debug API per town id, the id read from the
@@ -113,13 +115,17 @@ func TestStatusPageEscapesWhatTheTargetSays(t *testing.T) {
 		"dedupe:\n  open_after: 1\n  state_dir: "+t.TempDir()+"\n", io.Discard)
 	sc.Poller.Tick(context.Background())
 
-	code, page := get(t, web.URL+"/")
-	if code != 200 {
-		t.Fatalf("status page: %d", code)
+	var pages string
+	for _, path := range []string{"/", statuspage.TownPath(scriptTown), statuspage.TownPath(quoteTown)} {
+		code, page := get(t, web.URL+path)
+		if code != 200 {
+			t.Fatalf("%s: %d", path, code)
+		}
+		pages += page
 	}
 	for _, raw := range []string{scriptTown, quoteTown, errText, `<b onmouseover`} {
-		if strings.Contains(page, raw) {
-			t.Errorf("the status page has %q as markup", raw)
+		if strings.Contains(pages, raw) {
+			t.Errorf("the status pages have %q as markup", raw)
 		}
 	}
 	for _, escaped := range []string{
@@ -128,29 +134,26 @@ func TestStatusPageEscapesWhatTheTargetSays(t *testing.T) {
 		`&lt;img src=x onerror=alert(&#39;err&#39;)&gt;`,
 		`Working agent &lt;b onmouseover=&#34;steal()&#34;&gt;a-1&lt;/b&gt; has no hook`,
 	} {
-		if !strings.Contains(page, escaped) {
-			t.Errorf("the status page lacks %s", escaped)
+		if !strings.Contains(pages, escaped) {
+			t.Errorf("the status pages lack %s", escaped)
 		}
 	}
 
-	_, body := get(t, web.URL+"/status.json")
-	var rep StatusReport
-	if err := json.Unmarshal([]byte(body), &rep); err != nil {
-		t.Fatal(err)
+	// The JSON keeps the texts as they were.
+	var bad, quoted statuspage.Town
+	for town, into := range map[string]*statuspage.Town{scriptTown: &bad, quoteTown: &quoted} {
+		if _, body := get(t, web.URL+statuspage.TownJSONPath(town)); json.Unmarshal([]byte(body), into) != nil {
+			t.Fatalf("%s: %s", statuspage.TownJSONPath(town), body)
+		}
 	}
-	got := map[string]TownStatus{}
-	for _, ts := range rep.Towns {
-		got[ts.Town] = ts
-	}
-	if !strings.Contains(got[scriptTown].Error, errText) || len(got[quoteTown].OpenViolations) != 1 ||
-		!strings.Contains(got[quoteTown].OpenViolations[0], message) {
-		t.Errorf("status.json lost the texts: %+v", rep.Towns)
+	if !strings.Contains(bad.Error, errText) || len(quoted.Violations) != 1 || quoted.Violations[0].Message != message {
+		t.Errorf("the JSON lost the texts: %+v %+v", bad.TownRow, quoted.Violations)
 	}
 }
 
 // TestSecretsStayHidden: the target's credentials (basic-auth password, a
-// Cloudflare Access secret, a bearer token, a password in the URL) and the
-// Sentry DSN's key appear in no log line, no error, neither status view,
+// Cloudflare Access secret, a bearer token, a password in the URL), the
+// Sentry DSN's key and the Sentry API token appear in no log line, no error, neither status view,
 // no metric and no Sentry event, even when the target echoes the request
 // back in its errors and violation messages.
 func TestSecretsStayHidden(t *testing.T) {
@@ -160,13 +163,15 @@ func TestSecretsStayHidden(t *testing.T) {
 		cfSecret    = "cf-access-secret-9d3b"
 		token       = "bearer-token-7e4c"
 		dsnKey      = "dsnkey0a1b2c3d"
+		apiToken    = "sntrys-api-token-6b2d"
 	)
-	secrets := []string{urlPassword, password, cfSecret, token, dsnKey,
+	secrets := []string{urlPassword, password, cfSecret, token, dsnKey, apiToken,
 		base64.StdEncoding.EncodeToString([]byte("tickwatch:" + password)),
 		base64.StdEncoding.EncodeToString([]byte("viewer:" + urlPassword))}
 	echo := func(r *http.Request) string {
 		return "auth=" + r.Header.Get("Authorization") + " cf=" + r.Header.Get("Cf-Access-Client-Secret")
 	}
+	var healed atomic.Bool // then the violation clears, and its Sentry issue is resolved
 	target := &townServer{answers: map[string]func(http.ResponseWriter, *http.Request, string){
 		"echo-401": func(w http.ResponseWriter, r *http.Request, _ string) {
 			w.WriteHeader(401)
@@ -177,8 +182,11 @@ func TestSecretsStayHidden(t *testing.T) {
 				w.Write(gastowntest.Sample(t, "status.json"))
 				return
 			}
-			fmt.Fprintf(w, `{"actions":[],"metrics":{"actionsEmitted":0,"actionsByType":{},"pendingEventCount":0,"eventsDrained":0},"violations":[{"invariant":7,"message":%q}]}`,
-				"Working agent a-1 has no hook ("+echo(r)+")")
+			violations := fmt.Sprintf(`[{"invariant":7,"message":%q}]`, "Working agent a-1 has no hook ("+echo(r)+")")
+			if healed.Load() {
+				violations = "[]"
+			}
+			fmt.Fprintf(w, `{"actions":[],"metrics":{"actionsEmitted":0,"actionsByType":{},"pendingEventCount":0,"eventsDrained":0},"violations":%s}`, violations)
 		},
 	}}
 	srv := httptest.NewServer(target)
@@ -187,12 +195,16 @@ func TestSecretsStayHidden(t *testing.T) {
 	defer sentry.Close()
 	sentry.Key = dsnKey
 	sentry.Script(sentrytest.Reply{Status: 500}, sentrytest.Down) // failures are logged
+	sentry.AddToken(apiToken, "org:read", "event:write")          // cleared violations resolve their issues
+	sentry.APIScript(sentrytest.Reply{Status: 500})
+	tokenFile := filepath.Join(t.TempDir(), "sentry-token")
+	os.WriteFile(tokenFile, []byte(apiToken+"\n"), 0o600)
 	targetURL := strings.Replace(srv.URL, "http://", "http://viewer:"+urlPassword+"@", 1)
 	stateDir := t.TempDir()
 	yml := func(url, auth string) string {
 		return "target:\n  url: " + url + "\n  towns: [echo-401, echo-violation]\n  timeout: 1s\n  http_client:\n" + auth +
 			"    http_headers:\n      Cf-Access-Client-Id: {values: [client-id]}\n      Cf-Access-Client-Secret: {secrets: [" + cfSecret + "]}\n" +
-			"dedupe:\n  open_after: 1\n  resolve_after: 1\n  state_dir: " + stateDir + "\nsentry:\n  dsn: " + sentry.DSN() + "\n  max_events_per_second: 1000\n"
+			"dedupe:\n  open_after: 1\n  resolve_after: 1\n  state_dir: " + stateDir + "\nsentry:\n  dsn: " + sentry.DSN() + "\n  max_events_per_second: 1000\n  organization: tw\n  auth_token_file: " + tokenFile + "\n"
 	}
 	var logs syncBuffer
 	// The password in the URL first; then basic auth, then a bearer token,
@@ -200,17 +212,20 @@ func TestSecretsStayHidden(t *testing.T) {
 	sc, web, path := startSidecar(t, yml(targetURL, ""), &logs)
 	ctx := context.Background()
 	var seen []string // everything a person or Sentry could read
-	look := func() {
+	// look ticks, sends what Sentry takes (through the scripted failures)
+	// within bound, and reads every page.
+	look := func(bound time.Duration) {
 		sc.Poller.Tick(ctx)
-		for i := 0; i < 5 && sc.Violations.Notifier.Flush(5*time.Second) != nil; i++ {
+		for start := time.Now(); time.Since(start) < bound && sc.Violations.Notifier.Flush(bound) != nil; {
 		}
-		for _, p := range []string{"/", "/status.json", "/metrics"} {
+		for _, p := range []string{"/", "/status.json", "/metrics", statuspage.TownPath("echo-401"), statuspage.TownPath("echo-violation"),
+			statuspage.TownJSONPath("echo-violation")} {
 			_, body := get(t, web.URL+p)
 			seen = append(seen, p+": "+body)
 		}
 	}
-	look()
-	look()
+	look(10 * time.Second)
+	look(10 * time.Second)
 
 	for _, auth := range []string{"    basic_auth: {username: tickwatch, password: " + password + "}\n",
 		"    authorization: {type: Bearer, credentials: " + token + "}\n"} {
@@ -218,8 +233,10 @@ func TestSecretsStayHidden(t *testing.T) {
 		if err := sc.Reload(); err != nil {
 			t.Fatal(err)
 		}
-		look()
+		look(10 * time.Second)
 	}
+	healed.Store(true)
+	look(2 * time.Second) // the resolve's lookup: one failure, then 404s while Sentry "processes"
 	// A reload that fails: its error and log lines too.
 	bad := yml(targetURL, "    bearer_token: "+token+"\n    authorization: {credentials: "+token+"}\n")
 	os.WriteFile(path, []byte(strings.Replace(bad, "/1\n", "/\n", 1)), 0o600)
@@ -244,6 +261,9 @@ func TestSecretsStayHidden(t *testing.T) {
 		if !strings.Contains(all, want) {
 			t.Errorf("nothing shows %q; the test did not look where it meant to", want)
 		}
+	}
+	if len(sentry.APICalls()) < 2 {
+		t.Errorf("Sentry API calls %+v, want a failed one and more", sentry.APICalls())
 	}
 	events := sentry.Events()
 	if len(events) == 0 || !strings.Contains(events[0].Message, "Working agent a-1 has no hook (auth=Basic <secret> cf=<secret>)") {

@@ -21,6 +21,7 @@ import (
 	"github.com/tickwatch/tickwatch/dedupe"
 	"github.com/tickwatch/tickwatch/exporter"
 	"github.com/tickwatch/tickwatch/gastown"
+	"github.com/tickwatch/tickwatch/statuspage"
 )
 
 // Sidecar is `tickwatch run` without its command line: the poller, the
@@ -31,6 +32,8 @@ type Sidecar struct {
 	Snapshot   *exporter.Snapshot
 	Poller     *exporter.Poller
 	Violations *Violations
+	History    *statuspage.History // the town pages' recent polls
+	Pages      *statuspage.Pages
 
 	logger      *slog.Logger
 	configFile  string
@@ -74,14 +77,24 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 	if err != nil {
 		return nil, err
 	}
-	notifier, err := alerts.NewNotifier(cfg.Sentry, cfg.Shard.Index, dir, time.Now, logger.With("component", "sentry"))
+	notifier, err := alerts.NewNotifier(cfg.Sentry, cfg.Shard.Index, dir, time.Now, logger.With("component", "sentry"),
+		alerts.WithOpenViolations(tracker.AllOpenViolations))
 	if err != nil {
 		tracker.Close()
 		return nil, err
 	}
+	notifier.SetLinks(cfg.Web)
 	s.Violations = NewViolations(tracker, notifier, logger)
-	s.Poller.OnObservation = s.Violations.Observe
-	s.Poller.OnWatchList = s.Violations.Retain
+	s.History = statuspage.NewHistory()
+	s.Poller.OnObservation = func(o *gastown.Observation) {
+		s.History.Record(o)
+		s.Violations.Observe(o)
+	}
+	s.Poller.KeepStatusBody = s.Violations.MayNotify
+	s.Poller.OnWatchList = func(owned map[string]bool) {
+		s.History.Retain(owned)
+		s.Violations.Retain(owned)
+	}
 	s.Poller.OnTickEnd = s.Violations.TickDone
 
 	s.Registry.MustRegister(
@@ -92,15 +105,21 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	s.Gatherer = exporter.Gatherer(s.Registry, exporter.NewTownMetrics(s.Snapshot, tracker))
+	s.Pages = statuspage.New(statuspage.Options{
+		Snapshot:      s.Snapshot,
+		Ticks:         s.Poller,
+		Tracker:       tracker,
+		History:       s.History,
+		Outbox:        s.Violations.OutboxStatus,
+		TelemetryPath: o.TelemetryPath,
+	}, cfg)
 	s.handler, err = NewHandler(ServerOptions{
-		Gatherer:       s.Gatherer,
-		TelemetryPath:  o.TelemetryPath,
-		Poller:         s.Poller,
-		Snapshot:       s.Snapshot,
-		OpenViolations: s.Violations.OpenViolations,
-		Outbox:         s.Violations.OutboxStatus,
-		Reload:         s.Reload,
-		Logger:         logger,
+		Gatherer:      s.Gatherer,
+		TelemetryPath: o.TelemetryPath,
+		Poller:        s.Poller,
+		Pages:         s.Pages,
+		Reload:        s.Reload,
+		Logger:        logger,
 	})
 	if err != nil {
 		tracker.Close()
@@ -174,8 +193,10 @@ func (s *Sidecar) Reload() error {
 	s.Poller.Reload(settings)
 	s.Violations.Tracker.SetOptions(dedupeOptions(cfg))
 	if err := s.Violations.Notifier.Update(cfg.Sentry, cfg.Shard.Index); err != nil {
-		s.logger.Warn("sentry settings not applied until the next restart", "err", err)
+		s.logger.Warn("sentry settings not applied; the running ones are kept", "err", err)
 	}
+	s.Pages.SetConfig(cfg)
+	s.Violations.Notifier.SetLinks(cfg.Web)
 	if cfg.Dedupe.StateDir != s.cfg.Dedupe.StateDir {
 		s.logger.Warn("dedupe.state_dir changes take effect at the next restart")
 	}

@@ -3,8 +3,10 @@ package sidecar
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"html/template"
 	"io"
 	"log/slog"
 	"maps"
@@ -15,6 +17,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,6 +29,7 @@ import (
 	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/internal/gastowntest"
 	"github.com/tickwatch/tickwatch/metricnames"
+	"github.com/tickwatch/tickwatch/statuspage"
 )
 
 type sidecarFixture struct {
@@ -170,12 +174,47 @@ tickwatch_sentry_outbox_events 0
 		t.Errorf("served families:\n%v\nmetricnames:\n%v", served, names)
 	}
 
+	fleet := fleetJSON(t, f.web.URL)
+	if o := fleet.Outbox; o == nil || o.Pending != 0 || o.Sent != 2 {
+		t.Errorf("outbox on the status = %+v, want 0 pending, 2 sent", o)
+	}
+	broken := fleet.town(t, "broken")
+	if !slices.ContainsFunc(broken.OpenViolations, func(v string) bool { return strings.HasPrefix(v, "#3 Rig rig-main has 2 in_progress MR beads") }) ||
+		broken.OpenViolationCount != 2 || broken.State != "violations" {
+		t.Errorf("broken on the status: %+v", broken)
+	}
+	if calm := fleet.town(t, "calm"); calm.OpenViolationCount != 0 {
+		t.Errorf("calm on the status: %+v", calm)
+	}
 	_, page := get(t, f.web.URL+"/")
-	for _, s := range []string{"<td>broken</td>", "<td>calm</td>", "#3 Rig rig-main has 2 in_progress MR beads", "Sentry outbox: 0 pending · 2 sent"} {
+	for _, s := range []string{`data-town="broken"`, `data-town="calm"`, `<span class="chip">2 sent</span>`} {
 		if !strings.Contains(page, s) {
 			t.Errorf("status page lacks %q", s)
 		}
 	}
+}
+
+type fleetView struct{ statuspage.Fleet }
+
+func fleetJSON(t *testing.T, base string) fleetView {
+	t.Helper()
+	code, body := get(t, base+"/status.json")
+	var f fleetView
+	if err := json.Unmarshal([]byte(body), &f.Fleet); code != 200 || err != nil {
+		t.Fatalf("/status.json: %d %v\n%s", code, err, body)
+	}
+	return f
+}
+
+func (f fleetView) town(t *testing.T, town string) statuspage.TownRow {
+	t.Helper()
+	for _, r := range f.Towns {
+		if r.Town == town {
+			return r
+		}
+	}
+	t.Fatalf("/status.json lacks town %q", town)
+	return statuspage.TownRow{}
 }
 
 func TestReloadRejectsBadConfigAndAppliesGoodOne(t *testing.T) {
@@ -261,14 +300,29 @@ func TestFailedPollsNeverResolve(t *testing.T) {
 	if c := f.sc.Violations.Tracker.TransitionCounts(); c["resolved"] != 0 {
 		t.Errorf("transitions = %v", c)
 	}
+	fleet := fleetJSON(t, f.web.URL)
+	// Down first, with its reason, and its last dry run's queue depth
+	// still shown (the town's state is unknown, not empty).
+	if len(fleet.Towns) != 2 || fleet.Towns[0].Town != "broken" {
+		t.Fatalf("towns in order: %+v", fleet.Towns)
+	}
+	broken := fleet.Towns[0]
+	if broken.State != "down" || broken.Up || !strings.Contains(broken.Error, `status of town "broken": HTTP 500: Internal server error`) {
+		t.Errorf("broken: %+v", broken)
+	}
+	// calm's status is the after-restart sample: no alarm, no last tick.
+	calm := fleet.Towns[1]
+	if calm.State != "not_ticking" || calm.QueueDepth == nil || *calm.QueueDepth != 3 {
+		t.Errorf("calm: %+v", calm)
+	}
+	if s := fleet.Summary; s.Towns != 2 || s.Down != 1 || s.NotTicking != 1 || s.WithOpenViolations != 1 || s.OpenViolations != 2 {
+		t.Errorf("summary %+v", s)
+	}
 	_, page := get(t, f.web.URL+"/")
 	for _, want := range []string{
-		`<tr class="down"><td>broken</td><td>down</td>`,
-		`<td>–</td>`, // no queue depth for a town that is down
+		`<tr class="bad" data-town="broken">`,
 		`status of town &#34;broken&#34;: HTTP 500: Internal server error`,
-		// calm's status is the after-restart sample: no alarm, no last tick.
-		`<tr><td>calm</td><td>not ticking</td>`,
-		`<td>3</td>`,
+		`<span class="badge warn" title="not ticking">not ticking</span>`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("status page lacks %q", want)
@@ -412,7 +466,7 @@ reconciler_up{town="calm"} 1
 		t.Errorf("events %v, want %v", got, wantEvents)
 	}
 	_, page := get(t, f.web.URL+"/")
-	if !strings.Contains(page, `<span class="down">failing</span>: dry run of town &#34;broken&#34;: HTTP 500: Internal server error (on a real Gastown worker`) {
+	if !strings.Contains(page, `dry run: dry run of town &#34;broken&#34;: HTTP 500: Internal server error (on a real Gastown worker`) {
 		t.Errorf("status page does not show the dry-run failure with its reason:\n%s", page)
 	}
 }
@@ -462,4 +516,65 @@ func sample(t *testing.T, g prometheus.Gatherer, name string, labels map[string]
 		}
 	}
 	return -1
+}
+
+// TestTownPagesOfAwkwardIds: every watched id has a page and JSON at the
+// path the fleet page links to, "/" and dots included, and an id or error
+// holding HTML is escaped.
+func TestTownPagesOfAwkwardIds(t *testing.T) {
+	const html = `<img src=x onerror=alert(1)>`
+	f := newSidecarFixture(t)
+	ids := []string{"a/b", ".", "..", html, "x.json", "x", "100%"}
+	quoted := make([]string, len(ids))
+	for i, id := range ids {
+		quoted[i] = strconv.Quote(id)
+	}
+	writeConfig(t, f.cfg, f.url, "["+strings.Join(quoted, ", ")+"]", f.sentry.DSN())
+	if err := f.sc.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	f.fake.Mu.Lock()
+	f.fake.Handlers[html] = func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(500)
+		w.Write([]byte(`{"success":false,"error":"<script>alert(2)</script>"}`))
+	}
+	f.fake.Mu.Unlock()
+	// A tick may run out of time for some towns on a loaded machine: tick
+	// until each has been polled once.
+	for i := 0; i < 50 && len(f.sc.Snapshot.Towns()) < len(ids); i++ {
+		f.sc.Poller.Tick(context.Background())
+	}
+
+	for _, id := range ids {
+		code, body := get(t, f.web.URL+statuspage.TownJSONPath(id))
+		var town statuspage.Town
+		if err := json.Unmarshal([]byte(body), &town); code != 200 || err != nil || town.Town != id {
+			t.Errorf("%q: JSON at %s: %d %v town %q", id, statuspage.TownJSONPath(id), code, err, town.Town)
+		}
+		code, page := get(t, f.web.URL+statuspage.TownPath(id))
+		if code != 200 || !strings.Contains(page, `<code id="town-id">`+template.HTMLEscapeString(id)+`</code>`) {
+			t.Errorf("%q: page at %s: %d", id, statuspage.TownPath(id), code)
+		}
+	}
+	// A ".json" suffix asks for JSON, unless a town has the whole name.
+	if _, body := get(t, f.web.URL+"/towns/x.json"); !strings.Contains(body, `<code id="town-id">x.json</code>`) {
+		t.Errorf("/towns/x.json is not the page of town x.json")
+	}
+	if code, body := get(t, f.web.URL+"/towns/a%2Fb.json"); code != 200 || !strings.HasPrefix(body, `{"town":"a/b"`) {
+		t.Errorf("/towns/a%%2Fb.json: %d %.80s", code, body)
+	}
+	for _, path := range []string{"/towns/nope", "/towns/a/b", "/nope"} {
+		if code, _ := get(t, f.web.URL+path); code != 404 {
+			t.Errorf("%s: %d, want 404", path, code)
+		}
+	}
+	for _, path := range []string{"/", statuspage.TownPath(html)} {
+		_, page := get(t, f.web.URL+path)
+		if strings.Contains(page, "<img src=x") || strings.Contains(page, "<script>alert") {
+			t.Errorf("%s: HTML from a town id or error is not escaped", path)
+		}
+		if !strings.Contains(page, "&lt;script&gt;alert(2)&lt;/script&gt;") {
+			t.Errorf("%s: the error text is not shown", path)
+		}
+	}
 }

@@ -1,7 +1,6 @@
 package sidecar
 
 import (
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/tickwatch/tickwatch/dedupe"
 	"github.com/tickwatch/tickwatch/gastown"
 	"github.com/tickwatch/tickwatch/metricnames"
+	"github.com/tickwatch/tickwatch/statuspage"
 )
 
 // Violations is the pipeline from observations to Sentry: the tracker turns
@@ -26,7 +26,7 @@ type Violations struct {
 	pending []dedupe.Transition // this tick's, enqueued together at its end
 	named   map[string]bool     // towns whose dry run has named violations
 
-	transitions, events, dropped, outbox *prometheus.Desc
+	transitions, events, dropped, outbox, api, unresolved *prometheus.Desc
 }
 
 func NewViolations(t *dedupe.Tracker, n *alerts.Notifier, logger *slog.Logger) *Violations {
@@ -36,7 +36,19 @@ func NewViolations(t *dedupe.Tracker, n *alerts.Notifier, logger *slog.Logger) *
 		events:      prometheus.NewDesc(metricnames.SentryEvents, metricnames.Help(metricnames.SentryEvents), []string{"result"}, nil),
 		dropped:     prometheus.NewDesc(metricnames.SentryEventsDropped, metricnames.Help(metricnames.SentryEventsDropped), nil, nil),
 		outbox:      prometheus.NewDesc(metricnames.SentryOutbox, metricnames.Help(metricnames.SentryOutbox), nil, nil),
+		api:         prometheus.NewDesc(metricnames.SentryAPIRequests, metricnames.Help(metricnames.SentryAPIRequests), []string{"call", "result"}, nil),
+		unresolved:  prometheus.NewDesc(metricnames.SentryUnresolved, metricnames.Help(metricnames.SentryUnresolved), nil, nil),
 	}
+}
+
+// repeatSlack is how far ahead MayNotify looks for a repeat that falls due:
+// more than one poll takes.
+const repeatSlack = time.Minute
+
+// MayNotify reports whether the town's next poll may open or repeat a
+// violation: that poll keeps its raw status, for the event's triage context.
+func (v *Violations) MayNotify(town string) bool {
+	return v.Tracker.MayNotify(town, time.Now(), repeatSlack)
 }
 
 // Observe feeds one poll's outcome to the tracker. What the poll could not
@@ -64,9 +76,37 @@ func (v *Violations) Observe(o *gastown.Observation) {
 	if len(ts) == 0 {
 		return
 	}
+	v.addTriage(o, ts)
 	v.mu.Lock()
 	v.pending = append(v.pending, ts...)
 	v.mu.Unlock()
+}
+
+// addTriage gives each opened or repeated transition what the poll saw of
+// its town. The kept status answer is decoded in full only here, for the few
+// polls that open a violation; without it only the last tick is known.
+func (v *Violations) addTriage(o *gastown.Observation, ts []dedupe.Transition) {
+	var st *gastown.Status
+	for i := range ts {
+		if ts[i].Kind == dedupe.Resolved {
+			continue
+		}
+		if st == nil {
+			st = o.Status
+			if o.StatusBody != nil {
+				full, err := gastown.DecodeStatus(o.StatusBody)
+				if err != nil {
+					v.logger.Warn("status kept for the Sentry event does not decode; the event goes without rows and recent events", "town", o.Town, "err", err)
+				} else {
+					st = full
+				}
+			}
+			if st == nil {
+				return
+			}
+		}
+		ts[i].Triage = st.Triage(gastown.Violation{Invariant: ts[i].Invariant, Message: ts[i].Message})
+	}
 }
 
 // TickDone writes the tick's transitions to the outbox in one batch (one
@@ -106,23 +146,10 @@ func (v *Violations) Retain(owned map[string]bool) {
 	v.mu.Unlock()
 }
 
-// OpenViolations lists a town's open violations for the status page.
-func (v *Violations) OpenViolations(town string) []string {
-	var out []string
-	for _, t := range v.Tracker.OpenViolations(town) {
-		which := "#" + gastown.InvariantLabel(t.Invariant)
-		if t.Invariant == gastown.Unnamed {
-			which = "(unnamed)"
-		}
-		out = append(out, fmt.Sprintf("%s %s (since %s)", which, t.Message, t.FirstSeen.UTC().Format(time.RFC3339)))
-	}
-	return out
-}
-
 // OutboxStatus is the status page's view of the notifier.
-func (v *Violations) OutboxStatus() *OutboxStatus {
+func (v *Violations) OutboxStatus() *statuspage.OutboxStatus {
 	s := v.Notifier.Stats()
-	return &OutboxStatus{LogOnly: v.Notifier.LogOnly(), Logged: s.Logged, Pending: s.Pending, Sent: s.Sent,
+	return &statuspage.OutboxStatus{LogOnly: v.Notifier.LogOnly(), Logged: s.Logged, Pending: s.Pending, Sent: s.Sent,
 		Failed: s.Failed, RateLimited: s.RateLimited, Dropped: s.Dropped}
 }
 
@@ -131,6 +158,8 @@ func (v *Violations) Describe(ch chan<- *prometheus.Desc) {
 	ch <- v.events
 	ch <- v.dropped
 	ch <- v.outbox
+	ch <- v.api
+	ch <- v.unresolved
 }
 
 func (v *Violations) Collect(ch chan<- prometheus.Metric) {
@@ -147,4 +176,16 @@ func (v *Violations) Collect(ch chan<- prometheus.Metric) {
 	}
 	ch <- prometheus.MustNewConstMetric(v.dropped, prometheus.CounterValue, float64(s.Dropped))
 	ch <- prometheus.MustNewConstMetric(v.outbox, prometheus.GaugeValue, float64(s.Pending))
+	for _, c := range []struct {
+		call string
+		s    alerts.APIStats
+	}{{"lookup", s.Lookup}, {"resolve", s.Resolve}} {
+		for _, r := range []struct {
+			result string
+			n      uint64
+		}{{"success", c.s.Success}, {"not_found", c.s.NotFound}, {"failed", c.s.Failed}, {"rate_limited", c.s.RateLimited}} {
+			ch <- prometheus.MustNewConstMetric(v.api, prometheus.CounterValue, float64(r.n), c.call, r.result)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(v.unresolved, prometheus.CounterValue, float64(s.Unresolved))
 }

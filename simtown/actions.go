@@ -18,6 +18,11 @@ func (s store) applyAction(a *action, now string) error {
 	case "transition_agent":
 		return s.exec(`UPDATE agent_metadata SET status = ?, last_activity_at = ? WHERE bead_id = ?`, a.To, now, a.AgentID)
 	case "unhook_agent":
+		if err := s.exec(`INSERT INTO bead_events (bead_id, agent_id, event_type, old_value, created_at)
+			SELECT current_hook_bead_id, bead_id, 'unhooked', bead_id, ? FROM agent_metadata
+			WHERE bead_id = ? AND current_hook_bead_id IS NOT NULL`, now, a.AgentID); err != nil {
+			return err
+		}
 		return s.exec(`UPDATE agent_metadata SET current_hook_bead_id = NULL WHERE bead_id = ?`, a.AgentID)
 	case "create_mr_bead":
 		n, err := s.count(`SELECT COUNT(*) FROM beads WHERE type = 'merge_request' AND bead_id NOT LIKE 'b-fault-%'`)
@@ -25,12 +30,18 @@ func (s store) applyAction(a *action, now string) error {
 			return err
 		}
 		id := fmt.Sprintf("b-mr-%04d", n+1)
-		if err := s.exec(`INSERT INTO beads (bead_id, type, status, title, rig_id, pr_url, created_at, updated_at)
-			VALUES (?, 'merge_request', 'open', ?, ?, ?, ?, ?)`, id, "Review: "+a.Summary, nullable(a.RigID), a.PRURL, now, now); err != nil {
+		if err := s.exec(`INSERT INTO beads (bead_id, type, status, title, rig_id, pr_url, created_at, updated_at, created_by)
+			VALUES (?, 'merge_request', 'open', ?, ?, ?, ?, ?, ?)`, id, "Review: "+a.Branch, nullable(a.RigID), a.PRURL, now, now, nullable(a.AgentID)); err != nil {
 			return err
 		}
-		return s.exec(`INSERT INTO bead_dependencies (bead_id, depends_on_bead_id, kind) VALUES (?, ?, 'tracks')`, id, a.SourceBeadID)
+		if err := s.exec(`INSERT INTO bead_dependencies (bead_id, depends_on_bead_id, kind) VALUES (?, ?, 'tracks')`, id, a.SourceBeadID); err != nil {
+			return err
+		}
+		return s.logBeadEvent(a.SourceBeadID, a.AgentID, "review_submitted", "", a.Branch, now)
 	case "transition_bead":
+		if err := s.logStatusChange(a.BeadID, a.To, a.Actor, now); err != nil {
+			return err
+		}
 		// The refinery owns the merge request it reviews; any other move
 		// leaves the bead unassigned.
 		if a.To == "in_progress" && a.Actor == "refinery" {
@@ -55,6 +66,12 @@ func (s store) applyAction(a *action, now string) error {
 			}
 		}
 		a.spawned = id
+		if err := s.logBeadEvent(a.BeadID, id, "hooked", "", id, now); err != nil {
+			return err
+		}
+		if err := s.logStatusChange(a.BeadID, "in_progress", id, now); err != nil {
+			return err
+		}
 		if err := s.exec(`UPDATE agent_metadata SET status = 'working', current_hook_bead_id = ?,
 			dispatch_attempts = dispatch_attempts + 1, last_activity_at = ? WHERE bead_id = ?`, a.BeadID, now, id); err != nil {
 			return err
@@ -64,4 +81,12 @@ func (s store) applyAction(a *action, now string) error {
 		return s.exec(`UPDATE beads SET progress = ?, updated_at = ? WHERE bead_id = ?`, a.ClosedBeads, now, a.ConvoyID)
 	}
 	return nil
+}
+
+// logStatusChange records a bead's move to status by actor, as Gastown's
+// updateBeadStatus does: only when the status really changes.
+func (s store) logStatusChange(beadID, status, actor, now string) error {
+	return s.exec(`INSERT INTO bead_events (bead_id, agent_id, event_type, old_value, new_value, created_at)
+		SELECT bead_id, ?, 'status_changed', status, ?, ? FROM beads WHERE bead_id = ? AND status != ?`,
+		nullable(actor), status, now, beadID, status)
 }

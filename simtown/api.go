@@ -2,6 +2,7 @@ package simtown
 
 import (
 	"bytes"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,13 +10,15 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
+
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // Gastown's error envelopes.
 const (
-	errNotFound = "Not found"
-	errInternal = "Internal server error"
+	errNotFound     = "Not found"
+	errInternal     = "Internal server error"
+	errUnauthorized = "Unauthorized"
 
 	replayMissing = "Missing required fields: from, to (ISO timestamps)"
 	replayBadDate = "Invalid date format. Use ISO 8601 timestamps."
@@ -30,61 +33,88 @@ func (f *Fleet) newHandler() http.Handler {
 
 // route dispatches on the escaped path so that a town id holding "/" or
 // other reserved characters (path-escaped by the client) stays one segment.
+// A segment that does not unescape is taken as it is, as Gastown does.
 func (f *Fleet) route(w http.ResponseWriter, r *http.Request) {
-	segs := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
-	for i, s := range segs {
-		u, err := url.PathUnescape(s)
-		if err != nil {
-			notFound(w)
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		switch r.URL.Path {
+		case "/": // Gastown's health routes
+			writeJSON(w, http.StatusOK, map[string]string{"service": "gastown", "status": "ok"})
+			return
+		case "/health":
+			writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 			return
 		}
-		segs[i] = u
+	}
+	segs := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
+	for i, s := range segs {
+		if u, err := url.PathUnescape(s); err == nil {
+			segs[i] = u
+		}
 	}
 	if len(segs) < 2 || segs[0] != "debug" {
 		notFound(w)
 		return
 	}
+	if !f.authorized(r) {
+		writeError(w, http.StatusUnauthorized, errUnauthorized)
+		return
+	}
+	get := r.Method == http.MethodGet || r.Method == http.MethodHead
 	switch {
-	case len(segs) == 2 && segs[1] == "towns" && r.Method == http.MethodGet:
+	case len(segs) == 2 && segs[1] == "towns" && get:
 		writeJSON(w, http.StatusOK, map[string][]string{"towns": f.TownIDs()})
 		return
 	case len(segs) == 2 && segs[1] == "fault":
 		f.serveFleetFault(w, r)
 		return
-	case len(segs) != 4 || segs[1] != "towns":
+	case len(segs) != 4 || segs[1] != "towns" || segs[2] == "":
 		notFound(w)
 		return
 	}
-	t, ok := f.byID[segs[2]]
-	if !ok {
-		notFound(w) // simtown does not create towns on demand
-		return
-	}
+	// An id that is not in the fleet is a town that was never created: it
+	// answers, from nothing, and nothing is kept for it.
+	t := f.byID[segs[2]]
 	switch op := segs[3]; {
 	case op == "reconcile-dry-run" && r.Method == http.MethodPost:
+		f.withFaults(t, w, r, func() (any, int, error) { return f.dryRun(t) })
+	case op == "status" && get:
 		f.withFaults(t, w, r, func() (any, int, error) {
-			d, err := t.dryRun(f.opts.Now())
-			return d, http.StatusOK, err
-		})
-	case op == "status" && r.Method == http.MethodGet:
-		f.withFaults(t, w, r, func() (any, int, error) {
+			if t == nil {
+				return newStatus(&f.opts, false), http.StatusOK, nil
+			}
 			s, err := t.status()
 			return s, http.StatusOK, err
 		})
 	case op == "replay-events" && r.Method == http.MethodPost:
 		f.withFaults(t, w, r, func() (any, int, error) { return f.replay(t, r) })
-	case op == "fault":
+	case op == "fault" && t != nil:
 		f.serveTownFault(t, w, r)
 	default:
 		notFound(w)
 	}
 }
 
-// withFaults answers a town call, honouring the town's HTTP fault knobs.
+// authorized checks the Cloudflare Access service token when one is
+// required.
+func (f *Fleet) authorized(r *http.Request) bool {
+	a := f.opts.Access
+	if a.ClientID == "" {
+		return true
+	}
+	id := subtle.ConstantTimeCompare([]byte(r.Header.Get("Cf-Access-Client-Id")), []byte(a.ClientID))
+	secret := subtle.ConstantTimeCompare([]byte(r.Header.Get("Cf-Access-Client-Secret")), []byte(a.ClientSecret))
+	return id&secret == 1
+}
+
+// withFaults answers a town call, honouring the town's HTTP fault knobs; a
+// town that was never created (t nil) has none.
 func (f *Fleet) withFaults(t *town, w http.ResponseWriter, r *http.Request, answer func() (any, int, error)) {
-	t.mu.Lock()
-	fl := t.fault
-	t.mu.Unlock()
+	var fl Fault
+	if t != nil {
+		t.mu.Lock()
+		fl = t.fault
+		t.mu.Unlock()
+	}
 	if fl.Latency > 0 {
 		sleep(r.Context(), fl.Latency)
 	}
@@ -106,7 +136,7 @@ func (f *Fleet) withFaults(t *town, w http.ResponseWriter, r *http.Request, answ
 		return
 	}
 	if fl.MalformedBody {
-		b, _ := json.Marshal(v)
+		b, _ := marshal(v)
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
 		w.Write(b[:len(b)/2])
@@ -115,58 +145,63 @@ func (f *Fleet) withFaults(t *town, w http.ResponseWriter, r *http.Request, answ
 	writeJSON(w, code, v)
 }
 
+// savepointRefused reports whether the town's SQL SAVEPOINT is refused, as
+// workerd refuses the real code's.
+func (f *Fleet) savepointRefused(t *town) bool {
+	if f.opts.SavepointRefused {
+		return true
+	}
+	if t == nil {
+		return false
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.fault.SavepointRefused
+}
+
+func internalError() (any, int, error) {
+	f := false
+	return errorJSON{Success: &f, Error: errInternal}, http.StatusInternalServerError, nil
+}
+
+func (f *Fleet) dryRun(t *town) (any, int, error) {
+	switch {
+	case f.savepointRefused(t):
+		return internalError()
+	case t == nil:
+		d := &dryRunJSON{Actions: []action{}, Metrics: gastown.DryRunMetrics{ActionsByType: map[string]int{}}}
+		if f.opts.DryRunViolations {
+			d.Violations = &[]gastown.Violation{}
+		}
+		return d, http.StatusOK, nil
+	}
+	d, err := t.dryRun(f.opts.Now())
+	return d, http.StatusOK, err
+}
+
 // replay validates the body as Gastown does and runs the replay.
 func (f *Fleet) replay(t *town, r *http.Request) (any, int, error) {
-	var body struct {
-		From json.RawMessage `json:"from"`
-		To   json.RawMessage `json:"to"`
-		Mode string          `json:"mode"`
+	raw, _ := io.ReadAll(io.LimitReader(r.Body, maxRequestBody))
+	win, mode, invalid := parseReplayBody(raw)
+	switch {
+	case invalid == errInternal:
+		return internalError()
+	case invalid != "":
+		return errorJSON{Error: invalid}, http.StatusBadRequest, nil
+	case f.savepointRefused(t):
+		return internalError()
+	case t == nil:
+		out := emptyReplay()
+		if mode == ModeFaithful {
+			out.Caveat = CaveatFaithful
+		}
+		return out, http.StatusOK, nil
 	}
-	raw, err := io.ReadAll(io.LimitReader(r.Body, maxRequestBody))
-	if err != nil || json.Unmarshal(raw, &body) != nil || missing(body.From) || missing(body.To) {
-		return errorJSON{Error: replayMissing}, http.StatusBadRequest, nil
-	}
-	from, okFrom := parseJSDate(body.From)
-	to, okTo := parseJSDate(body.To)
-	if !okFrom || !okTo {
-		return errorJSON{Error: replayBadDate}, http.StatusBadRequest, nil
-	}
-	if from.After(to) {
-		return errorJSON{Error: replayOrder}, http.StatusBadRequest, nil
-	}
-	out, err := t.replay(from, to, body.Mode, f.opts.Now())
+	out, err := t.replay(win, mode, f.opts.Now())
 	if pruned := (*HistoryPrunedError)(nil); errors.As(err, &pruned) {
 		return errorJSON{Error: pruned.Error()}, http.StatusBadRequest, nil
 	}
 	return out, http.StatusOK, err
-}
-
-// missing mirrors JavaScript's !body.from: absent, null, "" (and false, 0).
-func missing(v json.RawMessage) bool {
-	switch s := string(bytes.TrimSpace(v)); s {
-	case "", "null", `""`, "false", "0":
-		return true
-	}
-	return false
-}
-
-// jsDateLayouts are the ISO 8601 shapes JavaScript's Date accepts; a time
-// without a zone is taken as UTC.
-var jsDateLayouts = []string{
-	time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02T15:04", "2006-01-02", "2006-01", "2006",
-}
-
-func parseJSDate(v json.RawMessage) (time.Time, bool) {
-	var s string
-	if json.Unmarshal(v, &s) != nil {
-		return time.Time{}, false
-	}
-	for _, l := range jsDateLayouts {
-		if t, err := time.Parse(l, s); err == nil {
-			return t.UTC(), true
-		}
-	}
-	return time.Time{}, false
 }
 
 func (f *Fleet) serveTownFault(t *town, w http.ResponseWriter, r *http.Request) {
@@ -226,8 +261,19 @@ func readFault(r *http.Request) (Fault, error) {
 	return fl, nil
 }
 
+// marshal encodes as JavaScript's JSON.stringify does: no HTML escaping.
+func marshal(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
+}
+
 func writeJSON(w http.ResponseWriter, code int, v any) {
-	b, err := json.Marshal(v)
+	b, err := marshal(v)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, errInternal)
 		return
@@ -239,7 +285,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeError(w http.ResponseWriter, code int, msg string) {
 	f := false
-	b, _ := json.Marshal(errorJSON{Success: &f, Error: msg})
+	b, _ := marshal(errorJSON{Success: &f, Error: msg})
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)
 	w.Write(b)

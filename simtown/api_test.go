@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"reflect"
 	"regexp"
 	"strings"
@@ -20,16 +21,23 @@ func TestUnknownRoutesAnswerGastown404(t *testing.T) {
 	f, _ := newFleet(t, Options{Towns: 2})
 	want := readSample(t, "error-404.json")
 	tests := []struct{ method, path string }{
-		{http.MethodGet, "/"},
+		{http.MethodPost, "/"},
 		{http.MethodGet, "/metrics"},
 		{http.MethodGet, "/debug"},
 		{http.MethodGet, "/debug/towns/town-01"},
 		{http.MethodGet, "/debug/towns/town-01/nope"},
 		{http.MethodGet, "/debug/towns/town-01/status/extra"},
-		{http.MethodGet, "/debug/towns/town-99/status"}, // not in the fleet: not created
-		{http.MethodPost, "/debug/towns/town%2F01/reconcile-dry-run"},
+		{http.MethodGet, "/debug/towns/town-01/status/"},
+		{http.MethodGet, "/debug/towns//status"}, // an empty id
+		{http.MethodGet, "/debug/towns/town-01//status"},
+		{http.MethodGet, "//debug/towns/town-01/status"},
+		{http.MethodGet, "/debug/Towns/town-01/status"},
 		{http.MethodGet, "/debug/towns/town-01/reconcile-dry-run"}, // wrong method
 		{http.MethodPost, "/debug/towns/town-01/status"},
+		{http.MethodOptions, "/debug/towns/town-01/status"},
+		{http.MethodPut, "/debug/towns/town-99/status"},
+		{http.MethodGet, "/debug/towns/town-99/replay-events"},
+		{http.MethodGet, "/debug/towns/town-99/fault"}, // knobs are for the fleet's towns
 		{http.MethodPost, "/debug/towns"},
 		{http.MethodPatch, "/debug/towns/town-01/fault"},
 		{http.MethodGet, "/debug/fault"},
@@ -42,6 +50,15 @@ func TestUnknownRoutesAnswerGastown404(t *testing.T) {
 	}
 	if got := f.TownIDs(); !reflect.DeepEqual(got, []string{"town-01", "town-02"}) {
 		t.Errorf("asking about unknown towns changed the fleet: %v", got)
+	}
+}
+
+func TestHealthRoutes(t *testing.T) {
+	f, _ := newFleet(t, Options{Access: Access{ClientID: "id", ClientSecret: "s"}}) // outside /debug/
+	for path, want := range map[string]string{"/": `{"service":"gastown","status":"ok"}`, "/health": `{"status":"ok"}`} {
+		if code, body := call(t, f.Handler(), http.MethodGet, path, ""); code != 200 || string(body) != want {
+			t.Errorf("GET %s: %d %s, want 200 %s", path, code, body, want)
+		}
 	}
 }
 
@@ -112,6 +129,12 @@ func TestStatusShapeAndRestart(t *testing.T) {
 	}
 	if len(s.AlarmStatus.RecentEvents) != recentEventsMax {
 		t.Errorf("%d recent events, want %d", len(s.AlarmStatus.RecentEvents), recentEventsMax)
+	}
+	kinds := map[string]bool{"created": true, "status_changed": true, "hooked": true, "unhooked": true, "review_submitted": true}
+	for i, e := range s.AlarmStatus.RecentEvents {
+		if !kinds[e.Type] || (i > 0 && e.Time.After(s.AlarmStatus.RecentEvents[i-1].Time)) {
+			t.Errorf("recent event %d %+v: not a bead event of simtown, or not newest first", i, e)
+		}
 	}
 	stamps := regexp.MustCompile(`"(nextFireAt|last_activity_at|updated_at|time)":"([^"]*)"`).FindAllSubmatch(body, -1)
 	if len(stamps) < 10 {
@@ -226,7 +249,7 @@ func TestHTTPFaultKnobs(t *testing.T) {
 	}
 
 	code, body = call(t, f.Handler(), http.MethodGet, "/debug/towns/town-01/fault", "")
-	want := `{"latency":"0s","error_rate":0,"hang":false,"malformed_body":false,"stall_alarm":true,"queue_depth":0,"break_invariant":0}`
+	want := `{"latency":"0s","error_rate":0,"hang":false,"malformed_body":false,"stall_alarm":true,"queue_depth":0,"break_invariant":0,"savepoint_refused":false}`
 	if code != 200 || string(body) != want {
 		t.Errorf("GET fault: %d %s, want %s", code, body, want)
 	}
@@ -260,7 +283,7 @@ func TestFaultValidation(t *testing.T) {
 }
 
 func TestFleetWideFault(t *testing.T) {
-	f, _ := newFleet(t, Options{Towns: 3})
+	f, _ := newFleet(t, Options{Towns: 3, DryRunViolations: true})
 	if code, body := call(t, f.Handler(), http.MethodPut, "/debug/fault", `{"break_invariant":5}`); code != 200 {
 		t.Fatalf("PUT /debug/fault: %d %s", code, body)
 	}
@@ -276,5 +299,224 @@ func TestFleetWideFault(t *testing.T) {
 		if fl, _ := f.Fault(id); fl != (Fault{}) {
 			t.Errorf("%s still has %+v", id, fl)
 		}
+	}
+}
+
+// The real worker's answers for a town id that was never created, whatever
+// its shape (measured; dry run and replay with SAVEPOINT patched).
+const (
+	neverCreatedStatus = `{"alarmStatus":{"alarm":{"nextFireAt":null,"intervalMs":60000,"intervalLabel":"idle (60s)"},` +
+		`"agents":{"working":0,"idle":0,"stalled":0,"dead":0,"total":0},"beads":{"open":0,"inProgress":0,"inReview":0,"failed":0,"triageRequests":0},` +
+		`"patrol":{"guppWarnings":0,"guppEscalations":0,"stalledAgents":0,"orphanedHooks":0},"reconciler":null,"recentEvents":[]},"agentMeta":[],"beadSummary":[]}`
+	neverCreatedDryRun = `{"actions":[],"metrics":{"actionsEmitted":0,"actionsByType":{},"pendingEventCount":0,"eventsDrained":0}}`
+	neverCreatedReplay = `{"caveat":"` + realCaveat + `","eventsReplayed":0,"actions":[],"stateSnapshot":{"agents":[],"nonTerminalBeads":[]}}`
+	gastown500         = `{"success":false,"error":"Internal server error"}`
+	gastown404         = `{"success":false,"error":"Not found"}`
+	replayMissingBody  = `{"error":"Missing required fields: from, to (ISO timestamps)"}`
+	validWindow        = `{"from":"2026-01-01T00:00:00.000Z","to":"2027-01-01T00:00:00.000Z"}`
+)
+
+func TestNeverCreatedTownAnswersLikeGastown(t *testing.T) {
+	f, _ := newFleet(t, Options{Towns: 2})
+	ids := []string{"00000000-0000-4000-8000-000000000001", "town-99", "not%20a%20uuid!", "a%2Fb", "town%2F01", "%E2%9C%93"}
+	calls := []struct {
+		method, op, body string
+		code             int
+		want             string
+	}{
+		{http.MethodGet, "status", "", 200, neverCreatedStatus},
+		{http.MethodPost, "reconcile-dry-run", "", 200, neverCreatedDryRun},
+		{http.MethodPost, "replay-events", validWindow, 200, neverCreatedReplay},
+		{http.MethodPost, "replay-events", "", 500, gastown500},
+		{http.MethodPost, "replay-events", "{}", 400, replayMissingBody},
+		{http.MethodPost, "status", "", 404, gastown404},
+		{http.MethodGet, "reconcile-dry-run", "", 404, gastown404},
+		{http.MethodDelete, "status", "", 404, gastown404},
+	}
+	for _, id := range ids {
+		for _, c := range calls {
+			code, body := call(t, f.Handler(), c.method, "/debug/towns/"+id+"/"+c.op, c.body)
+			if code != c.code || string(body) != c.want {
+				t.Errorf("%s %s of %s: %d %s\nwant %d %s", c.method, c.op, id, code, body, c.code, c.want)
+			}
+		}
+		if code, _ := call(t, f.Handler(), http.MethodHead, "/debug/towns/"+id+"/status", ""); code != 200 {
+			t.Errorf("HEAD status of %s: %d, want 200", id, code)
+		}
+	}
+
+	// What the options change answers accordingly; the dry run of the real
+	// code is refused like any other.
+	g, _ := newFleet(t, Options{IdleInterval: IdleIntervalLater, Version: VersionLater, DryRunViolations: true})
+	want := strings.Replace(neverCreatedStatus, `"intervalMs":60000,"intervalLabel":"idle (60s)"`, `"intervalMs":300000,"intervalLabel":"idle (5m)"`, 1)
+	want = strings.Replace(want, `"recentEvents":[]}`, `"recentEvents":[],"draining":false,"drainStartedAt":null}`, 1)
+	if _, body := call(t, g.Handler(), http.MethodGet, "/debug/towns/town-99/status", ""); string(body) != want {
+		t.Errorf("later version, idle at 5m: %s\nwant %s", body, want)
+	}
+	want = strings.TrimSuffix(neverCreatedDryRun, "}") + `,"violations":[]}`
+	if _, body := call(t, g.Handler(), http.MethodPost, "/debug/towns/town-99/reconcile-dry-run", ""); string(body) != want {
+		t.Errorf("dry run with violations: %s, want %s", body, want)
+	}
+	r, _ := newFleet(t, Options{SavepointRefused: true})
+	for _, c := range []struct{ op, body string }{{"reconcile-dry-run", ""}, {"replay-events", validWindow}} {
+		if code, body := call(t, r.Handler(), http.MethodPost, "/debug/towns/town-99/"+c.op, c.body); code != 500 || string(body) != gastown500 {
+			t.Errorf("%s with the SAVEPOINT refused: %d %s", c.op, code, body)
+		}
+	}
+}
+
+// Asking about ids that were never created keeps nothing: no database, no
+// alarm, no entry, no memory that grows with the number of ids.
+func TestNeverCreatedTownsKeepNothing(t *testing.T) {
+	dir := t.TempDir()
+	f, c := newFleet(t, Options{Towns: 2, Dir: dir})
+	files := func() []string {
+		t.Helper()
+		es, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range es {
+			names = append(names, e.Name())
+		}
+		return names
+	}
+	before := files()
+	ask := func(from, n int) {
+		for i := from; i < from+n; i++ {
+			id := TownUUID(99, i)
+			for _, c := range []struct{ method, op, body string }{
+				{http.MethodGet, "status", ""}, {http.MethodPost, "reconcile-dry-run", ""}, {http.MethodPost, "replay-events", validWindow},
+			} {
+				if code, body := call(t, f.Handler(), c.method, "/debug/towns/"+id+"/"+c.op, c.body); code != 200 {
+					t.Fatalf("%s of %s: %d %s", c.op, id, code, body)
+				}
+			}
+		}
+	}
+	ask(0, 100) // warm up: pools and caches
+	heap0 := heapBytes()
+	const ids = 1000
+	ask(1000, ids)
+	grown := heapBytes() - heap0
+	run(t, f, c, 10*time.Second)
+	if after := files(); !reflect.DeepEqual(after, before) {
+		t.Errorf("files %v after the calls, want %v", after, before)
+	}
+	if len(f.byID) != 2 || len(f.towns) != 2 || f.sched.h.Len() != 2 {
+		t.Errorf("fleet holds %d ids, %d towns, %d alarms; want 2 of each", len(f.byID), len(f.towns), f.sched.h.Len())
+	}
+	// A town costs kilobytes of heap; an id that is kept at all, tens of bytes.
+	if per := grown / ids; per > 16 {
+		t.Errorf("heap grew %.0f bytes for %d unknown ids (%.1f per id)", grown, ids, per)
+	}
+}
+
+// The savepoint_refused knob, or the fleet's SavepointRefused, answers the
+// dry run and every replay that passes validation with the real code's 500;
+// status keeps working.
+func TestSavepointRefused(t *testing.T) {
+	f, _ := newFleet(t, Options{Towns: 2})
+	refused := func(town string) bool {
+		t.Helper()
+		code, body := call(t, f.Handler(), http.MethodPost, "/debug/towns/"+town+"/reconcile-dry-run", "")
+		rc, rb := call(t, f.Handler(), http.MethodPost, "/debug/towns/"+town+"/replay-events", validWindow)
+		if (code == 500) != (rc == 500) {
+			t.Fatalf("%s: dry run %d %s, replay %d %s: want both refused or neither", town, code, body, rc, rb)
+		}
+		if code == 500 && (string(body) != gastown500 || string(rb) != gastown500) {
+			t.Errorf("%s: bodies %s and %s, want %s", town, body, rb, gastown500)
+		}
+		return code == 500
+	}
+	if refused("town-01") {
+		t.Fatal("refused before the knob was set")
+	}
+	if code, body := call(t, f.Handler(), http.MethodPut, "/debug/towns/town-01/fault", `{"savepoint_refused":true}`); code != 200 {
+		t.Fatalf("PUT fault: %d %s", code, body)
+	}
+	if !refused("town-01") || refused("town-02") {
+		t.Error("the knob must refuse town-01's savepoint only")
+	}
+	// Validation comes first, as in the worker; status is not affected.
+	if code, body := call(t, f.Handler(), http.MethodPost, "/debug/towns/town-01/replay-events", "{}"); code != 400 || string(body) != replayMissingBody {
+		t.Errorf("replay {}: %d %s", code, body)
+	}
+	if code, body := call(t, f.Handler(), http.MethodGet, "/debug/towns/town-01/status", ""); code != 200 {
+		t.Errorf("status: %d %s", code, body)
+	}
+	call(t, f.Handler(), http.MethodDelete, "/debug/towns/town-01/fault", "")
+	if refused("town-01") {
+		t.Error("still refused after healing")
+	}
+
+	g, _ := newFleet(t, Options{Towns: 2, SavepointRefused: true})
+	call(t, g.Handler(), http.MethodDelete, "/debug/fault", "") // the runtime, not a knob: healing keeps it
+	for _, id := range g.TownIDs() {
+		if code, body := call(t, g.Handler(), http.MethodPost, "/debug/towns/"+id+"/reconcile-dry-run", ""); code != 500 || string(body) != gastown500 {
+			t.Errorf("%s with SavepointRefused: %d %s", id, code, body)
+		}
+	}
+}
+
+// With an Access service token configured, every /debug/ call needs both
+// headers; without them the answer is later Gastown's 401.
+func TestAccessServiceToken(t *testing.T) {
+	f, _ := newFleet(t, Options{Access: Access{ClientID: "id-1.access", ClientSecret: "s3cret"}})
+	const unauthorized = `{"success":false,"error":"Unauthorized"}`
+	tests := []struct {
+		name, id, secret string
+		ok               bool
+	}{
+		{"no headers", "", "", false},
+		{"id only", "id-1.access", "", false},
+		{"wrong secret", "id-1.access", "s3cre", false},
+		{"wrong id", "id-2.access", "s3cret", false},
+		{"both", "id-1.access", "s3cret", true},
+	}
+	for _, tt := range tests {
+		for _, c := range []struct{ method, path string }{
+			{http.MethodGet, "/debug/towns/town-01/status"},
+			{http.MethodGet, "/debug/towns/never-created/status"},
+			{http.MethodGet, "/debug/towns"},
+			{http.MethodPut, "/debug/fault"},
+		} {
+			req := httptest.NewRequest(c.method, c.path, strings.NewReader("{}"))
+			if tt.id != "" {
+				req.Header.Set("CF-Access-Client-Id", tt.id)
+			}
+			if tt.secret != "" {
+				req.Header.Set("CF-Access-Client-Secret", tt.secret)
+			}
+			w := httptest.NewRecorder()
+			f.Handler().ServeHTTP(w, req)
+			if denied := w.Code == 401 && w.Body.String() == unauthorized; denied == tt.ok || (tt.ok && w.Code != 200) {
+				t.Errorf("%s: %s %s: %d %s", tt.name, c.method, c.path, w.Code, w.Body)
+			}
+		}
+	}
+	// Outside /debug/ the worker answers as before.
+	if code, body := call(t, f.Handler(), http.MethodGet, "/metrics", ""); code != 404 || string(body) != gastown404 {
+		t.Errorf("/metrics: %d %s", code, body)
+	}
+}
+
+func TestTownUUIDs(t *testing.T) {
+	f, _ := newFleet(t, Options{Towns: 3, Seed: 8, TownIDs: IDsUUID})
+	g, _ := newFleet(t, Options{Towns: 3, Seed: 9, TownIDs: IDsUUID})
+	uuid4 := regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+	ids := f.TownIDs()
+	for i, id := range ids {
+		if !uuid4.MatchString(id) || id != TownUUID(8, i+1) || id == g.TownIDs()[i] {
+			t.Errorf("town %d: %q (seed 9: %q), want a version 4 UUID that the seed decides", i+1, id, g.TownIDs()[i])
+		}
+	}
+	_, body := call(t, f.Handler(), http.MethodGet, "/debug/towns", "")
+	if l := decode[gastown.TownList](t, body); !reflect.DeepEqual(l.Towns, ids) {
+		t.Errorf("GET /debug/towns = %v, want %v", l.Towns, ids)
+	}
+	if code, body := call(t, f.Handler(), http.MethodPost, "/debug/towns/"+ids[1]+"/reconcile-dry-run", ""); code != 200 || decode[gastown.DryRun](t, body).Metrics.EventsDrained == 0 {
+		t.Errorf("dry run of %s: %d %s, want its bootstrap events", ids[1], code, body)
 	}
 }

@@ -74,6 +74,11 @@ func (s store) maybeCheckpoint(at string, n int) error {
 	if err := s.exec(`DELETE FROM alarm_ticks WHERE tick_at <= ?`, base); err != nil {
 		return err
 	}
+	// The bead history goes with it, but for the last events status shows.
+	if err := s.exec(`DELETE FROM bead_events WHERE created_at <= ?
+		AND seq <= (SELECT MAX(seq) FROM bead_events) - ?`, base, recentEventsMax); err != nil {
+		return err
+	}
 	return s.setMeta(metaHistoryFrom, base)
 }
 

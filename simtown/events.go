@@ -111,6 +111,9 @@ func (s store) applyEvent(e event, now string) ([]action, error) {
 	case evBeadCreated:
 		err = s.exec(`INSERT OR IGNORE INTO beads (bead_id, type, status, title, rig_id, created_at, updated_at)
 			VALUES (?, 'issue', 'open', ?, ?, ?, ?)`, e.BeadID, e.Payload.Title, nullable(e.Payload.RigID), e.CreatedAt, e.CreatedAt)
+		if err == nil {
+			err = s.logBeadEvent(e.BeadID, "", "created", "", "open", e.CreatedAt)
+		}
 	case evConvoyStarted:
 		err = s.startConvoy(e)
 	case evAgentDone:
@@ -144,6 +147,9 @@ func (s store) applyEvent(e event, now string) ([]action, error) {
 func (s store) startConvoy(e event) error {
 	if err := s.exec(`INSERT OR IGNORE INTO beads (bead_id, type, status, title, created_at, updated_at)
 		VALUES (?, 'convoy', 'open', ?, ?, ?)`, e.BeadID, e.Payload.Title, e.CreatedAt, e.CreatedAt); err != nil {
+		return err
+	}
+	if err := s.logBeadEvent(e.BeadID, "", "created", "", "open", e.CreatedAt); err != nil {
 		return err
 	}
 	for _, m := range e.Payload.Members {

@@ -11,7 +11,7 @@ import (
 // JSON form is what PUT /debug/towns/{town}/fault takes and GET returns:
 //
 //	{"latency":"250ms","error_rate":0.5,"hang":false,"malformed_body":false,
-//	 "stall_alarm":false,"queue_depth":0,"break_invariant":7}
+//	 "stall_alarm":false,"queue_depth":0,"break_invariant":7,"savepoint_refused":false}
 type Fault struct {
 	Latency        time.Duration // JSON "latency": a Go duration string
 	ErrorRate      float64       // share of town calls answered with the 500 envelope
@@ -20,25 +20,29 @@ type Fault struct {
 	StallAlarm     bool          // alarm ticks stop draining events, so they pile up
 	QueueDepth     int           // keep at least this many events pending
 	BreakInvariant int           // 3..7: keep that invariant broken until healed
+	// SavepointRefused answers the dry run and every valid replay with
+	// Gastown's 500, as the real code does on workerd.
+	SavepointRefused bool
 }
 
 const maxQueueDepthKnob = 100000
 
 type faultJSON struct {
-	Latency        string  `json:"latency"`
-	ErrorRate      float64 `json:"error_rate"`
-	Hang           bool    `json:"hang"`
-	MalformedBody  bool    `json:"malformed_body"`
-	StallAlarm     bool    `json:"stall_alarm"`
-	QueueDepth     int     `json:"queue_depth"`
-	BreakInvariant int     `json:"break_invariant"`
+	Latency          string  `json:"latency"`
+	ErrorRate        float64 `json:"error_rate"`
+	Hang             bool    `json:"hang"`
+	MalformedBody    bool    `json:"malformed_body"`
+	StallAlarm       bool    `json:"stall_alarm"`
+	QueueDepth       int     `json:"queue_depth"`
+	BreakInvariant   int     `json:"break_invariant"`
+	SavepointRefused bool    `json:"savepoint_refused"`
 }
 
 func (f Fault) MarshalJSON() ([]byte, error) {
 	return json.Marshal(faultJSON{
 		Latency: f.Latency.String(), ErrorRate: f.ErrorRate, Hang: f.Hang,
 		MalformedBody: f.MalformedBody, StallAlarm: f.StallAlarm,
-		QueueDepth: f.QueueDepth, BreakInvariant: f.BreakInvariant,
+		QueueDepth: f.QueueDepth, BreakInvariant: f.BreakInvariant, SavepointRefused: f.SavepointRefused,
 	})
 }
 
@@ -60,7 +64,8 @@ func (f *Fault) UnmarshalJSON(b []byte) error {
 		lat = d
 	}
 	*f = Fault{Latency: lat, ErrorRate: j.ErrorRate, Hang: j.Hang, MalformedBody: j.MalformedBody,
-		StallAlarm: j.StallAlarm, QueueDepth: j.QueueDepth, BreakInvariant: j.BreakInvariant}
+		StallAlarm: j.StallAlarm, QueueDepth: j.QueueDepth, BreakInvariant: j.BreakInvariant,
+		SavepointRefused: j.SavepointRefused}
 	return nil
 }
 

@@ -36,15 +36,8 @@ type Fleet struct {
 // until their next tick, as after a Gastown restart.
 func New(opts Options) (*Fleet, error) {
 	opts.normalize()
-	switch {
-	case opts.Towns < 0 || opts.Towns > 100000:
-		return nil, fmt.Errorf("simtown: towns %d out of range [0, 100000]", opts.Towns)
-	case opts.FaultRate < 0 || opts.FaultRate > 1:
-		return nil, fmt.Errorf("simtown: fault rate %v out of range [0, 1]", opts.FaultRate)
-	case opts.SideEffectFailureRate < 0 || opts.SideEffectFailureRate > 1:
-		return nil, fmt.Errorf("simtown: side-effect failure rate %v out of range [0, 1]", opts.SideEffectFailureRate)
-	case opts.SideEffectLatency < 0:
-		return nil, fmt.Errorf("simtown: side-effect latency %s is negative", opts.SideEffectLatency)
+	if err := opts.validate(); err != nil {
+		return nil, fmt.Errorf("simtown: %w", err)
 	}
 	if err := opts.Fault.Validate(); err != nil {
 		return nil, fmt.Errorf("simtown: fault: %w", err)
@@ -67,6 +60,9 @@ func New(opts Options) (*Fleet, error) {
 	stagger := opts.scaled(activeInterval)
 	for i := 1; i <= opts.Towns; i++ {
 		id := TownID(i, opts.Towns)
+		if opts.TownIDs == IDsUUID {
+			id = TownUUID(opts.Seed, i)
+		}
 		t, err := openTown(id, f.dir, &f.opts, now)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("simtown: %w", err), f.Close())
@@ -247,9 +243,6 @@ func (t *town) setFault(fl Fault, now time.Time) error {
 		}
 		if err := t.record(evs, ts(now)); err != nil {
 			return fmt.Errorf("set fault of town %q: %w", t.id, err)
-		}
-		if len(evs) > 0 {
-			t.active = true
 		}
 		return nil
 	})

@@ -6,38 +6,42 @@ import (
 	"github.com/tickwatch/tickwatch/gastown"
 )
 
-// checkInvariants reports every broken invariant with Gastown's text, in
-// Gastown's order: #7, #5, #3, #6, #4.
+// checkInvariants reports every broken invariant with Gastown's text and
+// Gastown's conditions, in Gastown's order: #7, #5, #3, #6, #4. Its queries
+// have no ORDER BY; rows come in table order, groups in key order, which
+// the ORDER BY clauses below make explicit.
 func (s store) checkInvariants() ([]gastown.Violation, error) {
 	out := []gastown.Violation{}
 	ids, err := s.strings(`SELECT bead_id FROM agent_metadata
-		WHERE status = 'working' AND (current_hook_bead_id IS NULL OR current_hook_bead_id = '') ORDER BY bead_id`)
+		WHERE status = 'working' AND current_hook_bead_id IS NULL ORDER BY rowid`)
 	if err != nil {
 		return nil, fmt.Errorf("invariant 7: %w", err)
 	}
 	for _, id := range ids {
 		out = append(out, gastown.Violation{Invariant: 7, Message: fmt.Sprintf(gastown.MsgWorkingNoHook, id)})
 	}
-	ids, err = s.strings(`SELECT bead_id FROM beads WHERE type = 'convoy' AND status = 'in_progress' ORDER BY bead_id`)
+	ids, err = s.strings(`SELECT bead_id FROM beads WHERE type = 'convoy' AND status = 'in_progress' ORDER BY rowid`)
 	if err != nil {
 		return nil, fmt.Errorf("invariant 5: %w", err)
 	}
 	for _, id := range ids {
 		out = append(out, gastown.Violation{Invariant: 5, Message: fmt.Sprintf(gastown.MsgConvoyInProgress, id)})
 	}
-	if out, err = s.groupCounts(out, 3, gastown.MsgRigManyMRs, `SELECT COALESCE(rig_id, ''), COUNT(*) FROM beads
-		WHERE type = 'merge_request' AND status = 'in_progress' GROUP BY rig_id HAVING COUNT(*) > 1 ORDER BY rig_id`); err != nil {
+	if out, err = s.groupCounts(out, 3, gastown.MsgRigManyMRs, `SELECT rig_id, COUNT(*) FROM beads
+		WHERE type = 'merge_request' AND status = 'in_progress' AND rig_id IS NOT NULL
+		GROUP BY rig_id HAVING COUNT(*) > 1 ORDER BY rig_id`); err != nil {
 		return nil, err
 	}
 	if out, err = s.groupCounts(out, 6, gastown.MsgBeadManyHooked, `SELECT current_hook_bead_id, COUNT(*) FROM agent_metadata
-		WHERE current_hook_bead_id IS NOT NULL AND current_hook_bead_id != ''
+		WHERE current_hook_bead_id IS NOT NULL
 		GROUP BY current_hook_bead_id HAVING COUNT(*) > 1 ORDER BY current_hook_bead_id`); err != nil {
 		return nil, err
 	}
 	ids, err = s.strings(`SELECT b.bead_id FROM beads b WHERE b.type = 'issue' AND b.status = 'in_review'
 		AND NOT EXISTS (SELECT 1 FROM bead_dependencies d JOIN beads m ON m.bead_id = d.bead_id
-			WHERE d.depends_on_bead_id = b.bead_id AND m.type = 'merge_request' AND m.status IN ('open', 'in_progress'))
-		ORDER BY b.bead_id`)
+			WHERE d.depends_on_bead_id = b.bead_id AND d.kind = 'tracks'
+			AND m.type = 'merge_request' AND m.status IN ('open', 'in_progress'))
+		ORDER BY b.rowid`)
 	if err != nil {
 		return nil, fmt.Errorf("invariant 4: %w", err)
 	}

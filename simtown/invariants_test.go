@@ -24,7 +24,7 @@ func TestBrokenInvariantReportedAndRepaired(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.want, func(t *testing.T) {
-			f, c := newFleet(t, Options{Seed: 5})
+			f, c := newFleet(t, Options{Seed: 5, DryRunViolations: true})
 			h := f.Handler()
 			dryRun := func() []gastown.Violation {
 				code, body := call(t, h, http.MethodPost, "/debug/towns/town-01/reconcile-dry-run", "")
@@ -66,8 +66,9 @@ func TestBrokenInvariantReportedAndRepaired(t *testing.T) {
 	}
 }
 
-// The checker is generic: it finds broken rows that no fault knob made, in
-// Gastown's order (#7, #5, #3, #6, #4), counts included.
+// The checker is generic: it finds broken rows that no fault knob made, with
+// Gastown's conditions and in Gastown's order (#7, #5, #3, #6, #4), counts
+// included.
 func TestCheckInvariantsOnHandMadeState(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -76,15 +77,25 @@ func TestCheckInvariantsOnHandMadeState(t *testing.T) {
 	}{
 		{name: "clean", want: []gastown.Violation{}},
 		{
-			name: "working agent without hook",
+			// Only a NULL hook is missing; agents in table order.
+			name: "working agents without hook",
 			setup: []string{`INSERT INTO agent_metadata VALUES ('7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90', 'polecat', 'working', NULL, 1, '2026-11-28T09:00:00.000Z', NULL)`,
-				`INSERT INTO agent_metadata VALUES ('a2', 'polecat', 'working', '', 1, '2026-11-28T09:00:00.000Z', NULL)`},
-			want: []gastown.Violation{viol(7, "Working agent 7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90 has no hook"), viol(7, "Working agent a2 has no hook")},
+				`INSERT INTO agent_metadata VALUES ('a2', 'polecat', 'working', '', 1, '2026-11-28T09:00:00.000Z', NULL)`,
+				`INSERT INTO agent_metadata VALUES ('a1', 'polecat', 'working', NULL, 1, '2026-11-28T09:00:00.000Z', NULL)`},
+			want: []gastown.Violation{viol(7, "Working agent 7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90 has no hook"), viol(7, "Working agent a1 has no hook")},
 		},
 		{
-			name:  "three MRs in progress on one rig, one on another",
-			setup: []string{mr("m1", "rig-x", "in_progress"), mr("m2", "rig-x", "in_progress"), mr("m3", "rig-x", "in_progress"), mr("m4", "rig-y", "in_progress"), mr("m5", "rig-y", "open")},
-			want:  []gastown.Violation{viol(3, "Rig rig-x has 3 in_progress MR beads (should be at most 1)")},
+			name: "three MRs in progress on one rig, one on another, two on none",
+			setup: []string{mr("m1", "rig-x", "in_progress"), mr("m2", "rig-x", "in_progress"), mr("m3", "rig-x", "in_progress"), mr("m4", "rig-y", "in_progress"), mr("m5", "rig-y", "open"),
+				`INSERT INTO beads (bead_id, type, status, title, created_at, updated_at) VALUES ('m6', 'merge_request', 'in_progress', 't', '', ''), ('m7', 'merge_request', 'in_progress', 't', '', '')`},
+			want: []gastown.Violation{viol(3, "Rig rig-x has 3 in_progress MR beads (should be at most 1)")},
+		},
+		{
+			// An empty hook is a hook: two agents on it break #6.
+			name: "two agents on an empty hook",
+			setup: []string{`INSERT INTO agent_metadata VALUES ('a1', 'polecat', 'idle', '', 1, '2026-11-28T09:00:00.000Z', NULL)`,
+				`INSERT INTO agent_metadata VALUES ('a2', 'polecat', 'idle', '', 1, '2026-11-28T09:00:00.000Z', NULL)`},
+			want: []gastown.Violation{viol(6, "Bead  has 2 agents hooked (should be at most 1)")},
 		},
 		{
 			name: "three agents on one bead",
@@ -94,10 +105,13 @@ func TestCheckInvariantsOnHandMadeState(t *testing.T) {
 			want: []gastown.Violation{viol(6, "Bead b-issue-0001 has 3 agents hooked (should be at most 1)")},
 		},
 		{
-			name: "in review: one with an open MR, one whose MR failed",
-			setup: []string{issue("b-issue-0001", "in_review"), issue("b-issue-0002", "in_review"), mr("b-mr-0001", "r", "open"), mr("b-mr-0002", "r", "failed"),
-				`INSERT INTO bead_dependencies VALUES ('b-mr-0001', 'b-issue-0001', 'tracks')`, `INSERT INTO bead_dependencies VALUES ('b-mr-0002', 'b-issue-0002', 'tracks')`},
-			want: []gastown.Violation{viol(4, "Issue bead b-issue-0002 is in_review but has no open/in_progress MR bead")},
+			name: "in review: one with an open MR, one whose MR failed, one linked otherwise",
+			setup: []string{issue("b-issue-0001", "in_review"), issue("b-issue-0002", "in_review"), issue("b-issue-0003", "in_review"),
+				mr("b-mr-0001", "r", "open"), mr("b-mr-0002", "r", "failed"), mr("b-mr-0003", "r", "open"),
+				`INSERT INTO bead_dependencies VALUES ('b-mr-0001', 'b-issue-0001', 'tracks')`, `INSERT INTO bead_dependencies VALUES ('b-mr-0002', 'b-issue-0002', 'tracks')`,
+				`INSERT INTO bead_dependencies VALUES ('b-mr-0003', 'b-issue-0003', 'blocks')`},
+			want: []gastown.Violation{viol(4, "Issue bead b-issue-0002 is in_review but has no open/in_progress MR bead"),
+				viol(4, "Issue bead b-issue-0003 is in_review but has no open/in_progress MR bead")},
 		},
 		{
 			name: "all at once, in Gastown's order",

@@ -7,8 +7,10 @@ import (
 
 // Caveats of replay-events: Gastown's own, and simtown's faithful mode.
 const (
-	CaveatApproximate = "Approximate: the window's events were re-applied on top of the town's live state, not on a snapshot taken before the window."
-	CaveatFaithful    = "Faithful: the town's state as of \"from\" was rebuilt from its event log by re-running its alarm ticks, then the window's ticks were re-run; the snapshot is the state the town had at \"to\"."
+	CaveatApproximate = "Events are re-applied on top of current live state, not from a pre-window snapshot. " +
+		"Non-idempotent handlers may produce different results than the original processing. " +
+		"Use for debugging event flow, not faithful historical reconstruction."
+	CaveatFaithful = "Faithful: the town's state as of \"from\" was rebuilt from its event log by re-running its alarm ticks, then the window's ticks were re-run; the snapshot is the state the town had at \"to\"."
 )
 
 // Replay modes; "" is Gastown's approximate replay.
@@ -17,16 +19,30 @@ const (
 	ModeFaithful    = "faithful"
 )
 
-// replay answers replay-events for [from, to] inside a SAVEPOINT that is
+// replayWindow is a replay's [from, to]: the values Gastown binds into its
+// SQL (the JSON values as sent, so strings compare as text with
+// created_at) and the instants they name, which faithful mode uses.
+type replayWindow struct {
+	from, to     any
+	fromAt, toAt time.Time
+}
+
+// emptyReplay is the answer for a town with no events and no rows.
+func emptyReplay() *replayJSON {
+	return &replayJSON{Caveat: CaveatApproximate, Actions: []action{},
+		StateSnapshot: stateSnapshot{Agents: []agentRow{}, NonTerminalBeads: []beadRow{}}}
+}
+
+// replay answers replay-events for the window inside a SAVEPOINT that is
 // always rolled back.
-func (t *town) replay(from, to time.Time, mode string, now time.Time) (*replayJSON, error) {
+func (t *town) replay(w replayWindow, mode string, now time.Time) (*replayJSON, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := &replayJSON{Caveat: CaveatApproximate, Actions: []action{}}
-	fn := func() error { return t.replayApproximate(from, to, now, out) }
+	out := emptyReplay()
+	fn := func() error { return t.replayApproximate(w.from, w.to, now, out) }
 	if mode == ModeFaithful {
 		out.Caveat = CaveatFaithful
-		fn = func() error { return t.replayFaithful(from, to, out) }
+		fn = func() error { return t.replayFaithful(w.fromAt, w.toAt, out) }
 	}
 	if err := t.st.inSavepoint("replay", fn); err != nil {
 		return nil, fmt.Errorf("replay town %q: %w", t.id, err)
@@ -36,11 +52,11 @@ func (t *town) replay(from, to time.Time, mode string, now time.Time) (*replayJS
 
 // replayApproximate is Gastown's replay: the window's events re-applied on
 // top of the live state, then one reconciler pass.
-func (t *town) replayApproximate(from, to, now time.Time, out *replayJSON) error {
+func (t *town) replayApproximate(from, to any, now time.Time, out *replayJSON) error {
 	if now.Before(t.last) {
 		now = t.last
 	}
-	evs, err := t.st.events(`WHERE created_at >= ? AND created_at <= ? ORDER BY created_at, rowid`, ts(from), ts(to))
+	evs, err := t.st.events(`WHERE created_at >= ? AND created_at <= ? ORDER BY created_at, rowid`, from, to)
 	if err != nil {
 		return err
 	}
@@ -50,7 +66,7 @@ func (t *town) replayApproximate(from, to, now time.Time, out *replayJSON) error
 	}
 	out.EventsReplayed = len(evs)
 	out.Actions = append(out.Actions, res.actions...)
-	return t.st.fillSnapshot(&out.StateSnapshot)
+	return t.fillSnapshot(&out.StateSnapshot)
 }
 
 // replayFaithful restores the newest checkpoint at or before "from" (or the
@@ -84,16 +100,15 @@ func (t *town) replayFaithful(from, to time.Time, out *replayJSON) error {
 			out.Actions = append(out.Actions, res.actions...)
 		}
 	}
-	return t.st.fillSnapshot(&out.StateSnapshot)
+	return t.fillSnapshot(&out.StateSnapshot)
 }
 
-// fillSnapshot is replay's stateSnapshot: every agent and the beads that are
-// not closed or failed, both by id.
-func (s store) fillSnapshot(snap *stateSnapshot) error {
+// fillSnapshot is replay's stateSnapshot: the rows status would show.
+func (t *town) fillSnapshot(snap *stateSnapshot) error {
 	var err error
-	if snap.Agents, err = s.agentRows(`ORDER BY bead_id`); err != nil {
+	if snap.Agents, err = t.st.agentRows(); err != nil {
 		return err
 	}
-	snap.NonTerminalBeads, err = s.beadRows(`WHERE status NOT IN ('closed', 'failed') ORDER BY bead_id`)
+	snap.NonTerminalBeads, err = t.st.beadRows(t.opts.Version == VersionLater)
 	return err
 }

@@ -8,7 +8,8 @@ import (
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 )
 
-// schema mirrors Gastown's town tables. The rest is simtown's own:
+// schema mirrors Gastown's town tables (bead_events: the bead history that
+// status's recentEvents shows). The rest is simtown's own:
 // alarm_ticks, the times of the real alarm ticks that faithful replay re-runs;
 // checkpoint_*, copies of the state at some ticks, so that replay starts
 // from the nearest one and older history can be pruned; sim_meta, counters
@@ -44,7 +45,8 @@ CREATE TABLE IF NOT EXISTS beads (
   pr_url                 TEXT,
   progress               INTEGER NOT NULL DEFAULT 0,
   created_at             TEXT NOT NULL,
-  updated_at             TEXT NOT NULL
+  updated_at             TEXT NOT NULL,
+  created_by             TEXT
 );
 CREATE TABLE IF NOT EXISTS bead_dependencies (
   bead_id            TEXT NOT NULL,
@@ -54,6 +56,16 @@ CREATE TABLE IF NOT EXISTS bead_dependencies (
 );
 CREATE INDEX IF NOT EXISTS bead_dependencies_target ON bead_dependencies(depends_on_bead_id);
 CREATE INDEX IF NOT EXISTS beads_status ON beads(status, type);
+CREATE TABLE IF NOT EXISTS bead_events (
+  seq        INTEGER PRIMARY KEY,
+  bead_id    TEXT NOT NULL,
+  agent_id   TEXT,
+  event_type TEXT NOT NULL,
+  old_value  TEXT,
+  new_value  TEXT,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS bead_events_created ON bead_events(created_at);
 CREATE TABLE IF NOT EXISTS alarm_ticks (
   seq     INTEGER PRIMARY KEY,
   tick_at TEXT NOT NULL UNIQUE
@@ -70,7 +82,8 @@ CREATE TABLE IF NOT EXISTS checkpoint_agent_metadata (
 CREATE INDEX IF NOT EXISTS checkpoint_agent_metadata_at ON checkpoint_agent_metadata(checkpoint_at);
 CREATE TABLE IF NOT EXISTS checkpoint_beads (
   checkpoint_at TEXT NOT NULL, bead_id TEXT NOT NULL, type TEXT NOT NULL, status TEXT NOT NULL, title TEXT NOT NULL,
-  assignee_agent_bead_id TEXT, rig_id TEXT, pr_url TEXT, progress INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+  assignee_agent_bead_id TEXT, rig_id TEXT, pr_url TEXT, progress INTEGER NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+  created_by TEXT
 );
 CREATE INDEX IF NOT EXISTS checkpoint_beads_at ON checkpoint_beads(checkpoint_at);
 CREATE TABLE IF NOT EXISTS checkpoint_bead_dependencies (
@@ -127,5 +140,27 @@ func openTownDB(path string) (*sql.DB, *sql.Conn, error) {
 		db.Close()
 		return nil, nil, fmt.Errorf("create schema in %s: %w", path, err)
 	}
+	if err := addCreatedBy(ctx, c); err != nil {
+		c.Close()
+		db.Close()
+		return nil, nil, fmt.Errorf("upgrade schema in %s: %w", path, err)
+	}
 	return db, c, nil
+}
+
+// addCreatedBy adds beads.created_by to a database written before simtown
+// kept it.
+func addCreatedBy(ctx context.Context, c *sql.Conn) error {
+	for _, tbl := range []string{"beads", "checkpoint_beads"} {
+		var n int
+		if err := c.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = 'created_by'`, tbl).Scan(&n); err != nil {
+			return err
+		}
+		if n == 0 {
+			if _, err := c.ExecContext(ctx, `ALTER TABLE `+tbl+` ADD COLUMN created_by TEXT`); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

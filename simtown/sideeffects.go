@@ -7,13 +7,15 @@ import (
 
 // effects is what the simulated side effects of one tick did.
 type effects struct {
-	attempted, succeeded, failed int
-	events                       []event // what the outside world reported back
+	attempted int
+	events    []event // what the outside world reported back
 }
 
 // sideEffects simulates the calls Gastown makes for dispatch_agent,
 // stop_agent, poll_pr and send_nudge. Each may fail (SideEffectFailureRate)
-// and take SideEffectLatency. Their outcomes only come back as events.
+// and take SideEffectLatency. Their outcomes only come back as events. Like
+// Gastown's, each side effect catches its own error, so a failed one still
+// counts as attempted and succeeded: sideEffectsFailed stays 0.
 func (t *town) sideEffects(ctx context.Context, acts []action) effects {
 	var fx effects
 	for _, a := range acts {
@@ -27,7 +29,6 @@ func (t *town) sideEffects(ctx context.Context, acts []action) effects {
 			sleep(ctx, t.opts.SideEffectLatency)
 		}
 		if t.rng.Float64() < t.opts.SideEffectFailureRate {
-			fx.failed++
 			if a.Type == "dispatch_agent" {
 				code := 1
 				fx.events = append(fx.events, event{Type: evContainerStatus, AgentID: a.spawned, BeadID: a.BeadID,
@@ -35,7 +36,6 @@ func (t *town) sideEffects(ctx context.Context, acts []action) effects {
 			}
 			continue
 		}
-		fx.succeeded++
 		switch a.Type {
 		case "dispatch_agent":
 			// The container reports that it runs; Gastown does not record it.

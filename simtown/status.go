@@ -1,30 +1,35 @@
 package simtown
 
-import "fmt"
+import (
+	"database/sql"
+	"fmt"
+	"unicode/utf16"
+)
 
-const beadSummaryMax = 500
-
-// status answers GET /status from the town's tables and its alarm state.
+// status answers GET /status from the town's tables and its alarm state:
+// nextFireAt is the armed alarm, intervalMs and intervalLabel the interval
+// the town's work calls for now, which can differ until the next tick.
 func (t *town) status() (*statusJSON, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := &statusJSON{}
+	pending, err := t.st.pendingCount()
+	if err != nil {
+		return nil, fmt.Errorf("status of town %q: %w", t.id, err)
+	}
+	active, err := t.st.hasWork(pending)
+	if err != nil {
+		return nil, fmt.Errorf("status of town %q: %w", t.id, err)
+	}
+	out := newStatus(t.opts, active)
 	a := &out.AlarmStatus
 	if !t.next.IsZero() {
 		s := ts(t.next)
 		a.Alarm.NextFireAt = &s
 	}
-	_, nominal := t.intervals()
-	a.Alarm.IntervalMs = nominal.Milliseconds()
-	a.Alarm.IntervalLabel = fmt.Sprintf("idle (%ds)", int(nominal.Seconds()))
-	if t.active {
-		a.Alarm.IntervalLabel = fmt.Sprintf("active (%ds)", int(nominal.Seconds()))
-	}
 	if t.metrics != nil {
 		m := *t.metrics
 		a.Reconciler = &m
 	}
-	var err error
 	counts := []struct {
 		dst *int
 		q   string
@@ -65,90 +70,145 @@ func (t *town) status() (*statusJSON, error) {
 	if a.RecentEvents, err = t.st.recentEvents(); err != nil {
 		return nil, fmt.Errorf("status of town %q: %w", t.id, err)
 	}
-	if out.AgentMeta, err = t.st.agentRows(`ORDER BY rowid`); err != nil {
+	if out.AgentMeta, err = t.st.agentRows(); err != nil {
 		return nil, fmt.Errorf("status of town %q: %w", t.id, err)
 	}
-	if out.BeadSummary, err = t.st.beadRows(fmt.Sprintf(`WHERE status NOT IN ('closed', 'failed') ORDER BY bead_id LIMIT %d`, beadSummaryMax)); err != nil {
+	if out.BeadSummary, err = t.st.beadRows(t.opts.Version == VersionLater); err != nil {
 		return nil, fmt.Errorf("status of town %q: %w", t.id, err)
 	}
 	return out, nil
 }
 
-func (s store) agentRows(where string, args ...any) ([]agentRow, error) {
-	as, err := s.agents(where, args...)
+// newStatus is the status of a town with no rows, no alarm and no tick
+// yet: what Gastown answers for an id that was never created.
+func newStatus(opts *Options, active bool) *statusJSON {
+	out := &statusJSON{AgentMeta: []agentRow{}, BeadSummary: []beadRow{}}
+	a := &out.AlarmStatus
+	a.RecentEvents = []recentEventJSON{}
+	a.Alarm.IntervalMs = opts.IdleInterval.Milliseconds()
+	a.Alarm.IntervalLabel = "idle (" + idleLabel(opts.IdleInterval) + ")"
+	if active {
+		a.Alarm.IntervalMs = activeInterval.Milliseconds()
+		a.Alarm.IntervalLabel = "active (5s)"
+	}
+	if opts.Version == VersionLater {
+		a.drainJSON = &drainJSON{}
+	}
+	return out
+}
+
+// agentRows are Gastown's agent rows: every agent, in table order.
+func (s store) agentRows() ([]agentRow, error) {
+	as, err := s.agents(`ORDER BY rowid`)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]agentRow, 0, len(as))
 	for _, a := range as {
-		r := agentRow{BeadID: a.ID, Role: a.Role, Status: a.Status, DispatchAttempts: a.Attempts, LastActivityAt: a.LastActivity}
-		if a.Hook.Valid {
-			h := a.Hook.String
-			r.CurrentHookBeadID = &h
-		}
-		out = append(out, r)
+		out = append(out, agentRow{BeadID: a.ID, Role: a.Role, Status: a.Status, CurrentHookBeadID: nullString(a.Hook),
+			DispatchAttempts: a.Attempts, LastActivityAt: a.LastActivity})
 	}
 	return out, nil
 }
 
-func (s store) beadRows(where string, args ...any) ([]beadRow, error) {
-	bs, err := s.beads(where, args...)
+// beadRows are Gastown's non-terminal bead rows, by type and status (ties
+// in table order, as SQLite's sort leaves them); later versions add four
+// columns.
+func (s store) beadRows(later bool) ([]beadRow, error) {
+	bs, err := s.beads(`WHERE status NOT IN ('closed', 'failed') AND type != 'agent' ORDER BY type, status, rowid`)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]beadRow, 0, len(bs))
 	for _, b := range bs {
-		r := beadRow{BeadID: b.ID, Type: b.Type, Status: b.Status, Title: b.Title, UpdatedAt: b.UpdatedAt}
-		if b.Assignee.Valid {
-			h := b.Assignee.String
-			r.AssigneeAgentBeadID = &h
+		r := beadRow{BeadID: b.ID, Type: b.Type, Status: b.Status, Title: b.Title,
+			AssigneeAgentBeadID: nullString(b.Assignee), UpdatedAt: b.UpdatedAt}
+		if later {
+			labels := "[]"
+			if b.Type == "merge_request" {
+				labels = `["gt:merge-request"]`
+			}
+			r.laterBeadJSON = &laterBeadJSON{RigID: nullString(b.Rig), CreatedBy: nullString(b.CreatedBy), Labels: labels, Metadata: "{}"}
 		}
 		out = append(out, r)
 	}
 	return out, nil
 }
 
-// recentEvents are the last processed events, newest first.
-func (s store) recentEvents() ([]recentEventJSON, error) {
-	evs, err := s.events(`WHERE processed_at IS NOT NULL ORDER BY rowid DESC LIMIT ?`, recentEventsMax)
-	if err != nil {
-		return nil, err
+func nullString(s sql.NullString) *string {
+	if !s.Valid {
+		return nil
 	}
-	out := make([]recentEventJSON, 0, len(evs))
-	for _, e := range evs {
-		out = append(out, recentEventJSON{Time: e.CreatedAt, Type: e.Type, Message: describe(e)})
-	}
-	return out, nil
+	return &s.String
 }
 
-// describe words an event for humans, like Gastown's recent-events feed.
-func describe(e event) string {
-	p := e.Payload
-	switch e.Type {
-	case evAgentRegistered:
-		return fmt.Sprintf("%s %s registered", p.Role, e.AgentID)
-	case evBeadCreated:
-		return fmt.Sprintf("%s created: %s", e.BeadID, p.Title)
-	case evConvoyStarted:
-		return fmt.Sprintf("%s started with %d beads: %s", e.BeadID, len(p.Members), p.Title)
-	case evAgentDone:
-		return fmt.Sprintf("%s finished %s", e.AgentID, e.BeadID)
-	case evContainerStatus:
-		code := 0
-		if p.ExitCode != nil {
-			code = *p.ExitCode
-		}
-		return fmt.Sprintf("container of %s %s (exit %d)", e.AgentID, p.Status, code)
-	case evPRStatus:
-		return fmt.Sprintf("%s: PR %s", e.BeadID, p.Status)
-	case evAgentActivity:
-		return fmt.Sprintf("%s active", e.AgentID)
-	case evAgentStopped:
-		return fmt.Sprintf("%s stopped", e.AgentID)
-	case evFaultInjected:
-		return fmt.Sprintf("invariant #%d broken on purpose", p.Invariant)
-	case evFaultRepaired:
-		return fmt.Sprintf("invariant #%d repaired", p.Invariant)
+// recentEvents are the last 20 bead events, newest first, worded as
+// Gastown's activity feed words them.
+func (s store) recentEvents() ([]recentEventJSON, error) {
+	rows, err := s.c.QueryContext(s.ctx, `SELECT e.created_at, e.event_type, COALESCE(e.new_value, ''),
+			COALESCE(e.agent_id, ''), e.bead_id, COALESCE(b.title, '')
+		FROM bead_events e LEFT JOIN beads b ON b.bead_id = e.bead_id
+		ORDER BY e.created_at DESC, e.seq DESC LIMIT ?`, recentEventsMax)
+	if err != nil {
+		return nil, fmt.Errorf("query recent events: %w", err)
 	}
-	return e.Type
+	defer rows.Close()
+	out := []recentEventJSON{}
+	for rows.Next() {
+		var at, typ, newValue, agentID, beadID, title string
+		if err := rows.Scan(&at, &typ, &newValue, &agentID, &beadID, &title); err != nil {
+			return nil, err
+		}
+		out = append(out, recentEventJSON{Time: at, Type: typ, Message: eventMessage(typ, newValue, agentID, beadID, title)})
+	}
+	return out, rows.Err()
+}
+
+// eventMessage words a bead event as Gastown's status feed does; ids are
+// cut to their first eight characters.
+func eventMessage(typ, newValue, agentID, beadID, title string) string {
+	target := "unknown"
+	switch {
+	case title != "":
+		target = `"` + title + `"`
+	case beadID != "":
+		target = "bead " + first8(beadID) + "…"
+	}
+	actor := "system"
+	if agentID != "" {
+		actor = "agent " + first8(agentID) + "…"
+	}
+	value := newValue
+	if value == "" {
+		value = "?"
+	}
+	switch typ {
+	case "status_changed":
+		return target + " → " + value + " (by " + actor + ")"
+	case "assigned":
+		return target + " assigned to " + actor
+	case "pr_created":
+		return "PR created for " + target
+	case "pr_merged":
+		return "PR merged for " + target
+	case "pr_creation_failed":
+		return "PR creation failed for " + target
+	case "escalation_created":
+		return "Escalation created: " + target
+	case "agent_status":
+		if newValue == "" {
+			value = "status update"
+		}
+		return actor + ": " + value
+	}
+	return typ + ": " + target
+}
+
+// first8 is JavaScript's s.slice(0, 8), in UTF-16 code units.
+func first8(s string) string {
+	u := utf16.Encode([]rune(s))
+	if len(u) <= 8 {
+		return s
+	}
+	return string(utf16.Decode(u[:8]))
 }

@@ -114,13 +114,13 @@ func (s store) agent(id string) (*agent, error) {
 }
 
 type bead struct {
-	ID, Type, Status, Title string
-	Assignee, Rig, PRURL    sql.NullString
-	Progress                int
-	CreatedAt, UpdatedAt    string
+	ID, Type, Status, Title         string
+	Assignee, Rig, PRURL, CreatedBy sql.NullString
+	Progress                        int
+	CreatedAt, UpdatedAt            string
 }
 
-const beadCols = `bead_id, type, status, title, assignee_agent_bead_id, rig_id, pr_url, progress, created_at, updated_at`
+const beadCols = `bead_id, type, status, title, assignee_agent_bead_id, rig_id, pr_url, progress, created_at, updated_at, created_by`
 
 func (s store) beads(where string, args ...any) ([]bead, error) {
 	rows, err := s.c.QueryContext(s.ctx, `SELECT `+beadCols+` FROM beads `+where, args...)
@@ -132,7 +132,7 @@ func (s store) beads(where string, args ...any) ([]bead, error) {
 	for rows.Next() {
 		var b bead
 		if err := rows.Scan(&b.ID, &b.Type, &b.Status, &b.Title, &b.Assignee, &b.Rig, &b.PRURL,
-			&b.Progress, &b.CreatedAt, &b.UpdatedAt); err != nil {
+			&b.Progress, &b.CreatedAt, &b.UpdatedAt, &b.CreatedBy); err != nil {
 			return nil, err
 		}
 		out = append(out, b)
@@ -153,4 +153,11 @@ func nullable(s string) any {
 		return nil
 	}
 	return s
+}
+
+// logBeadEvent appends to bead_events, the history status's recentEvents
+// shows; "" values are stored as NULL.
+func (s store) logBeadEvent(beadID, agentID, typ, oldValue, newValue, at string) error {
+	return s.exec(`INSERT INTO bead_events (bead_id, agent_id, event_type, old_value, new_value, created_at)
+		VALUES (?, ?, ?, ?, ?, ?)`, beadID, nullable(agentID), typ, nullable(oldValue), nullable(newValue), at)
 }

@@ -11,7 +11,8 @@ import (
 // tick runs one real alarm tick at now: drain, reconcile, apply, check
 // invariants (one transaction); then the side effects (outside the lock, they
 // may be slow); then it records what the side effects and the simulated world
-// reported, and re-arms the alarm. It returns when the alarm fires next.
+// reported, and re-arms the alarm from the end of the tick, as Gastown does.
+// It returns when the alarm fires next.
 func (t *town) tick(ctx context.Context, now time.Time) (time.Time, error) {
 	start := time.Now()
 	t.mu.Lock()
@@ -48,7 +49,7 @@ func (t *town) tick(ctx context.Context, now time.Time) (time.Time, error) {
 	}
 	if err != nil {
 		t.active = true // retry at the active cadence
-		next := t.rearm(now)
+		next := t.rearm()
 		t.mu.Unlock()
 		return next, fmt.Errorf("tick town %q: %w", t.id, err)
 	}
@@ -81,7 +82,7 @@ func (t *town) tick(ctx context.Context, now time.Time) (time.Time, error) {
 	})
 	if err != nil {
 		t.active = true
-		return t.rearm(now), fmt.Errorf("tick town %q: record events: %w", t.id, err)
+		return t.rearm(), fmt.Errorf("tick town %q: record events: %w", t.id, err)
 	}
 	if !stalled {
 		t.metrics = &gastown.ReconcilerMetrics{
@@ -89,30 +90,38 @@ func (t *town) tick(ctx context.Context, now time.Time) (time.Time, error) {
 			ActionsEmitted:       len(res.actions),
 			ActionsByType:        countByType(res.actions),
 			SideEffectsAttempted: fx.attempted,
-			SideEffectsSucceeded: fx.succeeded,
-			SideEffectsFailed:    fx.failed,
+			SideEffectsSucceeded: fx.attempted,
 			InvariantViolations:  len(violations),
-			WallClockMs:          float64(time.Since(start).Microseconds()) / 1000,
-			PendingEventCount:    pending,
+			// Whole milliseconds, as Date.now() differences are.
+			WallClockMs:       float64(time.Since(start).Milliseconds()),
+			PendingEventCount: pending,
 		}
 	}
-	return t.rearm(now), nil
+	return t.rearm(), nil
 }
 
-// rearm schedules the next alarm (mu held).
-func (t *town) rearm(now time.Time) time.Time {
-	iv, _ := t.intervals()
-	t.next = now.Add(iv)
+// rearm schedules the next alarm from the end of the tick (mu held): the
+// interval of the workload the tick left, from the clock's now.
+func (t *town) rearm() time.Time {
+	end := t.opts.Now()
+	if end.Before(t.last) {
+		end = t.last
+	}
+	t.next = end.Add(t.opts.scaled(t.interval(t.active)))
 	return t.next
 }
 
-// hasWork reports whether the alarm should keep the active cadence.
+// hasWork is Gastown's hasActiveWork (working or stalled agents, idle
+// agents with a hook, merge requests open or in progress), plus pending
+// events: simtown's work arrives through the queue, where Gastown's calls
+// change the rows at once.
 func (s store) hasWork(pending int) (bool, error) {
 	if pending > 0 {
 		return true, nil
 	}
-	n, err := s.count(`SELECT (SELECT COUNT(*) FROM agent_metadata WHERE status IN ('working', 'stalled', 'dead'))
-		+ (SELECT COUNT(*) FROM beads WHERE status IN ('open', 'in_progress', 'in_review'))`)
+	n, err := s.count(`SELECT (SELECT COUNT(*) FROM agent_metadata WHERE status IN ('working', 'stalled')
+			OR (status = 'idle' AND current_hook_bead_id IS NOT NULL))
+		+ (SELECT COUNT(*) FROM beads WHERE type = 'merge_request' AND status IN ('open', 'in_progress'))`)
 	return n > 0, err
 }
 

@@ -27,7 +27,7 @@ type town struct {
 	st      store
 	fault   Fault
 	metrics *gastown.ReconcilerMetrics // nil until the first tick after (re)start
-	active  bool                       // the alarm runs at the active cadence
+	active  bool                       // the armed alarm is at the active cadence
 	last    time.Time                  // time of the last real tick
 	next    time.Time                  // when the alarm fires next
 
@@ -151,12 +151,13 @@ func (t *town) close() error {
 	return err
 }
 
-// intervals returns the real (scaled) alarm interval and Gastown's nominal one.
-func (t *town) intervals() (time.Duration, time.Duration) {
-	if t.active {
-		return t.opts.scaled(activeInterval), activeInterval
+// interval is Gastown's nominal alarm interval for a town with or without
+// active work; the alarm runs it divided by Speed.
+func (t *town) interval(active bool) time.Duration {
+	if active {
+		return activeInterval
 	}
-	return t.opts.scaled(idleInterval), idleInterval
+	return t.opts.IdleInterval
 }
 
 // passResult is what one reconciler pass did.

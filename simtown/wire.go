@@ -112,7 +112,7 @@ func countByType(acts []action) map[string]int {
 type dryRunJSON struct {
 	Actions    []action              `json:"actions"`
 	Metrics    gastown.DryRunMetrics `json:"metrics"`
-	Violations []gastown.Violation   `json:"violations"`
+	Violations *[]gastown.Violation  `json:"violations,omitempty"` // only with Options.DryRunViolations
 }
 
 type statusJSON struct {
@@ -128,6 +128,14 @@ type alarmStatusJSON struct {
 	Patrol       gastown.Patrol             `json:"patrol"`
 	Reconciler   *gastown.ReconcilerMetrics `json:"reconciler"`
 	RecentEvents []recentEventJSON          `json:"recentEvents"`
+	*drainJSON                              // later versions only
+}
+
+// drainJSON is what later versions add to alarmStatus; simtown's towns
+// never drain.
+type drainJSON struct {
+	Draining       bool    `json:"draining"`
+	DrainStartedAt *string `json:"drainStartedAt"`
 }
 
 type alarmJSON struct {
@@ -158,6 +166,16 @@ type beadRow struct {
 	Title               string  `json:"title"`
 	AssigneeAgentBeadID *string `json:"assignee_agent_bead_id"`
 	UpdatedAt           string  `json:"updated_at"`
+	*laterBeadJSON              // later versions only
+}
+
+// laterBeadJSON are the bead columns later versions add, as stored: labels
+// and metadata are JSON text.
+type laterBeadJSON struct {
+	RigID     *string `json:"rig_id"`
+	CreatedBy *string `json:"created_by"`
+	Labels    string  `json:"labels"`
+	Metadata  string  `json:"metadata"`
 }
 
 type replayJSON struct {

@@ -162,6 +162,12 @@ func AlertmanagerConfig(o AlertmanagerOptions) ([]byte, error) {
 				TargetMatchers: []string{fmt.Sprintf("alertname=%q", AlertReconcilerTownDown)},
 				Equal:          []string{"job", "instance", "town"},
 			},
+			{
+				// A town that is down fails its dry run too: one alert says it.
+				SourceMatchers: []string{fmt.Sprintf("alertname=%q", AlertReconcilerTownDown)},
+				TargetMatchers: []string{fmt.Sprintf("alertname=%q", AlertReconcilerDryRunFailing)},
+				Equal:          []string{"job", "instance", "town"},
+			},
 		},
 		Receivers: []amReceiver{
 			{

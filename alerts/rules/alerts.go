@@ -22,6 +22,10 @@ const (
 	AlertReconcilerWallClockHigh        = "ReconcilerWallClockHigh"
 	AlertReconcilerInvariantViolated    = "ReconcilerInvariantViolated"
 	AlertTickwatchSentryDeliveryFailing = "TickwatchSentryDeliveryFailing"
+
+	// Additions to SPEC section 6.
+	AlertReconcilerDryRunFailing = "ReconcilerDryRunFailing"
+	AlertReconcilerNotTicking    = "ReconcilerNotTicking"
 )
 
 // AlertNames lists every alert the group holds, in the order of the group.
@@ -30,7 +34,7 @@ func AlertNames() []string {
 		AlertTickwatchDown, AlertReconcilerTownDown, AlertReconcilerStale,
 		AlertReconcilerQueueDepthHigh, AlertReconcilerQueueDepthCritical,
 		AlertReconcilerWallClockHigh, AlertReconcilerInvariantViolated,
-		AlertTickwatchSentryDeliveryFailing,
+		AlertTickwatchSentryDeliveryFailing, AlertReconcilerDryRunFailing, AlertReconcilerNotTicking,
 	}
 }
 
@@ -62,7 +66,13 @@ const (
 	forInvariant       = 1 * time.Minute
 	forSentryFailing   = 10 * time.Minute
 	sentryFailingRange = 10 * time.Minute
+	forDryRunFailing   = 10 * time.Minute
+	forNotTicking      = 5 * time.Minute
 )
+
+// queueDepth is the backlog the queue alerts read (see ReconcilerDryRunFailing
+// for why the dry run's view may be missing).
+var queueDepth = metricnames.QueueDepthExpr("")
 
 // Alerts returns the rules of the group, built from the thresholds.
 func Alerts(th config.Thresholds, o Options) []Rule {
@@ -102,17 +112,17 @@ func Alerts(th config.Thresholds, o Options) []Rule {
 		rule(AlertReconcilerTownDown, SeverityWarning,
 			fmt.Sprintf(`%s == 0`, metricnames.Up), forTownDown, keepTownDown,
 			`Town {{ $labels.town }} cannot be polled`,
-			fmt.Sprintf(`tickwatch {{ $labels.instance }} has failed every poll of town {{ $labels.town }} for more than %s (%s = {{ $value }}). The town's other alerts are blind meanwhile.`, sd(forTownDown), metricnames.Up)),
+			fmt.Sprintf(`tickwatch {{ $labels.instance }} has failed every status call of town {{ $labels.town }} for more than %s (%s = {{ $value }}). The town's other alerts are blind meanwhile.`, sd(forTownDown), metricnames.Up)),
 		rule(AlertReconcilerStale, SeverityPage,
 			fmt.Sprintf(`time() - %s > %s`, metricnames.LastSuccess, num(stale.Seconds())), forStale, 0,
 			`Town {{ $labels.town }} was last polled {{ $value | humanizeDuration }} ago`,
 			fmt.Sprintf(`The last successful poll of town {{ $labels.town }} by tickwatch {{ $labels.instance }} was {{ $value | humanizeDuration }} ago, longer than stale_after (%s). Nothing about this town is current, so none of its alerts can be trusted.`, dur(stale))),
 		rule(AlertReconcilerQueueDepthHigh, SeverityWarning,
-			fmt.Sprintf(`%s > %s`, metricnames.QueueDepth, num(th.QueueDepthWarning)), forQueueHigh, keepQueueHigh,
+			fmt.Sprintf(`%s > %s`, queueDepth, num(th.QueueDepthWarning)), forQueueHigh, keepQueueHigh,
 			fmt.Sprintf(`Town {{ $labels.town }} queue depth {{ $value }} is above %s`, num(th.QueueDepthWarning)),
 			fmt.Sprintf(`Town {{ $labels.town }} has {{ $value }} pending events in its reconciler queue, above the warning threshold of %s for more than %s. The reconciler is falling behind.`, num(th.QueueDepthWarning), sd(forQueueHigh))),
 		rule(AlertReconcilerQueueDepthCritical, SeverityPage,
-			fmt.Sprintf(`%s > %s`, metricnames.QueueDepth, num(th.QueueDepthCritical)), forQueueCritical, keepQueueCritical,
+			fmt.Sprintf(`%s > %s`, queueDepth, num(th.QueueDepthCritical)), forQueueCritical, keepQueueCritical,
 			fmt.Sprintf(`Town {{ $labels.town }} queue depth {{ $value }} is above %s`, num(th.QueueDepthCritical)),
 			fmt.Sprintf(`Town {{ $labels.town }} has {{ $value }} pending events in its reconciler queue, above the critical threshold of %s for more than %s. Work in this town is piling up faster than the reconciler drains it.`, num(th.QueueDepthCritical), sd(forQueueCritical))),
 		rule(AlertReconcilerWallClockHigh, SeverityWarning,
@@ -129,6 +139,15 @@ func Alerts(th config.Thresholds, o Options) []Rule {
 			`tickwatch {{ $labels.instance }} cannot deliver events to Sentry`,
 			fmt.Sprintf(`tickwatch {{ $labels.instance }} failed to send {{ $value | humanize }} Sentry events in the last %s and sent none for more than %s. Violation transitions wait in its durable outbox (%s).`,
 				dur(sentryFailingRange), sd(forSentryFailing), metricnames.SentryOutbox)),
+		rule(AlertReconcilerDryRunFailing, SeverityWarning,
+			fmt.Sprintf(`%s and (%s == 0)`, metricnames.DryRunStatusCode, metricnames.DryRunUp), forDryRunFailing, 0,
+			`Town {{ $labels.town }} dry run keeps failing (HTTP {{ $value }})`,
+			fmt.Sprintf(`Every dry run of town {{ $labels.town }} by tickwatch {{ $labels.instance }} has failed for more than %s; the last answer was HTTP {{ $value }} (0: none came, a timeout or a refused connection). The town's status is still polled: %s and its last-tick gauges stay current, only the dry run's queue depth and actions are missing. On a real Gastown worker HTTP 500 is expected: its dry run opens a SQL SAVEPOINT, which the Workers runtime refuses.`,
+				sd(forDryRunFailing), metricnames.Up)),
+		rule(AlertReconcilerNotTicking, SeverityWarning,
+			fmt.Sprintf(`%s == 0`, metricnames.Ticking), forNotTicking, 0,
+			`Town {{ $labels.town }} answers but its reconciler never ticks`,
+			fmt.Sprintf(`The status of town {{ $labels.town }} has shown no armed alarm and no last tick for more than %s (tickwatch {{ $labels.instance }}). A town id that was never created answers Gastown's debug routes this way: check the id in the watch list (%s = {{ $value }}).`, sd(forNotTicking), metricnames.Ticking)),
 	}...)
 }
 

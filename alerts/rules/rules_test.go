@@ -55,23 +55,27 @@ func TestAlertsFollowThresholds(t *testing.T) {
 			"TickwatchDown/no-target":      {`absent(up{job="tickwatch"})`, "2m", "0s", "page"},
 			"ReconcilerTownDown":           {`reconciler_up == 0`, "3m", "5m", "warning"},
 			"ReconcilerStale":              {`time() - reconciler_last_success_timestamp_seconds > 300`, "1m", "0s", "page"},
-			"ReconcilerQueueDepthHigh":     {`reconciler_queue_depth > 25`, "5m", "5m", "warning"},
-			"ReconcilerQueueDepthCritical": {`reconciler_queue_depth > 50`, "2m", "5m", "page"},
+			"ReconcilerQueueDepthHigh":     {`(reconciler_queue_depth or reconciler_last_tick_pending_events) > 25`, "5m", "5m", "warning"},
+			"ReconcilerQueueDepthCritical": {`(reconciler_queue_depth or reconciler_last_tick_pending_events) > 50`, "2m", "5m", "page"},
 			"ReconcilerWallClockHigh":      {`reconciler_last_tick_wall_clock_seconds > 0.5`, "5m", "5m", "warning"},
 			"ReconcilerInvariantViolated":  {`reconciler_invariant_violations > 0`, "1m", "0s", "warning"},
 			"TickwatchSentryDeliveryFailing": {`sum by (job, instance) (increase(tickwatch_sentry_events_total{result="failed"}[10m])) > 0 unless sum by (job, instance) (increase(tickwatch_sentry_events_total{result="sent"}[10m])) > 0`,
 				"10m", "0s", "warning"},
+			"ReconcilerDryRunFailing": {`reconciler_dry_run_status_code and (reconciler_dry_run_up == 0)`, "10m", "0s", "warning"},
+			"ReconcilerNotTicking":    {`reconciler_ticking == 0`, "5m", "0s", "warning"},
 		}},
 		{"small thresholds, other job, time scaled for a test", small, rules.Options{Job: "tw", TimeScale: 1.0 / 60}, map[string]want{
 			"TickwatchDown/scrape-failed":    {`up{job="tw"} == 0`, "2s", "0s", "page"},
 			"TickwatchDown/no-target":        {`absent(up{job="tw"})`, "2s", "0s", "page"},
 			"ReconcilerTownDown":             {`reconciler_up == 0`, "3s", "5s", "warning"},
 			"ReconcilerStale":                {`time() - reconciler_last_success_timestamp_seconds > 90`, "1s", "0s", "page"},
-			"ReconcilerQueueDepthHigh":       {`reconciler_queue_depth > 10`, "5s", "5s", "warning"},
-			"ReconcilerQueueDepthCritical":   {`reconciler_queue_depth > 20`, "2s", "5s", "page"},
+			"ReconcilerQueueDepthHigh":       {`(reconciler_queue_depth or reconciler_last_tick_pending_events) > 10`, "5s", "5s", "warning"},
+			"ReconcilerQueueDepthCritical":   {`(reconciler_queue_depth or reconciler_last_tick_pending_events) > 20`, "2s", "5s", "page"},
 			"ReconcilerWallClockHigh":        {`reconciler_last_tick_wall_clock_seconds > 0.25`, "5s", "5s", "warning"},
 			"ReconcilerInvariantViolated":    {`reconciler_invariant_violations > 0`, "1s", "0s", "warning"},
 			"TickwatchSentryDeliveryFailing": {`sum by (job, instance) (increase(tickwatch_sentry_events_total{result="failed"}[10m])) > 0 unless sum by (job, instance) (increase(tickwatch_sentry_events_total{result="sent"}[10m])) > 0`, "10s", "0s", "warning"},
+			"ReconcilerDryRunFailing":        {`reconciler_dry_run_status_code and (reconciler_dry_run_up == 0)`, "10s", "0s", "warning"},
+			"ReconcilerNotTicking":           {`reconciler_ticking == 0`, "5s", "0s", "warning"},
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -231,7 +235,7 @@ func TestOperatorResourceCarriesTheSameGroup(t *testing.T) {
 	if a, b := mustYAML(t, op.Spec["groups"]), mustYAML(t, plainAny["groups"]); a != b {
 		t.Errorf("spec.groups differ from the rule file:\n%s\nvs\n%s", a, b)
 	}
-	if len(plain.Groups) != 1 || plain.Groups[0].Name != rules.GroupName || len(plain.Groups[0].Rules) != 9 {
+	if len(plain.Groups) != 1 || plain.Groups[0].Name != rules.GroupName || len(plain.Groups[0].Rules) != 11 {
 		t.Errorf("rule file has %d groups; first %q with %d rules", len(plain.Groups), plain.Groups[0].Name, len(plain.Groups[0].Rules))
 	}
 }

@@ -255,6 +255,57 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 		threshold(rule(AlertReconcilerWallClockHigh), metricnames.LastTickWallClock, forWallClock, keepWallClock,
 			th.WallClockSeconds/2, th.WallClockSeconds*2, th.WallClockSeconds),
 	)
+	// The queue alerts read the last tick's pending events where the dry
+	// run fails, and the dry run's queue depth where it answers.
+	{
+		r := rule(AlertReconcilerQueueDepthHigh)
+		start, f := 5, steps(forQueueHigh)
+		total := start + f + 3
+		cases = append(cases, alertCase{
+			rule:   r,
+			labels: alertLabels(r, map[string]string{"job": job, "instance": inst, "town": "town-real"}),
+			series: []inputSeries{
+				{town(metricnames.LastTickPendingEvents, "town-real"), values(run(0, start), run(high, total-start))},
+				{town(metricnames.LastTickPendingEvents, "town-sim"), values(run(high, total))},
+				{town(metricnames.QueueDepth, "town-sim"), values(run(0, total))},
+			},
+			checks: []check{{at: start + f - 1}, {at: start + f, firing: true, value: high}},
+		})
+	}
+	// ReconcilerDryRunFailing: one town's dry run answers 500 from minute
+	// 5 while its status works; another town's dry run works.
+	{
+		r := rule(AlertReconcilerDryRunFailing)
+		start, f := 5, steps(forDryRunFailing)
+		recover := start + f + 3
+		total := recover + 5
+		cases = append(cases, alertCase{
+			rule:   r,
+			labels: alertLabels(r, sick),
+			series: []inputSeries{
+				{town(metricnames.DryRunUp, "town-sick"), values(run(1, start), run(0, recover-start), run(1, total-recover))},
+				{town(metricnames.DryRunStatusCode, "town-sick"), values(run(200, start), run(500, recover-start), run(200, total-recover))},
+				{town(metricnames.DryRunUp, "town-ok"), values(run(1, total))},
+				{town(metricnames.DryRunStatusCode, "town-ok"), values(run(200, total))},
+			},
+			checks: []check{{at: start + f - 1}, {at: start + f, firing: true, value: 500}, {at: recover}},
+		})
+	}
+	// ReconcilerNotTicking: a town id that was never created answers but
+	// never ticks; a running town ticks.
+	{
+		r := rule(AlertReconcilerNotTicking)
+		f := steps(forNotTicking)
+		cases = append(cases, alertCase{
+			rule:   r,
+			labels: alertLabels(r, sick),
+			series: []inputSeries{
+				{town(metricnames.Ticking, "town-sick"), values(run(0, f+5))},
+				{town(metricnames.Ticking, "town-ok"), values(run(1, f+5))},
+			},
+			checks: []check{{at: f - 1}, {at: f, firing: true, value: 0}},
+		})
+	}
 	// ReconcilerInvariantViolated: invariant #7 opens in one town; the
 	// healthy town exports the same invariant at 0.
 	{

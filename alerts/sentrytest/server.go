@@ -1,7 +1,11 @@
-// Package sentrytest is a Sentry ingestion endpoint for tests: it speaks the
-// envelope protocol (POST /api/{project}/envelope/), decodes every item,
-// records the events it accepted, and can be told to answer 429, 5xx or to
-// drop connections.
+// Package sentrytest is a Sentry for tests. Its ingestion endpoint speaks
+// the envelope protocol (POST /api/{project}/envelope/), decodes every item,
+// records the events it accepted and groups them into issues by fingerprint,
+// as Sentry does. Its web API answers the two calls that resolve an issue,
+// with Sentry's bearer-token auth and scopes: GET
+// /api/0/organizations/{org}/eventids/{event_id}/ (404 until the event is
+// processed) and PUT /api/0/organizations/{org}/issues/{issue_id}/. Both can
+// be told to answer 429, 5xx or to drop connections.
 package sentrytest
 
 import (
@@ -45,25 +49,36 @@ type Reply struct {
 	Header http.Header // e.g. Retry-After, X-Sentry-Rate-Limits
 }
 
-// Down is a Reply that drops the connection.
+// Down is a Reply that drops the connection. net/http's client sends a GET
+// again on its own when a kept-alive connection drops without an answer, so
+// for the web API's lookup a dropped connection is invisible.
 var Down = Reply{Status: 0}
 
-// Server is a Sentry envelope endpoint.
+// Pass is a web API Reply that answers as Sentry would, to script a later
+// request.
+var Pass = Reply{Status: -1}
+
+// Server is a Sentry envelope endpoint and web API.
 type Server struct {
 	*httptest.Server
 	Key     string
 	Project string
+	Org     string // the organization slug the web API answers for
 
 	mu       sync.Mutex
 	script   []Reply
 	events   []Event
 	requests int
 	rejected []string // why malformed envelopes were refused
+
+	api
 }
 
-// NewServer starts a server accepting the public key "key" for project 1.
+// NewServer starts a server accepting the public key "key" for project 1,
+// with the web API of organization "tickwatch-org" and no tokens.
 func NewServer() *Server {
-	s := &Server{Key: "key", Project: "1"}
+	s := &Server{Key: "key", Project: "1", Org: "tickwatch-org"}
+	s.api.init()
 	s.Server = httptest.NewServer(http.HandlerFunc(s.handle))
 	return s
 }
@@ -88,7 +103,8 @@ func (s *Server) Events() []Event {
 	return append([]Event(nil), s.events...)
 }
 
-// Requests counts every request, answered or not.
+// Requests counts every envelope request, answered or not (web API calls
+// are in APICalls).
 func (s *Server) Requests() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -103,6 +119,10 @@ func (s *Server) Rejected() []string {
 }
 
 func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/api/0/") {
+		s.handleAPI(w, r)
+		return
+	}
 	s.mu.Lock()
 	s.requests++
 	var reply *Reply
@@ -113,14 +133,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 
 	if reply != nil && reply.Status == 0 {
-		hj, ok := w.(http.Hijacker)
-		if !ok {
-			panic("sentrytest: response writer cannot hijack")
-		}
-		conn, _, err := hj.Hijack()
-		if err == nil {
-			_ = conn.Close()
-		}
+		hangUp(w)
 		return
 	}
 	events, err := s.decode(r)
@@ -142,6 +155,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.events = append(s.events, events...)
+	for _, ev := range events {
+		s.group(ev)
+	}
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	id := ""
@@ -245,4 +261,16 @@ func (s *Server) decode(r *http.Request) ([]Event, error) {
 		return nil, fmt.Errorf("envelope without an event item")
 	}
 	return events, nil
+}
+
+// hangUp drops the connection without an answer.
+func hangUp(w http.ResponseWriter) {
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		panic("sentrytest: response writer cannot hijack")
+	}
+	conn, _, err := hj.Hijack()
+	if err == nil {
+		_ = conn.Close()
+	}
 }

@@ -38,7 +38,7 @@ func checkConfigPath(flag, arg string) (string, error) {
 	return "", errors.New("no file to check: pass --config.file=FILE or FILE")
 }
 
-// checkConfig loads path and its towns file. It prints "path: ok" and a
+// checkConfig loads path, its towns file and its Sentry token file. It prints "path: ok" and a
 // summary to stdout, or every problem as "file:line: what is wrong" to
 // stderr and returns a short error.
 func checkConfig(stdout, stderr io.Writer, path string) error {
@@ -60,6 +60,11 @@ func checkConfig(stdout, stderr io.Writer, path string) error {
 			towns[id] = true
 		}
 		fromFile = fmt.Sprintf(" + %d in %s", len(ids), cfg.Target.TownsFile)
+	}
+	if f := cfg.Sentry.AuthTokenFile; f != "" {
+		if _, err := config.ReadTokenFile(f); err != nil {
+			return reportProblems(stderr, path, fmt.Errorf("%s: sentry.auth_token_file: %w", path, err))
+		}
 	}
 	target := cfg.Target.RedactedURL()
 	if target == "" {

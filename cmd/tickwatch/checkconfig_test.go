@@ -20,6 +20,8 @@ func TestCheckConfig(t *testing.T) {
 	}
 	write("towns.json", `{"towns": ["town-b", "town-c", "town-d"]}`)
 	write("bad-towns.yml", "- a\n- ''\n")
+	write("sentry-token", "sntrys_tokensecret\n")
+	write("empty-token", "\n")
 
 	for _, tc := range []struct {
 		name, content       string
@@ -49,6 +51,16 @@ func TestCheckConfig(t *testing.T) {
 			wantErr:    "F: 1 problem",
 		},
 		{
+			name:    "with a Sentry token",
+			content: "sentry:\n  dsn: https://dsnkey@sentry.example/3\n  auth_token_file: sentry-token\n  organization: acme\n",
+			wantOut: "F: ok\ntowns: 0 listed = 0 distinct; target: embedded simtown fleet; shard: 0 of 1\n",
+		},
+		{
+			name:    "empty token file",
+			content: "sentry:\n  auth_token_file: empty-token\n  organization: acme\n",
+			wantErr: "F: sentry.auth_token_file: D/empty-token is empty",
+		},
+		{
 			name:    "missing towns file",
 			content: "target:\n  towns_file: absent.yml\n",
 			wantErr: "F: target.towns_file: read towns file: open D/absent.yml: no such file or directory",
@@ -75,7 +87,7 @@ func TestCheckConfig(t *testing.T) {
 			if want := expand(tc.wantErr); gotErr != want {
 				t.Errorf("error = %q, want %q", gotErr, want)
 			}
-			for _, secret := range []string{"hunter2", "dsnkey"} {
+			for _, secret := range []string{"hunter2", "dsnkey", "tokensecret"} {
 				if strings.Contains(out.String()+stderr.String()+gotErr, secret) {
 					t.Errorf("output shows secret %q", secret)
 				}

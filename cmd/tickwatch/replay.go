@@ -22,8 +22,8 @@ func addReplay(app *kingpin.Application) (*kingpin.CmdClause, action) {
 	configFile := cmd.Flag("config.file", "Configuration file: the target URL and HTTP client settings.").String()
 	url := cmd.Flag("target.url", "The Gastown worker (overrides the config file).").String()
 	town := cmd.Flag("town", "Town id.").Required().String()
-	from := cmd.Flag("from", "Start of the window (ISO 8601, e.g. 2026-11-28T08:00:00Z).").Required().String()
-	to := cmd.Flag("to", "End of the window (ISO 8601).").Required().String()
+	from := cmd.Flag("from", "Start of the window, ISO 8601 with any offset (e.g. 2026-11-28T09:00:00+01:00); sent in UTC with milliseconds, as Gastown stores event times.").Required().String()
+	to := cmd.Flag("to", "End of the window, ISO 8601 (a time without an offset is UTC).").Required().String()
 	mode := cmd.Flag("mode", `Replay mode: "" (Gastown's: on top of live state) or "faithful" (simtown: rebuilt as of --from).`).Default("").Enum("", "faithful")
 	output := cmd.Flag("output", "Output format.").Default("table").Enum("table", "json")
 
@@ -43,7 +43,16 @@ func addReplay(app *kingpin.Application) (*kingpin.CmdClause, action) {
 		if err != nil {
 			return err
 		}
-		r, err := c.Replay(ctx, *town, gastown.ReplayRequest{From: *from, To: *to, Mode: *mode})
+		// Gastown compares the bounds as strings with the stored created_at.
+		var bounds [2]string
+		for i, s := range []string{*from, *to} {
+			t, err := gastown.ParseReplayBound(s)
+			if err != nil {
+				return fmt.Errorf("--%s: %w", []string{"from", "to"}[i], err)
+			}
+			bounds[i] = gastown.FormatReplayBound(t)
+		}
+		r, err := c.Replay(ctx, *town, gastown.ReplayRequest{From: bounds[0], To: bounds[1], Mode: *mode})
 		if err != nil {
 			return err
 		}
@@ -52,7 +61,7 @@ func addReplay(app *kingpin.Application) (*kingpin.CmdClause, action) {
 			enc.SetIndent("", "  ")
 			return enc.Encode(r)
 		}
-		return printReplay(os.Stdout, *town, *from, *to, r)
+		return printReplay(os.Stdout, *town, bounds[0], bounds[1], r)
 	}
 }
 

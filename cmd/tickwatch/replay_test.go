@@ -2,6 +2,9 @@ package main
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"testing"
@@ -36,5 +39,33 @@ b-issue-0051         issue  open    -         Audit log export
 `
 	if out.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", out.String(), want)
+	}
+}
+
+// TestReplaySendsGastownsTimeForm: Gastown compares the bounds as strings
+// with its stored created_at, so an offset must reach it as UTC with
+// milliseconds and Z.
+func TestReplaySendsGastownsTimeForm(t *testing.T) {
+	bodies := make(chan string, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies <- string(b)
+		w.WriteHeader(500)
+		w.Write([]byte(`{"success":false,"error":"Internal server error"}`))
+	}))
+	defer srv.Close()
+	if code := run([]string{"replay", "--target.url", srv.URL, "--town", "t", "--from", "2026-12-03T02:24:52+01:00", "--to", "2026-12-03"}); code != 1 {
+		t.Errorf("exit %d for a 500, want 1", code)
+	}
+	if got, want := <-bodies, `{"from":"2026-12-03T01:24:52.000Z","to":"2026-12-03T00:00:00.000Z"}`; got != want {
+		t.Errorf("body %s, want %s", got, want)
+	}
+	if code := run([]string{"replay", "--target.url", srv.URL, "--town", "t", "--from", "yesterday", "--to", "2026-12-03"}); code != 1 {
+		t.Errorf("exit %d for a bad bound, want 1", code)
+	}
+	select {
+	case b := <-bodies:
+		t.Errorf("a bad bound was sent: %s", b)
+	default:
 	}
 }

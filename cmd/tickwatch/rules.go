@@ -36,6 +36,9 @@ func addRules(app *kingpin.Application) (*kingpin.CmdClause, action) {
 			_, err := os.Stdout.Write(files[0].Data)
 			return err
 		}
+		if err := os.MkdirAll(*out, 0o755); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
 		for _, f := range files {
 			path := filepath.Join(*out, f.Name)
 			if err := atomicfile.Write(path, f.Data, 0o644); err != nil {

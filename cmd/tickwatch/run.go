@@ -5,15 +5,18 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/prometheus/exporter-toolkit/web"
 	"github.com/prometheus/exporter-toolkit/web/kingpinflag"
+	"gopkg.in/yaml.v3"
 
 	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/sidecar"
@@ -64,6 +67,13 @@ func addRun(app *kingpin.Application) (*kingpin.CmdClause, action) {
 		}()
 
 		srv := &http.Server{Handler: sc.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		var once sync.Once
+		srv.BaseContext = func(l net.Listener) context.Context {
+			// Called as each listener starts serving: say once where the
+			// status page is, with the port really bound.
+			once.Do(func() { logger.Info("status page", "url", pageURL(l.Addr(), *webFlags.WebConfigFile)) })
+			return context.Background()
+		}
 		serveErr := make(chan error, 1)
 		go func() { serveErr <- web.ListenAndServe(srv, webFlags, logger) }()
 
@@ -85,4 +95,31 @@ func addRun(app *kingpin.Application) (*kingpin.CmdClause, action) {
 		logger.Info("stopped")
 		return err
 	}
+}
+
+// pageURL is the status page's URL on a listen address: localhost for a
+// wildcard address, https when the web config enables TLS.
+func pageURL(addr net.Addr, webConfigFile string) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	scheme := "http"
+	if webConfigFile != "" {
+		if b, err := os.ReadFile(webConfigFile); err == nil {
+			var c struct {
+				TLS struct {
+					CertFile string `yaml:"cert_file"`
+					Cert     string `yaml:"cert"`
+				} `yaml:"tls_server_config"`
+			}
+			if yaml.Unmarshal(b, &c) == nil && (c.TLS.CertFile != "" || c.TLS.Cert != "") {
+				scheme = "https"
+			}
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(host, port) + "/"
 }

@@ -1,0 +1,189 @@
+package statuspage
+
+import (
+	"errors"
+	"fmt"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tickwatch/tickwatch/gastown"
+)
+
+var t0 = time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
+
+// poll is an observation of a town at t0+i*5s: a status with a last tick
+// (wall clock ms, pending events) and a dry run (queue), either of which
+// may fail.
+func poll(town string, i int, queue int, wallMs float64, dryRunErr, statusErr error) *gastown.Observation {
+	o := &gastown.Observation{Town: town, At: t0.Add(time.Duration(i) * 5 * time.Second)}
+	o.StatusCall = gastown.Call{Done: true, Code: 200, Err: statusErr}
+	if statusErr == nil {
+		o.Status = &gastown.Status{AlarmStatus: gastown.AlarmStatus{Reconciler: &gastown.ReconcilerMetrics{
+			WallClockMs: wallMs, PendingEventCount: queue + 1000}}}
+	}
+	o.DryRunCall = gastown.Call{Done: true, Code: 200, Err: dryRunErr}
+	if dryRunErr == nil {
+		o.DryRun = &gastown.DryRun{Metrics: gastown.DryRunMetrics{EventsDrained: queue}}
+	}
+	return o
+}
+
+func TestHistoryKeepsTheLastPollsOldestFirst(t *testing.T) {
+	h := NewHistory()
+	for i := range HistoryLen + 12 {
+		h.Record(poll("a", i, i, float64(i)/10, nil, nil))
+	}
+	s := h.Samples("a")
+	if len(s) != HistoryLen {
+		t.Fatalf("%d samples, want %d", len(s), HistoryLen)
+	}
+	for k, smp := range s {
+		i := 12 + k
+		if !smp.At.Equal(t0.Add(time.Duration(i)*5*time.Second)) || smp.QueueDepth == nil || *smp.QueueDepth != i ||
+			smp.WallClockSeconds == nil || fmt.Sprintf("%.4f", *smp.WallClockSeconds) != fmt.Sprintf("%.4f", float64(i)/10000) {
+			t.Fatalf("sample %d = %+v, want poll %d", k, smp, i)
+		}
+	}
+	if h.Samples("b") != nil {
+		t.Errorf("a town never polled has samples")
+	}
+}
+
+func TestHistoryValuesItCouldNotRead(t *testing.T) {
+	h := NewHistory()
+	h.Record(poll("a", 0, 7, 2.5, errors.New("dry run: HTTP 500"), nil)) // queue from the last tick
+	h.Record(poll("a", 1, 7, 2.5, errors.New("dry run: HTTP 500"), errors.New("status: timeout")))
+	h.Record(poll("a", 2, 100000, 1e6, nil, nil)) // saturates
+	s := h.Samples("a")
+	if len(s) != 3 {
+		t.Fatalf("samples %+v", s)
+	}
+	if s[0].QueueDepth == nil || *s[0].QueueDepth != 1007 || s[0].WallClockSeconds == nil || *s[0].WallClockSeconds != 0.0025 {
+		t.Errorf("a failed dry run: queue %v (want the last tick's 1007), wall %v", s[0].QueueDepth, s[0].WallClockSeconds)
+	}
+	if s[1].QueueDepth != nil || s[1].WallClockSeconds != nil {
+		t.Errorf("nothing readable, yet %+v", s[1])
+	}
+	if *s[2].QueueDepth != 65534 || *s[2].WallClockSeconds != 6.5534 {
+		t.Errorf("saturated: queue %d wall %g", *s[2].QueueDepth, *s[2].WallClockSeconds)
+	}
+}
+
+func TestHistoryErrorsInARowAreOne(t *testing.T) {
+	h := NewHistory()
+	e500 := errors.New(`dry run of town "a": HTTP 500`)
+	for i := range 4 {
+		h.Record(poll("a", i, 1, 1, e500, nil))
+	}
+	h.Record(poll("a", 4, 1, 1, nil, errors.New("status: "+strings.Repeat("x", 1000))))
+	h.Record(poll("a", 5, 1, 1, e500, nil))
+	errs := h.Errors("a")
+	if len(errs) != 3 {
+		t.Fatalf("errors %+v", errs)
+	}
+	// A town down answers neither call: each keeps its own run.
+	both := NewHistory()
+	for i := range 3 {
+		both.Record(poll("b", i, 1, 1, e500, errors.New("status: refused")))
+	}
+	if e := both.Errors("b"); len(e) != 2 || e[0].Count != 3 || e[1].Count != 3 || e[0].Call != "dry run" || e[1].Call != "status" {
+		t.Errorf("errors of both calls: %+v", e)
+	}
+	if e := errs[2]; e.Count != 4 || e.Call != "dry run" || !e.First.Equal(t0) || !e.Last.Equal(t0.Add(15*time.Second)) {
+		t.Errorf("the run of four: %+v", e)
+	}
+	if e := errs[1]; e.Call != "status" || len(e.Error) > maxErrorText+len("…") || !strings.HasSuffix(e.Error, "…") {
+		t.Errorf("a long error is not cut: %d bytes", len(e.Error))
+	}
+	if e := errs[0]; e.Count != 1 || !e.Last.Equal(t0.Add(25*time.Second)) {
+		t.Errorf("newest first: %+v", e)
+	}
+	for i := range 10 {
+		h.Record(poll("a", 6+i, 1, 1, fmt.Errorf("error %d", i), nil))
+	}
+	if errs := h.Errors("a"); len(errs) != RecentErrorsLen || errs[0].Error != "error 9" || errs[RecentErrorsLen-1].Error != "error 5" {
+		t.Errorf("kept %+v", errs)
+	}
+	h.Retain(map[string]bool{"b": true})
+	if h.Errors("a") != nil || h.Samples("a") != nil {
+		t.Errorf("a town left the watch list but its history stays")
+	}
+}
+
+// historyBytesPerTown is the heap a full ring of every one of n towns
+// holds, per town, measured with runtime.MemStats.
+func historyBytesPerTown(n int) float64 {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("town-%05d", i)
+	}
+	obs := poll("", 0, 3, 1.5, nil, nil)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	h := NewHistory()
+	for k := range HistoryLen {
+		obs.At = t0.Add(time.Duration(k) * 5 * time.Second)
+		for _, id := range ids {
+			obs.Town = id
+			h.Record(obs)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(h)
+	runtime.KeepAlive(ids)
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+}
+
+// TestHistoryMemoryIsBounded: 10,000 towns with full rings (and no errors)
+// cost at most 512 bytes each: the ring itself (48 polls of 8 bytes) and
+// the map entry.
+func TestHistoryMemoryIsBounded(t *testing.T) {
+	per := historyBytesPerTown(10000)
+	t.Logf("history: %.0f bytes per town with %d polls kept", per, HistoryLen)
+	if per > 512 {
+		t.Errorf("history costs %.0f bytes per town, want at most 512", per)
+	}
+}
+
+// BenchmarkHistory prints the heap per town of full rings next to the
+// baseline of what the same polls would cost as a slice of structs with
+// time.Time and float64s, and the cost of one Record.
+func BenchmarkHistory(b *testing.B) {
+	const towns = 10000
+	ours := historyBytesPerTown(towns)
+	type wide struct {
+		At         time.Time
+		QueueDepth *int
+		WallClock  *float64
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	baseline := make(map[string][]wide, towns)
+	for i := range towns {
+		s := make([]wide, HistoryLen)
+		for k := range s {
+			q, w := k, float64(k)
+			s[k] = wide{At: t0, QueueDepth: &q, WallClock: &w}
+		}
+		baseline[fmt.Sprintf("town-%05d", i)] = s
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(baseline)
+	baselinePerTown := float64(after.HeapAlloc-before.HeapAlloc) / towns
+
+	h := NewHistory()
+	obs := poll("town-00001", 0, 3, 1.5, nil, nil)
+	b.ResetTimer()
+	for range b.N {
+		h.Record(obs)
+	}
+	// After the loop: ResetTimer drops metrics reported before it.
+	b.ReportMetric(ours, "bytes/town")
+	b.ReportMetric(baselinePerTown, "baseline-bytes/town")
+}

@@ -90,7 +90,7 @@ func TestWebConfigProtectsEveryEndpoint(t *testing.T) {
 	for _, ep := range []struct{ method, path, want string }{
 		{http.MethodGet, "/metrics", "tickwatch_build_info"},
 		{http.MethodGet, "/status.json", `"towns":`},
-		{http.MethodGet, "/", "<h3>Towns"},
+		{http.MethodGet, "/", `<table class="towns" id="towns">`},
 		{http.MethodPost, "/-/reload", "Reloaded"},
 	} {
 		url := "https://" + addr + ep.path

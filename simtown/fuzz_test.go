@@ -10,9 +10,10 @@ import (
 	"github.com/tickwatch/tickwatch/gastown"
 )
 
-// FuzzReplayBody: any body of POST replay-events is answered 200 with a
-// replay or 400 with one of Gastown's texts, never 500; the answer is JSON
-// that tickwatch's client reads.
+// FuzzReplayBody: a body of POST replay-events that is JSON (and not null)
+// is answered 200 with a replay or 400 with one of Gastown's texts; any
+// other body is Gastown's 500, as its request.json() throws. Every answer is
+// JSON that tickwatch's client reads.
 func FuzzReplayBody(f *testing.F) {
 	for _, s := range []string{`{"from":"2026-11-28T08:00:00Z","to":"2026-11-28T09:00:00Z"}`, `{}`, ``, `{"from":null,"to":"x"}`,
 		`{"from":"2026-11-28","to":"2026"}`, `{"from":"2026-11-28T09:00:00Z","to":"2026-11-28T08:00:00Z"}`,
@@ -26,7 +27,15 @@ func FuzzReplayBody(f *testing.F) {
 	texts := map[string]bool{replayMissing: true, replayBadDate: true, replayOrder: true}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		code, out := call(t, h, http.MethodPost, path, string(body))
+		if notJSON := !json.Valid(body) || string(bytes.TrimSpace(body)) == "null"; notJSON != (code == http.StatusInternalServerError) {
+			t.Fatalf("body %q answered %d %s", body, code, out)
+		}
 		switch code {
+		case http.StatusInternalServerError:
+			var e gastown.ErrorBody
+			if err := json.Unmarshal(out, &e); err != nil || e.Error != "Internal server error" {
+				t.Fatalf("500 with %s (%v)", out, err)
+			}
 		case http.StatusOK:
 			var r gastown.ReplayResponse
 			if err := json.Unmarshal(out, &r); err != nil || r.Caveat == "" || r.EventsReplayed < 0 {

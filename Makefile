@@ -65,6 +65,17 @@ generate:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
 
+# tickwatch for DURATION against SOAK_TOWNS simtown towns and, when its
+# scripts are beside the checkout, the real Gastown worker with a few seeded
+# towns, with faults on a schedule; prints what was lost, wrongly reported,
+# how the footprint drifted, scrape latency and the longest tick. Not part of
+# make test. About 4 GB of memory for 10,000 towns.
+DURATION   ?= 30m
+SOAK_TOWNS ?= 10000
+soak: build
+	$(GO) run ./bench/soak -duration $(DURATION) -towns $(SOAK_TOWNS) -bin $(BIN) \
+	  -gastown.scripts "$(GASTOWN_SCRIPTS)" -gastown.dir $(GASTOWN_DIR)-soak
+
 # Every fuzz target for FUZZTIME each; what a target finds is written to its
 # package's testdata/fuzz and replayed by every later go test. (make test runs
 # the seed corpora only.)

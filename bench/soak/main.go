@@ -16,10 +16,12 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -62,7 +64,8 @@ func run(o options) error {
 		}
 	}
 	logf("work directory %s (state, configs, logs)", o.workDir)
-	ctx, cancel := context.WithCancel(context.Background())
+	// Interrupted, it still stops what it started.
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
 	var insts []*instance
@@ -234,7 +237,9 @@ func startSimtownInstance(ctx context.Context, o options, bin string) (*instance
 		return nil, err
 	}
 	in.target, in.targetHeaders, in.breaksInvariants = p, headers, true
-	in.poll = pollSettings{interval: "10s", timeout: "5s", concurrency: 64, rps: 2500}
+	// Two cores hold simtown's own 10,000 alarms (about one core) and a poll
+	// of every town each 30 s (active) or 60 s (idle), not one each 5 s.
+	in.poll = pollSettings{interval: "30s", timeout: "10s", concurrency: 64, rps: 1000}
 	in.httpClientYAML = "  http_client:\n    http_headers:\n      Cf-Access-Client-Id: {values: [" + accessID + "]}\n" +
 		"      Cf-Access-Client-Secret: {files: [" + secretFile + "]}\n"
 	in.faultShare, in.breakShare = 0.01, 0.005

@@ -1,7 +1,6 @@
 package sidecar
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -44,24 +43,6 @@ func (s *townServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	answer(w, r, parts[1])
-}
-
-// syncBuffer is a log sink the sidecar's goroutines may write at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func startSidecar(t *testing.T, yml string, logs io.Writer) (*Sidecar, *httptest.Server, string) {
@@ -206,7 +187,7 @@ func TestSecretsStayHidden(t *testing.T) {
 			"    http_headers:\n      Cf-Access-Client-Id: {values: [client-id]}\n      Cf-Access-Client-Secret: {secrets: [" + cfSecret + "]}\n" +
 			"dedupe:\n  open_after: 1\n  resolve_after: 1\n  state_dir: " + stateDir + "\nsentry:\n  dsn: " + sentry.DSN() + "\n  max_events_per_second: 1000\n  organization: tw\n  auth_token_file: " + tokenFile + "\n"
 	}
-	var logs syncBuffer
+	var logs lockedBuffer
 	// The password in the URL first; then basic auth, then a bearer token,
 	// each by a reload (net/http prefers the URL's credentials to either).
 	sc, web, path := startSidecar(t, yml(targetURL, ""), &logs)

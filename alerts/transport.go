@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -162,6 +163,11 @@ func redactURL(err error) error {
 	return fmt.Errorf("send to sentry: %w", err)
 }
 
+// MaxRateLimitPause caps any pause Sentry asks for: a quota that ends in
+// days is asked about again hourly, and a number no clock can hold (1e300,
+// NaN) cannot stop the outbox for good or turn into no pause at all.
+const MaxRateLimitPause = time.Hour
+
 // DefaultRateLimitPause applies to a 429 that names no duration.
 const DefaultRateLimitPause = 60 * time.Second
 
@@ -197,8 +203,8 @@ func parseRateLimits(v string) (time.Duration, bool) {
 		if len(parts) < 2 {
 			continue
 		}
-		secs, err := strconv.ParseFloat(parts[0], 64)
-		if err != nil || secs < 0 {
+		d, ok := seconds(parts[0])
+		if !ok {
 			continue
 		}
 		applies := parts[1] == ""
@@ -211,9 +217,7 @@ func parseRateLimits(v string) (time.Duration, bool) {
 			continue
 		}
 		found = true
-		if d := time.Duration(secs * float64(time.Second)); d > longest {
-			longest = d
-		}
+		longest = max(longest, d)
 	}
 	return longest, found
 }
@@ -221,14 +225,25 @@ func parseRateLimits(v string) (time.Duration, bool) {
 // parseRetryAfter reads delay-seconds or an HTTP date.
 func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
-	if secs, err := strconv.ParseFloat(v, 64); err == nil && secs >= 0 {
-		return time.Duration(secs * float64(time.Second)), true
+	if d, ok := seconds(v); ok {
+		return d, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d, true
-		}
-		return 0, true
+		return min(max(t.Sub(now), 0), MaxRateLimitPause), true
 	}
 	return 0, false
+}
+
+// seconds reads a non-negative number of seconds, capped at
+// MaxRateLimitPause. ParseFloat also takes "NaN", "Inf" and 1e300, which a
+// Duration cannot hold.
+func seconds(v string) (time.Duration, bool) {
+	secs, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || math.IsNaN(secs) || secs < 0 {
+		return 0, false
+	}
+	if secs >= MaxRateLimitPause.Seconds() {
+		return MaxRateLimitPause, true
+	}
+	return time.Duration(secs * float64(time.Second)), true
 }

@@ -2,6 +2,8 @@ package alerts
 
 import (
 	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,6 +28,9 @@ func TestPauseFrom(t *testing.T) {
 		{"rate limits on a 200", 200, http.Header{"X-Sentry-Rate-Limits": {"30:error:key"}}, 30 * time.Second},
 		{"Retry-After on a 200 ignored", 200, http.Header{"Retry-After": {"30"}}, 0},
 		{"503 with Retry-After ignored (backoff applies)", 503, http.Header{"Retry-After": {"30"}}, 0},
+		{"a quota of two days is asked about again hourly", 429, http.Header{"X-Sentry-Rate-Limits": {"172800::org"}}, MaxRateLimitPause},
+		{"Retry-After no Duration can hold", 429, http.Header{"Retry-After": {"1e300"}}, MaxRateLimitPause},
+		{"Retry-After NaN is no number", 429, http.Header{"Retry-After": {"NaN"}}, DefaultRateLimitPause},
 		{"rate limits malformed", 429, http.Header{"X-Sentry-Rate-Limits": {"abc:error, :"}}, DefaultRateLimitPause},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -44,4 +49,52 @@ func TestBackoff(t *testing.T) {
 			t.Errorf("backoff(%d) = %s, want %s", failures, got, want)
 		}
 	}
+}
+
+// FuzzPauseFrom: whatever Sentry's headers say, the pause is between zero
+// and MaxRateLimitPause; a 429 always pauses unless a header says 0; a
+// Retry-After counts on a 429 only.
+func FuzzPauseFrom(f *testing.F) {
+	for _, s := range []struct{ limits, retry string }{
+		{"", ""}, {"", "17"}, {"", "Sat, 28 Nov 2026 09:02:00 GMT"}, {"", "soon"}, {"60:error:key", ""},
+		{"2700::organization:quota_exceeded", ""}, {"60:error;transaction:key, 300:error:org, 900:transaction:org", ""},
+		{"900:transaction;session:org", "5"}, {"abc:error, :", ""}, {"", "0"}, {"0::org", ""},
+	} {
+		f.Add(s.limits, s.retry)
+	}
+	now := time.Date(2026, 11, 28, 9, 0, 0, 0, time.UTC)
+	f.Fuzz(func(t *testing.T, limits, retry string) {
+		h := http.Header{}
+		if limits != "" {
+			h.Set("X-Sentry-Rate-Limits", limits)
+		}
+		if retry != "" {
+			h.Set("Retry-After", retry)
+		}
+		for _, status := range []int{200, 429, 503} {
+			d := pauseFrom(h, status, now)
+			if d < 0 || d > MaxRateLimitPause {
+				t.Fatalf("HTTP %d, limits %q, Retry-After %q: pause %s", status, limits, retry, d)
+			}
+			if status == 429 && d == 0 && !saysZero(limits, now) && !saysZero(retry, now) {
+				t.Fatalf("429 with limits %q, Retry-After %q: no pause", limits, retry)
+			}
+			if status != 429 && d != pauseFrom(http.Header{"X-Sentry-Rate-Limits": h["X-Sentry-Rate-Limits"]}, status, now) {
+				t.Fatalf("HTTP %d: Retry-After %q counted", status, retry)
+			}
+		}
+	})
+}
+
+// saysZero reports whether a header value could mean "no wait": a zero, a
+// date not in the future, or a quota list holding a zero.
+func saysZero(v string, now time.Time) bool {
+	for _, part := range strings.Split(v, ",") {
+		field, _, _ := strings.Cut(strings.TrimSpace(part), ":")
+		if secs, err := strconv.ParseFloat(strings.TrimSpace(field), 64); err == nil && secs == 0 {
+			return true
+		}
+	}
+	t, err := http.ParseTime(strings.TrimSpace(v))
+	return err == nil && !t.After(now)
 }

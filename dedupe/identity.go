@@ -115,8 +115,11 @@ func Subject(v gastown.Violation) string {
 }
 
 func firstToken(s string) string {
-	if k := strings.IndexAny(s, " \t\n"); k >= 0 {
-		s = s[:k]
+	for k := 0; k < len(s); k++ {
+		if isSpace(s[k]) { // the same separators as the identity's
+			s = s[:k]
+			break
+		}
 	}
 	return strings.Trim(s, leadingPunct+trailingPunct)
 }

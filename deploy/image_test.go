@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -113,7 +114,7 @@ func checkImageFiles(t *testing.T, image string) {
 // ulimits, because the sandbox lets no process raise its hard limits and
 // podman's defaults are above them.
 func runImage(t *testing.T, image string) {
-	addr := promtest.FreeAddr(t)
+	addr := freeAddr(t)
 	name := fmt.Sprintf("tickwatch-test-%d", os.Getpid())
 	state := t.TempDir()
 	if err := os.Chown(state, imageUID, imageUID); err != nil {
@@ -211,4 +212,16 @@ func podman(t *testing.T, args ...string) string {
 		t.Fatalf("podman %s: exit %d: %s", strings.Join(args, " "), code, errOut)
 	}
 	return out
+}
+
+// freeAddr is a loopback port free now, for podman to publish on: the
+// container's server cannot bind port 0 on the host and report it.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("find a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

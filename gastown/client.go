@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	jsoniter "github.com/json-iterator/go"
 	commoncfg "github.com/prometheus/common/config"
@@ -32,6 +34,7 @@ type Client struct {
 	timeout   time.Duration
 	maxBody   int64
 	userAgent string
+	secrets   []string // hidden in error texts the worker sends back
 }
 
 // NewClient builds a client on prometheus/common's HTTP client config, so
@@ -53,10 +56,29 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("target http client: %w", err)
 	}
+	if hc.CheckRedirect == nil { // follow_redirects: true
+		hc.CheckRedirect = sameHostRedirects
+	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 4 << 20
 	}
-	return &Client{base: strings.TrimRight(o.URL, "/"), http: hc, timeout: o.Timeout, maxBody: o.MaxBodyBytes, userAgent: o.UserAgent}, nil
+	return &Client{base: strings.TrimRight(o.URL, "/"), http: hc, timeout: o.Timeout, maxBody: o.MaxBodyBytes, userAgent: o.UserAgent,
+		secrets: secretsOf(o.HTTPClient, o.URL)}, nil
+}
+
+// sameHostRedirects follows at most 10 redirects, all to the worker's own
+// scheme and host: prometheus/common adds the credentials and headers of
+// http_client to every request it sends, so a redirect elsewhere would hand
+// them to that host.
+func sameHostRedirects(req *http.Request, via []*http.Request) error {
+	first := via[0].URL
+	switch {
+	case len(via) >= 10:
+		return errors.New("stopped after 10 redirects")
+	case req.URL.Scheme != first.Scheme || req.URL.Host != first.Host:
+		return fmt.Errorf("redirect to another host (%s://%s) refused: the credentials would follow it", req.URL.Scheme, req.URL.Host)
+	}
+	return nil
 }
 
 // CloseIdleConnections closes the connections a replaced client keeps open.
@@ -207,6 +229,9 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 		o.Violations, o.Source = o.DryRun.Violations, NamedByDryRun
 		for i := range o.Violations {
 			o.Violations[i].Source = NamedByDryRun
+			if len(c.secrets) > 0 { // they go to Sentry and the status page
+				o.Violations[i].Message = redact(o.Violations[i].Message, c.secrets)
+			}
 		}
 	case o.Status != nil:
 		o.Violations, o.RemainderUnknown = derive(o.Status.AlarmStatus.Reconciler, st.AgentMeta, st.BeadSummary)
@@ -238,10 +263,11 @@ func (c *Client) call(ctx context.Context, method, town, path, name string, out 
 
 // fastJSON decodes the answers: json-iterator, as the Prometheus API client
 // uses, decodes them three to four times faster than encoding/json, and
-// decoding is most of a poll's cost on the sidecar's side. Its fastest
-// configuration reads object keys without unescaping them, which Gastown's
-// fixed ASCII keys never need.
-var fastJSON = jsoniter.ConfigFastest
+// decoding is most of a poll's cost on the sidecar's side. Not its fastest
+// configuration: that one reads object keys without unescaping them, so a
+// key holding \" ends early and a truncated body can decode as a whole one
+// (found by FuzzPollDryRun; the cost is lost in the noise).
+var fastJSON = jsoniter.ConfigDefault
 
 // bodyBuffers recycles response buffers: a poll reads two bodies per town
 // every tick.
@@ -299,8 +325,11 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, town,
 	if int64(len(data)) > c.maxBody {
 		return resp.StatusCode, fmt.Errorf("%s: body larger than %d bytes", where(call, town), c.maxBody)
 	}
+	if !utf8.Valid(data) {
+		data = validUTF8(data)
+	}
 	if resp.StatusCode/100 != 2 {
-		return resp.StatusCode, &APIError{Town: town, Call: call, StatusCode: resp.StatusCode, Message: errorText(data)}
+		return resp.StatusCode, &APIError{Town: town, Call: call, StatusCode: resp.StatusCode, Message: errorText(data, c.secrets)}
 	}
 	if k, ok := out.(*bodyKeeper); ok {
 		k.body, out = append([]byte(nil), data...), k.into
@@ -315,16 +344,40 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, town,
 	return resp.StatusCode, nil
 }
 
-// errorText extracts Gastown's error envelope, or a bounded piece of a body
-// that is not one (a proxy's HTML page, say).
-func errorText(data []byte) string {
-	var e ErrorBody
-	if json.Unmarshal(data, &e) == nil && e.Error != "" {
-		return e.Error
+// validUTF8 replaces each byte that is not UTF-8 with U+FFFD, as
+// encoding/json does inside strings (json-iterator keeps them): the strings
+// of an answer become label values, which must be UTF-8 or Prometheus
+// rejects the whole scrape.
+func validUTF8(data []byte) []byte {
+	out := make([]byte, 0, len(data)+16)
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		if r == utf8.RuneError && size == 1 {
+			out = append(out, "\uFFFD"...)
+		} else {
+			out = append(out, data[:size]...)
+		}
+		data = data[size:]
 	}
+	return out
+}
+
+// errorText extracts Gastown's error envelope, or a piece of a body that is
+// not one (a proxy's HTML page, say), without the client's secrets and
+// bounded in length: it is shown on the status page and logged.
+func errorText(data []byte, secrets []string) string {
+	var e ErrorBody
 	s := strings.TrimSpace(string(data))
+	if json.Unmarshal(data, &e) == nil && e.Error != "" {
+		s = e.Error
+	}
+	s = redact(s, secrets)
 	if len(s) > 200 {
-		s = s[:200] + "..."
+		cut := 200
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
 	}
 	if s == "" {
 		s = "(empty body)"

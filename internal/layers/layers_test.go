@@ -42,7 +42,8 @@ var allowed = map[string][]string{
 	"sidecar":       {"alerts", "config", "dedupe", "exporter", "gastown", "internal/atomicfile", "metricnames", "statuspage"},
 	"cmd/tickwatch": {"alerts/rules", "config", "gastown", "grafana", "internal/atomicfile", "sidecar", "simtown"},
 
-	// Test-only packages.
+	// The soak and fault run (make soak), and test-only packages.
+	"bench/soak":      {"alerts", "alerts/sentrytest", "dedupe", "gastown"},
 	"deploy":          nil,
 	"e2e":             nil,
 	"e2e/conformance": nil,

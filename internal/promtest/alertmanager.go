@@ -20,8 +20,9 @@ type Alertmanager struct {
 	Proc *Process
 }
 
-// StartAlertmanager runs Alertmanager with config on a free loopback port
-// and its own storage dir, until it is ready.
+// StartAlertmanager runs Alertmanager with config on a loopback port it
+// binds itself (no window in which another process can take it) and its own
+// storage dir, until it is ready.
 func StartAlertmanager(t testing.TB, config []byte) *Alertmanager {
 	t.Helper()
 	bin := Binary(t, AlertmanagerBin)
@@ -30,15 +31,15 @@ func StartAlertmanager(t testing.TB, config []byte) *Alertmanager {
 	if err := os.WriteFile(cfgPath, config, 0o644); err != nil {
 		t.Fatalf("write alertmanager.yml: %v", err)
 	}
-	addr := FreeAddr(t)
-	am := &Alertmanager{Addr: addr, URL: "http://" + addr}
-	am.Proc = Start(t, bin,
+	proc := Start(t, bin,
 		"--config.file="+cfgPath,
 		"--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
+		"--web.listen-address=127.0.0.1:0",
 		"--cluster.listen-address=", // no gossip: one instance, no port clash
-		"--log.level=warn",
+		"--log.level=info",          // the line with the bound address is at info
 	)
+	addr := proc.WaitOutput(t, listeningOn, startTimeout)[1]
+	am := &Alertmanager{Addr: addr, URL: "http://" + addr, Proc: proc}
 	waitReady(t, am.Proc, am.URL+"/-/ready", 30*time.Second)
 	return am
 }

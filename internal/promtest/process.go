@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -131,18 +130,6 @@ func (p *Process) WaitOutput(t testing.TB, re *regexp.Regexp, timeout time.Durat
 		return fmt.Errorf("not yet")
 	})
 	return m
-}
-
-// FreeAddr returns a loopback address that was free a moment ago, for
-// programs that cannot report the port they bound.
-func FreeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("find a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 type logBuffer struct {

@@ -80,7 +80,8 @@ func static(targets ...string) promStatic {
 }
 
 // StartPrometheus writes a config for c into a temp dir and runs Prometheus
-// on a free loopback port with its own data dir, until it is ready.
+// on a loopback port it binds itself, with its own data dir, until it is
+// ready.
 func StartPrometheus(t testing.TB, c PrometheusConfig) *Prometheus {
 	t.Helper()
 	bin := Binary(t, PrometheusBin)
@@ -104,17 +105,16 @@ func StartPrometheus(t testing.TB, c PrometheusConfig) *Prometheus {
 	cfg.ScrapeConfigs = []promScrapeJob{{JobName: c.Job, promStatic: static(c.Targets...)}}
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	writePromConfig(t, cfgPath, cfg)
-	addr := FreeAddr(t)
-	p := &Prometheus{URL: "http://" + addr, cfgPath: cfgPath, cfg: cfg}
-	p.Proc = Start(t, bin,
+	proc := Start(t, bin,
 		"--config.file="+cfgPath,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
+		"--web.listen-address=127.0.0.1:0", // bound by Prometheus itself: no port race
 		// Resend firing alerts every second, so Alertmanager hears
 		// about changes (and resolutions) within a tick of the rules.
 		"--rules.alert.resend-delay=1s",
-		"--log.level=warn",
+		"--log.level=info", // the line with the bound address is at info
 	)
+	p := &Prometheus{URL: "http://" + proc.WaitOutput(t, listeningOn, startTimeout)[1], Proc: proc, cfgPath: cfgPath, cfg: cfg}
 	waitReady(t, p.Proc, p.URL+"/-/ready", startTimeout)
 	if len(c.RuleFiles) == 0 {
 		return p

@@ -19,8 +19,10 @@ import (
 const startTimeout = 30 * time.Second
 
 var (
-	simtownListening  = regexp.MustCompile(`msg="simtown listening" address=(\S+)`)
-	tickwatchListenOn = regexp.MustCompile(`msg="Listening on" address=(\S+)`)
+	simtownListening = regexp.MustCompile(`msg="simtown listening" address=(\S+)`)
+	// exporter-toolkit's line, printed by tickwatch, Prometheus and
+	// Alertmanager once they have bound their port.
+	listeningOn = regexp.MustCompile(`msg="Listening on" address=(\S+)`)
 )
 
 // Simtown is a running `tickwatch simtown`.
@@ -124,7 +126,7 @@ func StartTickwatch(t testing.TB, config string, env []string, args ...string) *
 	}
 	args = append([]string{"run", "--config.file=" + path, "--web.listen-address=127.0.0.1:0", "--log.format=logfmt"}, args...)
 	p := StartEnv(t, "", env, Tickwatch(t), args...)
-	m := p.WaitOutput(t, tickwatchListenOn, startTimeout)
+	m := p.WaitOutput(t, listeningOn, startTimeout)
 	return &TickwatchRun{Addr: m[1], URL: "http://" + m[1], ConfigPath: path, Proc: p}
 }
 

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tickwatch/tickwatch/dedupe"
 )
 
 // pollSettings are the poll keys of the config the soak writes.
@@ -36,6 +38,7 @@ type instance struct {
 	httpClientYAML string
 	configPath     string
 	townsPath      string
+	origin         string // of tickwatch's state, read at the end
 
 	target           *proc             // simtown; nil for the real worker
 	stopTarget       func()            // the real worker's stop.sh
@@ -473,7 +476,20 @@ func (in *instance) finish(ctx context.Context) string {
 	in.counted += in.lastCounted
 	in.mu.Unlock()
 	in.exitErr = p.stop(30 * time.Second)
+	in.origin = stateOrigin(filepath.Join(in.dir, "state"))
 	return in.report(open)
+}
+
+// stateOrigin reads the origin that tickwatch's event ids carry from its
+// state directory, once no process holds it; "" when it cannot.
+func stateOrigin(dir string) string {
+	tr, err := dedupe.OpenTracker(dir, dedupe.Options{}, time.Now, nil)
+	if err != nil {
+		logf("reading the origin of %s: %v", dir, err)
+		return ""
+	}
+	defer tr.Close()
+	return tr.Origin()
 }
 
 func (in *instance) close() {

@@ -44,8 +44,8 @@ type chains struct {
 // checkChains recovers each event's (town, identity, kind, sequence) from
 // its tags and context and its id, which is a hash of exactly those, and
 // checks every chain for holes; open says which violations tickwatch holds
-// open at the end.
-func checkChains(events []sentrytest.Event, open map[chainKey]bool) chains {
+// open at the end, origin is its state's (part of every event id).
+func checkChains(events []sentrytest.Event, open map[chainKey]bool, origin string) chains {
 	c := chains{events: len(events), byKind: map[dedupe.Kind]int{}}
 	type seen struct {
 		key  chainKey
@@ -71,7 +71,7 @@ func checkChains(events []sentrytest.Event, open map[chainKey]bool) chains {
 		c.byKind[kind]++
 		seq := uint64(0)
 		for s := uint64(1); s <= 100000; s++ {
-			if alerts.EventID(dedupe.Transition{Town: town, Identity: key.identity, Kind: kind, Seq: s}) == e.EventID {
+			if alerts.EventID(dedupe.Transition{Town: town, Identity: key.identity, Kind: kind, Seq: s, Origin: origin}) == e.EventID {
 				seq = s
 				break
 			}
@@ -136,7 +136,7 @@ func drift(a, b float64) string {
 func (in *instance) report(open map[chainKey]bool) string {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	c := checkChains(in.sentry.events(), open)
+	c := checkChains(in.sentry.events(), open, in.origin)
 	var b strings.Builder
 	fmt.Fprintf(&b, "\n== %s: %d towns, %d tickwatch processes (exit of the last on SIGTERM: %v)\n", in.name, len(in.towns), in.run, errOrOK(in.exitErr))
 	fmt.Fprintf(&b, "transitions produced: %d (tickwatch's counters, summed over its processes: %.0f)\n", c.transitions, in.counted)

@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/gastown"
 	"github.com/tickwatch/tickwatch/internal/gastowntest"
 )
@@ -145,17 +146,22 @@ func measureScrape(h http.Handler, gzip bool) scrapeFigures {
 // BenchmarkScrape10kTowns serves /metrics for 10,000 towns shaped like the
 // answer samples, through tickwatch's handler and, in alternating rounds of
 // the same run, through a bare promhttp handler serving the same series as
-// ConstMetrics; plain and gzipped. It prints server time per scrape,
-// exposition bytes, allocations per scrape, series per town and the live
-// heap per town of the snapshot. Target: under 100 ms per scrape, plain and
-// gzipped.
+// ConstMetrics; plain and gzipped; with the default series and with every
+// metrics.* group on. It prints server time per scrape, exposition bytes,
+// allocations per scrape, series per town and the live heap per town of the
+// snapshot. Target: under 100 ms per scrape, plain and gzipped.
 func BenchmarkScrape10kTowns(b *testing.B) {
 	before := liveHeap()
 	snap := pollSnapshot(b, benchTowns)
 	heapPerTown := float64(liveHeap()-before) / benchTowns
+	b.Run("default", func(b *testing.B) { benchScrape(b, snap, heapPerTown, config.Metrics{}) })
+	b.Run("every_group", func(b *testing.B) { benchScrape(b, snap, heapPerTown, allGroups()) })
+}
 
+func benchScrape(b *testing.B, snap *Snapshot, heapPerTown float64, groups config.Metrics) {
 	towns := NewTownMetrics(snap, nil)
-	ours := MetricsHandler(Gatherer(prometheus.NewRegistry(), towns), slog.New(slog.DiscardHandler))
+	towns.SetMetrics(groups)
+	ours := MetricsHandler(prometheus.NewRegistry(), towns, slog.New(slog.DiscardHandler))
 	mfs, _ := towns.Gather()
 	series := 0
 	for _, mf := range mfs {

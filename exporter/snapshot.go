@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -163,8 +164,9 @@ func newTownState(o *gastown.Observation, prev *TownState, maxTypes int) (*TownS
 
 // Snapshot holds the latest state of every watched town.
 type Snapshot struct {
-	mu    sync.RWMutex
-	towns map[string]*TownState
+	mu     sync.RWMutex
+	towns  map[string]*TownState
+	sorted []string // the ids of towns, sorted; nil once a town came or went
 }
 
 func NewSnapshot() *Snapshot { return &Snapshot{towns: map[string]*TownState{}} }
@@ -177,6 +179,9 @@ func (s *Snapshot) Get(town string) *TownState {
 
 func (s *Snapshot) Put(town string, st *TownState) {
 	s.mu.Lock()
+	if _, ok := s.towns[town]; !ok {
+		s.sorted = nil
+	}
 	s.towns[town] = st
 	s.mu.Unlock()
 }
@@ -192,6 +197,9 @@ func (s *Snapshot) Retain(keep map[string]bool) []string {
 			gone = append(gone, t)
 		}
 	}
+	if len(gone) > 0 {
+		s.sorted = nil
+	}
 	sort.Strings(gone)
 	return gone
 }
@@ -203,13 +211,36 @@ type TownEntry struct {
 }
 
 // Towns returns every town's state, sorted by town id.
-func (s *Snapshot) Towns() []TownEntry {
+func (s *Snapshot) Towns() []TownEntry { return s.AppendTowns(nil) }
+
+// AppendTowns appends every town's state to dst, sorted by town id. The
+// order is kept between calls and sorted again only when the set of towns
+// changed, so a scrape of an unchanged fleet does not sort.
+func (s *Snapshot) AppendTowns(dst []TownEntry) []TownEntry {
 	s.mu.RLock()
-	out := make([]TownEntry, 0, len(s.towns))
-	for t, st := range s.towns {
-		out = append(out, TownEntry{t, st})
+	if s.sorted != nil || len(s.towns) == 0 {
+		dst = s.appendSorted(dst)
+		s.mu.RUnlock()
+		return dst
 	}
 	s.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Town < out[j].Town })
-	return out
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sorted == nil {
+		ids := make([]string, 0, len(s.towns))
+		for t := range s.towns {
+			ids = append(ids, t)
+		}
+		sort.Strings(ids)
+		s.sorted = ids
+	}
+	return s.appendSorted(dst)
+}
+
+func (s *Snapshot) appendSorted(dst []TownEntry) []TownEntry {
+	dst = slices.Grow(dst, len(s.sorted))
+	for _, t := range s.sorted {
+		dst = append(dst, TownEntry{t, s.towns[t]})
+	}
+	return dst
 }

@@ -9,7 +9,7 @@ import (
 
 func TestNeeds(t *testing.T) {
 	for _, tc := range []struct {
-		expr             string
+		expr              string
 		settings, unknown []string
 	}{
 		{`max by (town) (reconciler_up{town=~".+"}) == 0`, nil, nil},

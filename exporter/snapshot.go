@@ -3,7 +3,9 @@ package exporter
 import (
 	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tickwatch/tickwatch/gastown"
@@ -70,13 +72,40 @@ type TypeCount struct {
 // OtherActionType collects the action types beyond the per-town cap.
 const OtherActionType = "other"
 
+// actionTypes holds one copy of each action type name: a fleet uses a few
+// dozen, and each town's state would otherwise keep its own copy of every
+// one it decoded (about 170 bytes a town with the sample answers). A target
+// that invents names stops being interned at the cap, and costs what it
+// did before.
+var actionTypes struct {
+	names sync.Map // string -> the same string
+	n     atomic.Int32
+}
+
+const maxActionTypeNames = 4096
+
+func internType(t string) string {
+	if v, ok := actionTypes.names.Load(t); ok {
+		return v.(string)
+	}
+	if actionTypes.n.Load() >= maxActionTypeNames {
+		return t
+	}
+	t = strings.Clone(t) // never a slice of a larger answer
+	v, loaded := actionTypes.names.LoadOrStore(t, t)
+	if !loaded {
+		actionTypes.n.Add(1)
+	}
+	return v.(string)
+}
+
 // capTypes turns an actionsByType map into a sorted list of at most max
 // types plus "other", so a misbehaving target cannot blow up the series
 // count. It returns how many label values it folded into "other".
 func capTypes(m map[string]int, max int) ([]TypeCount, int) {
 	out := make([]TypeCount, 0, len(m))
 	for t, n := range m {
-		out = append(out, TypeCount{t, n})
+		out = append(out, TypeCount{internType(t), n})
 	}
 	if len(out) <= max {
 		sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })

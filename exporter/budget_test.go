@@ -234,6 +234,15 @@ func ownRegistry() *prometheus.Registry {
 	return reg
 }
 
+func gather(t *testing.T, g prometheus.Gatherer) []*dto.MetricFamily {
+	t.Helper()
+	mfs, err := g.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mfs
+}
+
 // The streamed exposition is byte for byte what promhttp's text encoder
 // makes of the gathered families, for the default and every group on.
 func TestStreamedTextIsTheEncodedExposition(t *testing.T) {
@@ -244,7 +253,7 @@ func TestStreamedTextIsTheEncodedExposition(t *testing.T) {
 		c.SetMetrics(m)
 		format := expfmt.NewFormat(expfmt.TypeTextPlain)
 		var streamed, encoded bytes.Buffer
-		if err := c.WriteText(&streamed, reg, format); err != nil {
+		if err := c.WriteText(&streamed, gather(t, reg), format); err != nil {
 			t.Fatal(err)
 		}
 		mfs, err := Gatherer(reg, c).Gather()
@@ -281,7 +290,7 @@ func TestOwnFamilyNamedLikeATownFamily(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGauge(prometheus.GaugeOpts{Name: metricnames.Up, Help: "clash"}))
 	var out bytes.Buffer
-	if err := everyTownMetric(oddTowns(t)).WriteText(&out, reg, expfmt.NewFormat(expfmt.TypeTextPlain)); err != nil {
+	if err := everyTownMetric(oddTowns(t)).WriteText(&out, gather(t, reg), expfmt.NewFormat(expfmt.TypeTextPlain)); err != nil {
 		t.Fatal(err)
 	}
 	if n := strings.Count(out.String(), "# TYPE "+metricnames.Up+" "); n != 1 || strings.Contains(out.String(), "clash") {
@@ -373,16 +382,36 @@ func TestAppendValueIsTheEncodersFloat(t *testing.T) {
 // A scrape of the default families allocates nothing per series: a few
 // hundred allocations whether 100 or 2,000 towns are served.
 func TestScrapeAllocationsDoNotGrowWithTowns(t *testing.T) {
-	reg := prometheus.NewRegistry()
+	own := gather(t, ownRegistry())
 	allocs := func(towns int) float64 {
 		c := NewTownMetrics(fillSnapshot(t, towns), nil)
-		c.WriteText(io.Discard, reg, expfmt.NewFormat(expfmt.TypeTextPlain)) // sorts the towns once
+		c.WriteText(io.Discard, own, expfmt.NewFormat(expfmt.TypeTextPlain)) // sorts the towns once
 		return testing.AllocsPerRun(5, func() {
-			c.WriteText(io.Discard, reg, expfmt.NewFormat(expfmt.TypeTextPlain))
+			c.WriteText(io.Discard, own, expfmt.NewFormat(expfmt.TypeTextPlain))
 		})
 	}
 	small, large := allocs(100), allocs(2000)
 	if large > small+5 {
 		t.Errorf("a scrape allocates %v times with 100 towns and %v with 2,000", small, large)
+	}
+}
+
+// A registry that gathers only part of its families still lets the scrape
+// serve them and every town, and says why in the log.
+func TestScrapeSurvivesAFailingGather(t *testing.T) {
+	var log bytes.Buffer
+	reg := prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
+		mfs, _ := ownRegistry().Gather()
+		return mfs[:1], fmt.Errorf("collector exploded")
+	})
+	h := MetricsHandler(reg, NewTownMetrics(oddTowns(t), nil), slog.New(slog.NewTextHandler(&log, nil)))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	body := rec.Body.String()
+	if rec.Code != 200 || !strings.Contains(body, "go_goroutines 3") || !strings.Contains(body, `reconciler_up{town="typical"} 1`) {
+		t.Errorf("scrape %d:\n%s", rec.Code, body)
+	}
+	if !strings.Contains(log.String(), "collector exploded") {
+		t.Errorf("log: %s", log.String())
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 )
 
@@ -48,20 +49,23 @@ func MetricsHandler(reg prometheus.Gatherer, towns *TownMetrics, logger *slog.Lo
 			built.ServeHTTP(w, r)
 			return
 		}
+		// As promhttp's ContinueOnError: what the registry could gather is
+		// served, and the error logged.
+		own, err := reg.Gather()
+		if err != nil {
+			errorLog.Println("error gathering metrics:", err)
+		}
 		w.Header().Add("Vary", "Accept")
 		w.Header().Set("Content-Type", string(format))
-		if err := towns.WriteText(out, reg, format); err != nil {
+		if err := towns.WriteText(out, own, format); err != nil {
 			logger.Debug("scrape not completed", "err", err)
 		}
 	})
 }
 
-// WriteText writes reg's families and the town families in the text format,
-// merged by name. A registry that fails to gather some families still
-// serves the rest (promhttp's ContinueOnError); its error is logged by the
-// caller only when nothing could be written.
-func (c *TownMetrics) WriteText(w io.Writer, reg prometheus.Gatherer, format expfmt.Format) error {
-	own, gatherErr := reg.Gather()
+// WriteText writes own (the registry's families, sorted by name) and the
+// town families in the text format, merged by name.
+func (c *TownMetrics) WriteText(w io.Writer, own []*dto.MetricFamily, format expfmt.Format) error {
 	t := textSinks.Get().(*textSink)
 	defer textSinks.Put(t)
 	t.reset(w)
@@ -86,9 +90,6 @@ func (c *TownMetrics) WriteText(w io.Writer, reg prometheus.Gatherer, format exp
 	writeOwnBefore("")
 	if t.err == nil {
 		t.err = t.flush()
-	}
-	if t.err == nil && gatherErr != nil && len(own) == 0 {
-		return gatherErr
 	}
 	return t.err
 }

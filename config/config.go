@@ -18,6 +18,7 @@ type Config struct {
 	Sentry     Sentry     `yaml:"sentry"`
 	Thresholds Thresholds `yaml:"thresholds"`
 	Web        Web        `yaml:"web"`
+	Metrics    Metrics    `yaml:"metrics"`
 }
 
 // Target is the Gastown worker to watch. An empty URL means the embedded simtown fleet.

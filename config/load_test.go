@@ -92,6 +92,12 @@ thresholds:
 web:
   external_url: https://tickwatch.example
   grafana_url: https://grafana.example/grafana
+metrics:
+  agents_by_status: true
+  beads_by_status: true
+  side_effects_by_outcome: true
+  dry_run_detail: true
+  alarm_interval: true
 `
 
 func TestParseSpecExample(t *testing.T) {
@@ -156,6 +162,8 @@ func TestParseEveryKey(t *testing.T) {
 			StaleAfter:         model.Duration(24 * time.Hour),
 		},
 		Web: Web{ExternalURL: "https://tickwatch.example", GrafanaURL: "https://grafana.example/grafana"},
+		Metrics: Metrics{AgentsByStatus: true, BeadsByStatus: true, SideEffectsByOutcome: true,
+			DryRunDetail: true, AlarmInterval: true},
 	}
 	if !reflect.DeepEqual(*got, want) {
 		t.Errorf("Parse(every key) =\n%+v\nwant\n%+v", *got, want)
@@ -242,6 +250,9 @@ func TestParseRejects(t *testing.T) {
 		{"unknown top-level key", "# comment\ntargets:\n  url: http://x\n", `tickwatch.yml:2: unknown key "targets"`},
 		{"unknown nested key", "target:\n  http_client:\n    tls_config:\n      ca_fil: ca.pem\n",
 			`tickwatch.yml:4: unknown key "ca_fil" in target.http_client.tls_config`},
+		{"unknown metrics group", "metrics:\n  agents_by_status: true\n  agents: true\n", `tickwatch.yml:3: unknown key "agents" in metrics`},
+		{"metrics group not a bool", "metrics:\n  dry_run_detail: yes please\n", `tickwatch.yml:2: metrics.dry_run_detail must be true or false, got "yes please"`},
+		{"metrics as a list", "metrics: [agents_by_status]\n", "tickwatch.yml:1: metrics must be a mapping of keys, got a list"},
 		{"unknown key in flow mapping", "shard: {index: 0, cuont: 2}\n", `tickwatch.yml:1: unknown key "cuont" in shard`},
 		{"zero interval", "target:\n  timeout: 1s\npoll:\n  interval: 0\n", "tickwatch.yml:4: poll.interval must be > 0"},
 		{"zero idle interval", "poll:\n  idle_interval: 0s\nthresholds:\n  stale_after: 1h\n", "tickwatch.yml:2: poll.idle_interval must be > 0"},

@@ -17,6 +17,7 @@ import (
 	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/grafana"
 	"github.com/tickwatch/tickwatch/internal/promtest"
+	"github.com/tickwatch/tickwatch/internal/seriesneeds"
 )
 
 // panelRateWindow stands in for Grafana's $__rate_interval at a 1 s scrape
@@ -92,6 +93,11 @@ dedupe:
 		if q.ExpectData && len(got) == 0 {
 			t.Errorf("panel %q query %s returned no series: %s", q.Panel, q.RefID, expr)
 		}
+		// A panel that names a metrics.* setting it needs draws nothing
+		// from a sidecar with the default settings.
+		if settings, _, _ := seriesneeds.Needs(expr); len(settings) > 0 && len(got) > 0 {
+			t.Errorf("panel %q query %s needs metrics.%v, yet a default sidecar serves it: %v", q.Panel, q.RefID, settings, got)
+		}
 		results[q.Panel+"/"+q.RefID] = got
 	}
 
@@ -111,7 +117,8 @@ dedupe:
 		{key: "Queue depth/A", label: "town", labels: []string{"town-01", "town-02", "town-03"}},
 		{key: "Events drained per tick/A", label: "town", labels: []string{"town-01", "town-02", "town-03"}},
 		{key: "Wall clock per tick/A", label: "town", labels: []string{"town-01", "town-02", "town-03"}},
-		{key: "Side effects/A", label: "outcome", labels: []string{"attempted", "failed", "succeeded"}},
+		// Side effects by outcome need metrics.side_effects_by_outcome: off here.
+		{key: "Side effects/A", label: "outcome", labels: []string{}},
 		// Each result of each call, status and dry_run.
 		{key: "Polls by result/A", label: "result", labels: []string{"error", "error", "success", "success", "timeout", "timeout"}},
 		{key: "Towns not ticking/A", want: map[string]float64{"": 0}},

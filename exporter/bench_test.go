@@ -8,12 +8,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	commoncfg "github.com/prometheus/common/config"
 
 	"github.com/tickwatch/tickwatch/gastown"
@@ -100,68 +98,4 @@ func fillSnapshot(tb testing.TB, n int) *Snapshot {
 		snap.Put(o.Town, s)
 	}
 	return snap
-}
-
-// BenchmarkScrape10kTowns measures one /metrics scrape with 10,000 towns
-// (33 series each) through the real promhttp handler, next to the same
-// series held in GaugeVecs, the conventional way, in the same run, and once
-// more gzipped as Prometheus asks for it (at gzip's fastest level, see
-// MetricsHandler). Targets: under 250 ms per scrape,
-// and under 4 KB of retained heap per town.
-func BenchmarkScrape10kTowns(b *testing.B) {
-	const towns = 10000
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	snap := fillSnapshot(b, towns)
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	heapPerTown := float64(after.HeapAlloc-before.HeapAlloc) / towns
-
-	ours := NewTownMetrics(snap, nil)
-	mfs, _ := ours.Gather()
-	conventional := prometheus.NewRegistry()
-	for _, mf := range mfs {
-		var labels []string
-		for _, lp := range mf.Metric[0].Label {
-			labels = append(labels, lp.GetName())
-		}
-		v := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: mf.GetName(), Help: mf.GetHelp()}, labels)
-		conventional.MustRegister(v)
-		for _, m := range mf.Metric {
-			values := make([]string, len(m.Label))
-			for i, lp := range m.Label {
-				values[i] = lp.GetValue()
-			}
-			v.WithLabelValues(values...).Set(m.GetGauge().GetValue())
-		}
-	}
-
-	scrape := func(g prometheus.Gatherer, gzip bool) (time.Duration, int) {
-		h := MetricsHandler(g, slog.New(slog.DiscardHandler)) // what /metrics serves
-		start := time.Now()
-		var n int
-		reps := max(b.N, 3) // one scrape takes long enough that b.N stays 1
-		for i := 0; i < reps; i++ {
-			rec := httptest.NewRecorder()
-			req := httptest.NewRequest("GET", "/metrics", nil)
-			if gzip {
-				req.Header.Set("Accept-Encoding", "gzip") // as Prometheus asks
-			}
-			h.ServeHTTP(rec, req)
-			n = rec.Body.Len()
-		}
-		return time.Since(start) / time.Duration(reps), n
-	}
-	b.ResetTimer()
-	convNs, convBytes := scrape(conventional, false)
-	oursNs, oursBytes := scrape(ours, false)
-	gzipNs, _ := scrape(ours, true)
-	if oursBytes != convBytes {
-		b.Fatalf("expositions differ: %d vs %d bytes", oursBytes, convBytes)
-	}
-	b.ReportMetric(float64(oursNs.Microseconds())/1000, "ms/scrape")
-	b.ReportMetric(float64(convNs.Microseconds())/1000, "gaugevec-ms/scrape")
-	b.ReportMetric(float64(gzipNs.Microseconds())/1000, "gzip-ms/scrape")
-	b.ReportMetric(heapPerTown, "heap-B/town")
 }

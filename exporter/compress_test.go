@@ -7,10 +7,12 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 func TestMetricsGzipWhenAskedOnly(t *testing.T) {
-	h := MetricsHandler(NewTownMetrics(fillSnapshot(t, 50), nil), slog.New(slog.DiscardHandler))
+	h := MetricsHandler(prometheus.NewRegistry(), NewTownMetrics(fillSnapshot(t, 50), nil), slog.New(slog.DiscardHandler))
 	scrape := func(acceptEncoding string) (string, string) {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("GET", "/metrics", nil)

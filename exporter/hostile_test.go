@@ -12,6 +12,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/tickwatch/tickwatch/internal/gastowntest"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // TestHostileTownsCostOnlyThemselves: towns whose answers never end, come
@@ -81,7 +83,7 @@ func TestHostileTownsCostOnlyThemselves(t *testing.T) {
 	}
 
 	rec := httptest.NewRecorder()
-	MetricsHandler(NewTownMetrics(f.snap, nil), slog.New(slog.DiscardHandler)).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	MetricsHandler(prometheus.NewRegistry(), everyTownMetric(f.snap), slog.New(slog.DiscardHandler)).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	body := rec.Body.String()
 	if !utf8.ValidString(body) {
 		t.Errorf("the scrape is not UTF-8, and Prometheus would reject all of it")

@@ -66,7 +66,7 @@ func TestCollectorExposition(t *testing.T) {
 	if res := f.poller.Tick(context.Background()); res != (TickResult{Towns: 3, Polled: 3}) {
 		t.Fatalf("tick = %+v", res)
 	}
-	c := NewTownMetrics(f.snap, nil)
+	c := everyTownMetric(f.snap)
 	want, err := os.ReadFile(filepath.Join("testdata", "three-towns.prom"))
 	if err != nil {
 		t.Fatal(err)
@@ -168,7 +168,7 @@ func TestGoneTownsAndActionTypesLeaveNoSeries(t *testing.T) {
 	f.fake.DryRun["town-a"] = []byte(`{"actions":[],"metrics":{"actionsEmitted":3,"actionsByType":{"poll_pr":2,"send_nudge":1},"pendingEventCount":0,"eventsDrained":4}}`)
 	f.fake.DryRun["town-b"] = gastowntest.Sample(t, "dry-run-idle.json")
 	f.poller.Tick(context.Background())
-	c := NewTownMetrics(f.snap, nil)
+	c := everyTownMetric(f.snap)
 	if n, err := testutil.GatherAndCount(c, metricnames.Actions); err != nil || n != 2 {
 		t.Fatalf("actions series = %d, want 2 (%v)", n, err)
 	}
@@ -209,7 +209,7 @@ reconciler_actions{town="wide",type="a"} 5
 reconciler_actions{town="wide",type="c"} 3
 reconciler_actions{town="wide",type="other"} 2
 `
-	if err := testutil.GatherAndCompare(NewTownMetrics(f.snap, nil), strings.NewReader(want), metricnames.Actions); err != nil {
+	if err := testutil.GatherAndCompare(everyTownMetric(f.snap), strings.NewReader(want), metricnames.Actions); err != nil {
 		t.Error(err)
 	}
 	if got := testutil.ToFloat64(f.poller.dropped); got != 2 {

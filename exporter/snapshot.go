@@ -1,8 +1,11 @@
 package exporter
 
 import (
+	"slices"
 	"sort"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tickwatch/tickwatch/gastown"
@@ -69,13 +72,40 @@ type TypeCount struct {
 // OtherActionType collects the action types beyond the per-town cap.
 const OtherActionType = "other"
 
+// actionTypes holds one copy of each action type name: a fleet uses a few
+// dozen, and each town's state would otherwise keep its own copy of every
+// one it decoded (about 170 bytes a town with the sample answers). A target
+// that invents names stops being interned at the cap, and costs what it
+// did before.
+var actionTypes struct {
+	names sync.Map // string -> the same string
+	n     atomic.Int32
+}
+
+const maxActionTypeNames = 4096
+
+func internType(t string) string {
+	if v, ok := actionTypes.names.Load(t); ok {
+		return v.(string)
+	}
+	if actionTypes.n.Load() >= maxActionTypeNames {
+		return t
+	}
+	t = strings.Clone(t) // never a slice of a larger answer
+	v, loaded := actionTypes.names.LoadOrStore(t, t)
+	if !loaded {
+		actionTypes.n.Add(1)
+	}
+	return v.(string)
+}
+
 // capTypes turns an actionsByType map into a sorted list of at most max
 // types plus "other", so a misbehaving target cannot blow up the series
 // count. It returns how many label values it folded into "other".
 func capTypes(m map[string]int, max int) ([]TypeCount, int) {
 	out := make([]TypeCount, 0, len(m))
 	for t, n := range m {
-		out = append(out, TypeCount{t, n})
+		out = append(out, TypeCount{internType(t), n})
 	}
 	if len(out) <= max {
 		sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
@@ -163,8 +193,9 @@ func newTownState(o *gastown.Observation, prev *TownState, maxTypes int) (*TownS
 
 // Snapshot holds the latest state of every watched town.
 type Snapshot struct {
-	mu    sync.RWMutex
-	towns map[string]*TownState
+	mu     sync.RWMutex
+	towns  map[string]*TownState
+	sorted []string // the ids of towns, sorted; nil once a town came or went
 }
 
 func NewSnapshot() *Snapshot { return &Snapshot{towns: map[string]*TownState{}} }
@@ -177,6 +208,9 @@ func (s *Snapshot) Get(town string) *TownState {
 
 func (s *Snapshot) Put(town string, st *TownState) {
 	s.mu.Lock()
+	if _, ok := s.towns[town]; !ok {
+		s.sorted = nil
+	}
 	s.towns[town] = st
 	s.mu.Unlock()
 }
@@ -192,6 +226,9 @@ func (s *Snapshot) Retain(keep map[string]bool) []string {
 			gone = append(gone, t)
 		}
 	}
+	if len(gone) > 0 {
+		s.sorted = nil
+	}
 	sort.Strings(gone)
 	return gone
 }
@@ -203,13 +240,36 @@ type TownEntry struct {
 }
 
 // Towns returns every town's state, sorted by town id.
-func (s *Snapshot) Towns() []TownEntry {
+func (s *Snapshot) Towns() []TownEntry { return s.AppendTowns(nil) }
+
+// AppendTowns appends every town's state to dst, sorted by town id. The
+// order is kept between calls and sorted again only when the set of towns
+// changed, so a scrape of an unchanged fleet does not sort.
+func (s *Snapshot) AppendTowns(dst []TownEntry) []TownEntry {
 	s.mu.RLock()
-	out := make([]TownEntry, 0, len(s.towns))
-	for t, st := range s.towns {
-		out = append(out, TownEntry{t, st})
+	if s.sorted != nil || len(s.towns) == 0 {
+		dst = s.appendSorted(dst)
+		s.mu.RUnlock()
+		return dst
 	}
 	s.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].Town < out[j].Town })
-	return out
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sorted == nil {
+		ids := make([]string, 0, len(s.towns))
+		for t := range s.towns {
+			ids = append(ids, t)
+		}
+		sort.Strings(ids)
+		s.sorted = ids
+	}
+	return s.appendSorted(dst)
+}
+
+func (s *Snapshot) appendSorted(dst []TownEntry) []TownEntry {
+	dst = slices.Grow(dst, len(s.sorted))
+	for _, t := range s.sorted {
+		dst = append(dst, TownEntry{t, s.towns[t]})
+	}
+	return dst
 }

@@ -2,10 +2,13 @@ package exporter
 
 import (
 	"sort"
+	"sync"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/gastown"
 	"github.com/tickwatch/tickwatch/metricnames"
 )
@@ -17,206 +20,252 @@ type ViolationCounts interface {
 }
 
 // TownMetrics serves the mirrored reconciler metrics from the latest
-// snapshot. It is a prometheus.Gatherer rather than a Collector: with ten
-// thousand towns a scrape has some 330,000 series, and building them as
-// const metrics for the registry to check, hash and sort cost three times
-// the 250 ms budget. Here each family is built directly, in exposition
-// order, in a few bulk allocations; nothing is kept between scrapes, so a
-// town or an action type that is gone leaves no series behind.
+// snapshot, at scrape time, so a town or an action type that is gone leaves
+// no series behind. Each family is walked once per scrape in exposition
+// order (families by name, series by label values in label-name order) and
+// handed to a sink: the text sink writes the lines straight into the
+// response (see MetricsHandler), the dto sink builds families for Gather.
+// Families a metrics.* setting keeps off are skipped.
 type TownMetrics struct {
 	snap       *Snapshot
 	violations ViolationCounts // may be nil
+	groups     atomic.Pointer[config.Metrics]
 }
 
 func NewTownMetrics(snap *Snapshot, violations ViolationCounts) *TownMetrics {
-	return &TownMetrics{snap: snap, violations: violations}
+	c := &TownMetrics{snap: snap, violations: violations}
+	c.groups.Store(&config.Metrics{})
+	return c
 }
 
-// Label values that are the same for every town, shared by pointer.
-var (
-	labelTown, labelType, labelStatus   = "town", "type", "status"
-	labelOutcome, labelInvariant        = "outcome", "invariant"
-	statusDead, statusIdle, statusStall = "dead", "idle", "stalled"
-	statusWorking, statusFailed         = "working", "failed"
-	statusInProgress, statusInReview    = "in_progress", "in_review"
-	statusOpen, statusTriage            = "open", "triage_request"
-	outcomeAttempted, outcomeSucceeded  = "attempted", "succeeded"
+// SetMetrics switches the optional families; the next scrape follows.
+func (c *TownMetrics) SetMetrics(m config.Metrics) { c.groups.Store(&m) }
+
+// Label names and the values that are the same for every town.
+const (
+	labelTown, labelType, labelStatus = "town", "type", "status"
+	labelOutcome, labelInvariant      = "outcome", "invariant"
 )
 
-// family accumulates one gauge family.
-type family struct {
-	name, help string
-	labels     []*string // label names, sorted
-	values     []*string // label values, len(labels) per metric
-	samples    []float64
+var (
+	agentStatuses = []string{"dead", "idle", "stalled", "working"}
+	beadStatuses  = []string{"failed", "in_progress", "in_review", "open", "triage_request"}
+	outcomes      = []string{"attempted", "failed", "succeeded"}
+)
+
+// sink receives one family after another: begin, then its samples. A family
+// without samples must leave no trace.
+type sink interface {
+	begin(name, help string, labels []string)
+	sample1(v float64, value string)
+	sample2(v float64, first, second string)
 }
 
-func newFamily(name string, labels ...*string) *family {
-	return &family{name: name, help: metricnames.Help(name), labels: labels}
+// townFamily walks one family over the towns (sorted by id).
+type townFamily struct {
+	name, setting string
+	labels        []string // sorted
+	walk          func(c *TownMetrics, s sink, towns []TownEntry)
 }
 
-func (f *family) add(v float64, labelValues ...*string) {
-	f.values = append(f.values, labelValues...)
-	f.samples = append(f.samples, v)
+// perTown is a family with one series per town that has the value.
+func perTown(name string, get func(*TownState) (float64, bool)) townFamily {
+	return townFamily{name: name, labels: []string{labelTown}, walk: func(_ *TownMetrics, s sink, towns []TownEntry) {
+		for i := range towns {
+			if v, ok := get(towns[i].State); ok {
+				s.sample1(v, towns[i].Town)
+			}
+		}
+	}}
 }
 
-func (f *family) build() *dto.MetricFamily {
-	n, k := len(f.samples), len(f.labels)
-	gauge := dto.MetricType_GAUGE
-	mf := &dto.MetricFamily{Name: &f.name, Help: &f.help, Type: &gauge, Metric: make([]*dto.Metric, n)}
-	metrics := make([]dto.Metric, n)
-	gauges := make([]dto.Gauge, n)
-	pairs := make([]dto.LabelPair, n*k)
-	pairPtrs := make([]*dto.LabelPair, n*k)
-	for i := range metrics {
-		for j := 0; j < k; j++ {
-			p := &pairs[i*k+j]
-			p.Name, p.Value = f.labels[j], f.values[i*k+j]
-			pairPtrs[i*k+j] = p
+// byType is {town, type}: town-major, types sorted within a town.
+func byType(name string, get func(*TownState) []TypeCount) townFamily {
+	return townFamily{name: name, labels: []string{labelTown, labelType}, walk: func(_ *TownMetrics, s sink, towns []TownEntry) {
+		for i := range towns {
+			for _, tc := range get(towns[i].State) {
+				s.sample2(float64(tc.Count), towns[i].Town, tc.Type)
+			}
 		}
-		gauges[i].Value = &f.samples[i]
-		metrics[i].Label = pairPtrs[i*k : (i+1)*k : (i+1)*k]
-		metrics[i].Gauge = &gauges[i]
-		mf.Metric[i] = &metrics[i]
-	}
-	return mf
+	}}
 }
 
-// Gather builds every family. Within a family, series come sorted by label
-// values in label-name order, as the registry would sort them.
-func (c *TownMetrics) Gather() ([]*dto.MetricFamily, error) {
-	entries := c.snap.Towns() // sorted by town
-	towns := make([]string, len(entries))
-	var all, everSucceeded, withStatus, withTick, dryRuns, dryRunUp []int
-	for i, e := range entries {
-		towns[i] = e.Town
-		all = append(all, i)
-		s := e.State
-		if !s.LastSuccess.IsZero() {
-			everSucceeded = append(everSucceeded, i)
-		}
-		if d := s.DryRun; d != nil {
-			dryRuns = append(dryRuns, i)
-			if d.Up {
-				dryRunUp = append(dryRunUp, i)
+// byColumn is {label, town}: the first label sorts first, so value-major.
+// get returns the town's counts in the order of values, or nil.
+func byColumn(name, label string, values []string, get func(*TownState, []int) []int) townFamily {
+	return townFamily{name: name, labels: []string{label, labelTown}, walk: func(_ *TownMetrics, s sink, towns []TownEntry) {
+		var scratch [8]int
+		for col, value := range values {
+			for i := range towns {
+				if counts := get(towns[i].State, scratch[:0]); counts != nil {
+					s.sample2(float64(counts[col]), value, towns[i].Town)
+				}
 			}
 		}
-		if st := s.Status; st != nil {
-			withStatus = append(withStatus, i)
-			if st.LastTick != nil {
-				withTick = append(withTick, i)
-			}
-		}
-	}
-	state := func(i int) *TownState { return entries[i].State }
-	perTown := func(name string, from []int, v func(*TownState) float64) *family {
-		f := newFamily(name, &labelTown)
-		for _, i := range from {
-			f.add(v(state(i)), &towns[i])
-		}
-		return f
-	}
+	}}
+}
 
-	fams := []*family{
-		perTown(metricnames.Up, all,
-			func(s *TownState) float64 { return b2f(s.Up) }),
-		perTown(metricnames.LastSuccess, everSucceeded,
-			func(s *TownState) float64 { return float64(s.LastSuccess.UnixMilli()) / 1000 }),
-		perTown(metricnames.DryRunUp, dryRuns,
-			func(s *TownState) float64 { return b2f(s.DryRun.Up) }),
-		perTown(metricnames.DryRunStatusCode, dryRuns,
-			func(s *TownState) float64 { return float64(s.DryRun.Code) }),
-		perTown(metricnames.DryRunDuration, dryRuns,
-			func(s *TownState) float64 { return s.DryRun.Seconds }),
-		perTown(metricnames.QueueDepth, dryRunUp,
-			func(s *TownState) float64 { return float64(s.DryRun.QueueDepth) }),
-		perTown(metricnames.PendingEvents, dryRunUp,
-			func(s *TownState) float64 { return float64(s.DryRun.PendingEvents) }),
-		perTown(metricnames.AlarmInterval, withStatus,
-			func(s *TownState) float64 { return s.Status.AlarmIntervalSeconds }),
-		perTown(metricnames.Ticking, withStatus,
-			func(s *TownState) float64 { return b2f(s.Status.Ticking) }),
-		perTown(metricnames.LastTickEventsDrained, withTick,
-			func(s *TownState) float64 { return float64(s.Status.LastTick.EventsDrained) }),
-		perTown(metricnames.LastTickWallClock, withTick,
-			func(s *TownState) float64 { return s.Status.LastTick.WallClockSeconds }),
-		perTown(metricnames.LastTickViolations, withTick,
-			func(s *TownState) float64 { return float64(s.Status.LastTick.InvariantViolations) }),
-		perTown(metricnames.LastTickPendingEvents, withTick,
-			func(s *TownState) float64 { return float64(s.Status.LastTick.PendingEvents) }),
+func dryRunUp(s *TownState) *DryRunState {
+	if d := s.DryRun; d != nil && d.Up {
+		return d
 	}
+	return nil
+}
 
-	// {town, type}: town-major, types sorted within a town.
-	byType := func(name string, from []int, types func(*TownState) []TypeCount) *family {
-		f := newFamily(name, &labelTown, &labelType)
-		for _, i := range from {
-			tcs := types(state(i))
-			for j := range tcs {
-				f.add(float64(tcs[j].Count), &towns[i], &tcs[j].Type)
-			}
-		}
-		return f
+func lastTick(s *TownState) *LastTick {
+	if s.Status != nil {
+		return s.Status.LastTick
 	}
-	fams = append(fams,
-		byType(metricnames.Actions, dryRunUp,
-			func(s *TownState) []TypeCount { return s.DryRun.Actions }),
-		byType(metricnames.LastTickActions, withTick,
-			func(s *TownState) []TypeCount { return s.Status.LastTick.Actions }))
+	return nil
+}
 
-	// {status|outcome, town}: the first label sorts first, so value-major.
-	type column struct {
-		value *string
-		get   func(*TownState) int
-	}
-	byColumn := func(name string, label *string, from []int, cols []column) *family {
-		f := newFamily(name, label, &labelTown)
-		for _, col := range cols {
-			for _, i := range from {
-				f.add(float64(col.get(state(i))), col.value, &towns[i])
-			}
-		}
-		return f
-	}
-	agents := func(s *TownState) gastown.AgentCounts { return s.Status.Agents }
-	beads := func(s *TownState) gastown.BeadCounts { return s.Status.Beads }
-	lastTick := func(s *TownState) *LastTick { return s.Status.LastTick }
-	fams = append(fams,
-		byColumn(metricnames.Agents, &labelStatus, withStatus, []column{
-			{&statusDead, func(s *TownState) int { return agents(s).Dead }},
-			{&statusIdle, func(s *TownState) int { return agents(s).Idle }},
-			{&statusStall, func(s *TownState) int { return agents(s).Stalled }},
-			{&statusWorking, func(s *TownState) int { return agents(s).Working }},
+// townFamilies are every town family, sorted by name.
+var townFamilies = func() []townFamily {
+	fams := []townFamily{
+		perTown(metricnames.Up, func(s *TownState) (float64, bool) { return b2f(s.Up), true }),
+		perTown(metricnames.LastSuccess, func(s *TownState) (float64, bool) {
+			return float64(s.LastSuccess.UnixMilli()) / 1000, !s.LastSuccess.IsZero()
 		}),
-		byColumn(metricnames.Beads, &labelStatus, withStatus, []column{
-			{&statusFailed, func(s *TownState) int { return beads(s).Failed }},
-			{&statusInProgress, func(s *TownState) int { return beads(s).InProgress }},
-			{&statusInReview, func(s *TownState) int { return beads(s).InReview }},
-			{&statusOpen, func(s *TownState) int { return beads(s).Open }},
-			{&statusTriage, func(s *TownState) int { return beads(s).TriageRequests }},
+		perTown(metricnames.DryRunUp, func(s *TownState) (float64, bool) {
+			return b2f(s.DryRun != nil && s.DryRun.Up), s.DryRun != nil
 		}),
-		byColumn(metricnames.LastTickSideEffects, &labelOutcome, withTick, []column{
-			{&outcomeAttempted, func(s *TownState) int { return lastTick(s).SideEffectsAttempted }},
-			{&statusFailed, func(s *TownState) int { return lastTick(s).SideEffectsFailed }},
-			{&outcomeSucceeded, func(s *TownState) int { return lastTick(s).SideEffectsSucceeded }},
+		perTown(metricnames.DryRunStatusCode, func(s *TownState) (float64, bool) {
+			if s.DryRun == nil {
+				return 0, false
+			}
+			return float64(s.DryRun.Code), true
 		}),
-		c.openViolations(),
-	)
-
+		perTown(metricnames.DryRunDuration, func(s *TownState) (float64, bool) {
+			if s.DryRun == nil {
+				return 0, false
+			}
+			return s.DryRun.Seconds, true
+		}),
+		perTown(metricnames.QueueDepth, func(s *TownState) (float64, bool) {
+			if d := dryRunUp(s); d != nil {
+				return float64(d.QueueDepth), true
+			}
+			return 0, false
+		}),
+		perTown(metricnames.PendingEvents, func(s *TownState) (float64, bool) {
+			if d := dryRunUp(s); d != nil {
+				return float64(d.PendingEvents), true
+			}
+			return 0, false
+		}),
+		perTown(metricnames.AlarmInterval, func(s *TownState) (float64, bool) {
+			if s.Status == nil {
+				return 0, false
+			}
+			return s.Status.AlarmIntervalSeconds, true
+		}),
+		perTown(metricnames.Ticking, func(s *TownState) (float64, bool) {
+			return b2f(s.Status != nil && s.Status.Ticking), s.Status != nil
+		}),
+		perTown(metricnames.LastTickEventsDrained, func(s *TownState) (float64, bool) {
+			if lt := lastTick(s); lt != nil {
+				return float64(lt.EventsDrained), true
+			}
+			return 0, false
+		}),
+		perTown(metricnames.LastTickWallClock, func(s *TownState) (float64, bool) {
+			if lt := lastTick(s); lt != nil {
+				return lt.WallClockSeconds, true
+			}
+			return 0, false
+		}),
+		perTown(metricnames.LastTickViolations, func(s *TownState) (float64, bool) {
+			if lt := lastTick(s); lt != nil {
+				return float64(lt.InvariantViolations), true
+			}
+			return 0, false
+		}),
+		perTown(metricnames.LastTickPendingEvents, func(s *TownState) (float64, bool) {
+			if lt := lastTick(s); lt != nil {
+				return float64(lt.PendingEvents), true
+			}
+			return 0, false
+		}),
+		byType(metricnames.Actions, func(s *TownState) []TypeCount {
+			if d := dryRunUp(s); d != nil {
+				return d.Actions
+			}
+			return nil
+		}),
+		byType(metricnames.LastTickActions, func(s *TownState) []TypeCount {
+			if lt := lastTick(s); lt != nil {
+				return lt.Actions
+			}
+			return nil
+		}),
+		byColumn(metricnames.Agents, labelStatus, agentStatuses, func(s *TownState, out []int) []int {
+			if s.Status == nil {
+				return nil
+			}
+			a := s.Status.Agents
+			return append(out, a.Dead, a.Idle, a.Stalled, a.Working)
+		}),
+		byColumn(metricnames.Beads, labelStatus, beadStatuses, func(s *TownState, out []int) []int {
+			if s.Status == nil {
+				return nil
+			}
+			b := s.Status.Beads
+			return append(out, b.Failed, b.InProgress, b.InReview, b.Open, b.TriageRequests)
+		}),
+		byColumn(metricnames.LastTickSideEffects, labelOutcome, outcomes, func(s *TownState, out []int) []int {
+			lt := lastTick(s)
+			if lt == nil {
+				return nil
+			}
+			return append(out, lt.SideEffectsAttempted, lt.SideEffectsFailed, lt.SideEffectsSucceeded)
+		}),
+		{name: metricnames.InvariantViolations, labels: []string{labelInvariant, labelTown}, walk: (*TownMetrics).openViolations},
+	}
+	for i := range fams {
+		fams[i].setting = metricnames.Setting(fams[i].name)
+	}
 	sort.Slice(fams, func(i, j int) bool { return fams[i].name < fams[j].name })
-	out := make([]*dto.MetricFamily, 0, len(fams))
-	for _, f := range fams {
-		if len(f.samples) > 0 {
-			out = append(out, f.build())
-		}
+	return fams
+}()
+
+// TownFamilies lists the names of every family TownMetrics may serve.
+func TownFamilies() []string {
+	out := make([]string, len(townFamilies))
+	for i, f := range townFamilies {
+		out[i] = f.name
 	}
-	return out, nil
+	return out
+}
+
+// entries is the scrape's sorted town list, reused between scrapes.
+var entriesPool = sync.Pool{New: func() any { return new([]TownEntry) }}
+
+// walk hands every family the settings serve to s, in name order; each(name)
+// runs before a family and may write what sorts before it.
+func (c *TownMetrics) walk(s sink, before func(name string)) {
+	buf := entriesPool.Get().(*[]TownEntry)
+	towns := c.snap.AppendTowns((*buf)[:0])
+	groups := c.groups.Load()
+	for i := range townFamilies {
+		f := &townFamilies[i]
+		if f.setting != "" && !groups.Enabled(f.setting) {
+			continue
+		}
+		if before != nil {
+			before(f.name)
+		}
+		s.begin(f.name, metricnames.Help(f.name), f.labels)
+		f.walk(c, s, towns)
+	}
+	clear(towns) // the states may go with the next poll
+	*buf = towns
+	entriesPool.Put(buf)
 }
 
 // openViolations is {invariant, town}: sorted by invariant, then town.
-func (c *TownMetrics) openViolations() *family {
-	f := newFamily(metricnames.InvariantViolations, &labelInvariant, &labelTown)
+func (c *TownMetrics) openViolations(s sink, _ []TownEntry) {
 	if c.violations == nil {
-		return f
+		return
 	}
 	type row struct {
 		invariant, town string
@@ -234,14 +283,76 @@ func (c *TownMetrics) openViolations() *family {
 		}
 		return rows[i].town < rows[j].town
 	})
-	for i := range rows {
-		f.add(float64(rows[i].n), &rows[i].invariant, &rows[i].town)
+	for _, r := range rows {
+		s.sample2(float64(r.n), r.invariant, r.town)
 	}
-	return f
+}
+
+// Gather builds every family the settings serve as dto objects: the path
+// of the protobuf format and of filtered scrapes (see MetricsHandler).
+func (c *TownMetrics) Gather() ([]*dto.MetricFamily, error) {
+	var d dtoSink
+	c.walk(&d, nil)
+	d.end()
+	return d.out, nil
+}
+
+// dtoSink builds each family in a few bulk allocations.
+type dtoSink struct {
+	out        []*dto.MetricFamily
+	name, help string
+	labels     []string
+	values     []string // len(labels) per sample
+	samples    []float64
+}
+
+func (d *dtoSink) begin(name, help string, labels []string) {
+	d.end()
+	d.name, d.help, d.labels = name, help, labels
+}
+
+func (d *dtoSink) sample1(v float64, value string) {
+	d.values = append(d.values, value)
+	d.samples = append(d.samples, v)
+}
+
+func (d *dtoSink) sample2(v float64, first, second string) {
+	d.values = append(d.values, first, second)
+	d.samples = append(d.samples, v)
+}
+
+func (d *dtoSink) end() {
+	n, k := len(d.samples), len(d.labels)
+	if n == 0 {
+		return
+	}
+	gauge := dto.MetricType_GAUGE
+	name, help := d.name, d.help
+	mf := &dto.MetricFamily{Name: &name, Help: &help, Type: &gauge, Metric: make([]*dto.Metric, n)}
+	metrics := make([]dto.Metric, n)
+	gauges := make([]dto.Gauge, n)
+	pairs := make([]dto.LabelPair, n*k)
+	pairPtrs := make([]*dto.LabelPair, n*k)
+	labels := append([]string(nil), d.labels...)
+	values, samples := d.values, d.samples
+	for i := range metrics {
+		for j := 0; j < k; j++ {
+			p := &pairs[i*k+j]
+			p.Name, p.Value = &labels[j], &values[i*k+j]
+			pairPtrs[i*k+j] = p
+		}
+		gauges[i].Value = &samples[i]
+		metrics[i].Label = pairPtrs[i*k : (i+1)*k : (i+1)*k]
+		metrics[i].Gauge = &gauges[i]
+		mf.Metric[i] = &metrics[i]
+	}
+	d.out = append(d.out, mf)
+	d.values, d.samples = nil, nil
 }
 
 // Gatherer serves the registry's own metrics and the town families in one
-// exposition; their names never overlap.
+// exposition; their names never overlap (a test of the sidecar holds them
+// apart).
 func Gatherer(reg prometheus.Gatherer, towns *TownMetrics) prometheus.Gatherer {
 	return prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
 		own, err := reg.Gather()

@@ -68,6 +68,7 @@ func assignRefIDs(p *panel) {
 	for i := range p.queries {
 		p.queries[i].RefID = string(rune('A' + i))
 		p.queries[i].Panel = p.title
+		p.queries[i].Description = p.description
 	}
 }
 

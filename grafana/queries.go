@@ -28,8 +28,12 @@ type Query struct {
 	Legend  string
 	Instant bool
 	// ExpectData says a sidecar watching a live fleet always serves series for
-	// it; panels without it may rightly be empty (no violation open, no Sentry).
+	// it with the default metrics settings; panels without it may rightly be
+	// empty (no violation open, no Sentry, a metrics.* setting it needs off).
 	ExpectData bool
+	// Description is the panel's text; it names the metrics.* setting a
+	// query needs, if any.
+	Description string
 }
 
 // TownVariableQuery is the template query that lists the towns to pick from.

@@ -38,8 +38,9 @@ func rows(th config.Thresholds) []row {
 	barsStacked(actions)
 
 	sideEffects := timeseries("Side effects",
-		"Side effects of the last real alarm tick of the selected towns: attempted (blue), succeeded (green), failed (red).",
-		"short", 0, q(sumBy("outcome", metricnames.LastTickSideEffects), "{{outcome}}", true))
+		"Side effects of the last real alarm tick of the selected towns: attempted (blue), succeeded (green), failed (red). Needs `metrics."+
+			metricnames.SettingSideEffectsByOutcome+": true` in tickwatch's config (off by default: the real worker never reports a failed side effect, so attempted equals succeeded).",
+		"short", 0, q(sumBy("outcome", metricnames.LastTickSideEffects), "{{outcome}}", false))
 	sideEffects.w = 10
 	sideEffects.fieldConfig.Overrides = []override{
 		colorByName("attempted", "blue"), colorByName("succeeded", "green"), colorByName("failed", "red"),
@@ -91,7 +92,7 @@ func rows(th config.Thresholds) []row {
 				"orange", metricnames.DryRunUp, "failing"),
 			violationsByInvariant,
 			barGauge("Top towns by queue depth",
-				"The ten selected towns with the deepest event queue now (dry run eventsDrained; where the dry run fails, the events the last tick left pending). Yellow at thresholds.queue_depth_warning, red at thresholds.queue_depth_critical.",
+				"The ten selected towns with the deepest event queue: the events each town's last tick left pending, or what the dry run finds pending now where tickwatch serves it (`metrics."+metricnames.SettingDryRunDetail+": true`, and a dry run that succeeds). Yellow at thresholds.queue_depth_warning, red at thresholds.queue_depth_critical.",
 				"short", queueMax, queueSteps,
 				instant("topk(10, "+queueDepthByTown()+")", "{{town}}", true)),
 		}},
@@ -108,7 +109,7 @@ func rows(th config.Thresholds) []row {
 				q("sum(max by (town, invariant) ("+perTown(metricnames.InvariantViolations)+")) or vector(0)", "open in tickwatch", true)),
 			wallClock,
 			gauge("Queue depth",
-				"Each selected town's event queue depth now (dry run eventsDrained; where the dry run fails, the events the last tick left pending), its last non-null sample (never a mean over the range). Yellow at thresholds.queue_depth_warning, red at thresholds.queue_depth_critical.",
+				"Each selected town's event queue depth: the events its last tick left pending, or what the dry run finds pending now where tickwatch serves it (`metrics."+metricnames.SettingDryRunDetail+": true`, and a dry run that succeeds); its last non-null sample (never a mean over the range). Yellow at thresholds.queue_depth_warning, red at thresholds.queue_depth_critical.",
 				"short", queueMax, queueSteps,
 				q(queueDepthByTown(), "{{town}}", true)),
 		}},

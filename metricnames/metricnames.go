@@ -52,9 +52,42 @@ const (
 	BuildInfo            = "tickwatch_build_info"
 )
 
+// The metrics.* settings that turn optional town families on. Without
+// them a town costs the series the dashboard and the alert rules read.
+const (
+	SettingAgentsByStatus       = "agents_by_status"
+	SettingBeadsByStatus        = "beads_by_status"
+	SettingSideEffectsByOutcome = "side_effects_by_outcome"
+	SettingDryRunDetail         = "dry_run_detail"
+	SettingAlarmInterval        = "alarm_interval"
+)
+
+// optional maps each family off by default to the metrics.* setting that
+// serves it.
+var optional = map[string]string{
+	Agents:              SettingAgentsByStatus,
+	Beads:               SettingBeadsByStatus,
+	LastTickSideEffects: SettingSideEffectsByOutcome,
+	QueueDepth:          SettingDryRunDetail,
+	PendingEvents:       SettingDryRunDetail,
+	Actions:             SettingDryRunDetail,
+	DryRunDuration:      SettingDryRunDetail,
+	AlarmInterval:       SettingAlarmInterval,
+}
+
+// Setting names the metrics.* setting (its key under metrics:) that serves
+// a family; "" for a family served by default.
+func Setting(name string) string { return optional[name] }
+
+// Settings lists every metrics.* setting, sorted.
+func Settings() []string {
+	return []string{SettingAgentsByStatus, SettingAlarmInterval, SettingBeadsByStatus, SettingDryRunDetail, SettingSideEffectsByOutcome}
+}
+
 // QueueDepthExpr is a town's backlog as the queue alerts and the dashboard
-// read it: what the dry run finds pending now, or, where the dry run fails
-// (on every real Gastown worker), what the last real tick left pending. The
+// read it: what the dry run finds pending now (with metrics.dry_run_detail),
+// or, without it or where the dry run fails (on every real Gastown worker),
+// what the last real tick left pending. The
 // selector, such as `town=~"$town"`, applies to both; "" selects all. Set
 // operators match on labels without the metric name.
 func QueueDepthExpr(selector string) string {

@@ -31,6 +31,7 @@ import (
 type Sidecar struct {
 	Registry   *prometheus.Registry // the sidecar's own metrics
 	Gatherer   prometheus.Gatherer  // Registry plus the town metrics: what /metrics serves
+	Towns      *exporter.TownMetrics
 	Snapshot   *exporter.Snapshot
 	Poller     *exporter.Poller
 	Violations *Violations
@@ -119,7 +120,9 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	s.Gatherer = exporter.Gatherer(s.Registry, exporter.NewTownMetrics(s.Snapshot, tracker))
+	s.Towns = exporter.NewTownMetrics(s.Snapshot, tracker)
+	s.Towns.SetMetrics(cfg.Metrics)
+	s.Gatherer = exporter.Gatherer(s.Registry, s.Towns)
 	s.Pages = statuspage.New(statuspage.Options{
 		Snapshot:      s.Snapshot,
 		Ticks:         s.Poller,
@@ -129,7 +132,8 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 		TelemetryPath: o.TelemetryPath,
 	}, cfg)
 	s.handler, err = NewHandler(ServerOptions{
-		Gatherer:      s.Gatherer,
+		Registry:      s.Registry,
+		Towns:         s.Towns,
 		TelemetryPath: o.TelemetryPath,
 		Poller:        s.Poller,
 		Pages:         s.Pages,
@@ -208,6 +212,7 @@ func (s *Sidecar) Reload() error {
 		defer old.CloseIdleConnections() // after the swap below
 	}
 	s.Poller.Reload(settings)
+	s.Towns.SetMetrics(cfg.Metrics)
 	s.Violations.Tracker.SetOptions(dedupeOptions(cfg))
 	if err := s.Violations.Notifier.Update(cfg.Sentry, cfg.Shard.Index); err != nil {
 		s.logger.Warn("sentry settings not applied; the running ones are kept", "err", err)

@@ -168,10 +168,15 @@ tickwatch_sentry_outbox_events 0
 			}
 		}
 	}
-	names := metricnames.All()
+	var names []string // by default, all but what a metrics.* setting turns on
+	for _, n := range metricnames.All() {
+		if metricnames.Setting(n) == "" {
+			names = append(names, n)
+		}
+	}
 	sort.Strings(names)
 	if !slices.Equal(served, names) {
-		t.Errorf("served families:\n%v\nmetricnames:\n%v", served, names)
+		t.Errorf("served families:\n%v\nmetricnames without a setting:\n%v", served, names)
 	}
 
 	fleet := fleetJSON(t, f.web.URL)
@@ -262,13 +267,87 @@ func TestPromtoolFindsNothingToSay(t *testing.T) {
 	}
 	f := newSidecarFixture(t)
 	f.sc.Poller.Tick(context.Background())
-	_, body := get(t, f.web.URL+"/metrics")
-	cmd := exec.Command(promtool, "check", "metrics")
-	cmd.Stdin = strings.NewReader(body)
-	out, err := cmd.CombinedOutput()
-	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
-		t.Errorf("promtool check metrics: %v\n%s", err, out)
+	for _, groups := range []config.Metrics{{}, {AgentsByStatus: true, BeadsByStatus: true, SideEffectsByOutcome: true, DryRunDetail: true, AlarmInterval: true}} {
+		f.sc.Towns.SetMetrics(groups)
+		_, body := get(t, f.web.URL+"/metrics")
+		cmd := exec.Command(promtool, "check", "metrics")
+		cmd.Stdin = strings.NewReader(body)
+		out, err := cmd.CombinedOutput()
+		if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+			t.Errorf("promtool check metrics with %+v: %v\n%s", groups, err, out)
+		}
 	}
+}
+
+// The metrics section applies on reload: a group turned on serves its
+// families from the next scrape, turned off it leaves no series behind.
+func TestMetricsGroupsApplyOnReload(t *testing.T) {
+	f := newSidecarFixture(t)
+	f.sc.Poller.Tick(context.Background())
+	reload := func(extra string) {
+		t.Helper()
+		writeConfig(t, f.cfg, f.url, "[calm, broken]", f.sentry.DSN())
+		cfg, err := os.OpenFile(f.cfg, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.WriteString(extra)
+		cfg.Close()
+		resp, err := http.Post(f.web.URL+"/-/reload", "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("reload with %q: %d %s", extra, resp.StatusCode, body)
+		}
+	}
+	families := func() map[string]int {
+		_, body := get(t, f.web.URL+"/metrics")
+		out := map[string]int{}
+		for _, line := range strings.Split(body, "\n") {
+			if name, ok := strings.CutPrefix(line, "# TYPE "); ok {
+				out[strings.Fields(name)[0]]++
+			}
+		}
+		return out
+	}
+	if got := families(); got[metricnames.Agents] != 0 || got[metricnames.Up] != 1 {
+		t.Fatalf("default scrape: %v", got)
+	}
+	reload("metrics:\n  agents_by_status: true\n  dry_run_detail: true\n")
+	got := families()
+	for _, name := range []string{metricnames.Agents, metricnames.QueueDepth, metricnames.DryRunDuration, metricnames.Up, "go_goroutines"} {
+		if got[name] != 1 {
+			t.Errorf("with agents_by_status and dry_run_detail, %s has %d blocks", name, got[name])
+		}
+	}
+	if got[metricnames.Beads] != 0 {
+		t.Error("beads served without beads_by_status")
+	}
+	reload("")
+	if got := families(); got[metricnames.Agents] != 0 || got[metricnames.QueueDepth] != 0 {
+		t.Errorf("after turning the groups off again: %v", got)
+	}
+	writeConfig(t, f.cfg, f.url, "[calm, broken]", f.sentry.DSN())
+	os.WriteFile(f.cfg, append(must(os.ReadFile(f.cfg)), "metrics:\n  agents: true\n"...), 0o644)
+	resp, err := http.Post(f.web.URL+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 500 || !strings.Contains(string(body), `unknown key "agents" in metrics`) {
+		t.Errorf("reload with an unknown group: %d %s", resp.StatusCode, body)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }
 
 // openBroken runs ticks until both violations of the "broken" town are open.
@@ -423,6 +502,7 @@ func TestRealWorkerShape(t *testing.T) {
 	if err := f.sc.Violations.Notifier.Flush(2 * time.Second); err != nil {
 		t.Fatal(err)
 	}
+	f.sc.Towns.SetMetrics(config.Metrics{DryRunDetail: true}) // reconciler_queue_depth
 	want := `
 # HELP reconciler_dry_run_status_code HTTP status of the town's last dry-run answer; 0 when none came (timeout, refused connection).
 # TYPE reconciler_dry_run_status_code gauge

@@ -14,7 +14,8 @@ import (
 
 // ServerOptions wire the HTTP endpoints of `tickwatch run`.
 type ServerOptions struct {
-	Gatherer      prometheus.Gatherer
+	Registry      prometheus.Gatherer // the sidecar's own metrics
+	Towns         *exporter.TownMetrics
 	TelemetryPath string
 	Poller        *exporter.Poller
 	Pages         *statuspage.Pages
@@ -30,7 +31,7 @@ func NewHandler(o ServerOptions) (http.Handler, error) {
 		return nil, fmt.Errorf("--web.telemetry-path %q: want a path such as /metrics, not / or one of tickwatch's own", p)
 	}
 	mux := http.NewServeMux()
-	mux.Handle(o.TelemetryPath, exporter.MetricsHandler(o.Gatherer, o.Logger))
+	mux.Handle(o.TelemetryPath, exporter.MetricsHandler(o.Registry, o.Towns, o.Logger))
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
 		if !o.Poller.Ready() {

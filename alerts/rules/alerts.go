@@ -89,8 +89,9 @@ const (
 	forShardMismatch   = 10 * time.Minute // longer than a resize takes to reach every replica
 )
 
-// queueDepth is the backlog the queue alerts read (see ReconcilerDryRunFailing
-// for why the dry run's view may be missing).
+// queueDepth is the backlog the queue alerts read: the dry run's view where
+// tickwatch serves it (metrics.dry_run_detail) and the dry run succeeds (see
+// ReconcilerDryRunFailing), else what the last tick left pending.
 var queueDepth = acrossReplicas(strings.TrimSuffix(strings.TrimPrefix(metricnames.QueueDepthExpr(""), "("), ")"))
 
 // Alerts returns the rules of the group, built from the thresholds.

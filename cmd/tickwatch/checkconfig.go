@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/alecthomas/kingpin/v2"
 
@@ -73,6 +74,11 @@ func checkConfig(stdout, stderr io.Writer, path string) error {
 	fmt.Fprintf(stdout, "%s: ok\n", path)
 	fmt.Fprintf(stdout, "towns: %d listed%s = %d distinct; target: %s; shard: %d of %d\n",
 		len(cfg.Target.Towns), fromFile, len(towns), target, cfg.Shard.Index, cfg.Shard.Count)
+	groups := "none (the series the dashboard and the alert rules read)"
+	if on := cfg.Metrics.EnabledGroups(); len(on) > 0 {
+		groups = strings.Join(on, ", ")
+	}
+	fmt.Fprintf(stdout, "optional metrics on: %s\n", groups)
 	return nil
 }
 

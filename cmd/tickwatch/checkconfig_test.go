@@ -30,19 +30,25 @@ func TestCheckConfig(t *testing.T) {
 	}{
 		{
 			name:    "ok",
-			content: "target:\n  url: http://admin:hunter2@127.0.0.1:8788\n  towns: [town-a, town-b]\n  towns_file: towns.json\nshard: {index: 1, count: 3}\nsentry:\n  dsn: https://dsnkey@sentry.example/3\n",
-			wantOut: "F: ok\ntowns: 2 listed + 3 in D/towns.json = 4 distinct; target: http://xxxxx@127.0.0.1:8788; shard: 1 of 3\n",
+			content: "target:\n  url: http://admin:hunter2@127.0.0.1:8788\n  towns: [town-a, town-b]\n  towns_file: towns.json\nshard: {index: 1, count: 3}\nsentry:\n  dsn: https://dsnkey@sentry.example/3\nmetrics:\n  dry_run_detail: true\n  agents_by_status: true\n",
+			wantOut: "F: ok\ntowns: 2 listed + 3 in D/towns.json = 4 distinct; target: http://xxxxx@127.0.0.1:8788; shard: 1 of 3\noptional metrics on: agents_by_status, dry_run_detail\n",
 		},
 		{
 			name:    "defaults",
 			content: "",
-			wantOut: "F: ok\ntowns: 0 listed = 0 distinct; target: embedded simtown fleet; shard: 0 of 1\n",
+			wantOut: "F: ok\ntowns: 0 listed = 0 distinct; target: embedded simtown fleet; shard: 0 of 1\noptional metrics on: none (the series the dashboard and the alert rules read)\n",
 		},
 		{
 			name:       "problems",
 			content:    "poll:\n  intervall: 5s\n  interval: 0\ntarget:\n  url: 127.0.0.1:8788\n",
 			wantStderr: "F:2: unknown key \"intervall\" in poll\nF:3: poll.interval must be > 0\nF:5: target.url \"127.0.0.1:8788\" has no scheme; write http://127.0.0.1:8788\n",
 			wantErr:    "F: 3 problems",
+		},
+		{
+			name:       "unknown metrics group",
+			content:    "metrics:\n  beads: true\n",
+			wantStderr: "F:2: unknown key \"beads\" in metrics\n",
+			wantErr:    "F: 1 problem",
 		},
 		{
 			name:       "bad towns file",
@@ -53,7 +59,7 @@ func TestCheckConfig(t *testing.T) {
 		{
 			name:    "with a Sentry token",
 			content: "sentry:\n  dsn: https://dsnkey@sentry.example/3\n  auth_token_file: sentry-token\n  organization: acme\n",
-			wantOut: "F: ok\ntowns: 0 listed = 0 distinct; target: embedded simtown fleet; shard: 0 of 1\n",
+			wantOut: "F: ok\ntowns: 0 listed = 0 distinct; target: embedded simtown fleet; shard: 0 of 1\noptional metrics on: none (the series the dashboard and the alert rules read)\n",
 		},
 		{
 			name:    "empty token file",

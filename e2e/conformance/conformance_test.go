@@ -54,6 +54,9 @@ dedupe:
 sentry:
   dsn: %s
   max_events_per_second: 50
+metrics: # every value the worker reports is compared, the optional ones too
+  side_effects_by_outcome: true
+  dry_run_detail: true
 `, proxy.URL, towns[0], towns[1], towns[2], towns[3], filepath.Join(t.TempDir(), "state"), sentry.DSN())
 	tw := promtest.StartTickwatchRun(t, cfg)
 

@@ -3,6 +3,7 @@ package gastown
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,12 +30,15 @@ type ClientOptions struct {
 
 // Client calls one Gastown worker's debug API.
 type Client struct {
-	base      string // URL without trailing slash
-	http      *http.Client
-	timeout   time.Duration
-	maxBody   int64
-	userAgent string
-	secrets   []string // hidden in error texts the worker sends back
+	base    string // URL without trailing slash
+	http    *http.Client
+	timeout time.Duration
+	maxBody int64
+	secrets []string // hidden in error texts the worker sends back
+	// header is every request's: built once, and shared, since nothing
+	// on the way out writes to a request's header (prometheus/common's
+	// round trippers clone a request before they add to it).
+	header http.Header
 }
 
 // NewClient builds a client on prometheus/common's HTTP client config, so
@@ -50,8 +54,8 @@ func NewClient(o ClientOptions) (*Client, error) {
 		}
 		return nil, fmt.Errorf("target url %q: want scheme://host[:port]", shown)
 	}
-	// The user agent is set per request rather than with WithUserAgent,
-	// whose round tripper clones every request.
+	// The user agent is in the shared header rather than set with
+	// WithUserAgent, whose round tripper clones every request.
 	hc, err := commoncfg.NewClientFromConfig(o.HTTPClient, "gastown")
 	if err != nil {
 		return nil, fmt.Errorf("target http client: %w", err)
@@ -62,7 +66,17 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 4 << 20
 	}
-	return &Client{base: strings.TrimRight(o.URL, "/"), http: hc, timeout: o.Timeout, maxBody: o.MaxBodyBytes, userAgent: o.UserAgent,
+	header := http.Header{"Accept": {"application/json"}}
+	if o.UserAgent != "" {
+		header.Set("User-Agent", o.UserAgent)
+	}
+	if u.User != nil {
+		// What http.Client would add to each request, cloning its header
+		// to do so; the user info's credentials come before http_client's.
+		pass, _ := u.User.Password()
+		header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pass)))
+	}
+	return &Client{base: strings.TrimRight(o.URL, "/"), http: hc, timeout: o.Timeout, maxBody: o.MaxBodyBytes, header: header,
 		secrets: secretsOf(o.HTTPClient, o.URL)}, nil
 }
 
@@ -126,7 +140,7 @@ func (c *Client) DryRun(ctx context.Context, town string) (*DryRun, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	var d DryRun
-	if _, err := c.do(ctx, http.MethodPost, townPath(town, "reconcile-dry-run"), nil, town, "dry run", &d); err != nil {
+	if _, err := c.do(ctx, http.MethodPost, townPath(town, "reconcile-dry-run"), nil, town, "dry run", nil, unmarshal(&d)); err != nil {
 		return nil, err
 	}
 	return &d, nil
@@ -137,7 +151,7 @@ func (c *Client) Status(ctx context.Context, town string) (*Status, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	var s Status
-	if _, err := c.do(ctx, http.MethodGet, townPath(town, "status"), nil, town, "status", &s); err != nil {
+	if _, err := c.do(ctx, http.MethodGet, townPath(town, "status"), nil, town, "status", nil, unmarshal(&s)); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -152,7 +166,7 @@ func (c *Client) Replay(ctx context.Context, town string, req ReplayRequest) (*R
 		return nil, err
 	}
 	var r ReplayResponse
-	if _, err := c.do(ctx, http.MethodPost, townPath(town, "replay-events"), body, town, "replay", &r); err != nil {
+	if _, err := c.do(ctx, http.MethodPost, townPath(town, "replay-events"), body, town, "replay", nil, unmarshal(&r)); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -163,7 +177,7 @@ func (c *Client) Towns(ctx context.Context) ([]string, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	var l TownList
-	if _, err := c.do(ctx, http.MethodGet, "/debug/towns", nil, "", "town list", &l); err != nil {
+	if _, err := c.do(ctx, http.MethodGet, "/debug/towns", nil, "", "town list", nil, unmarshal(&l)); err != nil {
 		return nil, err
 	}
 	return l.Towns, nil
@@ -188,25 +202,21 @@ type PollOptions struct {
 // recent events, and of the status rows only what the invariant checks read.
 // With KeepStatusBody it also keeps the status answer, for DecodeStatus.
 func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func() time.Time) Observation {
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
 	o := Observation{Town: town, At: now()}
-	var st struct {
-		AlarmStatus struct {
-			Alarm      Alarm              `json:"alarm"`
-			Agents     AgentCounts        `json:"agents"`
-			Beads      BeadCounts         `json:"beads"`
-			Reconciler *ReconcilerMetrics `json:"reconciler"`
-		} `json:"alarmStatus"`
-		AgentMeta   []agentRow `json:"agentMeta"`
-		BeadSummary []beadRow  `json:"beadSummary"`
+	if d, ok := ctx.Deadline(); !ok || c.timeout > 0 && o.At.Add(c.timeout).Before(d) {
+		// A deadline of the caller's that comes first (the end of the
+		// tick) bounds the poll without a timer of its own.
+		var cancel context.CancelFunc
+		ctx, cancel = c.withTimeout(ctx)
+		defer cancel()
 	}
+	var st statusPart
 	if po.Status {
+		var keep *[]byte
 		if po.KeepStatusBody {
-			o.StatusCall, o.StatusBody = c.callKeeping(ctx, town, &st, now)
-		} else {
-			o.StatusCall = c.call(ctx, http.MethodGet, town, "status", "status", &st, now)
+			keep = &o.StatusBody
 		}
+		o.StatusCall = c.call(ctx, http.MethodGet, town, "status", "status", keep, func(data []byte) error { return decodeStatusPart(data, &st) }, now)
 		if o.StatusCall.OK() {
 			a := st.AlarmStatus
 			o.Status = &Status{AlarmStatus: AlarmStatus{Alarm: a.Alarm, Agents: a.Agents, Beads: a.Beads, Reconciler: a.Reconciler}}
@@ -215,11 +225,8 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 		}
 	}
 	if po.DryRun {
-		var d struct {
-			Metrics    DryRunMetrics `json:"metrics"`
-			Violations []Violation   `json:"violations"`
-		}
-		o.DryRunCall = c.call(ctx, http.MethodPost, town, "reconcile-dry-run", "dry run", &d, now)
+		var d dryRunPart
+		o.DryRunCall = c.call(ctx, http.MethodPost, town, "reconcile-dry-run", "dry run", nil, func(data []byte) error { return decodeDryRunPart(data, &d) }, now)
 		if o.DryRunCall.OK() {
 			o.DryRun = &DryRun{Metrics: d.Metrics, Violations: d.Violations}
 		}
@@ -240,25 +247,28 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 	return o
 }
 
-// callKeeping makes the status call of a poll and also returns a copy of
-// the answer: the response buffer is recycled once the call returns.
-func (c *Client) callKeeping(ctx context.Context, town string, st any, now func() time.Time) (Call, []byte) {
-	k := &bodyKeeper{into: st}
-	return c.call(ctx, http.MethodGet, town, "status", "status", k, now), k.body
-}
-
-// bodyKeeper, passed to do as where to decode, has the answer decoded into
-// into and a copy of it kept in body.
-type bodyKeeper struct {
-	body []byte
-	into any
-}
-
-// call makes one API call of a poll and times it; name is how errors call it.
-func (c *Client) call(ctx context.Context, method, town, path, name string, out any, now func() time.Time) Call {
+// call makes one API call of a poll and times it; name is how errors call
+// it. With keep, a copy of the answer is kept there: the response buffer
+// is recycled once the call returns.
+func (c *Client) call(ctx context.Context, method, town, path, name string, keep *[]byte, decode func([]byte) error, now func() time.Time) Call {
 	start := now()
-	code, err := c.do(ctx, method, townPath(town, path), nil, town, name, out)
+	code, err := c.do(ctx, method, townPath(town, path), nil, town, name, keep, decode)
 	return Call{Done: true, Err: err, Code: code, Duration: now().Sub(start)}
+}
+
+// unmarshal decodes a whole answer into v, for the calls other than a
+// poll's, in encoding/json's words when it fails.
+func unmarshal(v any) func([]byte) error {
+	return func(data []byte) error {
+		err := fastJSON.Unmarshal(data, v)
+		if err != nil {
+			// Say what is wrong the way encoding/json says it: clearer at 3 am.
+			if stdErr := json.Unmarshal(data, v); stdErr != nil {
+				err = stdErr
+			}
+		}
+		return err
+	}
 }
 
 // fastJSON decodes the answers: json-iterator, as the Prometheus API client
@@ -291,9 +301,10 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(ctx, c.timeout)
 }
 
-// do makes one request and decodes a 2xx answer into out. It returns the
-// answer's HTTP status, 0 when none came.
-func (c *Client) do(ctx context.Context, method, path string, body []byte, town, call string, out any) (int, error) {
+// do makes one request and decodes a 2xx answer with decode, keeping a
+// copy of it in keep when that is set. It returns the answer's HTTP
+// status, 0 when none came.
+func (c *Client) do(ctx context.Context, method, path string, body []byte, town, call string, keep *[]byte, decode func([]byte) error) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -302,12 +313,14 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, town,
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", where(call, town), err)
 	}
-	req.Header.Set("Accept", "application/json")
-	if c.userAgent != "" {
-		req.Header.Set("User-Agent", c.userAgent)
-	}
-	if body != nil {
+	switch {
+	case body != nil:
+		for k, v := range c.header {
+			req.Header[k] = v
+		}
 		req.Header.Set("Content-Type", "application/json")
+	case c.header != nil:
+		req.Header = c.header
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
@@ -331,14 +344,10 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, town,
 	if resp.StatusCode/100 != 2 {
 		return resp.StatusCode, &APIError{Town: town, Call: call, StatusCode: resp.StatusCode, Message: errorText(data, c.secrets)}
 	}
-	if k, ok := out.(*bodyKeeper); ok {
-		k.body, out = append([]byte(nil), data...), k.into
+	if keep != nil {
+		*keep = append([]byte(nil), data...)
 	}
-	if err := fastJSON.Unmarshal(data, out); err != nil {
-		// Say what is wrong the way encoding/json says it: clearer at 3 am.
-		if stdErr := json.Unmarshal(data, out); stdErr != nil {
-			err = stdErr
-		}
+	if err := decode(data); err != nil {
 		return resp.StatusCode, fmt.Errorf("%s: malformed JSON: %w", where(call, town), err)
 	}
 	return resp.StatusCode, nil

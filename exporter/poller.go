@@ -225,6 +225,10 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 	startCtx, cancel := context.WithDeadline(ctx, realStart.Add(startBy))
 	defer cancel()
 	sem := make(chan struct{}, max(1, s.Concurrency))
+	// One deadline for all the tick's polls: a context, and its timer, per
+	// poll would be the same for each.
+	pollCtx, cancelPolls := context.WithDeadline(ctx, tickEnd)
+	defer cancelPolls()
 	var wg sync.WaitGroup
 	res := TickResult{Towns: len(owned)}
 	behind := map[string]bool{}
@@ -240,8 +244,6 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 		wg.Add(1)
 		go func(town string) {
 			defer func() { <-sem; wg.Done() }()
-			pollCtx, cancel := context.WithDeadline(ctx, tickEnd)
-			defer cancel()
 			p.poll(pollCtx, ctx, s, town)
 		}(town.id)
 	}

@@ -203,7 +203,7 @@ type PollOptions struct {
 // With KeepStatusBody it also keeps the status answer, for DecodeStatus.
 func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func() time.Time) Observation {
 	o := Observation{Town: town, At: now()}
-	if d, ok := ctx.Deadline(); !ok || c.timeout > 0 && o.At.Add(c.timeout).Before(d) {
+	if d, ok := ctx.Deadline(); !ok || c.timeout > 0 && time.Until(d) > c.timeout {
 		// A deadline of the caller's that comes first (the end of the
 		// tick) bounds the poll without a timer of its own.
 		var cancel context.CancelFunc

@@ -39,10 +39,10 @@ type Client struct {
 	// on the way out writes to a request's header (prometheus/common's
 	// round trippers clone a request before they add to it).
 	header http.Header
+	tls    *tlsFiles // nil: no TLS material from files; else the client to use
 }
 
-// NewClient builds a client on prometheus/common's HTTP client config, so
-// bearer tokens, basic auth, TLS and proxies work as in every Prometheus tool.
+// NewClient builds a client on prometheus/common's HTTP client config.
 func NewClient(o ClientOptions) (*Client, error) {
 	u, err := url.Parse(o.URL)
 	if err != nil || u.Scheme == "" || u.Host == "" {
@@ -56,12 +56,13 @@ func NewClient(o ClientOptions) (*Client, error) {
 	}
 	// The user agent is in the shared header rather than set with
 	// WithUserAgent, whose round tripper clones every request.
-	hc, err := commoncfg.NewClientFromConfig(o.HTTPClient, "gastown")
+	hc, err := newHTTPClient(o.HTTPClient)
 	if err != nil {
-		return nil, fmt.Errorf("target http client: %w", err)
+		return nil, err
 	}
-	if hc.CheckRedirect == nil { // follow_redirects: true
-		hc.CheckRedirect = sameHostRedirects
+	tf, err := newTLSFiles(o.HTTPClient)
+	if err != nil {
+		return nil, err
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 4 << 20
@@ -76,7 +77,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 		pass, _ := u.User.Password()
 		header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pass)))
 	}
-	return &Client{base: strings.TrimRight(o.URL, "/"), http: hc, timeout: o.Timeout, maxBody: o.MaxBodyBytes, header: header,
+	return &Client{base: strings.TrimRight(o.URL, "/"), http: hc, tls: tf, timeout: o.Timeout, maxBody: o.MaxBodyBytes, header: header,
 		secrets: secretsOf(o.HTTPClient, o.URL)}, nil
 }
 
@@ -96,7 +97,12 @@ func sameHostRedirects(req *http.Request, via []*http.Request) error {
 }
 
 // CloseIdleConnections closes the connections a replaced client keeps open.
-func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+func (c *Client) CloseIdleConnections() {
+	c.http.CloseIdleConnections()
+	if c.tls != nil {
+		c.tls.state.Load().client.CloseIdleConnections()
+	}
+}
 
 // APIError is a non-2xx answer, with the text of Gastown's error envelope.
 type APIError struct {
@@ -322,7 +328,13 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, town,
 	case c.header != nil:
 		req.Header = c.header
 	}
-	resp, err := c.http.Do(req)
+	hc := c.http
+	if c.tls != nil {
+		if hc, err = c.tls.client(); err != nil {
+			return 0, fmt.Errorf("%s: %w", where(call, town), err)
+		}
+	}
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", where(call, town), err)
 	}

@@ -217,6 +217,9 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 		defer cancel()
 	}
 	var st statusPart
+	rows := statusRows.Get().(*rowBuffers)
+	defer rows.put()
+	st.AgentMeta, st.BeadSummary = rows.agents[:0], rows.beads[:0]
 	if po.Status {
 		var keep *[]byte
 		if po.KeepStatusBody {
@@ -250,7 +253,43 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 		o.Violations, o.RemainderUnknown = derive(o.Status.AlarmStatus.Reconciler, st.AgentMeta, st.BeadSummary)
 		o.Source = DerivedFromStatus
 	}
+	rows.agents, rows.beads = larger(rows.agents, st.AgentMeta), larger(rows.beads, st.BeadSummary)
 	return o
+}
+
+// statusRows recycles the row slices of status answers: a poll reads the
+// rows only to run the checks, and keeps none.
+var statusRows = sync.Pool{New: func() any { return new(rowBuffers) }}
+
+type rowBuffers struct {
+	agents []agentRow
+	beads  []beadRow
+}
+
+// maxPooledRows bounds what a pooled buffer keeps after a town with an
+// unusually long status.
+const maxPooledRows = 1024
+
+// put clears the rows, so that the pool holds on to no strings, and pools
+// them again.
+func (r *rowBuffers) put() {
+	if cap(r.agents) > maxPooledRows {
+		r.agents = nil
+	}
+	if cap(r.beads) > maxPooledRows {
+		r.beads = nil
+	}
+	clear(r.agents[:cap(r.agents)])
+	clear(r.beads[:cap(r.beads)])
+	statusRows.Put(r)
+}
+
+// larger is whichever slice has more room.
+func larger[T any](a, b []T) []T {
+	if cap(b) > cap(a) {
+		return b
+	}
+	return a
 }
 
 // call makes one API call of a poll and times it; name is how errors call
@@ -287,7 +326,12 @@ var fastJSON = jsoniter.ConfigDefault
 
 // bodyBuffers recycles response buffers: a poll reads two bodies per town
 // every tick.
-var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var bodyBuffers = sync.Pool{New: func() any { return new(bodyBuffer) }}
+
+type bodyBuffer struct {
+	bytes.Buffer
+	limit io.LimitedReader
+}
 
 func townPath(town, call string) string {
 	esc := url.PathEscape(town)
@@ -339,10 +383,11 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, town,
 		return 0, fmt.Errorf("%s: %w", where(call, town), err)
 	}
 	defer resp.Body.Close()
-	buf := bodyBuffers.Get().(*bytes.Buffer)
-	defer bodyBuffers.Put(buf)
+	buf := bodyBuffers.Get().(*bodyBuffer)
+	defer func() { buf.limit.R = nil; bodyBuffers.Put(buf) }()
 	buf.Reset()
-	_, err = buf.ReadFrom(io.LimitReader(resp.Body, c.maxBody+1))
+	buf.limit = io.LimitedReader{R: resp.Body, N: c.maxBody + 1}
+	_, err = buf.ReadFrom(&buf.limit)
 	data := buf.Bytes() // not kept: decoding copies what it keeps
 	if err != nil {
 		return resp.StatusCode, fmt.Errorf("%s: reading body: %w", where(call, town), err)

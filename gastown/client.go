@@ -40,6 +40,8 @@ type Client struct {
 	// round trippers clone a request before they add to it).
 	header http.Header
 	tls    *tlsFiles // nil: no TLS material from files; else the client to use
+	// followRedirects is http_client's follow_redirects.
+	followRedirects bool
 }
 
 // NewClient builds a client on prometheus/common's HTTP client config.
@@ -78,7 +80,8 @@ func NewClient(o ClientOptions) (*Client, error) {
 		header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pass)))
 	}
 	return &Client{base: strings.TrimRight(o.URL, "/"), http: hc, tls: tf, timeout: o.Timeout, maxBody: o.MaxBodyBytes, header: header,
-		secrets: secretsOf(o.HTTPClient, o.URL)}, nil
+		followRedirects: o.HTTPClient.FollowRedirects,
+		secrets:         secretsOf(o.HTTPClient, o.URL)}, nil
 }
 
 // sameHostRedirects follows at most 10 redirects, all to the worker's own
@@ -146,7 +149,7 @@ func (c *Client) DryRun(ctx context.Context, town string) (*DryRun, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	var d DryRun
-	if _, err := c.do(ctx, http.MethodPost, townPath(town, "reconcile-dry-run"), nil, town, "dry run", nil, unmarshal(&d)); err != nil {
+	if _, err := c.do(ctx, http.MethodPost, c.townURL(town, "reconcile-dry-run"), nil, town, "dry run", nil, unmarshal(&d)); err != nil {
 		return nil, err
 	}
 	return &d, nil
@@ -157,7 +160,7 @@ func (c *Client) Status(ctx context.Context, town string) (*Status, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	var s Status
-	if _, err := c.do(ctx, http.MethodGet, townPath(town, "status"), nil, town, "status", nil, unmarshal(&s)); err != nil {
+	if _, err := c.do(ctx, http.MethodGet, c.townURL(town, "status"), nil, town, "status", nil, unmarshal(&s)); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -172,7 +175,7 @@ func (c *Client) Replay(ctx context.Context, town string, req ReplayRequest) (*R
 		return nil, err
 	}
 	var r ReplayResponse
-	if _, err := c.do(ctx, http.MethodPost, townPath(town, "replay-events"), body, town, "replay", nil, unmarshal(&r)); err != nil {
+	if _, err := c.do(ctx, http.MethodPost, c.townURL(town, "replay-events"), body, town, "replay", nil, unmarshal(&r)); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -183,7 +186,7 @@ func (c *Client) Towns(ctx context.Context) ([]string, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	var l TownList
-	if _, err := c.do(ctx, http.MethodGet, "/debug/towns", nil, "", "town list", nil, unmarshal(&l)); err != nil {
+	if _, err := c.do(ctx, http.MethodGet, c.base+"/debug/towns", nil, "", "town list", nil, unmarshal(&l)); err != nil {
 		return nil, err
 	}
 	return l.Towns, nil
@@ -297,7 +300,7 @@ func larger[T any](a, b []T) []T {
 // is recycled once the call returns.
 func (c *Client) call(ctx context.Context, method, town, path, name string, keep *[]byte, decode func([]byte) error, now func() time.Time) Call {
 	start := now()
-	code, err := c.do(ctx, method, townPath(town, path), nil, town, name, keep, decode)
+	code, err := c.do(ctx, method, c.townURL(town, path), nil, town, name, keep, decode)
 	return Call{Done: true, Err: err, Code: code, Duration: now().Sub(start)}
 }
 
@@ -333,14 +336,15 @@ type bodyBuffer struct {
 	limit io.LimitedReader
 }
 
-func townPath(town, call string) string {
+// townURL is the URL of one of a town's calls.
+func (c *Client) townURL(town, call string) string {
 	esc := url.PathEscape(town)
 	if town == "." || town == ".." {
 		// PathEscape leaves dots alone; a proxy that cleans paths would
 		// turn /debug/towns/../status into another endpoint.
 		esc = strings.ReplaceAll(town, ".", "%2E")
 	}
-	return "/debug/towns/" + esc + "/" + call
+	return c.base + "/debug/towns/" + esc + "/" + call
 }
 
 // withTimeout bounds one call of the client's API (a poll is one call).
@@ -354,12 +358,12 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 // do makes one request and decodes a 2xx answer with decode, keeping a
 // copy of it in keep when that is set. It returns the answer's HTTP
 // status, 0 when none came.
-func (c *Client) do(ctx context.Context, method, path string, body []byte, town, call string, keep *[]byte, decode func([]byte) error) (int, error) {
+func (c *Client) do(ctx context.Context, method, target string, body []byte, town, call string, keep *[]byte, decode func([]byte) error) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, target, rd)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", where(call, town), err)
 	}
@@ -378,7 +382,7 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, town,
 			return 0, fmt.Errorf("%s: %w", where(call, town), err)
 		}
 	}
-	resp, err := hc.Do(req)
+	resp, err := c.send(hc, req)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", where(call, town), err)
 	}
@@ -408,6 +412,39 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, town,
 		return resp.StatusCode, fmt.Errorf("%s: malformed JSON: %w", where(call, town), err)
 	}
 	return resp.StatusCode, nil
+}
+
+// send makes a request without a body through the client's round
+// trippers (prometheus/common's, as configured) directly: http.Client
+// would clone its header and URL on every request to be ready for a
+// redirect. A redirect, rare, is sent again through http.Client, which
+// applies the redirect policy from the first request on.
+func (c *Client) send(hc *http.Client, req *http.Request) (*http.Response, error) {
+	if req.Body != nil || hc.Transport == nil || hc.Jar != nil || hc.Timeout != 0 {
+		return hc.Do(req)
+	}
+	resp, err := hc.Transport.RoundTrip(req)
+	if err != nil {
+		// As http.Client words it: Get "url": what happened.
+		return nil, &url.Error{Op: req.Method[:1] + strings.ToLower(req.Method[1:]), URL: withoutPassword(req.URL), Err: err}
+	}
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		if c.followRedirects && resp.Header.Get("Location") != "" {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+			resp.Body.Close()
+			return hc.Do(req)
+		}
+	}
+	return resp, nil
+}
+
+// withoutPassword shows a URL with its password, if any, as ***.
+func withoutPassword(u *url.URL) string {
+	if _, ok := u.User.Password(); ok {
+		return strings.Replace(u.String(), u.User.String()+"@", u.User.Username()+":***@", 1)
+	}
+	return u.String()
 }
 
 // validUTF8 replaces each byte that is not UTF-8 with U+FFFD, as

@@ -126,6 +126,7 @@ type run struct {
 
 	// tickwatch only
 	seriesPerTown, series float64
+	heapInuse             float64 // bytes, from the last scrape
 	plainMs, gzipMs       float64 // gzipMs: the median of the window's scrapes
 	plainBytes, gzipBytes int
 	scrapes               int
@@ -296,6 +297,7 @@ func (h *harness) runTickwatch(t *target, towns int, dir string) (run, error) {
 	}
 	r.plainMs, r.plainBytes = plain.ms, plain.bytes
 	r.series, r.seriesPerTown = plain.series, plain.townSeries/float64(towns)
+	r.heapInuse = plain.heapInuse
 	r.gzipMs = median(r.gzipScrape)
 	if r.hwm, err = highWater(p.pid()); err != nil {
 		return r.run, err
@@ -348,6 +350,7 @@ type scrape struct {
 	ms                 float64
 	bytes              int
 	series, townSeries float64
+	heapInuse          float64
 	err                error
 }
 
@@ -399,6 +402,9 @@ func scrapeOnce(ctx context.Context, base string, gz bool) scrape {
 		if len(line) == 0 || line[0] == '#' {
 			continue
 		}
+		if v, ok := bytes.CutPrefix(line, []byte("go_memstats_heap_inuse_bytes ")); ok {
+			s.heapInuse, _ = strconv.ParseFloat(string(v), 64)
+		}
 		s.series++
 		if bytes.Contains(line, []byte(`town="`)) {
 			s.townSeries++
@@ -418,12 +424,12 @@ func median(xs []float64) float64 {
 
 // printTable writes the rows as a Markdown table, as the README shows it.
 func printTable(w io.Writer, rows []row) {
-	fmt.Fprintln(w, "| towns | scheme | round | bare CPU ms / 1k polls | tickwatch CPU ms / 1k polls | ratio | bare RSS MiB | tickwatch RSS MiB | series / town | scrape ms plain | scrape ms gzip | MB plain | MB gzip |")
-	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+	fmt.Fprintln(w, "| towns | scheme | round | bare CPU ms / 1k polls | tickwatch CPU ms / 1k polls | ratio | bare RSS MiB | tickwatch RSS MiB | tickwatch heap MiB | series / town | scrape ms plain | scrape ms gzip | MB plain | MB gzip |")
+	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
-		fmt.Fprintf(w, "| %d | %s | %d | %.1f | %.1f | %.2fx | %.1f | %.1f | %.1f | %.0f | %.0f | %.2f | %.2f |\n",
+		fmt.Fprintf(w, "| %d | %s | %d | %.1f | %.1f | %.2fx | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.2f | %.2f |\n",
 			r.towns, r.scheme, r.round, r.bare.cpuPer1k, r.ours.cpuPer1k, r.ours.cpuPer1k/r.bare.cpuPer1k,
-			r.bare.hwm/(1<<20), r.ours.hwm/(1<<20), r.ours.seriesPerTown, r.ours.plainMs, r.ours.gzipMs,
+			r.bare.hwm/(1<<20), r.ours.hwm/(1<<20), r.ours.heapInuse/(1<<20), r.ours.seriesPerTown, r.ours.plainMs, r.ours.gzipMs,
 			float64(r.ours.plainBytes)/1e6, float64(r.ours.gzipBytes)/1e6)
 	}
 }

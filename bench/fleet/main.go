@@ -39,6 +39,7 @@ func main() {
 	window := flag.Duration("window", 15*time.Second, "measured window of each run")
 	interval := flag.Duration("interval", 5*time.Second, "poll and scrape interval")
 	concurrency := flag.Int("concurrency", 64, "polls in flight at once, in both clients (tickwatch's poll.concurrency)")
+	extra := flag.String("tickwatch.args", "", "more arguments of tickwatch run, space-separated (e.g. --memory.limit=0)")
 	keep := flag.String("dir", "", "where the runs' configs and logs go (default: a temporary directory, removed afterwards)")
 	// The bare client's own flags.
 	url := flag.String("bare.url", "", "bare mode: the target's URL")
@@ -53,7 +54,7 @@ func main() {
 		}
 		return
 	}
-	h := &harness{bin: *bin, rounds: *rounds, warmup: *warmup, window: *window, interval: *interval, concurrency: *concurrency}
+	h := &harness{bin: *bin, extraArgs: strings.Fields(*extra), rounds: *rounds, warmup: *warmup, window: *window, interval: *interval, concurrency: *concurrency}
 	sizes, err := ints(*townsFlag)
 	if err != nil || *rounds < 1 || *window < *interval || *warmup < 0 {
 		fmt.Fprintln(os.Stderr, "fleet: want -towns N[,N...], -rounds >= 1, -window >= -interval, -warmup >= 0")
@@ -91,8 +92,8 @@ func main() {
 			}
 		}
 	}
-	fmt.Printf("\n%s, %d CPUs, interval %s, warm-up %s, window %s, concurrency %d, took %s\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), h.interval, h.warmup, h.window, h.concurrency, time.Since(start).Round(time.Second))
+	fmt.Printf("\n%s, %d CPUs, %s, interval %s, warm-up %s, window %s, concurrency %d, tickwatch args %q, took %s\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.Version(), h.interval, h.warmup, h.window, h.concurrency, h.extraArgs, time.Since(start).Round(time.Second))
 	printTable(os.Stdout, rows)
 }
 
@@ -110,6 +111,7 @@ func ints(s string) ([]int, error) {
 
 type harness struct {
 	bin, self, dir string
+	extraArgs      []string
 	rounds         int
 	warmup, window time.Duration
 	interval       time.Duration
@@ -229,8 +231,8 @@ func (h *harness) runTickwatch(t *target, towns int, dir string) (run, error) {
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		return run{}, err
 	}
-	p, err := startProc("tickwatch", filepath.Join(dir, fmt.Sprintf("tickwatch-%d.log", h.runs)), h.env(), h.bin,
-		"run", "--config.file="+cfgFile, "--web.listen-address=127.0.0.1:0")
+	args := append([]string{"run", "--config.file=" + cfgFile, "--web.listen-address=127.0.0.1:0"}, h.extraArgs...)
+	p, err := startProc("tickwatch", filepath.Join(dir, fmt.Sprintf("tickwatch-%d.log", h.runs)), h.env(), h.bin, args...)
 	if err != nil {
 		return run{}, err
 	}

@@ -125,6 +125,7 @@ type run struct {
 	polls      int64   // status calls the target served in the window
 	dryPerPoll float64 // dry-run calls per status call
 	hwm        float64 // VmHWM, bytes
+	rss0, rss1 float64 // VmRSS as the window opens and closes
 
 	// tickwatch only
 	seriesPerTown, series float64
@@ -163,12 +164,13 @@ func (h *harness) compare(towns int, scheme string) ([]row, error) {
 		if r.bare, err = h.runBare(t, towns, dir); err != nil {
 			return rows, err
 		}
-		fmt.Fprintf(os.Stderr, "%6d %-5s round %d  bare      %7.1f CPU ms/1k polls  RSS %5.1f MiB\n", towns, scheme, round, r.bare.cpuPer1k, r.bare.hwm/(1<<20))
+		fmt.Fprintf(os.Stderr, "%6d %-5s round %d  bare      %7.1f CPU ms/1k polls  RSS %5.1f MiB peak, %.1f -> %.1f MiB over the window\n",
+			towns, scheme, round, r.bare.cpuPer1k, r.bare.hwm/(1<<20), r.bare.rss0/(1<<20), r.bare.rss1/(1<<20))
 		if r.ours, err = h.runTickwatch(t, towns, dir); err != nil {
 			return rows, err
 		}
-		fmt.Fprintf(os.Stderr, "%6d %-5s round %d  tickwatch %7.1f CPU ms/1k polls  RSS %5.1f MiB  (%.2fx; %.2f dry runs per status call, %d scrapes in the window)\n",
-			towns, scheme, round, r.ours.cpuPer1k, r.ours.hwm/(1<<20), r.ours.cpuPer1k/r.bare.cpuPer1k, r.ours.dryPerPoll, r.ours.scrapes)
+		fmt.Fprintf(os.Stderr, "%6d %-5s round %d  tickwatch %7.1f CPU ms/1k polls  RSS %5.1f MiB peak, %.1f -> %.1f MiB over the window  (%.2fx; %.2f dry runs per status call, %d scrapes in the window)\n",
+			towns, scheme, round, r.ours.cpuPer1k, r.ours.hwm/(1<<20), r.ours.rss0/(1<<20), r.ours.rss1/(1<<20), r.ours.cpuPer1k/r.bare.cpuPer1k, r.ours.dryPerPoll, r.ours.scrapes)
 		rows = append(rows, r)
 	}
 	return rows, nil
@@ -325,7 +327,9 @@ func (h *harness) measure(p *proc, t *target, end func()) (measured, error) {
 	}
 	polls0, dry0 := t.status.Load(), t.dryRuns.Load()
 	m.windowStart = time.Now()
+	m.rss0, _ = resident(p.pid())
 	time.Sleep(h.window)
+	m.rss1, _ = resident(p.pid())
 	cpu1, err := cpuTime(p.pid())
 	polls1, dry1 := t.status.Load(), t.dryRuns.Load()
 	if end != nil {

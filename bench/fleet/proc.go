@@ -103,16 +103,22 @@ func cpuTime(pid int) (time.Duration, error) {
 }
 
 // highWater is the process's peak resident set (VmHWM), in bytes.
-func highWater(pid int) (float64, error) {
+func highWater(pid int) (float64, error) { return procStatus(pid, "VmHWM:") }
+
+// resident is the process's resident set now (VmRSS), in bytes.
+func resident(pid int) (float64, error) { return procStatus(pid, "VmRSS:") }
+
+// procStatus reads one of the kB fields of /proc/PID/status, in bytes.
+func procStatus(pid int, field string) (float64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
 			return kb * 1024, err
 		}
 	}
-	return 0, fmt.Errorf("/proc/%d/status has no VmHWM", pid)
+	return 0, fmt.Errorf("/proc/%d/status has no %s", pid, field)
 }

@@ -39,6 +39,7 @@ func main() {
 	window := flag.Duration("window", 15*time.Second, "measured window of each run")
 	interval := flag.Duration("interval", 5*time.Second, "poll and scrape interval")
 	concurrency := flag.Int("concurrency", 64, "polls in flight at once, in both clients (tickwatch's poll.concurrency)")
+	scrapeFlag := flag.Bool("scrape", true, "scrape tickwatch every interval (off: the poll path's cost alone)")
 	extra := flag.String("tickwatch.args", "", "more arguments of tickwatch run, space-separated (e.g. --memory.limit=0)")
 	keep := flag.String("dir", "", "where the runs' configs and logs go (default: a temporary directory, removed afterwards)")
 	// The bare client's own flags.
@@ -54,7 +55,7 @@ func main() {
 		}
 		return
 	}
-	h := &harness{bin: *bin, extraArgs: strings.Fields(*extra), rounds: *rounds, warmup: *warmup, window: *window, interval: *interval, concurrency: *concurrency}
+	h := &harness{bin: *bin, scrape: *scrapeFlag, extraArgs: strings.Fields(*extra), rounds: *rounds, warmup: *warmup, window: *window, interval: *interval, concurrency: *concurrency}
 	sizes, err := ints(*townsFlag)
 	if err != nil || *rounds < 1 || *window < *interval || *warmup < 0 {
 		fmt.Fprintln(os.Stderr, "fleet: want -towns N[,N...], -rounds >= 1, -window >= -interval, -warmup >= 0")
@@ -92,8 +93,8 @@ func main() {
 			}
 		}
 	}
-	fmt.Printf("\n%s, %d CPUs, %s, interval %s, warm-up %s, window %s, concurrency %d, tickwatch args %q, took %s\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.Version(), h.interval, h.warmup, h.window, h.concurrency, h.extraArgs, time.Since(start).Round(time.Second))
+	fmt.Printf("\n%s, %d CPUs, %s, interval %s, warm-up %s, window %s, concurrency %d, scrapes %v, tickwatch args %q, took %s\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.Version(), h.interval, h.warmup, h.window, h.concurrency, h.scrape, h.extraArgs, time.Since(start).Round(time.Second))
 	printTable(os.Stdout, rows)
 }
 
@@ -112,6 +113,7 @@ func ints(s string) ([]int, error) {
 type harness struct {
 	bin, self, dir string
 	extraArgs      []string
+	scrape         bool
 	rounds         int
 	warmup, window time.Duration
 	interval       time.Duration
@@ -261,6 +263,9 @@ func (h *harness) runTickwatch(t *target, towns int, dir string) (run, error) {
 	scrapes := make(chan scrape, 1024)
 	go func() {
 		defer close(scrapes)
+		if !h.scrape {
+			return
+		}
 		tick := time.NewTicker(h.interval)
 		defer tick.Stop()
 		for {

@@ -40,6 +40,8 @@ type Client struct {
 	// round trippers clone a request before they add to it).
 	header http.Header
 	tls    *tlsFiles // nil: no TLS material from files; else the client to use
+	// baseURL is base parsed, nil when it has a query or fragment.
+	baseURL *url.URL
 	// followRedirects is http_client's follow_redirects.
 	followRedirects bool
 }
@@ -79,7 +81,14 @@ func NewClient(o ClientOptions) (*Client, error) {
 		pass, _ := u.User.Password()
 		header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pass)))
 	}
-	return &Client{base: strings.TrimRight(o.URL, "/"), http: hc, tls: tf, timeout: o.Timeout, maxBody: o.MaxBodyBytes, header: header,
+	base := strings.TrimRight(o.URL, "/")
+	baseURL, err := url.Parse(base)
+	if err != nil || baseURL.RawQuery != "" || baseURL.ForceQuery || baseURL.Fragment != "" || baseURL.Opaque != "" {
+		baseURL = nil
+	} else {
+		baseURL.Host = strings.TrimSuffix(baseURL.Host, ":") // as http.NewRequest does
+	}
+	return &Client{base: base, baseURL: baseURL, http: hc, tls: tf, timeout: o.Timeout, maxBody: o.MaxBodyBytes, header: header,
 		followRedirects: o.HTTPClient.FollowRedirects,
 		secrets:         secretsOf(o.HTTPClient, o.URL)}, nil
 }
@@ -336,6 +345,28 @@ type bodyBuffer struct {
 	limit io.LimitedReader
 }
 
+// ownURL is target, a URL under the client's base, made from the parsed
+// base rather than by parsing all of target again (most of what building
+// a request costs); nil for any other.
+func (c *Client) ownURL(target string) *url.URL {
+	rest, ok := strings.CutPrefix(target, c.base)
+	if c.baseURL == nil || !ok || !strings.HasPrefix(rest, "/") || strings.ContainsAny(rest, "?#") {
+		return nil
+	}
+	escaped := c.baseURL.EscapedPath() + rest
+	path, err := url.PathUnescape(escaped)
+	if err != nil {
+		return nil
+	}
+	u := new(url.URL)
+	*u = *c.baseURL
+	u.Path, u.RawPath = path, ""
+	if strings.Contains(escaped, "%") {
+		u.RawPath = escaped
+	}
+	return u
+}
+
 // townURL is the URL of one of a town's calls.
 func (c *Client) townURL(town, call string) string {
 	esc := url.PathEscape(town)
@@ -363,21 +394,26 @@ func (c *Client) do(ctx context.Context, method, target string, body []byte, tow
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, target, rd)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", where(call, town), err)
-	}
-	switch {
-	case body != nil:
-		for k, v := range c.header {
-			req.Header[k] = v
+	var req *http.Request
+	if u := c.ownURL(target); u != nil && body == nil && c.header != nil {
+		req = (&http.Request{Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: c.header, Host: u.Host}).WithContext(ctx)
+	} else {
+		r, err := http.NewRequestWithContext(ctx, method, target, rd)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", where(call, town), err)
 		}
-		req.Header.Set("Content-Type", "application/json")
-	case c.header != nil:
-		req.Header = c.header
+		for k, v := range c.header {
+			r.Header[k] = v
+		}
+		if body != nil {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		req = r
 	}
 	hc := c.http
 	if c.tls != nil {
+		var err error
 		if hc, err = c.tls.client(); err != nil {
 			return 0, fmt.Errorf("%s: %w", where(call, town), err)
 		}

@@ -10,16 +10,16 @@ import (
 )
 
 // defaultMemoryLimit is the soft limit of the Go runtime's heap for run:
-// the live heap at 10,000 towns is far below it, and without it the heap
-// grows to twice the live heap between collections (GOGC=100), so the
-// resident set follows the peaks of scrapes rather than what is kept. See
-// the README, Footprint at fleet scale.
-const defaultMemoryLimit = "48MiB"
+// none. A limit only helps while the live heap stays well below it; at
+// 10,000 towns a scrape still builds its whole exposition, and with a
+// 48 MiB limit the collector then ran nearly without pause, costing 12 to
+// 31 times a bare client's CPU (README, Footprint at fleet scale).
+const defaultMemoryLimit = "0"
 
 // addMemoryLimit adds --memory.limit to a command; read it once parsed.
 func addMemoryLimit(cmd *kingpin.CmdClause) func() int64 {
 	var limit sizeValue
-	cmd.Flag("memory.limit", "Soft memory limit of the Go runtime, as GOMEMLIMIT: the garbage collector works harder as the heap nears it (e.g. 48MiB, 1GiB; 0 turns it off). GOMEMLIMIT in the environment wins.").
+	cmd.Flag("memory.limit", "Soft memory limit of the Go runtime, as GOMEMLIMIT: the garbage collector works harder as the heap nears it (e.g. 48MiB, 1GiB; 0, the default, sets none). GOMEMLIMIT in the environment wins.").
 		Default(defaultMemoryLimit).SetValue(&limit)
 	return func() int64 { return int64(limit) }
 }

@@ -12,7 +12,7 @@ import (
 
 func TestMemoryLimitFlag(t *testing.T) {
 	for args, want := range map[string]int64{
-		"":                     48 << 20,
+		"":                     0,
 		"--memory.limit=64MiB": 64 << 20,
 		"--memory.limit=1GiB":  1 << 30,
 		"--memory.limit=0":     0,

@@ -438,8 +438,12 @@ func printTable(w io.Writer, rows []row) {
 	fmt.Fprintln(w, "| towns | scheme | round | bare CPU ms / 1k polls | tickwatch CPU ms / 1k polls | ratio | bare RSS MiB | tickwatch RSS MiB | tickwatch heap MiB | series / town | scrape ms plain | scrape ms gzip | MB plain | MB gzip |")
 	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 	for _, r := range rows {
-		fmt.Fprintf(w, "| %d | %s | %d | %.1f | %.1f | %.2fx | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.2f | %.2f |\n",
-			r.towns, r.scheme, r.round, r.bare.cpuPer1k, r.ours.cpuPer1k, r.ours.cpuPer1k/r.bare.cpuPer1k,
+		ratio := "n/a" // a window too short for the clock ticks of /proc
+		if r.bare.cpuPer1k > 0 {
+			ratio = fmt.Sprintf("%.2fx", r.ours.cpuPer1k/r.bare.cpuPer1k)
+		}
+		fmt.Fprintf(w, "| %d | %s | %d | %.1f | %.1f | %s | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %.2f | %.2f |\n",
+			r.towns, r.scheme, r.round, r.bare.cpuPer1k, r.ours.cpuPer1k, ratio,
 			r.bare.hwm/(1<<20), r.ours.hwm/(1<<20), r.ours.heapInuse/(1<<20), r.ours.seriesPerTown, r.ours.plainMs, r.ours.gzipMs,
 			float64(r.ours.plainBytes)/1e6, float64(r.ours.gzipBytes)/1e6)
 	}

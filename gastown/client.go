@@ -328,9 +328,9 @@ func unmarshal(v any) func([]byte) error {
 	}
 }
 
-// fastJSON decodes the answers: json-iterator, as the Prometheus API client
-// uses, decodes them three to four times faster than encoding/json, and
-// decoding is most of a poll's cost on the sidecar's side. Not its fastest
+// fastJSON decodes the answers of the calls other than a poll's (a poll's
+// are walked in decode.go): json-iterator, as the Prometheus API client
+// uses, decodes them three to four times faster than encoding/json. Not its fastest
 // configuration: that one reads object keys without unescaping them, so a
 // key holding \" ends early and a truncated body can decode as a whole one
 // (found by FuzzPollDryRun; the cost is lost in the noise).

@@ -95,7 +95,7 @@ bench:
 # tickwatch next to a bare keep-alive client against a fake target of 1,000
 # and 10,000 towns, over HTTP and HTTPS, alternating in one sitting: CPU per
 # 1,000 town polls, peak RSS, series per town, scrape time and size. Not
-# part of make test; about 7 minutes. FLEET_ARGS passes flags, for example
+# part of make test; about 8 minutes. FLEET_ARGS passes flags, for example
 # FLEET_ARGS='-towns 10000 -schemes https -window 30s'.
 FLEET_ARGS ?=
 bench-fleet: build

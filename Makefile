@@ -10,7 +10,7 @@ LDFLAGS  := -X $(PKG).Version=$(VERSION) -X $(PKG).Revision=$(REVISION) -X $(PKG
 
 IMAGE    ?= tickwatch:latest
 
-.PHONY: all build run test deps bench fuzz soak lint generate check-alerting image image-deps test-scale
+.PHONY: all build run test deps bench bench-fleet fuzz soak lint generate check-alerting image image-deps test-scale
 all: build
 
 # A static binary: simtown's SQLite is pure Go, so nothing needs cgo, and the
@@ -91,6 +91,15 @@ image: build image-deps
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./...
+
+# tickwatch next to a bare keep-alive client against a fake target of 1,000
+# and 10,000 towns, over HTTP and HTTPS, alternating in one sitting: CPU per
+# 1,000 town polls, peak RSS, series per town, scrape time and size. Not
+# part of make test; about 8 minutes. FLEET_ARGS passes flags, for example
+# FLEET_ARGS='-towns 10000 -schemes https -window 30s'.
+FLEET_ARGS ?=
+bench-fleet: build
+	$(GO) run ./bench/fleet -bin $(BIN) $(FLEET_ARGS)
 
 # tickwatch for DURATION against SOAK_TOWNS simtown towns and, when its
 # scripts are beside the checkout, the real Gastown worker with a few seeded

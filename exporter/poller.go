@@ -60,6 +60,7 @@ type Poller struct {
 	towns                   prometheus.Gauge
 	shardInfo, shards       *prometheus.Desc
 	polls                   *prometheus.CounterVec
+	pollCounts              [2][3]prometheus.Counter // by call (status, dry run), then success, error, timeout
 	pollsSkipped, ticks     prometheus.Counter
 	ticksSkipped, dropped   prometheus.Counter
 	pollDuration, tickDur   prometheus.Histogram
@@ -105,9 +106,11 @@ func NewPoller(s Settings, snap *Snapshot, now func() time.Time, logger *slog.Lo
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}),
 	}
-	for _, call := range []string{callStatus, callDryRun} {
-		for _, r := range []string{"success", "error", "timeout"} {
-			p.polls.WithLabelValues(call, r)
+	// Resolved once: looking a child up by its label values hashes them
+	// on every call, twice per poll.
+	for i, call := range []string{callStatus, callDryRun} {
+		for j, r := range []string{"success", "error", "timeout"} {
+			p.pollCounts[i][j] = p.polls.WithLabelValues(call, r)
 		}
 	}
 	p.settings.Store(&s)
@@ -225,6 +228,10 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 	startCtx, cancel := context.WithDeadline(ctx, realStart.Add(startBy))
 	defer cancel()
 	sem := make(chan struct{}, max(1, s.Concurrency))
+	// One deadline for all the tick's polls: a context, and its timer, per
+	// poll would be the same for each.
+	pollCtx, cancelPolls := context.WithDeadline(ctx, tickEnd)
+	defer cancelPolls()
 	var wg sync.WaitGroup
 	res := TickResult{Towns: len(owned)}
 	behind := map[string]bool{}
@@ -240,8 +247,6 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 		wg.Add(1)
 		go func(town string) {
 			defer func() { <-sem; wg.Done() }()
-			pollCtx, cancel := context.WithDeadline(ctx, tickEnd)
-			defer cancel()
 			p.poll(pollCtx, ctx, s, town)
 		}(town.id)
 	}
@@ -386,8 +391,8 @@ func (p *Poller) poll(pollCtx, ctx context.Context, s *Settings, town string) {
 		return // shutting down: an abandoned poll says nothing about the town
 	}
 	p.pollDuration.Observe(p.now().Sub(o.At).Seconds())
-	p.count(callStatus, o.StatusCall)
-	p.count(callDryRun, o.DryRunCall)
+	p.count(&p.pollCounts[0], o.StatusCall)
+	p.count(&p.pollCounts[1], o.DryRunCall)
 	prev := p.snap.Get(town)
 	switch {
 	case !o.OK() && (prev == nil || prev.Up):
@@ -414,14 +419,14 @@ func (p *Poller) poll(pollCtx, ctx context.Context, s *Settings, town string) {
 	}
 }
 
-func (p *Poller) count(call string, c gastown.Call) {
+func (p *Poller) count(byResult *[3]prometheus.Counter, c gastown.Call) {
 	switch {
 	case !c.Done:
 	case c.OK():
-		p.polls.WithLabelValues(call, "success").Inc()
+		byResult[0].Inc()
 	case c.TimedOut():
-		p.polls.WithLabelValues(call, "timeout").Inc()
+		byResult[2].Inc()
 	default:
-		p.polls.WithLabelValues(call, "error").Inc()
+		byResult[1].Inc()
 	}
 }

@@ -3,6 +3,7 @@ package gastown
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -29,16 +30,23 @@ type ClientOptions struct {
 
 // Client calls one Gastown worker's debug API.
 type Client struct {
-	base      string // URL without trailing slash
-	http      *http.Client
-	timeout   time.Duration
-	maxBody   int64
-	userAgent string
-	secrets   []string // hidden in error texts the worker sends back
+	base    string // URL without trailing slash
+	http    *http.Client
+	timeout time.Duration
+	maxBody int64
+	secrets []string // hidden in error texts the worker sends back
+	// header is every request's: built once, and shared, since nothing
+	// on the way out writes to a request's header (prometheus/common's
+	// round trippers clone a request before they add to it).
+	header http.Header
+	tls    *tlsFiles // nil: no TLS material from files; else the client to use
+	// baseURL is base parsed, nil when it has a query or fragment.
+	baseURL *url.URL
+	// followRedirects is http_client's follow_redirects.
+	followRedirects bool
 }
 
-// NewClient builds a client on prometheus/common's HTTP client config, so
-// bearer tokens, basic auth, TLS and proxies work as in every Prometheus tool.
+// NewClient builds a client on prometheus/common's HTTP client config.
 func NewClient(o ClientOptions) (*Client, error) {
 	u, err := url.Parse(o.URL)
 	if err != nil || u.Scheme == "" || u.Host == "" {
@@ -50,20 +58,39 @@ func NewClient(o ClientOptions) (*Client, error) {
 		}
 		return nil, fmt.Errorf("target url %q: want scheme://host[:port]", shown)
 	}
-	// The user agent is set per request rather than with WithUserAgent,
-	// whose round tripper clones every request.
-	hc, err := commoncfg.NewClientFromConfig(o.HTTPClient, "gastown")
+	// The user agent is in the shared header rather than set with
+	// WithUserAgent, whose round tripper clones every request.
+	hc, err := newHTTPClient(o.HTTPClient)
 	if err != nil {
-		return nil, fmt.Errorf("target http client: %w", err)
+		return nil, err
 	}
-	if hc.CheckRedirect == nil { // follow_redirects: true
-		hc.CheckRedirect = sameHostRedirects
+	tf, err := newTLSFiles(o.HTTPClient)
+	if err != nil {
+		return nil, err
 	}
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 4 << 20
 	}
-	return &Client{base: strings.TrimRight(o.URL, "/"), http: hc, timeout: o.Timeout, maxBody: o.MaxBodyBytes, userAgent: o.UserAgent,
-		secrets: secretsOf(o.HTTPClient, o.URL)}, nil
+	header := http.Header{"Accept": {"application/json"}}
+	if o.UserAgent != "" {
+		header.Set("User-Agent", o.UserAgent)
+	}
+	if u.User != nil {
+		// What http.Client would add to each request, cloning its header
+		// to do so; the user info's credentials come before http_client's.
+		pass, _ := u.User.Password()
+		header.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pass)))
+	}
+	base := strings.TrimRight(o.URL, "/")
+	baseURL, err := url.Parse(base)
+	if err != nil || baseURL.RawQuery != "" || baseURL.ForceQuery || baseURL.Fragment != "" || baseURL.Opaque != "" {
+		baseURL = nil
+	} else {
+		baseURL.Host = strings.TrimSuffix(baseURL.Host, ":") // as http.NewRequest does
+	}
+	return &Client{base: base, baseURL: baseURL, http: hc, tls: tf, timeout: o.Timeout, maxBody: o.MaxBodyBytes, header: header,
+		followRedirects: o.HTTPClient.FollowRedirects,
+		secrets:         secretsOf(o.HTTPClient, o.URL)}, nil
 }
 
 // sameHostRedirects follows at most 10 redirects, all to the worker's own
@@ -82,7 +109,12 @@ func sameHostRedirects(req *http.Request, via []*http.Request) error {
 }
 
 // CloseIdleConnections closes the connections a replaced client keeps open.
-func (c *Client) CloseIdleConnections() { c.http.CloseIdleConnections() }
+func (c *Client) CloseIdleConnections() {
+	c.http.CloseIdleConnections()
+	if c.tls != nil {
+		c.tls.state.Load().client.CloseIdleConnections()
+	}
+}
 
 // APIError is a non-2xx answer, with the text of Gastown's error envelope.
 type APIError struct {
@@ -126,7 +158,7 @@ func (c *Client) DryRun(ctx context.Context, town string) (*DryRun, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	var d DryRun
-	if _, err := c.do(ctx, http.MethodPost, townPath(town, "reconcile-dry-run"), nil, town, "dry run", &d); err != nil {
+	if _, err := c.do(ctx, http.MethodPost, c.townURL(town, "reconcile-dry-run"), nil, town, "dry run", nil, unmarshal(&d)); err != nil {
 		return nil, err
 	}
 	return &d, nil
@@ -137,7 +169,7 @@ func (c *Client) Status(ctx context.Context, town string) (*Status, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	var s Status
-	if _, err := c.do(ctx, http.MethodGet, townPath(town, "status"), nil, town, "status", &s); err != nil {
+	if _, err := c.do(ctx, http.MethodGet, c.townURL(town, "status"), nil, town, "status", nil, unmarshal(&s)); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -152,7 +184,7 @@ func (c *Client) Replay(ctx context.Context, town string, req ReplayRequest) (*R
 		return nil, err
 	}
 	var r ReplayResponse
-	if _, err := c.do(ctx, http.MethodPost, townPath(town, "replay-events"), body, town, "replay", &r); err != nil {
+	if _, err := c.do(ctx, http.MethodPost, c.townURL(town, "replay-events"), body, town, "replay", nil, unmarshal(&r)); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -163,7 +195,7 @@ func (c *Client) Towns(ctx context.Context) ([]string, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	var l TownList
-	if _, err := c.do(ctx, http.MethodGet, "/debug/towns", nil, "", "town list", &l); err != nil {
+	if _, err := c.do(ctx, http.MethodGet, c.base+"/debug/towns", nil, "", "town list", nil, unmarshal(&l)); err != nil {
 		return nil, err
 	}
 	return l.Towns, nil
@@ -188,25 +220,24 @@ type PollOptions struct {
 // recent events, and of the status rows only what the invariant checks read.
 // With KeepStatusBody it also keeps the status answer, for DecodeStatus.
 func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func() time.Time) Observation {
-	ctx, cancel := c.withTimeout(ctx)
-	defer cancel()
 	o := Observation{Town: town, At: now()}
-	var st struct {
-		AlarmStatus struct {
-			Alarm      Alarm              `json:"alarm"`
-			Agents     AgentCounts        `json:"agents"`
-			Beads      BeadCounts         `json:"beads"`
-			Reconciler *ReconcilerMetrics `json:"reconciler"`
-		} `json:"alarmStatus"`
-		AgentMeta   []agentRow `json:"agentMeta"`
-		BeadSummary []beadRow  `json:"beadSummary"`
+	if d, ok := ctx.Deadline(); !ok || c.timeout > 0 && time.Until(d) > c.timeout {
+		// A deadline of the caller's that comes first (the end of the
+		// tick) bounds the poll without a timer of its own.
+		var cancel context.CancelFunc
+		ctx, cancel = c.withTimeout(ctx)
+		defer cancel()
 	}
+	var st statusPart
+	rows := statusRows.Get().(*rowBuffers)
+	defer rows.put()
+	st.AgentMeta, st.BeadSummary = rows.agents[:0], rows.beads[:0]
 	if po.Status {
+		var keep *[]byte
 		if po.KeepStatusBody {
-			o.StatusCall, o.StatusBody = c.callKeeping(ctx, town, &st, now)
-		} else {
-			o.StatusCall = c.call(ctx, http.MethodGet, town, "status", "status", &st, now)
+			keep = &o.StatusBody
 		}
+		o.StatusCall = c.call(ctx, http.MethodGet, town, "status", "status", keep, func(data []byte) error { return decodeStatusPart(data, &st) }, now)
 		if o.StatusCall.OK() {
 			a := st.AlarmStatus
 			o.Status = &Status{AlarmStatus: AlarmStatus{Alarm: a.Alarm, Agents: a.Agents, Beads: a.Beads, Reconciler: a.Reconciler}}
@@ -215,11 +246,8 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 		}
 	}
 	if po.DryRun {
-		var d struct {
-			Metrics    DryRunMetrics `json:"metrics"`
-			Violations []Violation   `json:"violations"`
-		}
-		o.DryRunCall = c.call(ctx, http.MethodPost, town, "reconcile-dry-run", "dry run", &d, now)
+		var d dryRunPart
+		o.DryRunCall = c.call(ctx, http.MethodPost, town, "reconcile-dry-run", "dry run", nil, func(data []byte) error { return decodeDryRunPart(data, &d) }, now)
 		if o.DryRunCall.OK() {
 			o.DryRun = &DryRun{Metrics: d.Metrics, Violations: d.Violations}
 		}
@@ -237,33 +265,72 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 		o.Violations, o.RemainderUnknown = derive(o.Status.AlarmStatus.Reconciler, st.AgentMeta, st.BeadSummary)
 		o.Source = DerivedFromStatus
 	}
+	rows.agents, rows.beads = larger(rows.agents, st.AgentMeta), larger(rows.beads, st.BeadSummary)
 	return o
 }
 
-// callKeeping makes the status call of a poll and also returns a copy of
-// the answer: the response buffer is recycled once the call returns.
-func (c *Client) callKeeping(ctx context.Context, town string, st any, now func() time.Time) (Call, []byte) {
-	k := &bodyKeeper{into: st}
-	return c.call(ctx, http.MethodGet, town, "status", "status", k, now), k.body
+// statusRows recycles the row slices of status answers: a poll reads the
+// rows only to run the checks, and keeps none.
+var statusRows = sync.Pool{New: func() any { return new(rowBuffers) }}
+
+type rowBuffers struct {
+	agents []agentRow
+	beads  []beadRow
 }
 
-// bodyKeeper, passed to do as where to decode, has the answer decoded into
-// into and a copy of it kept in body.
-type bodyKeeper struct {
-	body []byte
-	into any
+// maxPooledRows bounds what a pooled buffer keeps after a town with an
+// unusually long status.
+const maxPooledRows = 1024
+
+// put clears the rows, so that the pool holds on to no strings, and pools
+// them again.
+func (r *rowBuffers) put() {
+	if cap(r.agents) > maxPooledRows {
+		r.agents = nil
+	}
+	if cap(r.beads) > maxPooledRows {
+		r.beads = nil
+	}
+	clear(r.agents[:cap(r.agents)])
+	clear(r.beads[:cap(r.beads)])
+	statusRows.Put(r)
 }
 
-// call makes one API call of a poll and times it; name is how errors call it.
-func (c *Client) call(ctx context.Context, method, town, path, name string, out any, now func() time.Time) Call {
+// larger is whichever slice has more room.
+func larger[T any](a, b []T) []T {
+	if cap(b) > cap(a) {
+		return b
+	}
+	return a
+}
+
+// call makes one API call of a poll and times it; name is how errors call
+// it. With keep, a copy of the answer is kept there: the response buffer
+// is recycled once the call returns.
+func (c *Client) call(ctx context.Context, method, town, path, name string, keep *[]byte, decode func([]byte) error, now func() time.Time) Call {
 	start := now()
-	code, err := c.do(ctx, method, townPath(town, path), nil, town, name, out)
+	code, err := c.do(ctx, method, c.townURL(town, path), nil, town, name, keep, decode)
 	return Call{Done: true, Err: err, Code: code, Duration: now().Sub(start)}
 }
 
-// fastJSON decodes the answers: json-iterator, as the Prometheus API client
-// uses, decodes them three to four times faster than encoding/json, and
-// decoding is most of a poll's cost on the sidecar's side. Not its fastest
+// unmarshal decodes a whole answer into v, for the calls other than a
+// poll's, in encoding/json's words when it fails.
+func unmarshal(v any) func([]byte) error {
+	return func(data []byte) error {
+		err := fastJSON.Unmarshal(data, v)
+		if err != nil {
+			// Say what is wrong the way encoding/json says it: clearer at 3 am.
+			if stdErr := json.Unmarshal(data, v); stdErr != nil {
+				err = stdErr
+			}
+		}
+		return err
+	}
+}
+
+// fastJSON decodes the answers of the calls other than a poll's (a poll's
+// are walked in decode.go): json-iterator, as the Prometheus API client
+// uses, decodes them three to four times faster than encoding/json. Not its fastest
 // configuration: that one reads object keys without unescaping them, so a
 // key holding \" ends early and a truncated body can decode as a whole one
 // (found by FuzzPollDryRun; the cost is lost in the noise).
@@ -271,16 +338,44 @@ var fastJSON = jsoniter.ConfigDefault
 
 // bodyBuffers recycles response buffers: a poll reads two bodies per town
 // every tick.
-var bodyBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+var bodyBuffers = sync.Pool{New: func() any { return new(bodyBuffer) }}
 
-func townPath(town, call string) string {
+type bodyBuffer struct {
+	bytes.Buffer
+	limit io.LimitedReader
+}
+
+// ownURL is target, a URL under the client's base, made from the parsed
+// base rather than by parsing all of target again (most of what building
+// a request costs); nil for any other.
+func (c *Client) ownURL(target string) *url.URL {
+	rest, ok := strings.CutPrefix(target, c.base)
+	if c.baseURL == nil || !ok || !strings.HasPrefix(rest, "/") || strings.ContainsAny(rest, "?#") {
+		return nil
+	}
+	escaped := c.baseURL.EscapedPath() + rest
+	path, err := url.PathUnescape(escaped)
+	if err != nil {
+		return nil
+	}
+	u := new(url.URL)
+	*u = *c.baseURL
+	u.Path, u.RawPath = path, ""
+	if strings.Contains(escaped, "%") {
+		u.RawPath = escaped
+	}
+	return u
+}
+
+// townURL is the URL of one of a town's calls.
+func (c *Client) townURL(town, call string) string {
 	esc := url.PathEscape(town)
 	if town == "." || town == ".." {
 		// PathEscape leaves dots alone; a proxy that cleans paths would
 		// turn /debug/towns/../status into another endpoint.
 		esc = strings.ReplaceAll(town, ".", "%2E")
 	}
-	return "/debug/towns/" + esc + "/" + call
+	return c.base + "/debug/towns/" + esc + "/" + call
 }
 
 // withTimeout bounds one call of the client's API (a poll is one call).
@@ -291,33 +386,48 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(ctx, c.timeout)
 }
 
-// do makes one request and decodes a 2xx answer into out. It returns the
-// answer's HTTP status, 0 when none came.
-func (c *Client) do(ctx context.Context, method, path string, body []byte, town, call string, out any) (int, error) {
+// do makes one request and decodes a 2xx answer with decode, keeping a
+// copy of it in keep when that is set. It returns the answer's HTTP
+// status, 0 when none came.
+func (c *Client) do(ctx context.Context, method, target string, body []byte, town, call string, keep *[]byte, decode func([]byte) error) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return 0, fmt.Errorf("%s: %w", where(call, town), err)
+	var req *http.Request
+	if u := c.ownURL(target); u != nil && body == nil && c.header != nil {
+		req = (&http.Request{Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+			Header: c.header, Host: u.Host}).WithContext(ctx)
+	} else {
+		r, err := http.NewRequestWithContext(ctx, method, target, rd)
+		if err != nil {
+			return 0, fmt.Errorf("%s: %w", where(call, town), err)
+		}
+		for k, v := range c.header {
+			r.Header[k] = v
+		}
+		if body != nil {
+			r.Header.Set("Content-Type", "application/json")
+		}
+		req = r
 	}
-	req.Header.Set("Accept", "application/json")
-	if c.userAgent != "" {
-		req.Header.Set("User-Agent", c.userAgent)
+	hc := c.http
+	if c.tls != nil {
+		var err error
+		if hc, err = c.tls.client(); err != nil {
+			return 0, fmt.Errorf("%s: %w", where(call, town), err)
+		}
 	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := c.http.Do(req)
+	resp, err := c.send(hc, req)
 	if err != nil {
 		return 0, fmt.Errorf("%s: %w", where(call, town), err)
 	}
 	defer resp.Body.Close()
-	buf := bodyBuffers.Get().(*bytes.Buffer)
-	defer bodyBuffers.Put(buf)
+	buf := bodyBuffers.Get().(*bodyBuffer)
+	defer func() { buf.limit.R = nil; bodyBuffers.Put(buf) }()
 	buf.Reset()
-	_, err = buf.ReadFrom(io.LimitReader(resp.Body, c.maxBody+1))
+	buf.limit = io.LimitedReader{R: resp.Body, N: c.maxBody + 1}
+	_, err = buf.ReadFrom(&buf.limit)
 	data := buf.Bytes() // not kept: decoding copies what it keeps
 	if err != nil {
 		return resp.StatusCode, fmt.Errorf("%s: reading body: %w", where(call, town), err)
@@ -331,17 +441,46 @@ func (c *Client) do(ctx context.Context, method, path string, body []byte, town,
 	if resp.StatusCode/100 != 2 {
 		return resp.StatusCode, &APIError{Town: town, Call: call, StatusCode: resp.StatusCode, Message: errorText(data, c.secrets)}
 	}
-	if k, ok := out.(*bodyKeeper); ok {
-		k.body, out = append([]byte(nil), data...), k.into
+	if keep != nil {
+		*keep = append([]byte(nil), data...)
 	}
-	if err := fastJSON.Unmarshal(data, out); err != nil {
-		// Say what is wrong the way encoding/json says it: clearer at 3 am.
-		if stdErr := json.Unmarshal(data, out); stdErr != nil {
-			err = stdErr
-		}
+	if err := decode(data); err != nil {
 		return resp.StatusCode, fmt.Errorf("%s: malformed JSON: %w", where(call, town), err)
 	}
 	return resp.StatusCode, nil
+}
+
+// send makes a request without a body through the client's round
+// trippers (prometheus/common's, as configured) directly: http.Client
+// would clone its header and URL on every request to be ready for a
+// redirect. A redirect, rare, is sent again through http.Client, which
+// applies the redirect policy from the first request on.
+func (c *Client) send(hc *http.Client, req *http.Request) (*http.Response, error) {
+	if req.Body != nil || hc.Transport == nil || hc.Jar != nil || hc.Timeout != 0 {
+		return hc.Do(req)
+	}
+	resp, err := hc.Transport.RoundTrip(req)
+	if err != nil {
+		// As http.Client words it: Get "url": what happened.
+		return nil, &url.Error{Op: req.Method[:1] + strings.ToLower(req.Method[1:]), URL: withoutPassword(req.URL), Err: err}
+	}
+	switch resp.StatusCode {
+	case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+		if c.followRedirects && resp.Header.Get("Location") != "" {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+			resp.Body.Close()
+			return hc.Do(req)
+		}
+	}
+	return resp, nil
+}
+
+// withoutPassword shows a URL with its password, if any, as ***.
+func withoutPassword(u *url.URL) string {
+	if _, ok := u.User.Password(); ok {
+		return strings.Replace(u.String(), u.User.String()+"@", u.User.Username()+":***@", 1)
+	}
+	return u.String()
 }
 
 // validUTF8 replaces each byte that is not UTF-8 with U+FFFD, as

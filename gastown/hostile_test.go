@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -181,5 +182,43 @@ func TestErrorTextHidesSecrets(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCallErrorsAsHTTPClientWordsThem: a call that gets no answer says so
+// in http.Client's words, with a password in the URL hidden the same way.
+func TestCallErrorsAsHTTPClientWordsThem(t *testing.T) {
+	srv := httptest.NewServer(http.NotFoundHandler())
+	base := strings.Replace(srv.URL, "http://", "http://viewer:pa55@", 1)
+	srv.Close() // nobody listens there any more
+	c := client(t, base, nil)
+	_, err := c.Status(context.Background(), "t")
+	_, want := http.Get(base + "/debug/towns/t/status")
+	if err == nil || want == nil || err.Error() != `status of town "t": `+want.Error() {
+		t.Fatalf("error %v, want the town and call, then %v", err, want)
+	}
+	if strings.Contains(err.Error(), "pa55") {
+		t.Errorf("error shows the password: %v", err)
+	}
+}
+
+// TestRedirectNotFollowed: with follow_redirects off, a redirect is the
+// answer, and the worker is asked once.
+func TestRedirectNotFollowed(t *testing.T) {
+	var asked atomic.Int64
+	srv := gastown(t, map[string]func(http.ResponseWriter, *http.Request){
+		"GET /debug/towns/t/status": func(w http.ResponseWriter, r *http.Request) {
+			asked.Add(1)
+			http.Redirect(w, r, "/v2/debug/towns/t/status", http.StatusFound)
+		},
+	})
+	c := client(t, srv.URL, func(o *ClientOptions) { o.HTTPClient.FollowRedirects = false })
+	_, err := c.Status(context.Background(), "t")
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.StatusCode != http.StatusFound {
+		t.Fatalf("error %v, want the 302 as the answer", err)
+	}
+	if n := asked.Load(); n != 1 {
+		t.Errorf("the worker was asked %d times", n)
 	}
 }

@@ -2,7 +2,7 @@ package gastown
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 )
 
@@ -99,37 +99,40 @@ func checkRows(agents []agentRow, beads []beadRow) []Violation {
 			out = append(out, Violation{7, fmt.Sprintf(MsgWorkingNoHook, a.BeadID), DerivedFromStatus})
 		}
 	}
-	mrs := map[string]int{}
+	// The ids counted below, sorted, with a small town's on the stack.
+	var buf [32]string
+	ids := buf[:0]
 	for _, b := range beads {
 		switch {
 		case b.Type == "convoy" && b.Status == "in_progress":
 			out = append(out, Violation{5, fmt.Sprintf(MsgConvoyInProgress, b.BeadID), DerivedFromStatus})
 		case b.Type == "merge_request" && b.Status == "in_progress" && b.RigID != nil:
-			mrs[*b.RigID]++
+			ids = append(ids, *b.RigID)
 		}
 	}
-	out = appendOver(out, 3, MsgRigManyMRs, mrs)
-	hooked := map[string]int{}
+	out = appendOver(out, 3, MsgRigManyMRs, ids)
+	ids = ids[:0]
 	for _, a := range agents {
 		if a.CurrentHookBeadID != nil {
-			hooked[*a.CurrentHookBeadID]++
+			ids = append(ids, *a.CurrentHookBeadID)
 		}
 	}
-	return appendOver(out, 6, MsgBeadManyHooked, hooked)
+	return appendOver(out, 6, MsgBeadManyHooked, ids)
 }
 
-// appendOver adds a violation for every key counted more than once, in key
+// appendOver adds a violation for every id listed more than once, in id
 // order.
-func appendOver(out []Violation, invariant int, msg string, counts map[string]int) []Violation {
-	over := make([]string, 0, len(counts))
-	for id, n := range counts {
-		if n > 1 {
-			over = append(over, id)
+func appendOver(out []Violation, invariant int, msg string, ids []string) []Violation {
+	slices.Sort(ids)
+	for i := 0; i < len(ids); {
+		j := i + 1
+		for j < len(ids) && ids[j] == ids[i] {
+			j++
 		}
-	}
-	sort.Strings(over)
-	for _, id := range over {
-		out = append(out, Violation{invariant, fmt.Sprintf(msg, id, counts[id]), DerivedFromStatus})
+		if j-i > 1 {
+			out = append(out, Violation{invariant, fmt.Sprintf(msg, ids[i], j-i), DerivedFromStatus})
+		}
+		i = j
 	}
 	return out
 }

@@ -17,12 +17,17 @@ import (
 // Sample reads one of the Gastown answer samples in gastown/testdata.
 func Sample(tb testing.TB, name string) []byte {
 	tb.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	b, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "gastown", "testdata", name))
+	b, err := ReadSample(name)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	return b
+}
+
+// ReadSample reads a sample outside a test (bench/fleet serves them).
+func ReadSample(name string) ([]byte, error) {
+	_, file, _, _ := runtime.Caller(0)
+	return os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "gastown", "testdata", name))
 }
 
 // Fake serves per-town answers and counts what it was asked. Set its maps

@@ -45,6 +45,7 @@ var allowed = map[string][]string{
 
 	// The soak and fault run (make soak), and test-only packages.
 	"bench/soak":      {"alerts", "alerts/sentrytest", "dedupe", "gastown"},
+	"bench/fleet":     {"internal/gastowntest"},
 	"deploy":          nil,
 	"e2e":             nil,
 	"e2e/conformance": nil,

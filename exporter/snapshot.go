@@ -20,7 +20,8 @@ type TownState struct {
 
 	// From the last status call; nil when it failed or is off.
 	Status *StatusState
-	// From the last dry-run call; nil until one was made.
+	// From the last dry-run call; nil until one was made. A poll that made
+	// no dry run (see planDryRun) keeps the last one's: its values are At's.
 	DryRun *DryRunState
 }
 
@@ -38,7 +39,8 @@ type StatusState struct {
 // DryRunState is the outcome of the town's last dry-run call.
 type DryRunState struct {
 	Up      bool
-	Code    int // HTTP status of the answer; 0 when none came
+	At      time.Time // when the poll that made it started
+	Code    int       // HTTP status of the answer; 0 when none came
 	Seconds float64
 	Err     string // why it failed
 
@@ -120,7 +122,7 @@ func newTownState(o *gastown.Observation, prev *TownState, maxTypes int) (*TownS
 	}
 	var dropped int
 	if c := o.DryRunCall; c.Done {
-		d := &DryRunState{Up: c.OK(), Code: c.Code, Seconds: c.Duration.Seconds()}
+		d := &DryRunState{Up: c.OK(), At: o.At, Code: c.Code, Seconds: c.Duration.Seconds()}
 		if c.OK() {
 			m := o.DryRun.Metrics
 			d.QueueDepth, d.PendingEvents = m.EventsDrained, m.PendingEventCount

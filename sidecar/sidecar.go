@@ -106,6 +106,7 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 		s.Violations.Observe(o)
 	}
 	s.Poller.KeepStatusBody = s.Violations.MayNotify
+	s.Poller.WantDryRun = s.Violations.WantsDryRun
 	s.Poller.OnWatchList = func(owned map[string]bool) {
 		s.History.Retain(owned)
 		s.Violations.Retain(owned)
@@ -302,6 +303,7 @@ func settingsFrom(cfg, prevCfg *config.Config, prev *exporter.Settings) (exporte
 		MaxRequestsPerSecond: cfg.Poll.MaxRequestsPerSecond,
 		MaxActionTypes:       cfg.Poll.MaxActionTypes,
 		WithStatus:           cfg.Target.Status,
+		DryRunInterval:       time.Duration(cfg.Poll.DryRunInterval),
 		Shard:                cfg.Shard,
 	}, nil
 }

@@ -85,7 +85,9 @@ func (b *backoffs) get(town string) (DryRunBackoff, bool) {
 // note records the outcome of a dry run made at at. Only failures with the
 // same HTTP status extend a streak: a timeout or a refused connection says
 // nothing about the dry run itself (the status call fails alike), and a
-// different status is a different problem, looked at again at once.
+// different status is a different problem, looked at again at once. The
+// poller also ends a streak when the town's status call fails or shows a
+// restarted reconciler, and on a reload.
 func (b *backoffs) note(town string, c gastown.Call, at time.Time, interval time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -116,6 +118,13 @@ func backoffWait(failures int, interval time.Duration) time.Duration {
 		w *= 2
 	}
 	return min(w, config.MaxDryRunWait)
+}
+
+// drop forgets the town's streak.
+func (b *backoffs) drop(town string) {
+	b.mu.Lock()
+	delete(b.m, town)
+	b.mu.Unlock()
 }
 
 // reset forgets every streak (a reload: the operator may have fixed the cause).

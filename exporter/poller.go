@@ -431,8 +431,16 @@ func (p *Poller) pollTown(pollCtx, ctx context.Context, s *Settings, town string
 	case o.OK() && prev != nil && !prev.Up:
 		p.logger.Info("town up again", "town", town)
 	}
-	if c := o.DryRunCall; c.Done && s.WithStatus {
-		p.backoffs.note(town, c, o.At, s.Interval)
+	if s.WithStatus {
+		if c := o.DryRunCall; c.Done {
+			p.backoffs.note(town, c, o.At, s.Interval)
+		}
+		// A worker that went away or restarted may come back as another
+		// version (one whose dry run works): look again at once.
+		restarted := o.Status != nil && o.Status.AlarmStatus.Reconciler == nil && prev != nil && prev.Status != nil && prev.Status.LastTick != nil
+		if !o.StatusCall.OK() || restarted {
+			p.backoffs.drop(town)
+		}
 	}
 	if c := o.DryRunCall; c.Done && o.OK() {
 		wasUp := prev == nil || prev.DryRun == nil || prev.DryRun.Up

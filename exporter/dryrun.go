@@ -20,30 +20,39 @@ const (
 )
 
 // planDryRun decides, before a town's poll, whether the poll makes the dry
-// run; if not, it says why. It is made
+// run, and says why. It is made
 //   - on every poll without status calls (the dry run is then the heartbeat);
 //   - never while its back-off holds (it keeps failing with one HTTP status);
-//   - on a town's first poll, while its status call fails (the dry run is the
-//     only look left), while the last poll saw a backlog (see busy), and
-//     while WantDryRun asks for it (violations only the dry run can name);
+//   - on a town's first poll, while its status call fails with an answer
+//     (the dry run is the only look left), while the last poll saw a backlog
+//     (see busy), and while WantDryRun asks for it (violations only the dry
+//     run can name);
 //   - otherwise once DryRunInterval has passed since the last one.
 //
 // It reads what the last poll saw: a town that turns busy gets its dry run
 // from its next poll on (an alarm period later).
 func (p *Poller) planDryRun(town string, prev *TownState, s *Settings, now time.Time) (bool, string) {
-	if !s.WithStatus {
-		return true, ""
+	if !s.WithStatus || s.DryRunInterval <= 0 {
+		return true, "every_poll"
 	}
 	if b, ok := p.backoffs.get(town); ok && now.Before(b.Until) {
 		return false, deferBackoff
 	}
 	switch {
-	case s.DryRunInterval <= 0, prev == nil, prev.DryRun == nil, !prev.Up, prev.Status == nil, busy(prev):
-		return true, ""
-	case p.WantDryRun != nil && p.WantDryRun(town, prev):
-		return true, ""
+	case prev == nil, prev.DryRun == nil:
+		return true, "first"
+	case !prev.Up && prev.StatusCode != 0:
+		return true, "status_failing"
+	// A status call without an answer leaves the interval to decide: a
+	// worker too slow to answer one within the timeout is not helped by a
+	// call that costs it fifteen, and a refused connection refuses the dry
+	// run too.
+	case prev.Up && busy(prev):
+		return true, "busy"
+	case prev.Up && p.WantDryRun != nil && p.WantDryRun(town, prev):
+		return true, "violations"
 	case !now.Before(prev.DryRun.At.Add(s.DryRunInterval)):
-		return true, ""
+		return true, "interval"
 	}
 	return false, deferQuiet
 }
@@ -55,6 +64,9 @@ func (p *Poller) planDryRun(town string, prev *TownState, s *Settings, now time.
 // drains one (a container status event), and a tick that leaves nothing
 // pending has kept up.
 func busy(prev *TownState) bool {
+	if prev.Status == nil {
+		return false
+	}
 	if lt := prev.Status.LastTick; lt != nil && lt.PendingEvents > 0 {
 		return true
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -255,6 +256,37 @@ func TestDryRunEveryPollWhenItIsTheOnlyLook(t *testing.T) {
 		// the status answers again (tick 7's saw it answer).
 		if w := []int{0, 4, 5, 6, 7}; !slices.Equal(got["sick"], w) {
 			t.Errorf("dry runs at ticks %v, want %v", got["sick"], w)
+		}
+	})
+	// A status call that gets no answer in time adds no dry run: the worker
+	// is too slow already, and the dry run costs it fifteen status calls.
+	t.Run("status timing out", func(t *testing.T) {
+		f := newFixture(t, []string{"slow"}, func(s *Settings) { s.DryRunInterval, s.Timeout = time.Minute, 100*time.Millisecond })
+		l := newCallLog(f, map[string]*townAnswers{"slow": {status: statusWith(t, 0, 0), dryRun: gastowntest.Sample(t, "dry-run-idle.json")}})
+		release := make(chan struct{})
+		defer close(release)
+		answer := f.fake.Handlers["slow"]
+		var slow atomic.Bool
+		f.fake.Handlers["slow"] = func(w http.ResponseWriter, r *http.Request) {
+			if slow.Load() && strings.HasSuffix(r.URL.Path, "/status") {
+				l.mu.Lock()
+				l.calls["slow"] = append(l.calls["slow"], "status")
+				l.mu.Unlock()
+				select { // past the poll's timeout
+				case <-r.Context().Done():
+				case <-release:
+				}
+				return
+			}
+			answer(w, r)
+		}
+		got := f.dryRunTicks(t, l, f.now, 0, 15, func(i int) { slow.Store(i >= 2 && i < 8) })
+		// Ticks 3-8 time out: nothing but the interval (tick 12).
+		if w := []int{0, 12}; !slices.Equal(got["slow"], w) {
+			t.Errorf("dry runs at ticks %v, want %v", got["slow"], w)
+		}
+		if st := f.snap.Get("slow"); !st.Up {
+			t.Errorf("slow town still down after its status answered again: %+v", st)
 		}
 	})
 }

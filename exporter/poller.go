@@ -265,6 +265,7 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 		if !dryRun {
 			p.dryRunsDeferred.WithLabelValues(why).Inc()
 		}
+		p.logger.Debug("poll", "town", town.id, "dry_run", dryRun, "why", why)
 		wg.Add(1)
 		go func(town string) {
 			defer func() { <-sem; wg.Done() }()

@@ -17,6 +17,9 @@ type TownState struct {
 	LastPoll    time.Time
 	LastSuccess time.Time // zero: never succeeded
 	Err         string    // why the last poll was not Up, for the status page
+	// StatusCode is the HTTP status of the last status answer; 0 when none
+	// came (a timeout, a refused connection) or status calls are off.
+	StatusCode int
 
 	// From the last status call; nil when it failed or is off.
 	Status *StatusState
@@ -111,7 +114,7 @@ func capTypes(m map[string]int, max int) ([]TypeCount, int) {
 // keeps the last success time across failed polls, and the last dry run
 // across polls that made none.
 func newTownState(o *gastown.Observation, prev *TownState, maxTypes int) (*TownState, int) {
-	s := &TownState{Up: o.OK(), LastPoll: o.At}
+	s := &TownState{Up: o.OK(), LastPoll: o.At, StatusCode: o.StatusCall.Code}
 	if prev != nil {
 		s.LastSuccess, s.DryRun = prev.LastSuccess, prev.DryRun
 	}

@@ -45,7 +45,7 @@ func main() {
 	flag.IntVar(&o.port, "port", 18797, "the worker's port")
 	flag.IntVar(&o.towns, "towns", 8, "towns seeded with seed.sh")
 	flag.DurationVar(&o.window, "window", 90*time.Second, "how long each phase is measured")
-	flag.DurationVar(&o.settle, "settle", 30*time.Second, "wait after seeding, before the first phase")
+	flag.DurationVar(&o.settle, "settle", 40*time.Second, "wait after seeding, before the first phase")
 	flag.StringVar(&o.phases, "phases", "alone,before,after,alone", "the phases, in order: alone (the worker by itself), before, after")
 	flag.StringVar(&before, "before", "", "the tickwatch binary of the before phases (empty: skip them)")
 	flag.StringVar(&after, "after", "bin/tickwatch", "the tickwatch binary of the after phases")

@@ -239,7 +239,7 @@ const clockTicks = 100
 
 // groupCPU sums the CPU time (user and system, and that of reaped
 // children) of every process in the process group: workerd, wrangler and
-// their helpers. A child that exits is counted in its parent's children
+// esbuild. A child that exits is counted in its parent's children
 // times once reaped, so nothing that ran in the window is lost.
 func groupCPU(pgid int) (time.Duration, error) {
 	ents, err := os.ReadDir("/proc")

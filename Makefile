@@ -10,7 +10,7 @@ LDFLAGS  := -X $(PKG).Version=$(VERSION) -X $(PKG).Revision=$(REVISION) -X $(PKG
 
 IMAGE    ?= tickwatch:latest
 
-.PHONY: all build run test deps bench bench-fleet fuzz soak lint generate check-alerting image image-deps test-scale
+.PHONY: all build run test deps bench bench-fleet bench-worker fuzz soak lint generate check-alerting image image-deps test-scale
 all: build
 
 # A static binary: simtown's SQLite is pure Go, so nothing needs cgo, and the
@@ -111,6 +111,22 @@ SOAK_TOWNS ?= 10000
 soak: build
 	$(GO) run ./bench/soak -duration $(DURATION) -towns $(SOAK_TOWNS) -bin $(BIN) \
 	  -gastown.scripts "$(GASTOWN_SCRIPTS)" -gastown.dir $(GASTOWN_DIR)-soak
+
+# The CPU tickwatch costs the real Gastown worker: the worker's process tree
+# over WORKER_WINDOW windows, alone, with the BEFORE binary and with this one
+# polling WORKER_TOWNS seeded towns, in one sitting under the measure lock.
+# SAVEPOINT=patched measures the variant whose dry run works. BEFORE is, for
+# example, a build of main (empty: only this binary). Not part of make test.
+BEFORE        ?=
+SAVEPOINT     ?= real
+WORKER_TOWNS  ?= 8
+WORKER_WINDOW ?= 90s
+WORKER_PORT   ?= 18797
+bench-worker: build
+	$(GO) build -o bin/workerload ./bench/workerload
+	"$(GASTOWN_SCRIPTS)/setup.sh" $(GASTOWN_DIR)-workerload >/dev/null
+	flock /tmp/tickwatch-measure.lock ./bin/workerload -gastown.scripts "$(GASTOWN_SCRIPTS)" -gastown.dir $(GASTOWN_DIR)-workerload \
+	  -savepoint $(SAVEPOINT) -towns $(WORKER_TOWNS) -window $(WORKER_WINDOW) -port $(WORKER_PORT) -before "$(BEFORE)" -after $(BIN)
 
 # Every fuzz target for FUZZTIME each; what a target finds is written to its
 # package's testdata/fuzz and replayed by every later go test. (make test runs

@@ -38,7 +38,18 @@ type Poll struct {
 	MaxRequestsPerSecond float64        `yaml:"max_requests_per_second"`
 	MaxBodyBytes         int64          `yaml:"max_body_bytes"`
 	MaxActionTypes       int            `yaml:"max_action_types"`
+	// DryRunInterval is the longest a town goes without a dry run while
+	// nothing calls for one (see exporter.Settings.DryRunInterval); 0 makes
+	// one on every poll.
+	DryRunInterval model.Duration `yaml:"dry_run_interval"`
 }
+
+// MaxDryRunWait is the longest a watched town goes without a dry run: the
+// upper bound of poll.dry_run_interval and the cap of the back-off of a dry
+// run that keeps failing. The ReconcilerDryRunFailing alert waits at least
+// this long, so a dry run that answers again is tried before the alert
+// could have fired on a failure no attempt has confirmed since.
+const MaxDryRunWait = 10 * time.Minute
 
 // Shard selects the towns this replica owns: hash(town) mod Count == Index.
 type Shard struct {
@@ -98,6 +109,9 @@ func Default() Config {
 			MaxRequestsPerSecond: 200,
 			MaxBodyBytes:         4 << 20,
 			MaxActionTypes:       64,
+			// An idle town is polled about once a minute anyway; a quiet
+			// active one makes one dry run a minute instead of twelve.
+			DryRunInterval: model.Duration(time.Minute),
 		},
 		Shard: Shard{Index: 0, Count: 1},
 		Dedupe: Dedupe{

@@ -65,6 +65,7 @@ poll:
   max_requests_per_second: 12.5
   max_body_bytes: 1024
   max_action_types: 3
+  dry_run_interval: 30s
 shard:
   index: 2
   count: 3
@@ -140,6 +141,7 @@ func TestParseEveryKey(t *testing.T) {
 			MaxRequestsPerSecond: 12.5,
 			MaxBodyBytes:         1024,
 			MaxActionTypes:       3,
+			DryRunInterval:       model.Duration(30 * time.Second),
 		},
 		Shard:  Shard{Index: 2, Count: 3},
 		Dedupe: Dedupe{OpenAfter: 4, ResolveAfter: 5, RepeatInterval: 0, StateDir: "/var/lib/tickwatch"},
@@ -286,6 +288,8 @@ func TestParseRejects(t *testing.T) {
 		{"zero concurrency", "poll:\n  concurrency: 0\n", "tickwatch.yml:2: poll.concurrency must be >= 1"},
 		{"zero body cap", "poll:\n  max_body_bytes: 0\n", "tickwatch.yml:2: poll.max_body_bytes must be > 0"},
 		{"zero max action types", "poll:\n  max_action_types: 0\n", "tickwatch.yml:2: poll.max_action_types must be >= 1"},
+		{"dry run interval above the cap", "poll:\n  dry_run_interval: 15m\n",
+			"tickwatch.yml:2: poll.dry_run_interval (15m) must be between 0 (a dry run every poll) and 10m"},
 		{"zero open_after", "dedupe:\n  open_after: 0\n", "tickwatch.yml:2: dedupe.open_after must be >= 1"},
 		{"zero resolve_after", "dedupe:\n  resolve_after: 0\n", "tickwatch.yml:2: dedupe.resolve_after must be >= 1"},
 		{"empty state_dir", "dedupe:\n  state_dir: \"\"\n", "tickwatch.yml:2: dedupe.state_dir must not be empty"},

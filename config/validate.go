@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
+
+	"github.com/prometheus/common/model"
 )
 
 // GroupByParts are the fingerprint parts sentry.group_by may name.
@@ -113,6 +116,10 @@ func (c *Config) validatePoll(p *problems) {
 	}
 	if q.MaxActionTypes < 1 {
 		p.add(keys("poll.max_action_types"), "poll.max_action_types must be >= 1")
+	}
+	if q.DryRunInterval < 0 || time.Duration(q.DryRunInterval) > MaxDryRunWait {
+		p.add(keys("poll.dry_run_interval"), "poll.dry_run_interval (%s) must be between 0 (a dry run every poll) and %s",
+			q.DryRunInterval, model.Duration(MaxDryRunWait))
 	}
 }
 

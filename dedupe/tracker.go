@@ -465,6 +465,23 @@ func (t *Tracker) MayNotify(town string, at time.Time, slack time.Duration) bool
 	return false
 }
 
+// Tracking reports whether the town has a violation open or pending (seen,
+// not yet open): one whose next observations open, keep or resolve it.
+func (t *Tracker) Tracking(town string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	ts := t.towns[town]
+	if ts == nil {
+		return false
+	}
+	for _, e := range ts.entries {
+		if e.Open || e.Seen > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // AllOpenViolations lists the open violations of every town, unordered.
 func (t *Tracker) AllOpenViolations() []Transition {
 	t.mu.Lock()

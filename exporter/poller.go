@@ -32,7 +32,10 @@ type Settings struct {
 	MaxRequestsPerSecond float64
 	MaxActionTypes       int
 	WithStatus           bool
-	Shard                config.Shard
+	// DryRunInterval is the longest a town goes without a dry run while
+	// nothing calls for one (see planDryRun); 0 makes one on every poll.
+	DryRunInterval time.Duration
+	Shard          config.Shard
 }
 
 // Poller polls every owned town once per tick and keeps the snapshot.
@@ -50,6 +53,10 @@ type Poller struct {
 	// should carry the raw status answer (for a poll that may open a
 	// violation, whose event describes more than the poll decodes).
 	KeepStatusBody func(town string) bool
+	// WantDryRun says, before a town's poll, whether it needs a dry run
+	// although the town is quiet: the violations pipeline asks for one
+	// while only the dry run can confirm or clear what it tracks.
+	WantDryRun func(town string, prev *TownState) bool
 	// OnWatchList receives the owned towns after every town-list read that
 	// succeeded, so state kept for towns no longer watched (also across a
 	// restart) can be dropped. It is not called when the read failed.
@@ -59,7 +66,7 @@ type Poller struct {
 
 	towns                   prometheus.Gauge
 	shardInfo, shards       *prometheus.Desc
-	polls                   *prometheus.CounterVec
+	polls, dryRunsDeferred  *prometheus.CounterVec
 	pollCounts              [2][3]prometheus.Counter // by call (status, dry run), then success, error, timeout
 	pollsSkipped, ticks     prometheus.Counter
 	ticksSkipped, dropped   prometheus.Counter
@@ -69,6 +76,8 @@ type Poller struct {
 	// behind holds the towns the last tick had no time for. Only Tick
 	// touches it, and ticks never overlap.
 	behind map[string]bool
+	// backoffs holds the dry runs that keep failing; Reload clears it.
+	backoffs backoffs
 }
 
 func NewPoller(s Settings, snap *Snapshot, now func() time.Time, logger *slog.Logger) *Poller {
@@ -85,6 +94,9 @@ func NewPoller(s Settings, snap *Snapshot, now func() time.Time, logger *slog.Lo
 		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metricnames.Polls, Help: metricnames.Help(metricnames.Polls),
 		}, []string{"call", "result"}),
+		dryRunsDeferred: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metricnames.DryRunsDeferred, Help: metricnames.Help(metricnames.DryRunsDeferred),
+		}, []string{"reason"}),
 		pollsSkipped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: metricnames.PollsSkipped, Help: metricnames.Help(metricnames.PollsSkipped),
 		}),
@@ -113,6 +125,9 @@ func NewPoller(s Settings, snap *Snapshot, now func() time.Time, logger *slog.Lo
 			p.pollCounts[i][j] = p.polls.WithLabelValues(call, r)
 		}
 	}
+	for _, r := range []string{deferQuiet, deferBackoff} {
+		p.dryRunsDeferred.WithLabelValues(r)
+	}
 	p.settings.Store(&s)
 	return p
 }
@@ -127,11 +142,13 @@ func requestsPerPoll(s Settings) int {
 // Settings are the ones the next tick uses.
 func (p *Poller) Settings() *Settings { return p.settings.Load() }
 
-// Reload applies new settings from the next tick on.
+// Reload applies new settings from the next tick on. It ends every dry-run
+// back-off: a reload is how an operator says the cause may be fixed.
 func (p *Poller) Reload(s Settings) {
 	p.limiter.SetLimit(rate.Limit(s.MaxRequestsPerSecond))
 	p.limiter.SetBurst(requestsPerPoll(s))
 	p.settings.Store(&s)
+	p.backoffs.reset()
 }
 
 func (p *Poller) Describe(ch chan<- *prometheus.Desc) { prometheus.DescribeByCollect(p, ch) }
@@ -143,7 +160,7 @@ func (p *Poller) Collect(ch chan<- prometheus.Metric) {
 	sh := p.settings.Load().Shard
 	ch <- prometheus.MustNewConstMetric(p.shardInfo, prometheus.GaugeValue, 1, strconv.Itoa(sh.Index))
 	ch <- prometheus.MustNewConstMetric(p.shards, prometheus.GaugeValue, float64(sh.Count))
-	for _, c := range []prometheus.Collector{p.towns, p.polls, p.pollsSkipped, p.ticks, p.ticksSkipped, p.dropped, p.pollDuration, p.tickDur} {
+	for _, c := range []prometheus.Collector{p.towns, p.polls, p.dryRunsDeferred, p.pollsSkipped, p.ticks, p.ticksSkipped, p.dropped, p.pollDuration, p.tickDur} {
 		c.Collect(ch)
 	}
 }
@@ -214,6 +231,7 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 		if gone := p.snap.Retain(owned); len(gone) > 0 {
 			p.logger.Info("towns left the watch list", "towns", gone)
 		}
+		p.backoffs.retain(owned)
 		if p.OnWatchList != nil {
 			p.OnWatchList(owned)
 		}
@@ -236,7 +254,14 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 	res := TickResult{Towns: len(owned)}
 	behind := map[string]bool{}
 	for i, town := range due {
-		if err := p.waitTurn(startCtx, realStart, town.offset, sem, requestsPerPoll(*s)); err != nil {
+		// Decided before the budget is taken, so a poll without a dry run
+		// costs one request of it.
+		dryRun, why := p.planDryRun(town.id, p.snap.Get(town.id), s, p.now())
+		requests := requestsPerPoll(*s)
+		if !dryRun {
+			requests--
+		}
+		if err := p.waitTurn(startCtx, realStart, town.offset, sem, requests); err != nil {
 			res.Skipped = len(due) - i
 			for _, t := range due[i:] {
 				behind[t.id] = true
@@ -244,10 +269,14 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 			break
 		}
 		res.Polled++
+		if !dryRun {
+			p.dryRunsDeferred.WithLabelValues(why).Inc()
+		}
+		p.logger.Debug("poll", "town", town.id, "dry_run", dryRun, "why", why)
 		wg.Add(1)
 		go func(town string) {
 			defer func() { <-sem; wg.Done() }()
-			p.poll(pollCtx, ctx, s, town)
+			p.pollTown(pollCtx, ctx, s, town, dryRun)
 		}(town.id)
 	}
 	wg.Wait()
@@ -383,8 +412,16 @@ const (
 	callDryRun = "dry_run"
 )
 
+// poll makes both of a town's calls (the status unless off).
 func (p *Poller) poll(pollCtx, ctx context.Context, s *Settings, town string) {
-	po := gastown.PollOptions{Status: s.WithStatus, DryRun: true}
+	p.pollTown(pollCtx, ctx, s, town, true)
+}
+
+// pollTown makes one town's calls: the status (unless off) and, when
+// dryRun, the dry run. A poll without a dry run keeps the last one's state
+// (see newTownState).
+func (p *Poller) pollTown(pollCtx, ctx context.Context, s *Settings, town string, dryRun bool) {
+	po := gastown.PollOptions{Status: s.WithStatus, DryRun: dryRun}
 	po.KeepStatusBody = s.WithStatus && p.KeepStatusBody != nil && p.KeepStatusBody(town)
 	o := s.Client.Poll(pollCtx, town, po, p.now)
 	if ctx.Err() != nil {
@@ -399,6 +436,17 @@ func (p *Poller) poll(pollCtx, ctx context.Context, s *Settings, town string) {
 		p.logger.Warn("town down", "town", town, "err", o.Err())
 	case o.OK() && prev != nil && !prev.Up:
 		p.logger.Info("town up again", "town", town)
+	}
+	if s.WithStatus {
+		if c := o.DryRunCall; c.Done {
+			p.backoffs.note(town, c, o.At, s.Interval)
+		}
+		// A worker that went away or restarted may come back as another
+		// version (one whose dry run works): look again at once.
+		restarted := o.Status != nil && o.Status.AlarmStatus.Reconciler == nil && prev != nil && prev.Status != nil && prev.Status.LastTick != nil
+		if !o.StatusCall.OK() || restarted {
+			p.backoffs.drop(town)
+		}
 	}
 	if c := o.DryRunCall; c.Done && o.OK() {
 		wasUp := prev == nil || prev.DryRun == nil || prev.DryRun.Up

@@ -20,10 +20,14 @@ type TownState struct {
 	LastPoll    time.Time
 	LastSuccess time.Time // zero: never succeeded
 	Err         string    // why the last poll was not Up, for the status page
+	// StatusCode is the HTTP status of the last status answer; 0 when none
+	// came (a timeout, a refused connection) or status calls are off.
+	StatusCode int
 
 	// From the last status call; nil when it failed or is off.
 	Status *StatusState
-	// From the last dry-run call; nil until one was made.
+	// From the last dry-run call; nil until one was made. A poll that made
+	// no dry run (see planDryRun) keeps the last one's: its values are At's.
 	DryRun *DryRunState
 }
 
@@ -41,7 +45,8 @@ type StatusState struct {
 // DryRunState is the outcome of the town's last dry-run call.
 type DryRunState struct {
 	Up      bool
-	Code    int // HTTP status of the answer; 0 when none came
+	At      time.Time // when the poll that made it started
+	Code    int       // HTTP status of the answer; 0 when none came
 	Seconds float64
 	Err     string // why it failed
 
@@ -139,7 +144,7 @@ func capTypes(m map[string]int, max int) ([]TypeCount, int) {
 // keeps the last success time across failed polls, and the last dry run
 // across polls that made none.
 func newTownState(o *gastown.Observation, prev *TownState, maxTypes int) (*TownState, int) {
-	s := &TownState{Up: o.OK(), LastPoll: o.At}
+	s := &TownState{Up: o.OK(), LastPoll: o.At, StatusCode: o.StatusCall.Code}
 	if prev != nil {
 		s.LastSuccess, s.DryRun = prev.LastSuccess, prev.DryRun
 	}
@@ -150,7 +155,7 @@ func newTownState(o *gastown.Observation, prev *TownState, maxTypes int) (*TownS
 	}
 	var dropped int
 	if c := o.DryRunCall; c.Done {
-		d := &DryRunState{Up: c.OK(), Code: c.Code, Seconds: c.Duration.Seconds()}
+		d := &DryRunState{Up: c.OK(), At: o.At, Code: c.Code, Seconds: c.Duration.Seconds()}
 		if c.OK() {
 			m := o.DryRun.Metrics
 			d.QueueDepth, d.PendingEvents = m.EventsDrained, m.PendingEventCount

@@ -37,6 +37,7 @@ const (
 	Shards               = "tickwatch_shards"
 	Polls                = "tickwatch_polls_total"
 	PollsSkipped         = "tickwatch_polls_skipped_total"
+	DryRunsDeferred      = "tickwatch_dry_runs_deferred_total"
 	PollDuration         = "tickwatch_poll_duration_seconds"
 	TickDuration         = "tickwatch_tick_duration_seconds"
 	Ticks                = "tickwatch_ticks_total"
@@ -123,6 +124,7 @@ var help = []struct{ name, text string }{
 	{Shards, "The number of shards (shard.count) this replica divides the towns among."},
 	{Polls, "Calls to the towns by call (status, dry_run) and result."},
 	{PollsSkipped, "Town polls not started because their tick ran out of time."},
+	{DryRunsDeferred, "Polls that made no dry run, by reason: quiet (nothing calls for one before poll.dry_run_interval), backoff (it keeps failing with the same HTTP status)."},
 	{PollDuration, "Wall time of one town poll (status and dry run)."},
 	{TickDuration, "Wall time of one tick over all due towns."},
 	{Ticks, "Ticks completed."},

@@ -60,6 +60,9 @@ type Options struct {
 	// after a reload.
 	Shard  config.ShardOverride
 	Logger *slog.Logger
+	// Now is the poller's and the violation tracker's clock (nil: time.Now),
+	// so tests can run ticks at the times they choose.
+	Now func() time.Time
 }
 
 // New builds a sidecar from a loaded config.
@@ -79,13 +82,17 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.Poller = exporter.NewPoller(settings, s.Snapshot, time.Now, logger)
+	now := o.Now
+	if now == nil {
+		now = time.Now
+	}
+	s.Poller = exporter.NewPoller(settings, s.Snapshot, now, logger)
 
 	dir := cfg.Dedupe.StateDir
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("state dir: %w", err)
 	}
-	tracker, err := dedupe.OpenTracker(dir, dedupeOptions(cfg), time.Now, logger.With("component", "dedupe"))
+	tracker, err := dedupe.OpenTracker(dir, dedupeOptions(cfg), now, logger.With("component", "dedupe"))
 	if err != nil {
 		return nil, err
 	}
@@ -107,6 +114,7 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 		s.Violations.Observe(o)
 	}
 	s.Poller.KeepStatusBody = s.Violations.MayNotify
+	s.Poller.WantDryRun = s.Violations.WantsDryRun
 	s.Poller.OnWatchList = func(owned map[string]bool) {
 		s.History.Retain(owned)
 		s.Violations.Retain(owned)
@@ -129,6 +137,7 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 		Tracker:       tracker,
 		History:       s.History,
 		Outbox:        s.Violations.OutboxStatus,
+		DryRunBackoff: s.Poller.DryRunBackoff,
 		TelemetryPath: o.TelemetryPath,
 	}, cfg)
 	s.handler, err = NewHandler(ServerOptions{
@@ -307,6 +316,7 @@ func settingsFrom(cfg, prevCfg *config.Config, prev *exporter.Settings) (exporte
 		MaxRequestsPerSecond: cfg.Poll.MaxRequestsPerSecond,
 		MaxActionTypes:       cfg.Poll.MaxActionTypes,
 		WithStatus:           cfg.Target.Status,
+		DryRunInterval:       time.Duration(cfg.Poll.DryRunInterval),
 		Shard:                cfg.Shard,
 	}, nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tickwatch/tickwatch/alerts"
 	"github.com/tickwatch/tickwatch/dedupe"
+	"github.com/tickwatch/tickwatch/exporter"
 	"github.com/tickwatch/tickwatch/gastown"
 	"github.com/tickwatch/tickwatch/metricnames"
 	"github.com/tickwatch/tickwatch/statuspage"
@@ -50,6 +51,25 @@ const repeatSlack = time.Minute
 // violation: that poll keeps its raw status, for the event's triage context.
 func (v *Violations) MayNotify(town string) bool {
 	return v.Tracker.MayNotify(town, time.Now(), repeatSlack)
+}
+
+// WantsDryRun reports whether the town's next poll needs its dry run for the
+// violations: its dry run names them (the status rows cannot) and one is
+// open or pending, or the last tick counted some. Only a dry run then
+// confirms, opens or clears them: a poll without one tells the tracker
+// nothing (see Observe). A town whose dry run names nothing has its
+// violations from the status rows, on every poll.
+func (v *Violations) WantsDryRun(town string, prev *exporter.TownState) bool {
+	v.mu.Lock()
+	named := v.named[town]
+	v.mu.Unlock()
+	if !named {
+		return false
+	}
+	if st := prev.Status; st != nil && st.LastTick != nil && st.LastTick.InvariantViolations > 0 {
+		return true
+	}
+	return v.Tracker.Tracking(town)
 }
 
 // Observe feeds one poll's outcome to the tracker. What the poll could not

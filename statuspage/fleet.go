@@ -72,7 +72,10 @@ type TownRow struct {
 	DryRunUp    *bool  `json:"dry_run_up"`
 	DryRunCode  int    `json:"dry_run_status_code,omitempty"`
 	DryRunError string `json:"dry_run_error,omitempty"`
-	QueueDepth  *int   `json:"queue_depth"` // null while the dry run fails
+	// When the last dry run was made: polls of a quiet town make none
+	// (poll.dry_run_interval), and its dry-run values are this old.
+	DryRunAt   *time.Time `json:"dry_run_at"`
+	QueueDepth *int       `json:"queue_depth"` // null while the dry run fails
 	// The reconciler's last tick, from the status; null before it ticked.
 	LastTick *LastTickRow `json:"last_tick"`
 
@@ -333,7 +336,7 @@ func townRow(town string, st *exporter.TownState, open dedupe.OpenSummary, th co
 		}
 	}
 	if d := st.DryRun; d != nil {
-		r.DryRunUp, r.DryRunCode, r.DryRunError = &d.Up, d.Code, d.Err
+		r.DryRunUp, r.DryRunCode, r.DryRunError, r.DryRunAt = &d.Up, d.Code, d.Err, &d.At
 		if d.Up {
 			r.QueueDepth = &d.QueueDepth
 		}

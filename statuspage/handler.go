@@ -29,11 +29,14 @@ type Ticks interface {
 
 // Options are what the pages read.
 type Options struct {
-	Snapshot      *exporter.Snapshot
-	Ticks         Ticks
-	Tracker       *dedupe.Tracker
-	History       *History
-	Outbox        func() *OutboxStatus // nil: no Sentry line
+	Snapshot *exporter.Snapshot
+	Ticks    Ticks
+	Tracker  *dedupe.Tracker
+	History  *History
+	Outbox   func() *OutboxStatus // nil: no Sentry line
+	// DryRunBackoff tells whether a town's dry run is backing off (the
+	// poller's); nil: never.
+	DryRunBackoff func(town string) (exporter.DryRunBackoff, bool)
 	TelemetryPath string
 	Now           func() time.Time
 }
@@ -93,7 +96,13 @@ func (p *Pages) Town(town string) (Town, bool) {
 		return Town{}, false
 	}
 	s := p.settings.Load()
-	return buildTown(town, st, p.sources(s), p.o.History, s.links), true
+	t := buildTown(town, st, p.sources(s), p.o.History, s.links)
+	if p.o.DryRunBackoff != nil {
+		if b, ok := p.o.DryRunBackoff(town); ok && !b.Until.IsZero() {
+			t.DryRunBackoff = &DryRunBackoff{StatusCode: b.Code, Failures: b.Failures, NextAttempt: b.Until}
+		}
+	}
+	return t, true
 }
 
 // ServeFleet serves the fleet page at /, and its JSON with ?format=json.

@@ -17,12 +17,23 @@ type Town struct {
 	Beads                *gastown.BeadCounts  `json:"beads"`
 	// What the reconciler would do now (the last dry run); empty while it fails.
 	DryRunActions []ActionCount `json:"dry_run_actions"`
+	// Set while the dry run keeps failing with one HTTP status and is
+	// called less often; null otherwise.
+	DryRunBackoff *DryRunBackoff `json:"dry_run_backoff"`
 	// The reconciler's last real tick; null before it ticked.
 	LastTickDetail *LastTickDetail `json:"last_tick_detail"`
 	Violations     []Violation     `json:"violations"` // open now
 	History        []Sample        `json:"history"`    // oldest first
 	RecentErrors   []RecentError   `json:"recent_errors"`
 	Links          TownLinks       `json:"links"`
+}
+
+// DryRunBackoff is a dry run that keeps failing with one HTTP status: it is
+// not called again before NextAttempt.
+type DryRunBackoff struct {
+	StatusCode  int       `json:"status_code"`
+	Failures    int       `json:"failures"` // in a row, all with StatusCode
+	NextAttempt time.Time `json:"next_attempt"`
 }
 
 // ActionCount is one action type and how many of it.

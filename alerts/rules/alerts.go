@@ -83,10 +83,13 @@ const (
 	forInvariant       = 1 * time.Minute
 	forSentryFailing   = 10 * time.Minute
 	sentryFailingRange = 10 * time.Minute
-	forDryRunFailing   = 10 * time.Minute
-	forNotTicking      = 5 * time.Minute
-	forShardMissing    = 2 * time.Minute
-	forShardMismatch   = 10 * time.Minute // longer than a resize takes to reach every replica
+	// At least config.MaxDryRunWait, the back-off's cap: while backing off,
+	// tickwatch holds the last answer's gauges, so the alert cannot flap
+	// between attempts, and every window of this length holds an attempt.
+	forDryRunFailing = 10 * time.Minute
+	forNotTicking    = 5 * time.Minute
+	forShardMissing  = 2 * time.Minute
+	forShardMismatch = 10 * time.Minute // longer than a resize takes to reach every replica
 )
 
 // queueDepth is the backlog the queue alerts read: the dry run's view where
@@ -162,8 +165,8 @@ func Alerts(th config.Thresholds, o Options) []Rule {
 		rule(AlertReconcilerDryRunFailing, SeverityWarning,
 			fmt.Sprintf(`%s and (%s == 0)`, acrossReplicas(metricnames.DryRunStatusCode), acrossReplicas(metricnames.DryRunUp)), forDryRunFailing, 0,
 			`Town {{ $labels.town }} dry run keeps failing (HTTP {{ $value }})`,
-			fmt.Sprintf(`Every dry run of town {{ $labels.town }} has failed for more than %s; the last answer was HTTP {{ $value }} (0: none came, a timeout or a refused connection). The town's status is still polled: %s and its last-tick gauges stay current, only the dry run's queue depth and actions are missing. On a real Gastown worker HTTP 500 is expected: its dry run opens a SQL SAVEPOINT, which the Workers runtime refuses.`,
-				sd(forDryRunFailing), metricnames.Up)),
+			fmt.Sprintf(`Every dry run of town {{ $labels.town }} has failed for more than %s; the last answer was HTTP {{ $value }} (0: none came, a timeout or a refused connection). The town's status is still polled: %s and its last-tick gauges stay current, only the dry run's queue depth and actions are missing. On a real Gastown worker HTTP 500 is expected: its dry run opens a SQL SAVEPOINT, which the Workers runtime refuses. While it keeps failing with one status, tickwatch calls it less often, at most every %s (a reload or a worker restart ends the back-off), so after a fix the alert may take that long to resolve.`,
+				sd(forDryRunFailing), metricnames.Up, dur(config.MaxDryRunWait))),
 		rule(AlertReconcilerNotTicking, SeverityWarning,
 			fmt.Sprintf(`%s == 0`, acrossReplicas(metricnames.Ticking)), forNotTicking, 0,
 			`Town {{ $labels.town }} answers but its reconciler never ticks`,

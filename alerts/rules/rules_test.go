@@ -258,3 +258,24 @@ func mustYAML(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestDryRunAlertOutlastsTheBackoff: a dry run that keeps failing is called
+// at most every config.MaxDryRunWait. The alert must wait at least that long,
+// so that every window it judges holds an attempt: after a fix it resolves
+// within its own `for`, and it never fires on a verdict no attempt has
+// renewed since.
+func TestDryRunAlertOutlastsTheBackoff(t *testing.T) {
+	for _, r := range rules.Alerts(config.DefaultThresholds(), rules.Options{}) {
+		if r.Alert != rules.AlertReconcilerDryRunFailing {
+			continue
+		}
+		if time.Duration(r.For) < config.MaxDryRunWait {
+			t.Errorf("%s waits %s, less than the dry-run back-off's cap %s", r.Alert, r.For, model.Duration(config.MaxDryRunWait))
+		}
+		if !strings.Contains(r.Annotations["description"], "at most every "+model.Duration(config.MaxDryRunWait).String()) {
+			t.Errorf("%s does not say how often a failing dry run is tried: %q", r.Alert, r.Annotations["description"])
+		}
+		return
+	}
+	t.Fatalf("no %s rule", rules.AlertReconcilerDryRunFailing)
+}

@@ -74,6 +74,14 @@ metrics: # every value the worker reports is compared, the optional ones too
 			t.Errorf("town %s: %d status calls for %d real ticks, want one each", town, o.polls, o.ticks)
 		}
 	}
+	// The seeded towns leave nothing pending and their dry run names nothing
+	// (and answers 500): a dry run on the first poll, then one a
+	// poll.dry_run_interval (60s), not one a tick like the status call.
+	for _, town := range created {
+		if n, polls := proxy.count(town, "reconcile-dry-run"), obs[town].polls; n < 1 || n > 3 || polls < 10 {
+			t.Errorf("town %s: %d dry runs and %d status calls in %s, want 1 to 3 dry runs and a status call each tick", town, n, polls, observeFor)
+		}
+	}
 	m, err := scrape(tw.URL)
 	if err != nil {
 		t.Fatal(err)

@@ -44,11 +44,12 @@ var allowed = map[string][]string{
 	"cmd/tickwatch": {"alerts/rules", "config", "gastown", "grafana", "internal/atomicfile", "sidecar", "simtown"},
 
 	// The soak and fault run (make soak), and test-only packages.
-	"bench/soak":      {"alerts", "alerts/sentrytest", "dedupe", "gastown"},
-	"bench/fleet":     {"internal/gastowntest"},
-	"deploy":          nil,
-	"e2e":             nil,
-	"e2e/conformance": nil,
+	"bench/soak":       {"alerts", "alerts/sentrytest", "dedupe", "gastown"},
+	"bench/fleet":      {"internal/gastowntest"},
+	"bench/workerload": nil,
+	"deploy":           nil,
+	"e2e":              nil,
+	"e2e/conformance":  nil,
 }
 
 type pkg struct {

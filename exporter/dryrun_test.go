@@ -98,10 +98,12 @@ func (f *fixture) tickAt(t *testing.T, start time.Time, i int) {
 }
 
 // gauge is the value of a town's series of the family name, as /metrics
-// would serve it; ok is false when it is absent.
+// would serve it with the dry run's detail on; ok is false when it is absent.
 func (f *fixture) gauge(t *testing.T, name, town string) (float64, bool) {
 	t.Helper()
-	mfs, err := NewTownMetrics(f.snap, nil).Gather()
+	tm := NewTownMetrics(f.snap, nil)
+	tm.SetMetrics(config.Metrics{DryRunDetail: true})
+	mfs, err := tm.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}

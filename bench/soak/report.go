@@ -132,6 +132,59 @@ func drift(a, b float64) string {
 	return fmt.Sprintf("%+.1f%%", 100*(b-a)/a)
 }
 
+// steadyEnds sums up a process's footprint at the start and at the end of
+// its run, from two minutes after ready (caches and pools filled): each end
+// is the median of its window's samples, since one sample catches whatever
+// a scrape, a collection or the polls in flight hold at that moment.
+func steadyEnds(samples []resources) (first, last resources, window time.Duration, ok bool) {
+	if len(samples) == 0 {
+		return first, last, 0, false
+	}
+	i := sort.Search(len(samples), func(i int) bool { return samples[i].at.Sub(samples[0].at) >= 2*time.Minute })
+	steady := samples[i:]
+	if len(steady) < 2 {
+		return first, last, 0, false
+	}
+	w := driftWindow(steady)
+	from, to := steady[0].at, steady[len(steady)-1].at
+	var head, tail []resources
+	for _, s := range steady {
+		if s.at.Sub(from) <= w {
+			head = append(head, s)
+		}
+		if to.Sub(s.at) <= w {
+			tail = append(tail, s)
+		}
+	}
+	return median(head), median(tail), w, true
+}
+
+// driftWindow is a third of the samples' span, at most five minutes.
+func driftWindow(samples []resources) time.Duration {
+	if len(samples) == 0 {
+		return 0
+	}
+	return min(5*time.Minute, samples[len(samples)-1].at.Sub(samples[0].at)/3).Round(time.Second)
+}
+
+// median is each field's median over rs (the time is the middle sample's).
+func median(rs []resources) resources {
+	mid := func(f func(resources) float64) float64 {
+		v := make([]float64, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		sort.Float64s(v)
+		return v[len(v)/2]
+	}
+	return resources{
+		at:         rs[len(rs)/2].at,
+		rssBytes:   mid(func(r resources) float64 { return r.rssBytes }),
+		goroutines: mid(func(r resources) float64 { return r.goroutines }),
+		fds:        int(mid(func(r resources) float64 { return float64(r.fds) })),
+	}
+}
+
 // report prints the instance's figures.
 func (in *instance) report(open map[chainKey]bool) string {
 	in.mu.Lock()
@@ -157,17 +210,12 @@ func (in *instance) report(open map[chainKey]bool) string {
 		if len(r.samples) < 2 {
 			continue
 		}
-		// From two minutes after ready (caches and pools filled) to the end.
-		first := r.samples[0]
-		for _, s := range r.samples {
-			if s.at.Sub(r.samples[0].at) >= 2*time.Minute {
-				first = s
-				break
-			}
+		first, last, w, ok := steadyEnds(r.samples)
+		if !ok {
+			continue
 		}
-		last := r.samples[len(r.samples)-1]
-		fmt.Fprintf(&b, "%s, %s apart: start %s; end %s; drift RSS %s, goroutines %s, fds %s\n", r.name,
-			last.at.Sub(first.at).Round(time.Second), first, last, drift(first.rssBytes, last.rssBytes),
+		fmt.Fprintf(&b, "%s, %s apart (medians of the samples in the first and last %s): start %s; end %s; drift RSS %s, goroutines %s, fds %s\n",
+			r.name, last.at.Sub(first.at).Round(time.Second), w, first, last, drift(first.rssBytes, last.rssBytes),
 			drift(first.goroutines, last.goroutines), drift(float64(first.fds), float64(last.fds)))
 	}
 	fmt.Fprintf(&b, "/metrics scrape latency over %d scrapes (gzip): p50 %s, p90 %s, p99 %s, max %s; %d failed\n", len(in.scrapes),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"testing"
+	"time"
 
 	"github.com/tickwatch/tickwatch/alerts"
 	"github.com/tickwatch/tickwatch/alerts/sentrytest"
@@ -41,5 +42,41 @@ func TestCheckChains(t *testing.T) {
 	c = checkChains(whole[:2], nil, "another")
 	if c.unmatched != 2 || c.transitions != 0 {
 		t.Errorf("ids of another origin: %+v", c)
+	}
+}
+
+// TestSteadyEnds: one sample caught mid-scrape moves neither end; a
+// footprint that grows over the run shows as drift; the first two minutes
+// after ready do not count.
+func TestSteadyEnds(t *testing.T) {
+	t0 := time.Unix(0, 0)
+	var rs []resources
+	for i := range 61 { // every 30 s for 30 minutes
+		r := resources{at: t0.Add(time.Duration(i) * 30 * time.Second), rssBytes: 100, goroutines: 50, fds: 20}
+		switch {
+		case i < 4:
+			r.rssBytes = 10 // warming up
+		case i == 8 || i == 58:
+			r.rssBytes, r.goroutines, r.fds = 400, 90, 60 // a scrape in flight
+		case i > 40:
+			r.rssBytes = 130 // grows
+		}
+		rs = append(rs, r)
+	}
+	first, last, w, ok := steadyEnds(rs)
+	if !ok || w != 5*time.Minute {
+		t.Fatalf("ok %v window %s, want 5m", ok, w)
+	}
+	if first.rssBytes != 100 || first.goroutines != 50 || first.fds != 20 {
+		t.Errorf("start %+v, want RSS 100, 50 goroutines, 20 fds", first)
+	}
+	if last.rssBytes != 130 || last.goroutines != 50 || last.fds != 20 {
+		t.Errorf("end %+v, want RSS 130, 50 goroutines, 20 fds", last)
+	}
+	if d := drift(first.rssBytes, last.rssBytes); d != "+30.0%" {
+		t.Errorf("drift %s, want +30.0%%", d)
+	}
+	if _, _, _, ok := steadyEnds(rs[:4]); ok {
+		t.Error("samples of the first two minutes alone gave a drift")
 	}
 }

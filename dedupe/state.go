@@ -118,22 +118,40 @@ func (ts *townState) persisted() []*entry {
 	return out
 }
 
-// Save writes every town changed since the last Save in one atomic bbolt
-// transaction (a memory-only tracker only expires forgotten towns). Call it after the
+// Save writes every town with a transition since the last Save, and once a
+// countersSaveEvery those whose run counters alone changed, in one atomic
+// bbolt transaction (a memory-only tracker only expires forgotten towns). Call it after the
 // tick's transitions have been enqueued: if the process dies in between, the
 // same transitions are issued again (same sequence numbers, so the same
 // event ids) and the outbox drops them as duplicates.
-func (t *Tracker) Save() error {
+func (t *Tracker) Save() error { return t.save(false) }
+
+// countersSaveEvery is how often towns whose run counters alone changed
+// are written (see Tracker.counted).
+const countersSaveEvery = time.Minute
+
+// save writes the dirty towns, and the counted ones when all is set or
+// their turn has come.
+func (t *Tracker) save(all bool) error {
 	t.saveMu.Lock()
 	defer t.saveMu.Unlock()
 
 	t.mu.Lock()
-	t.expireRetired(t.now())
+	now := t.now()
+	t.expireRetired(now)
 	if t.store == nil {
 		clear(t.dirty)
+		clear(t.counted)
 		clear(t.forgot)
 		t.mu.Unlock()
 		return nil
+	}
+	if all || now.Sub(t.countedSaved) >= countersSaveEvery {
+		for town := range t.counted {
+			t.dirty[town] = struct{}{}
+		}
+		clear(t.counted)
+		t.countedSaved = now
 	}
 	puts := make(map[string][]byte, len(t.dirty))
 	var encErr error
@@ -206,12 +224,12 @@ func (t *Tracker) Save() error {
 	return encErr
 }
 
-// Close saves pending changes and closes the state file.
+// Close saves every pending change and closes the state file.
 func (t *Tracker) Close() error {
 	if t.store == nil {
 		return nil
 	}
-	serr := t.Save()
+	serr := t.save(true)
 	if err := t.store.db.Close(); err != nil {
 		return fmt.Errorf("close dedupe state: %w", err)
 	}

@@ -82,6 +82,64 @@ func TestCrashBeforeSave(t *testing.T) {
 	}
 }
 
+// TestCountersWrittenOncePerInterval: a town that keeps its violation open
+// changes only its run counters on each poll; they are written once a
+// countersSaveEvery, so a crash in between loses some polls' counts and
+// nothing else: the violation is still open, nothing is issued again.
+func TestCountersWrittenOncePerInterval(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	var logs bytes.Buffer
+	tr := openT(t, dir, c, &logs)
+	observations := func(tr *Tracker) int {
+		t.Helper()
+		open := tr.OpenViolations("town-a")
+		if len(open) != 1 {
+			t.Fatalf("open violations %+v, want one", open)
+		}
+		return open[0].Observations
+	}
+	crash := func() *Tracker {
+		t.Helper()
+		if err := tr.store.db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		return openT(t, dir, c, &logs)
+	}
+	tr.Observe("town-a", true, []gastown.Violation{noHook}) // opened: written at once
+	if err := tr.Save(); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		c.Add(5 * time.Second)
+		tr.Observe("town-a", true, []gastown.Violation{noHook})
+		if err := tr.Save(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := observations(tr); got != 4 {
+		t.Fatalf("observations %d, want 4", got)
+	}
+	tr = crash()
+	if got := observations(tr); got != 1 {
+		t.Errorf("after a crash within the interval: %d observations, want the 1 written with the opening", got)
+	}
+	if again := tr.Observe("town-a", true, []gastown.Violation{noHook}); again != nil {
+		t.Fatalf("issued again after the crash: %v", brief(again))
+	}
+	// The interval passes: the next Save writes the counters.
+	c.Add(countersSaveEvery)
+	tr.Observe("town-a", true, []gastown.Violation{noHook})
+	if err := tr.Save(); err != nil {
+		t.Fatal(err)
+	}
+	tr = crash()
+	defer tr.Close()
+	if got := observations(tr); got != 3 {
+		t.Errorf("after a crash past the interval: %d observations, want 3", got)
+	}
+}
+
 func TestResolvedSeqSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	c := newClock()

@@ -118,16 +118,23 @@ type Tracker struct {
 	now    func() time.Time
 	logger *slog.Logger
 
-	mu      sync.Mutex
-	opts    Options
-	towns   map[string]*townState
-	counts  map[Kind]uint64
-	dirty   map[string]struct{} // towns changed since the last Save
-	forgot  map[string]struct{} // towns to delete at the next Save
-	retired map[string]struct{} // forgotten towns whose sequence numbers are kept
-	store   *store              // nil: memory only
-	origin  string              // see Origin
-	adopted uint64              // violations taken over as open (HandOver)
+	mu     sync.Mutex
+	opts   Options
+	towns  map[string]*townState
+	counts map[Kind]uint64
+	dirty  map[string]struct{} // towns with a transition or a new baseline since the last Save
+	// counted holds towns whose run counters alone changed (seen, absent,
+	// last seen): written once a countersSaveEvery, not on every tick, since
+	// a town that keeps a violation open changes them on every poll. A crash
+	// loses at most that much of them: a run to open or resolve starts over,
+	// never a transition.
+	counted      map[string]struct{}
+	countedSaved time.Time
+	forgot       map[string]struct{} // towns to delete at the next Save
+	retired      map[string]struct{} // forgotten towns whose sequence numbers are kept
+	store        *store              // nil: memory only
+	origin       string              // see Origin
+	adopted      uint64              // violations taken over as open (HandOver)
 	// handedOver tells the towns this tracker gained from another replica
 	// (nil: none); taken holds those whose first poll it has had.
 	handedOver func(town string) bool
@@ -148,6 +155,7 @@ func NewTracker(opts Options, now func() time.Time) *Tracker {
 		towns:   map[string]*townState{},
 		counts:  map[Kind]uint64{},
 		dirty:   map[string]struct{}{},
+		counted: map[string]struct{}{},
 		forgot:  map[string]struct{}{},
 		retired: map[string]struct{}{},
 		taken:   map[string]struct{}{},
@@ -271,8 +279,11 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 	if len(ts.entries) == 0 {
 		delete(t.towns, town)
 	}
-	if changed {
+	switch {
+	case len(out) > 0:
 		t.dirty[town] = struct{}{}
+	case changed:
+		t.counted[town] = struct{}{}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Identity < out[j].Identity })
 	return out
@@ -348,6 +359,7 @@ func (t *Tracker) Forget(town string) {
 	if len(ts.entries) == 0 {
 		delete(t.towns, town)
 		delete(t.dirty, town)
+		delete(t.counted, town)
 		t.forgot[town] = struct{}{}
 	} else {
 		ts.forgottenAt = now
@@ -384,6 +396,7 @@ func (t *Tracker) expireRetired(now time.Time) {
 			delete(t.retired, town)
 			delete(t.towns, town)
 			delete(t.dirty, town)
+			delete(t.counted, town)
 			t.forgot[town] = struct{}{}
 		}
 	}

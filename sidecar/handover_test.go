@@ -103,7 +103,7 @@ func (f *handOverFixture) tick(sc *Sidecar, n int) {
 	for range n {
 		sc.Poller.Tick(context.Background())
 	}
-	if err := sc.Violations.Notifier.Flush(2 * time.Second); err != nil {
+	if err := sc.Violations.Notifier.Flush(10 * time.Second); err != nil {
 		f.t.Fatal(err)
 	}
 }

@@ -91,7 +91,7 @@ func TestSentryIssuesFollowTheTown(t *testing.T) {
 	for range 3 {
 		f.sc.Poller.Tick(ctx)
 	}
-	if err := f.sc.Violations.Notifier.Flush(5 * time.Second); err != nil {
+	if err := f.sc.Violations.Notifier.Flush(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	evs := f.sentry.Events()
@@ -135,7 +135,7 @@ func TestSentryIssuesFollowTheTown(t *testing.T) {
 	for range 3 {
 		f.sc.Poller.Tick(ctx)
 	}
-	if err := f.sc.Violations.Notifier.Flush(5 * time.Second); err != nil {
+	if err := f.sc.Violations.Notifier.Flush(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(f.sentry.Events()); n != 2 {

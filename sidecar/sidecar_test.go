@@ -101,7 +101,7 @@ func TestSidecarReadyMetricsAndSentry(t *testing.T) {
 		t.Errorf("ready after a tick: %d", code)
 	}
 	// One observation is below open_after: nothing open, nothing sent.
-	if err := f.sc.Violations.Notifier.Flush(2 * time.Second); err != nil {
+	if err := f.sc.Violations.Notifier.Flush(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(f.sentry.Events()); n != 0 {
@@ -110,7 +110,7 @@ func TestSidecarReadyMetricsAndSentry(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		f.sc.Poller.Tick(ctx)
 	}
-	if err := f.sc.Violations.Notifier.Flush(2 * time.Second); err != nil {
+	if err := f.sc.Violations.Notifier.Flush(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	evs := f.sentry.Events()
@@ -499,7 +499,7 @@ func TestRealWorkerShape(t *testing.T) {
 	for i := 0; i < 10; i++ {
 		f.sc.Poller.Tick(context.Background())
 	}
-	if err := f.sc.Violations.Notifier.Flush(2 * time.Second); err != nil {
+	if err := f.sc.Violations.Notifier.Flush(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
 	f.sc.Towns.SetMetrics(config.Metrics{DryRunDetail: true}) // reconciler_queue_depth

@@ -27,6 +27,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tickwatch/tickwatch/bench/internal/proc"
 )
 
 func main() {
@@ -196,12 +198,12 @@ func (h *harness) runBare(t *target, towns int, dir string) (run, error) {
 	if err != nil {
 		return run{}, err
 	}
-	defer p.stop()
+	defer p.Stop(10 * time.Second)
 	// Warm: one full round of polls, then the warm-up.
 	first := t.status.Load() + int64(towns)
 	for end := time.Now().Add(h.interval + time.Minute); t.status.Load() < first; time.Sleep(20 * time.Millisecond) {
-		if p.exited() || time.Now().After(end) {
-			return run{}, fmt.Errorf("the bare client did not poll %d towns (exited: %v); see %s", towns, p.exited(), p.log)
+		if p.Exited() || time.Now().After(end) {
+			return run{}, fmt.Errorf("the bare client did not poll %d towns (exited: %v); see %s", towns, p.Exited(), p.Log)
 		}
 	}
 	time.Sleep(h.warmup)
@@ -240,8 +242,8 @@ func (h *harness) runTickwatch(t *target, towns int, dir string) (run, error) {
 	if err != nil {
 		return run{}, err
 	}
-	defer p.stop()
-	addr, err := p.waitLog(listeningOn, 30*time.Second)
+	defer p.Stop(10 * time.Second)
+	addr, err := p.WaitLog(listeningOn, 30*time.Second)
 	if err != nil {
 		return run{}, err
 	}
@@ -254,8 +256,8 @@ func (h *harness) runTickwatch(t *target, towns int, dir string) (run, error) {
 				break
 			}
 		}
-		if p.exited() || time.Now().After(end) {
-			return run{}, fmt.Errorf("tickwatch did not become ready (exited: %v); see %s", p.exited(), p.log)
+		if p.Exited() || time.Now().After(end) {
+			return run{}, fmt.Errorf("tickwatch did not become ready (exited: %v); see %s", p.Exited(), p.Log)
 		}
 	}
 	// A scrape every interval from now on, as Prometheus would (gzipped).
@@ -308,7 +310,7 @@ func (h *harness) runTickwatch(t *target, towns int, dir string) (run, error) {
 	r.series, r.seriesPerTown = plain.series, plain.townSeries/float64(towns)
 	r.heapInuse = plain.heapInuse
 	r.gzipMs = median(r.gzipScrape)
-	if r.hwm, err = highWater(p.pid()); err != nil {
+	if r.hwm, err = highWater(p.Pid()); err != nil {
 		return r.run, err
 	}
 	if r.scrapeErr != nil {
@@ -324,18 +326,18 @@ type measured struct {
 
 // measure reads the client's CPU and the target's served polls over the
 // window; end, when set, runs as the window closes.
-func (h *harness) measure(p *proc, t *target, end func()) (measured, error) {
+func (h *harness) measure(p *proc.Proc, t *target, end func()) (measured, error) {
 	var m measured
-	cpu0, err := cpuTime(p.pid())
+	cpu0, err := cpuTime(p.Pid())
 	if err != nil {
 		return m, err
 	}
 	polls0, dry0 := t.status.Load(), t.dryRuns.Load()
 	m.windowStart = time.Now()
-	m.rss0, _ = resident(p.pid())
+	m.rss0, _ = resident(p.Pid())
 	time.Sleep(h.window)
-	m.rss1, _ = resident(p.pid())
-	cpu1, err := cpuTime(p.pid())
+	m.rss1, _ = resident(p.Pid())
+	cpu1, err := cpuTime(p.Pid())
 	polls1, dry1 := t.status.Load(), t.dryRuns.Load()
 	if end != nil {
 		end()
@@ -343,16 +345,16 @@ func (h *harness) measure(p *proc, t *target, end func()) (measured, error) {
 	if err != nil {
 		return m, err
 	}
-	if p.exited() {
-		return m, fmt.Errorf("%s exited during the window; see %s", p.name, p.log)
+	if p.Exited() {
+		return m, fmt.Errorf("%s exited during the window; see %s", p.Name, p.Log)
 	}
 	m.polls = polls1 - polls0
 	if m.polls == 0 {
-		return m, fmt.Errorf("%s polled nothing in the window; see %s", p.name, p.log)
+		return m, fmt.Errorf("%s polled nothing in the window; see %s", p.Name, p.Log)
 	}
 	m.cpuPer1k = float64((cpu1 - cpu0).Microseconds()) / 1000 / (float64(m.polls) / 1000)
 	m.dryPerPoll = float64(dry1-dry0) / float64(m.polls)
-	m.hwm, err = highWater(p.pid())
+	m.hwm, err = highWater(p.Pid())
 	return m, err
 }
 

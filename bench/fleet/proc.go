@@ -5,75 +5,18 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/tickwatch/tickwatch/bench/internal/proc"
 )
 
-// proc is one measured client process, its output in a log file.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
-
-func startProc(name, logPath string, env []string, bin string, args ...string) (*proc, error) {
-	out, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	p := &proc{name: name, log: logPath, done: make(chan struct{}), cmd: exec.Command(bin, args...)}
-	p.cmd.Stdout, p.cmd.Stderr, p.cmd.Env = out, out, env
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		out.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	go func() { p.err = p.cmd.Wait(); out.Close(); close(p.done) }()
-	return p, nil
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// waitLog waits for re in the log and returns its first submatch.
-func (p *proc) waitLog(re *regexp.Regexp, timeout time.Duration) (string, error) {
-	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(50 * time.Millisecond) {
-		b, _ := os.ReadFile(p.log)
-		if m := re.FindSubmatch(b); m != nil {
-			return string(m[1]), nil
-		}
-		if p.exited() {
-			return "", fmt.Errorf("%s exited (%v) before logging %s; see %s", p.name, p.err, re, p.log)
-		}
-	}
-	return "", fmt.Errorf("%s did not log %s within %s; see %s", p.name, re, timeout, p.log)
-}
-
-// stop sends SIGTERM, waits up to 10 s, then kills the process group.
-func (p *proc) stop() {
-	if p.exited() {
-		return
-	}
-	syscall.Kill(-p.pid(), syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		syscall.Kill(-p.pid(), syscall.SIGKILL)
-		<-p.done
-	}
+// startProc starts a measured client process (see proc.Start).
+func startProc(name, logPath string, env []string, bin string, args ...string) (*proc.Proc, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
+	return proc.Start(name, logPath, cmd)
 }
 
 // clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat: 100

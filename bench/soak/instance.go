@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tickwatch/tickwatch/bench/internal/proc"
 	"github.com/tickwatch/tickwatch/dedupe"
 )
 
@@ -40,7 +41,7 @@ type instance struct {
 	townsPath      string
 	origin         string // of tickwatch's state, read at the end
 
-	target           *proc             // simtown; nil for the real worker
+	target           *proc.Proc        // simtown; nil for the real worker
 	stopTarget       func()            // the real worker's stop.sh
 	targetURL        string            // the target itself, past the proxy
 	targetHeaders    map[string]string // for simtown's fault knobs
@@ -52,7 +53,7 @@ type instance struct {
 	broken           []string // towns whose invariant this round broke
 
 	mu          sync.Mutex
-	tw          *proc
+	tw          *proc.Proc
 	base        string // http://addr of the running tickwatch; "" while it restarts
 	run         int    // tickwatch processes started
 	readyAt     time.Time
@@ -134,7 +135,7 @@ func (in *instance) startTickwatch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	addr, err := p.waitLog(listeningOn, time.Minute)
+	addr, err := p.WaitLog(listeningOn, time.Minute)
 	if err != nil {
 		return err
 	}
@@ -144,19 +145,19 @@ func (in *instance) startTickwatch(ctx context.Context) error {
 		if _, err := get(ctx, base+"/-/ready"); err == nil {
 			break
 		}
-		if p.exited() || time.Since(start) > 10*time.Minute {
-			return fmt.Errorf("%s: tickwatch run %d not ready after %s; see %s", in.name, n, time.Since(start).Round(time.Second), p.log)
+		if p.Exited() || time.Since(start) > 10*time.Minute {
+			return fmt.Errorf("%s: tickwatch run %d not ready after %s; see %s", in.name, n, time.Since(start).Round(time.Second), p.Log)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
 	in.mu.Lock()
 	in.tw, in.base, in.readyAt, in.samples = p, base, time.Now(), nil
 	in.mu.Unlock()
-	logf("%s: tickwatch run %d ready %s after start (pid %d, %s)", in.name, n, time.Since(start).Round(time.Millisecond), p.pid(), base)
+	logf("%s: tickwatch run %d ready %s after start (pid %d, %s)", in.name, n, time.Since(start).Round(time.Millisecond), p.Pid(), base)
 	return nil
 }
 
-func (in *instance) current() (*proc, string) {
+func (in *instance) current() (*proc.Proc, string) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	return in.tw, in.base
@@ -221,7 +222,7 @@ func (in *instance) footprint(ctx context.Context) {
 		return
 	}
 	g, _ := metricSum(body, "go_goroutines")
-	rss, fds, err := procResources(p.pid())
+	rss, fds, err := procResources(p.Pid())
 	if err != nil {
 		return
 	}
@@ -338,7 +339,7 @@ func (in *instance) reload(ctx context.Context, how string, concurrency int, eve
 	}
 	p, base := in.current()
 	if how == "hup" {
-		return syscall.Kill(p.pid(), syscall.SIGHUP)
+		return syscall.Kill(p.Pid(), syscall.SIGHUP)
 	}
 	resp, err := client.Post(base+"/-/reload", "", nil)
 	if err != nil {
@@ -419,10 +420,10 @@ func (in *instance) killMidFlush(ctx context.Context, duringShutdown bool) error
 	in.killedWithPending = append(in.killedWithPending, pending)
 	in.mu.Unlock()
 	if duringShutdown {
-		syscall.Kill(-p.pid(), syscall.SIGTERM)
+		syscall.Kill(-p.Pid(), syscall.SIGTERM)
 		time.Sleep(300 * time.Millisecond)
 	}
-	p.kill()
+	p.Kill()
 	logf("%s: killed with %d events in the outbox", in.name, pending)
 	return in.startTickwatch(ctx)
 }
@@ -475,7 +476,7 @@ func (in *instance) finish(ctx context.Context) string {
 	in.mu.Lock()
 	in.counted += in.lastCounted
 	in.mu.Unlock()
-	in.exitErr = p.stop(30 * time.Second)
+	in.exitErr = p.Stop(30 * time.Second)
 	in.origin = stateOrigin(filepath.Join(in.dir, "state"))
 	return in.report(open)
 }
@@ -494,12 +495,12 @@ func stateOrigin(dir string) string {
 
 func (in *instance) close() {
 	if p, _ := in.current(); p != nil {
-		p.stop(30 * time.Second)
+		p.Stop(30 * time.Second)
 	}
 	in.proxy.close()
 	in.sentry.close()
 	if in.target != nil {
-		in.target.stop(30 * time.Second)
+		in.target.Stop(30 * time.Second)
 	}
 	if in.stopTarget != nil {
 		in.stopTarget()

@@ -219,21 +219,21 @@ func startSimtownInstance(ctx context.Context, o options, bin string) (*instance
 	if err != nil {
 		return nil, err
 	}
-	addr, err := p.waitLog(regexpMust(`msg="simtown listening" address=(\S+)`), 20*time.Minute)
+	addr, err := p.WaitLog(regexpMust(`msg="simtown listening" address=(\S+)`), 20*time.Minute)
 	if err != nil {
-		p.stop(10 * time.Second)
+		p.Stop(10 * time.Second)
 		return nil, err
 	}
 	target := "http://" + addr
 	headers := map[string]string{"Cf-Access-Client-Id": accessID, "Cf-Access-Client-Secret": accessSecret}
 	towns, err := simtownTowns(ctx, target, headers)
 	if err != nil {
-		p.stop(10 * time.Second)
+		p.Stop(10 * time.Second)
 		return nil, err
 	}
 	in, err := newInstance("simtown", dir, bin, target, towns, o.seed)
 	if err != nil {
-		p.stop(10 * time.Second)
+		p.Stop(10 * time.Second)
 		return nil, err
 	}
 	in.target, in.targetHeaders, in.breaksInvariants = p, headers, true

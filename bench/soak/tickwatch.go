@@ -15,81 +15,18 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/tickwatch/tickwatch/bench/internal/proc"
 )
 
 var listeningOn = regexp.MustCompile(`msg="Listening on" address=(\S+)`)
 
-// proc is one started program, its output in a log file.
-type proc struct {
-	name string
-	cmd  *exec.Cmd
-	log  string
-	done chan struct{}
-	err  error
-}
-
-func startProc(name, dir, logPath, bin string, args ...string) (*proc, error) {
-	out, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	p := &proc{name: name, log: logPath, done: make(chan struct{}), cmd: exec.Command(bin, args...)}
-	p.cmd.Dir, p.cmd.Stdout, p.cmd.Stderr = dir, out, out
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		out.Close()
-		return nil, fmt.Errorf("start %s: %w", name, err)
-	}
-	go func() { p.err = p.cmd.Wait(); out.Close(); close(p.done) }()
-	return p, nil
-}
-
-func (p *proc) pid() int { return p.cmd.Process.Pid }
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// waitLog waits for re in the log and returns its first submatch.
-func (p *proc) waitLog(re *regexp.Regexp, timeout time.Duration) (string, error) {
-	for end := time.Now().Add(timeout); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
-		b, _ := os.ReadFile(p.log)
-		if m := re.FindSubmatch(b); m != nil {
-			return string(m[1]), nil
-		}
-		if p.exited() {
-			return "", fmt.Errorf("%s exited (%v) before logging %s; see %s", p.name, p.err, re, p.log)
-		}
-	}
-	return "", fmt.Errorf("%s did not log %s within %s; see %s", p.name, re, timeout, p.log)
-}
-
-// stop sends SIGTERM and waits up to grace, then kills; it returns the exit error.
-func (p *proc) stop(grace time.Duration) error {
-	if p.exited() {
-		return p.err
-	}
-	syscall.Kill(-p.pid(), syscall.SIGTERM)
-	select {
-	case <-p.done:
-		return p.err
-	case <-time.After(grace):
-	}
-	syscall.Kill(-p.pid(), syscall.SIGKILL)
-	<-p.done
-	return fmt.Errorf("%s did not stop within %s of SIGTERM; killed", p.name, grace)
-}
-
-func (p *proc) kill() {
-	syscall.Kill(-p.pid(), syscall.SIGKILL)
-	<-p.done
+// startProc starts a program in dir (see proc.Start).
+func startProc(name, dir, logPath, bin string, args ...string) (*proc.Proc, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	return proc.Start(name, logPath, cmd)
 }
 
 // resources is a process's footprint at one moment.

@@ -44,12 +44,13 @@ var allowed = map[string][]string{
 	"cmd/tickwatch": {"alerts/rules", "config", "gastown", "grafana", "internal/atomicfile", "sidecar", "simtown"},
 
 	// The soak and fault run (make soak), and test-only packages.
-	"bench/soak":       {"alerts", "alerts/sentrytest", "dedupe", "gastown"},
-	"bench/fleet":      {"internal/gastowntest"},
-	"bench/workerload": nil,
-	"deploy":           nil,
-	"e2e":              nil,
-	"e2e/conformance":  nil,
+	"bench/soak":          {"alerts", "alerts/sentrytest", "bench/internal/proc", "dedupe", "gastown"},
+	"bench/fleet":         {"bench/internal/proc", "internal/gastowntest"},
+	"bench/internal/proc": nil,
+	"bench/workerload":    nil,
+	"deploy":              nil,
+	"e2e":                 nil,
+	"e2e/conformance":     nil,
 }
 
 type pkg struct {

@@ -55,18 +55,7 @@ func TestPollDecoderIsEncodingJSON(t *testing.T) {
 		strings.Repeat(`{"x":`, 10001) + `1` + strings.Repeat(`}`, 10001),
 		strings.Repeat(`[`, 20000),
 	}
-	for _, body := range status {
-		var got, want statusPart
-		gotErr := decodeStatusPart([]byte(body), &got)
-		wantErr := json.Unmarshal([]byte(body), &want)
-		if (gotErr != nil) != (wantErr != nil) {
-			t.Errorf("%.80s: error %v, encoding/json's %v", body, gotErr, wantErr)
-			continue
-		}
-		if wantErr == nil && !reflect.DeepEqual(got, want) {
-			t.Errorf("%.80s:\n got %+v\nwant %+v", body, got, want)
-		}
-	}
+	sameAsEncodingJSON(t, status, decodeStatusPart)
 	dryRun := []string{
 		`{"actions":[{"type":"x"}],"metrics":{"actionsEmitted":1,"actionsByType":{"x":1},"pendingEventCount":2,"eventsDrained":3}}`,
 		`{"violations":[]}`,
@@ -78,9 +67,16 @@ func TestPollDecoderIsEncodingJSON(t *testing.T) {
 		`{"metrics":{"actionsByType":{"x":"1"}}}`,
 		`{"metrics":{"actionsByType":[]}}`,
 	}
-	for _, body := range dryRun {
-		var got, want dryRunPart
-		gotErr := decodeDryRunPart([]byte(body), &got)
+	sameAsEncodingJSON(t, dryRun, decodeDryRunPart)
+}
+
+// sameAsEncodingJSON: decode reads each body as encoding/json does: the
+// same error or none, and the same value.
+func sameAsEncodingJSON[T any](t *testing.T, bodies []string, decode func([]byte, *T) error) {
+	t.Helper()
+	for _, body := range bodies {
+		var got, want T
+		gotErr := decode([]byte(body), &got)
 		wantErr := json.Unmarshal([]byte(body), &want)
 		if (gotErr != nil) != (wantErr != nil) {
 			t.Errorf("%.80s: error %v, encoding/json's %v", body, gotErr, wantErr)

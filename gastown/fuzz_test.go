@@ -90,16 +90,7 @@ func FuzzPollStatus(f *testing.F) {
 		o := fuzzClient(200, body).Poll(context.Background(), "t", PollOptions{Status: true}, fuzzNow)
 		// The poll decodes only what it uses (not the recent events, not
 		// the rows' timestamps): the reference reads the same parts.
-		var part struct {
-			AlarmStatus struct {
-				Alarm      Alarm              `json:"alarm"`
-				Agents     AgentCounts        `json:"agents"`
-				Beads      BeadCounts         `json:"beads"`
-				Reconciler *ReconcilerMetrics `json:"reconciler"`
-			} `json:"alarmStatus"`
-			AgentMeta   []agentRow `json:"agentMeta"`
-			BeadSummary []beadRow  `json:"beadSummary"`
-		}
+		var part statusPart
 		refErr := json.Unmarshal(body, &part)
 		a := part.AlarmStatus
 		ref := Status{AlarmStatus: AlarmStatus{Alarm: a.Alarm, Agents: a.Agents, Beads: a.Beads, Reconciler: a.Reconciler}}
@@ -181,10 +172,7 @@ func FuzzPollDryRun(f *testing.F) {
 	addSamples(f, "dry-run", realInternalError, `{"actions":[],"metrics":{"actionsEmitted":0,"actionsByType":{},"pendingEventCount":0,"eventsDrained":0}}`)
 	f.Fuzz(func(t *testing.T, body []byte) {
 		o := fuzzClient(200, body).Poll(context.Background(), "t", PollOptions{DryRun: true}, fuzzNow)
-		var part struct { // the poll skips the action list
-			Metrics    DryRunMetrics `json:"metrics"`
-			Violations []Violation   `json:"violations"`
-		}
+		var part dryRunPart // the poll skips the action list
 		refErr := json.Unmarshal(body, &part)
 		ref := DryRun{Metrics: part.Metrics, Violations: part.Violations}
 		if !o.DryRunCall.OK() {

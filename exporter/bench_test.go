@@ -2,9 +2,7 @@ package exporter
 
 import (
 	"context"
-	"encoding/json"
 	"encoding/pem"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -122,22 +120,4 @@ func benchTownPoll(b *testing.B, tls bool) {
 	b.ReportMetric(float64(oursMem.Mallocs)/n, "tickwatch-allocs/poll")
 	b.ReportMetric(float64(bareMem.TotalAlloc)/n, "bare-B/poll")
 	b.ReportMetric(float64(oursMem.TotalAlloc)/n, "tickwatch-B/poll")
-}
-
-// fillSnapshot stores n towns shaped like the status.json sample.
-func fillSnapshot(tb testing.TB, n int) *Snapshot {
-	var d gastown.DryRun
-	var st gastown.Status
-	json.Unmarshal(gastowntest.Sample(tb, "dry-run.json"), &d)
-	json.Unmarshal(gastowntest.Sample(tb, "status.json"), &st)
-	snap := NewSnapshot()
-	now := time.Now()
-	for i := 0; i < n; i++ {
-		o := gastown.Observation{Town: fmt.Sprintf("town-%05d", i), At: now, DryRun: &d, Status: &st,
-			StatusCall: gastown.Call{Done: true, Code: 200, Duration: time.Millisecond},
-			DryRunCall: gastown.Call{Done: true, Code: 200, Duration: time.Millisecond}}
-		s, _ := newTownState(&o, nil, 64)
-		snap.Put(o.Town, s)
-	}
-	return snap
 }

@@ -384,7 +384,7 @@ func TestAppendValueIsTheEncodersFloat(t *testing.T) {
 func TestScrapeAllocationsDoNotGrowWithTowns(t *testing.T) {
 	own := gather(t, ownRegistry())
 	allocs := func(towns int) float64 {
-		c := NewTownMetrics(fillSnapshot(t, towns), nil)
+		c := NewTownMetrics(pollSnapshot(t, towns), nil)
 		c.WriteText(io.Discard, own, expfmt.NewFormat(expfmt.TypeTextPlain)) // sorts the towns once
 		return testing.AllocsPerRun(5, func() {
 			c.WriteText(io.Discard, own, expfmt.NewFormat(expfmt.TypeTextPlain))

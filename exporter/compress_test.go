@@ -12,7 +12,7 @@ import (
 )
 
 func TestMetricsGzipWhenAskedOnly(t *testing.T) {
-	h := MetricsHandler(prometheus.NewRegistry(), NewTownMetrics(fillSnapshot(t, 50), nil), slog.New(slog.DiscardHandler))
+	h := MetricsHandler(prometheus.NewRegistry(), NewTownMetrics(pollSnapshot(t, 50), nil), slog.New(slog.DiscardHandler))
 	scrape := func(acceptEncoding string) (string, string) {
 		rec := httptest.NewRecorder()
 		req := httptest.NewRequest("GET", "/metrics", nil)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -524,15 +523,6 @@ func simtownTowns(ctx context.Context, target string, headers map[string]string)
 	}
 	sort.Strings(l.Towns)
 	return l.Towns, nil
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func regexpMust(s string) *regexp.Regexp { return regexp.MustCompile(s) }

@@ -23,6 +23,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/tickwatch/tickwatch/bench/internal/proc"
 )
 
 func main() {
@@ -268,7 +270,7 @@ func startRealWorkerInstance(ctx context.Context, o options, bin string) (*insta
 	}
 	port := o.gastownPort
 	if port == 0 {
-		if port, err = freePort(); err != nil {
+		if port, err = proc.FreePort(); err != nil {
 			return nil, err
 		}
 	}

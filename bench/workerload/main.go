@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -26,6 +25,8 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"github.com/tickwatch/tickwatch/bench/internal/proc"
 )
 
 type options struct {
@@ -144,7 +145,7 @@ func measureWith(o options, pgid int, phase, url string, ids []string) (result, 
 	if err := os.WriteFile(cfg, []byte(yml), 0o644); err != nil {
 		return result{}, err
 	}
-	port, err := freePort()
+	port, err := proc.FreePort()
 	if err != nil {
 		return result{}, err
 	}
@@ -334,13 +335,4 @@ func script(o options, env []string, name string, args ...string) (string, error
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.TrimSpace(lines[len(lines)-1])
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }

@@ -5,6 +5,7 @@ package proc
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"regexp"
@@ -84,4 +85,15 @@ func (p *Proc) Stop(grace time.Duration) error {
 func (p *Proc) Kill() {
 	syscall.Kill(-p.Pid(), syscall.SIGKILL)
 	<-p.done
+}
+
+// FreePort is a loopback TCP port free a moment ago, for a program that
+// takes its port as an argument.
+func FreePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

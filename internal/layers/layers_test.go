@@ -47,7 +47,7 @@ var allowed = map[string][]string{
 	"bench/soak":          {"alerts", "alerts/sentrytest", "bench/internal/proc", "dedupe", "gastown"},
 	"bench/fleet":         {"bench/internal/proc", "internal/gastowntest"},
 	"bench/internal/proc": nil,
-	"bench/workerload":    nil,
+	"bench/workerload":    {"bench/internal/proc"},
 	"deploy":              nil,
 	"e2e":                 nil,
 	"e2e/conformance":     nil,

@@ -340,6 +340,10 @@ var fastJSON = jsoniter.ConfigDefault
 // every tick.
 var bodyBuffers = sync.Pool{New: func() any { return new(bodyBuffer) }}
 
+// maxPooledBody is the largest buffer the pool keeps: many times a big
+// town's status answer, far below the body limit.
+const maxPooledBody = 256 << 10
+
 type bodyBuffer struct {
 	bytes.Buffer
 	limit io.LimitedReader
@@ -424,7 +428,13 @@ func (c *Client) do(ctx context.Context, method, target string, body []byte, tow
 	}
 	defer resp.Body.Close()
 	buf := bodyBuffers.Get().(*bodyBuffer)
-	defer func() { buf.limit.R = nil; bodyBuffers.Put(buf) }()
+	defer func() {
+		// A buffer grown by an outsized answer is left to the collector: kept
+		// in the pool, it would hold up to the body limit per poll in flight.
+		if buf.limit.R = nil; buf.Cap() <= maxPooledBody {
+			bodyBuffers.Put(buf)
+		}
+	}()
 	buf.Reset()
 	buf.limit = io.LimitedReader{R: resp.Body, N: c.maxBody + 1}
 	_, err = buf.ReadFrom(&buf.limit)

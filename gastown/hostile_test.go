@@ -222,3 +222,24 @@ func TestRedirectNotFollowed(t *testing.T) {
 		t.Errorf("the worker was asked %d times", n)
 	}
 }
+
+// TestOutsizedAnswerLeavesNoBigBuffer: the buffer an answer near the body
+// limit grew is not kept for later polls, where each poll in flight would
+// hold one. (The race detector's pool drops some buffers at random: there
+// the test may see a fresh one, never a big one.)
+func TestOutsizedAnswerLeavesNoBigBuffer(t *testing.T) {
+	big := append([]byte(`{"x":"`), bytes.Repeat([]byte("a"), 900<<10)...)
+	big = append(big, `"}`...)
+	srv := gastown(t, map[string]func(http.ResponseWriter, *http.Request){
+		"GET /debug/towns/t/status": body(big, 200),
+	})
+	c := client(t, srv.URL, nil)
+	if o := c.Poll(context.Background(), "t", PollOptions{Status: true}, time.Now); !o.StatusCall.OK() {
+		t.Fatalf("poll of a 900 KiB answer: %v", o.StatusCall.Err)
+	}
+	buf := bodyBuffers.Get().(*bodyBuffer)
+	defer bodyBuffers.Put(buf)
+	if buf.Cap() > maxPooledBody {
+		t.Errorf("the pool kept a buffer of %d bytes (at most %d)", buf.Cap(), maxPooledBody)
+	}
+}

@@ -221,13 +221,14 @@ func (in *instance) footprint(ctx context.Context) {
 		return
 	}
 	g, _ := metricSum(body, "go_goroutines")
+	heap, _ := metricSum(body, "go_memstats_heap_inuse_bytes")
 	rss, fds, err := procResources(p.Pid())
 	if err != nil {
 		return
 	}
 	in.mu.Lock()
 	if p == in.tw {
-		in.samples = append(in.samples, resources{at: time.Now(), rssBytes: rss, goroutines: g, fds: fds})
+		in.samples = append(in.samples, resources{at: time.Now(), rssBytes: rss, heapBytes: heap, goroutines: g, fds: fds})
 		if in.run == 1 {
 			in.firstRun = in.samples
 		}

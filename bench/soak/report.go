@@ -180,6 +180,7 @@ func median(rs []resources) resources {
 	return resources{
 		at:         rs[len(rs)/2].at,
 		rssBytes:   mid(func(r resources) float64 { return r.rssBytes }),
+		heapBytes:  mid(func(r resources) float64 { return r.heapBytes }),
 		goroutines: mid(func(r resources) float64 { return r.goroutines }),
 		fds:        int(mid(func(r resources) float64 { return float64(r.fds) })),
 	}
@@ -214,9 +215,9 @@ func (in *instance) report(open map[chainKey]bool) string {
 		if !ok {
 			continue
 		}
-		fmt.Fprintf(&b, "%s, %s apart (medians of the samples in the first and last %s): start %s; end %s; drift RSS %s, goroutines %s, fds %s\n",
+		fmt.Fprintf(&b, "%s, %s apart (medians of the samples in the first and last %s): start %s; end %s; drift RSS %s, heap %s, goroutines %s, fds %s\n",
 			r.name, last.at.Sub(first.at).Round(time.Second), w, first, last, drift(first.rssBytes, last.rssBytes),
-			drift(first.goroutines, last.goroutines), drift(float64(first.fds), float64(last.fds)))
+			drift(first.heapBytes, last.heapBytes), drift(first.goroutines, last.goroutines), drift(float64(first.fds), float64(last.fds)))
 	}
 	fmt.Fprintf(&b, "/metrics scrape latency over %d scrapes (gzip): p50 %s, p90 %s, p99 %s, max %s; %d failed\n", len(in.scrapes),
 		percentile(in.scrapes, 0.5).Round(time.Millisecond), percentile(in.scrapes, 0.9).Round(time.Millisecond),

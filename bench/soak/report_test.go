@@ -61,6 +61,7 @@ func TestSteadyEnds(t *testing.T) {
 		case i > 40:
 			r.rssBytes = 130 // grows
 		}
+		r.heapBytes = r.rssBytes / 2
 		rs = append(rs, r)
 	}
 	first, last, w, ok := steadyEnds(rs)
@@ -70,8 +71,8 @@ func TestSteadyEnds(t *testing.T) {
 	if first.rssBytes != 100 || first.goroutines != 50 || first.fds != 20 {
 		t.Errorf("start %+v, want RSS 100, 50 goroutines, 20 fds", first)
 	}
-	if last.rssBytes != 130 || last.goroutines != 50 || last.fds != 20 {
-		t.Errorf("end %+v, want RSS 130, 50 goroutines, 20 fds", last)
+	if last.rssBytes != 130 || last.heapBytes != 65 || last.goroutines != 50 || last.fds != 20 {
+		t.Errorf("end %+v, want RSS 130, heap 65, 50 goroutines, 20 fds", last)
 	}
 	if d := drift(first.rssBytes, last.rssBytes); d != "+30.0%" {
 		t.Errorf("drift %s, want +30.0%%", d)

@@ -33,12 +33,13 @@ func startProc(name, dir, logPath, bin string, args ...string) (*proc.Proc, erro
 type resources struct {
 	at         time.Time
 	rssBytes   float64
+	heapBytes  float64 // the Go heap in use
 	goroutines float64
 	fds        int
 }
 
 func (r resources) String() string {
-	return fmt.Sprintf("RSS %.1f MiB, %.0f goroutines, %d open fds", r.rssBytes/(1<<20), r.goroutines, r.fds)
+	return fmt.Sprintf("RSS %.1f MiB (heap in use %.1f MiB), %.0f goroutines, %d open fds", r.rssBytes/(1<<20), r.heapBytes/(1<<20), r.goroutines, r.fds)
 }
 
 // procResources reads RSS and open fds of pid from /proc.

@@ -185,6 +185,34 @@ func TestForgetKeepsOnlySequences(t *testing.T) {
 	}
 }
 
+// TestReturnWrittenAtOnce: a forgotten town back on the watch list is
+// written by the next Save, not a minute later: a crash in between would
+// leave it forgotten, its sequence numbers due to expire.
+func TestReturnWrittenAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	var logs bytes.Buffer
+	tr := openT(t, dir, c, &logs)
+	tr.Observe("town-a", true, []gastown.Violation{noHook})
+	tr.Forget("town-a")
+	if err := tr.Save(); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(5 * time.Second)
+	tr.Observe("town-a", true, nil) // back, and clean
+	if err := tr.Save(); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.store.db.Close(); err != nil { // the crash
+		t.Fatal(err)
+	}
+	tr = openT(t, dir, c, &logs)
+	defer tr.Close()
+	if got := tr.Towns(); !reflect.DeepEqual(got, []string{"town-a"}) {
+		t.Errorf("towns watched after the crash: %v, want town-a", got)
+	}
+}
+
 func TestCorruptStateSetAside(t *testing.T) {
 	for _, tc := range []struct {
 		name    string

@@ -209,9 +209,11 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 	}
 	changed := false
 	if !ts.forgottenAt.IsZero() {
+		// Back on the watch list: a record that says forgotten would let its
+		// sequence numbers expire after a crash, so it is written at once.
 		ts.forgottenAt = time.Time{}
 		delete(t.retired, town)
-		changed = true
+		t.dirty[town] = struct{}{}
 	}
 
 	// The same identity may appear twice in one poll (two counts of one

@@ -394,3 +394,43 @@ func TestBackoffWaits(t *testing.T) {
 		t.Errorf("timeouts started a streak: %+v", s)
 	}
 }
+
+// TestHeartbeatPollMakesItsDueDryRun: a town without an armed alarm is
+// polled once an idle interval, as its dry run is due; the poll starts
+// into its tick, and its dry run is judged for then, not for the tick's
+// start, so it is made on every heartbeat rather than every other one.
+func TestHeartbeatPollMakesItsDueDryRun(t *testing.T) {
+	f := newFixture(t, []string{"idle"}, func(s *Settings) { s.DryRunInterval, s.IdleInterval = time.Minute, time.Minute })
+	var st map[string]any
+	if err := json.Unmarshal(statusWith(t, 0, 0), &st); err != nil {
+		t.Fatal(err)
+	}
+	st["alarmStatus"].(map[string]any)["alarm"].(map[string]any)["nextFireAt"] = nil
+	status, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newCallLog(f, map[string]*townAnswers{"idle": {status: status, dryRun: gastowntest.Sample(t, "dry-run-idle.json")}})
+	base := f.now
+	// The first poll comes 2.5 s into a tick, so each heartbeat is due 2.5 s
+	// into the tick twelve later.
+	f.now = base.Add(2500 * time.Millisecond)
+	f.poller.Tick(context.Background())
+	polls, dryRuns := []int{}, []int{}
+	record := func(i int) {
+		if calls := l.take()["idle"]; len(calls) > 0 {
+			polls = append(polls, i)
+			if slices.Contains(calls, "dry_run") {
+				dryRuns = append(dryRuns, i)
+			}
+		}
+	}
+	record(0)
+	for i := 1; i <= 25; i++ {
+		f.tickAt(t, base, i)
+		record(i)
+	}
+	if want := []int{0, 12, 24}; !slices.Equal(polls, want) || !slices.Equal(dryRuns, want) {
+		t.Errorf("polls at ticks %v, dry runs at %v; want both at %v", polls, dryRuns, want)
+	}
+}

@@ -255,8 +255,13 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 	behind := map[string]bool{}
 	for i, town := range due {
 		// Decided before the budget is taken, so a poll without a dry run
-		// costs one request of it.
-		dryRun, why := p.planDryRun(town.id, p.snap.Get(town.id), s, p.now())
+		// costs one request of it, and for when the poll is due to start: a
+		// town polled once an interval is due just as its dry run is.
+		at := p.now()
+		if due := start.Add(town.offset); due.After(at) {
+			at = due
+		}
+		dryRun, why := p.planDryRun(town.id, p.snap.Get(town.id), s, at)
 		requests := requestsPerPoll(*s)
 		if !dryRun {
 			requests--

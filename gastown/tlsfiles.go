@@ -29,8 +29,9 @@ type tlsFiles struct {
 
 type tlsState struct {
 	client        *http.Client
-	err           error // the files could not be read: every call fails with it
+	err           error // the files could not be read for a reload period: every call fails with it
 	ca, cert, key []byte
+	failingSince  time.Time // the first failed read of a run, while the last client still serves
 }
 
 // newTLSFiles reads the files once; nil when the config names none.
@@ -64,9 +65,20 @@ func (f *tlsFiles) reload() {
 	next, err := f.load()
 	switch {
 	case err != nil:
-		f.state.Store(&tlsState{client: cur.client, err: err, ca: cur.ca, cert: cur.cert, key: cur.key})
+		// A rotation may write its files one at a time: the last client
+		// serves while they cannot be read for less than a reload period,
+		// and they are read again each second (at most); after that, calls fail.
+		st := *cur
+		if st.failingSince.IsZero() {
+			st.failingSince = time.Now()
+		}
+		if time.Since(st.failingSince) >= f.every {
+			st.err = err
+		}
+		f.state.Store(&st)
+		f.checked.Store(time.Now().Add(min(time.Second, f.every) - f.every).UnixNano())
 	case bytes.Equal(next.ca, cur.ca) && bytes.Equal(next.cert, cur.cert) && bytes.Equal(next.key, cur.key):
-		if cur.err != nil {
+		if cur.err != nil || !cur.failingSince.IsZero() {
 			f.state.Store(&tlsState{client: cur.client, ca: cur.ca, cert: cur.cert, key: cur.key})
 		}
 	default:

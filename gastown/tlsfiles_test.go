@@ -92,3 +92,33 @@ func TestTLSFilesReadOncePerInterval(t *testing.T) {
 		}
 	}
 }
+
+// TestTLSFilesMidRotation: files that cannot be read at a reload (a
+// rotation writing them one at a time) leave the last client serving for
+// a reload period, read again each second; only then do calls fail.
+func TestTLSFilesMidRotation(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(sample(t, "status.json")) }))
+	defer srv.Close()
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := client(t, srv.URL, func(o *ClientOptions) { o.HTTPClient.TLSConfig.CAFile = ca })
+	c.tls.every = time.Hour
+	os.Remove(ca)
+	c.tls.checked.Store(0) // a reload is due
+	if _, err := c.Status(context.Background(), "t"); err != nil {
+		t.Fatalf("a call just after a failed reload: %v, want the last client's answer", err)
+	}
+	if next := time.Unix(0, c.tls.checked.Load()).Add(c.tls.every); time.Until(next) > time.Second {
+		t.Errorf("next read of the files in %v, want within a second", time.Until(next))
+	}
+	// Failing for a whole reload period: the calls say why.
+	st := *c.tls.state.Load()
+	st.failingSince = time.Now().Add(-time.Hour)
+	c.tls.state.Store(&st)
+	c.tls.checked.Store(0)
+	if _, err := c.Status(context.Background(), "t"); err == nil || !strings.Contains(err.Error(), "target TLS CA file") {
+		t.Fatalf("after a reload period without the file: %v", err)
+	}
+}

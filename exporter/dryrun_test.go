@@ -282,7 +282,18 @@ func TestDryRunEveryPollWhenItIsTheOnlyLook(t *testing.T) {
 			}
 			answer(w, r)
 		}
-		got := f.dryRunTicks(t, l, f.now, 0, 15, func(i int) { slow.Store(i >= 2 && i < 8) })
+		got := f.dryRunTicks(t, l, f.now, 0, 15, func(i int) {
+			slow.Store(i >= 2 && i < 8)
+			// Not answering, the town has no dry-run values to serve: its
+			// last dry run's queue is not known to be its queue now.
+			if i >= 3 && i < 9 {
+				for _, name := range []string{metricnames.DryRunUp, metricnames.QueueDepth} {
+					if v, ok := f.gauge(t, name, "slow"); ok {
+						t.Errorf("tick %d: the town timing out serves %s %v", i, name, v)
+					}
+				}
+			}
+		})
 		// Ticks 3-8 time out: nothing but the interval (tick 12).
 		if w := []int{0, 12}; !slices.Equal(got["slow"], w) {
 			t.Errorf("dry runs at ticks %v, want %v", got["slow"], w)

@@ -105,8 +105,17 @@ func byColumn(name, label string, values []string, get func(*TownState, []int) [
 	}}
 }
 
+// dryRun is the dry run whose values a town serves: the last one while the
+// town answers, only this poll's once it does not (its queue is not known).
+func dryRun(s *TownState) *DryRunState {
+	if d := s.DryRun; d != nil && (s.Up || d.At.Equal(s.LastPoll)) {
+		return d
+	}
+	return nil
+}
+
 func dryRunUp(s *TownState) *DryRunState {
-	if d := s.DryRun; d != nil && d.Up {
+	if d := dryRun(s); d != nil && d.Up {
 		return d
 	}
 	return nil
@@ -127,19 +136,20 @@ var townFamilies = func() []townFamily {
 			return float64(s.LastSuccess.UnixMilli()) / 1000, !s.LastSuccess.IsZero()
 		}),
 		perTown(metricnames.DryRunUp, func(s *TownState) (float64, bool) {
-			return b2f(s.DryRun != nil && s.DryRun.Up), s.DryRun != nil
+			d := dryRun(s)
+			return b2f(d != nil && d.Up), d != nil
 		}),
 		perTown(metricnames.DryRunStatusCode, func(s *TownState) (float64, bool) {
-			if s.DryRun == nil {
-				return 0, false
+			if d := dryRun(s); d != nil {
+				return float64(d.Code), true
 			}
-			return float64(s.DryRun.Code), true
+			return 0, false
 		}),
 		perTown(metricnames.DryRunDuration, func(s *TownState) (float64, bool) {
-			if s.DryRun == nil {
-				return 0, false
+			if d := dryRun(s); d != nil {
+				return d.Seconds, true
 			}
-			return s.DryRun.Seconds, true
+			return 0, false
 		}),
 		perTown(metricnames.QueueDepth, func(s *TownState) (float64, bool) {
 			if d := dryRunUp(s); d != nil {

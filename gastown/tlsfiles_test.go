@@ -78,13 +78,7 @@ func otherCA(t *testing.T) []byte {
 // TestTLSFilesReadOncePerInterval: between reloads the client does not
 // touch the files (prometheus/common would read them on every request).
 func TestTLSFilesReadOncePerInterval(t *testing.T) {
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(sample(t, "status.json")) }))
-	defer srv.Close()
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c := client(t, srv.URL, func(o *ClientOptions) { o.HTTPClient.TLSConfig.CAFile = ca })
+	c, ca := tlsClientWithCAFile(t)
 	os.Remove(ca) // within the interval, nobody notices
 	for range 3 {
 		if _, err := c.Status(context.Background(), "t"); err != nil {
@@ -97,13 +91,7 @@ func TestTLSFilesReadOncePerInterval(t *testing.T) {
 // rotation writing them one at a time) leave the last client serving for
 // a reload period, read again each second; only then do calls fail.
 func TestTLSFilesMidRotation(t *testing.T) {
-	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(sample(t, "status.json")) }))
-	defer srv.Close()
-	ca := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c := client(t, srv.URL, func(o *ClientOptions) { o.HTTPClient.TLSConfig.CAFile = ca })
+	c, ca := tlsClientWithCAFile(t)
 	c.tls.every = time.Hour
 	os.Remove(ca)
 	c.tls.checked.Store(0) // a reload is due
@@ -121,4 +109,17 @@ func TestTLSFilesMidRotation(t *testing.T) {
 	if _, err := c.Status(context.Background(), "t"); err == nil || !strings.Contains(err.Error(), "target TLS CA file") {
 		t.Fatalf("after a reload period without the file: %v", err)
 	}
+}
+
+// tlsClientWithCAFile is a client of a TLS test server, trusting it
+// through a CA file; the file's path is returned.
+func tlsClientWithCAFile(t *testing.T) (*Client, string) {
+	t.Helper()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.Write(sample(t, "status.json")) }))
+	t.Cleanup(srv.Close)
+	ca := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return client(t, srv.URL, func(o *ClientOptions) { o.HTTPClient.TLSConfig.CAFile = ca }), ca
 }

@@ -67,7 +67,8 @@ type Poller struct {
 	towns                   prometheus.Gauge
 	shardInfo, shards       *prometheus.Desc
 	polls, dryRunsDeferred  *prometheus.CounterVec
-	pollCounts              [2][3]prometheus.Counter // by call (status, dry run), then success, error, timeout
+	pollCounts              [2][3]prometheus.Counter      // by call (status, dry run), then success, error, timeout
+	deferred                map[string]prometheus.Counter // dryRunsDeferred by reason
 	pollsSkipped, ticks     prometheus.Counter
 	ticksSkipped, dropped   prometheus.Counter
 	pollDuration, tickDur   prometheus.Histogram
@@ -125,8 +126,9 @@ func NewPoller(s Settings, snap *Snapshot, now func() time.Time, logger *slog.Lo
 			p.pollCounts[i][j] = p.polls.WithLabelValues(call, r)
 		}
 	}
+	p.deferred = map[string]prometheus.Counter{}
 	for _, r := range []string{deferQuiet, deferBackoff} {
-		p.dryRunsDeferred.WithLabelValues(r)
+		p.deferred[r] = p.dryRunsDeferred.WithLabelValues(r)
 	}
 	p.settings.Store(&s)
 	return p
@@ -275,9 +277,11 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 		}
 		res.Polled++
 		if !dryRun {
-			p.dryRunsDeferred.WithLabelValues(why).Inc()
+			p.deferred[why].Inc()
 		}
-		p.logger.Debug("poll", "town", town.id, "dry_run", dryRun, "why", why)
+		if p.logger.Enabled(ctx, slog.LevelDebug) { // its arguments would be built for every poll
+			p.logger.Debug("poll", "town", town.id, "dry_run", dryRun, "why", why)
+		}
 		wg.Add(1)
 		go func(town string) {
 			defer func() { <-sem; wg.Done() }()

@@ -22,7 +22,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -121,14 +120,21 @@ func run(o options) error {
 }
 
 func measureAlone(o options, pgid int) (result, error) {
+	cpu, window, err := workerCPU(pgid, o.window)
+	return result{phase: "alone", cpu: cpu, window: window}, err
+}
+
+// workerCPU is the CPU the worker's process group spends over the window,
+// and the window as it was.
+func workerCPU(pgid int, window time.Duration) (time.Duration, time.Duration, error) {
 	c0, err := groupCPU(pgid)
 	if err != nil {
-		return result{}, err
+		return 0, 0, err
 	}
 	t0 := time.Now()
-	time.Sleep(o.window)
+	time.Sleep(window)
 	c1, err := groupCPU(pgid)
-	return result{phase: "alone", cpu: c1 - c0, window: time.Since(t0)}, err
+	return c1 - c0, time.Since(t0), err
 }
 
 // measureWith runs a tickwatch binary against the towns; the window starts
@@ -150,20 +156,12 @@ func measureWith(o options, pgid int, phase, url string, ids []string) (result, 
 		return result{}, err
 	}
 	web := fmt.Sprintf("127.0.0.1:%d", port)
-	logf, err := os.Create(filepath.Join(work, "tickwatch.log"))
+	tw, err := proc.Start("tickwatch "+phase, filepath.Join(work, "tickwatch.log"),
+		exec.Command(o.bins[phase], "run", "--config.file", cfg, "--web.listen-address", web, "--log.level", "debug"))
 	if err != nil {
 		return result{}, err
 	}
-	defer logf.Close()
-	cmd := exec.Command(o.bins[phase], "run", "--config.file", cfg, "--web.listen-address", web, "--log.level", "debug")
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		return result{}, err
-	}
-	defer func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
-	}()
+	defer tw.Stop(10 * time.Second)
 	base := "http://" + web
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -175,7 +173,7 @@ func measureWith(o options, pgid int, phase, url string, ids []string) (result, 
 			}
 		}
 		if time.Now().After(deadline) {
-			b, _ := os.ReadFile(logf.Name())
+			b, _ := os.ReadFile(tw.Log)
 			return result{}, fmt.Errorf("%s not ready in 30 s: %s", o.bins[phase], b)
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -184,17 +182,10 @@ func measureWith(o options, pgid int, phase, url string, ids []string) (result, 
 	if err != nil {
 		return result{}, err
 	}
-	c0, err := groupCPU(pgid)
+	cpu, window, err := workerCPU(pgid, o.window)
 	if err != nil {
 		return result{}, err
 	}
-	t0 := time.Now()
-	time.Sleep(o.window)
-	c1, err := groupCPU(pgid)
-	if err != nil {
-		return result{}, err
-	}
-	window := time.Since(t0)
 	p1, err := polls(base)
 	if err != nil {
 		return result{}, err
@@ -202,7 +193,7 @@ func measureWith(o options, pgid int, phase, url string, ids []string) (result, 
 	d := func(k string) float64 { return p1[k] - p0[k] }
 	log.Printf("phase %s: dry runs deferred while quiet %.0f, backing off %.0f (absent: a binary without the policy)",
 		phase, d("deferred/quiet"), d("deferred/backoff"))
-	return result{phase: phase, cpu: c1 - c0, window: window,
+	return result{phase: phase, cpu: cpu, window: window,
 		statusN:   d("status/success") + d("status/error") + d("status/timeout"),
 		dryRunN:   d("dry_run/success") + d("dry_run/error") + d("dry_run/timeout"),
 		dryRunErr: d("dry_run/error") + d("dry_run/timeout")}, nil

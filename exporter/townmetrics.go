@@ -121,6 +121,17 @@ func dryRunUp(s *TownState) *DryRunState {
 	return nil
 }
 
+// from is a per-town family of one value of a part of the town's state:
+// absent while part gives nil.
+func from[P any](name string, part func(*TownState) *P, value func(*P) float64) townFamily {
+	return perTown(name, func(s *TownState) (float64, bool) {
+		if p := part(s); p != nil {
+			return value(p), true
+		}
+		return 0, false
+	})
+}
+
 func lastTick(s *TownState) *LastTick {
 	if s.Status != nil {
 		return s.Status.LastTick
@@ -139,30 +150,10 @@ var townFamilies = func() []townFamily {
 			d := dryRun(s)
 			return b2f(d != nil && d.Up), d != nil
 		}),
-		perTown(metricnames.DryRunStatusCode, func(s *TownState) (float64, bool) {
-			if d := dryRun(s); d != nil {
-				return float64(d.Code), true
-			}
-			return 0, false
-		}),
-		perTown(metricnames.DryRunDuration, func(s *TownState) (float64, bool) {
-			if d := dryRun(s); d != nil {
-				return d.Seconds, true
-			}
-			return 0, false
-		}),
-		perTown(metricnames.QueueDepth, func(s *TownState) (float64, bool) {
-			if d := dryRunUp(s); d != nil {
-				return float64(d.QueueDepth), true
-			}
-			return 0, false
-		}),
-		perTown(metricnames.PendingEvents, func(s *TownState) (float64, bool) {
-			if d := dryRunUp(s); d != nil {
-				return float64(d.PendingEvents), true
-			}
-			return 0, false
-		}),
+		from(metricnames.DryRunStatusCode, dryRun, func(d *DryRunState) float64 { return float64(d.Code) }),
+		from(metricnames.DryRunDuration, dryRun, func(d *DryRunState) float64 { return d.Seconds }),
+		from(metricnames.QueueDepth, dryRunUp, func(d *DryRunState) float64 { return float64(d.QueueDepth) }),
+		from(metricnames.PendingEvents, dryRunUp, func(d *DryRunState) float64 { return float64(d.PendingEvents) }),
 		perTown(metricnames.AlarmInterval, func(s *TownState) (float64, bool) {
 			if s.Status == nil {
 				return 0, false
@@ -172,30 +163,10 @@ var townFamilies = func() []townFamily {
 		perTown(metricnames.Ticking, func(s *TownState) (float64, bool) {
 			return b2f(s.Status != nil && s.Status.Ticking), s.Status != nil
 		}),
-		perTown(metricnames.LastTickEventsDrained, func(s *TownState) (float64, bool) {
-			if lt := lastTick(s); lt != nil {
-				return float64(lt.EventsDrained), true
-			}
-			return 0, false
-		}),
-		perTown(metricnames.LastTickWallClock, func(s *TownState) (float64, bool) {
-			if lt := lastTick(s); lt != nil {
-				return lt.WallClockSeconds, true
-			}
-			return 0, false
-		}),
-		perTown(metricnames.LastTickViolations, func(s *TownState) (float64, bool) {
-			if lt := lastTick(s); lt != nil {
-				return float64(lt.InvariantViolations), true
-			}
-			return 0, false
-		}),
-		perTown(metricnames.LastTickPendingEvents, func(s *TownState) (float64, bool) {
-			if lt := lastTick(s); lt != nil {
-				return float64(lt.PendingEvents), true
-			}
-			return 0, false
-		}),
+		from(metricnames.LastTickEventsDrained, lastTick, func(lt *LastTick) float64 { return float64(lt.EventsDrained) }),
+		from(metricnames.LastTickWallClock, lastTick, func(lt *LastTick) float64 { return lt.WallClockSeconds }),
+		from(metricnames.LastTickViolations, lastTick, func(lt *LastTick) float64 { return float64(lt.InvariantViolations) }),
+		from(metricnames.LastTickPendingEvents, lastTick, func(lt *LastTick) float64 { return float64(lt.PendingEvents) }),
 		byType(metricnames.Actions, func(s *TownState) []TypeCount {
 			if d := dryRunUp(s); d != nil {
 				return d.Actions

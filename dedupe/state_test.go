@@ -25,6 +25,16 @@ func openT(t *testing.T, dir string, c *clock, logs *bytes.Buffer) *Tracker {
 	return tr
 }
 
+// crashAndReopen closes tr's file without saving, as a crash would leave
+// it, and opens the directory again.
+func crashAndReopen(t *testing.T, tr *Tracker, dir string, c *clock, logs *bytes.Buffer) *Tracker {
+	t.Helper()
+	if err := tr.store.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return openT(t, dir, c, logs)
+}
+
 func TestStateSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	c := newClock()
@@ -70,11 +80,7 @@ func TestCrashBeforeSave(t *testing.T) {
 	var logs bytes.Buffer
 	tr := openT(t, dir, c, &logs)
 	first := tr.Observe("town-a", true, []gastown.Violation{noHook})
-	// No Save: simulate the crash by closing the file without saving.
-	if err := tr.store.db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	tr = openT(t, dir, c, &logs)
+	tr = crashAndReopen(t, tr, dir, c, &logs) // no Save
 	defer tr.Close()
 	again := tr.Observe("town-a", true, []gastown.Violation{noHook})
 	if len(first) != 1 || len(again) != 1 || first[0].Seq != again[0].Seq || first[0].Identity != again[0].Identity || first[0].Kind != again[0].Kind {
@@ -99,13 +105,7 @@ func TestCountersWrittenOncePerInterval(t *testing.T) {
 		}
 		return open[0].Observations
 	}
-	crash := func() *Tracker {
-		t.Helper()
-		if err := tr.store.db.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return openT(t, dir, c, &logs)
-	}
+	crash := func() *Tracker { return crashAndReopen(t, tr, dir, c, &logs) }
 	tr.Observe("town-a", true, []gastown.Violation{noHook}) // opened: written at once
 	if err := tr.Save(); err != nil {
 		t.Fatal(err)
@@ -203,10 +203,7 @@ func TestReturnWrittenAtOnce(t *testing.T) {
 	if err := tr.Save(); err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.store.db.Close(); err != nil { // the crash
-		t.Fatal(err)
-	}
-	tr = openT(t, dir, c, &logs)
+	tr = crashAndReopen(t, tr, dir, c, &logs)
 	defer tr.Close()
 	if got := tr.Towns(); !reflect.DeepEqual(got, []string{"town-a"}) {
 		t.Errorf("towns watched after the crash: %v, want town-a", got)
@@ -264,10 +261,7 @@ func TestBadRecordDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.store.db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	tr = openT(t, dir, c, &logs)
+	tr = crashAndReopen(t, tr, dir, c, &logs)
 	defer tr.Close()
 	if got := towns(tr); !reflect.DeepEqual(got, []string{"town-a"}) {
 		t.Fatalf("towns = %v, want only town-a", got)

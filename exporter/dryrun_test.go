@@ -423,9 +423,9 @@ func TestHeartbeatPollMakesItsDueDryRun(t *testing.T) {
 	}
 	l := newCallLog(f, map[string]*townAnswers{"idle": {status: status, dryRun: gastowntest.Sample(t, "dry-run-idle.json")}})
 	base := f.now
-	// The first poll comes 2.5 s into a tick, so each heartbeat is due 2.5 s
+	// The first poll comes 0.5 s into a tick, so each heartbeat is due 0.5 s
 	// into the tick twelve later.
-	f.now = base.Add(2500 * time.Millisecond)
+	f.now = base.Add(500 * time.Millisecond)
 	f.poller.Tick(context.Background())
 	polls, dryRuns := []int{}, []int{}
 	record := func(i int) {

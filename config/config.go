@@ -42,6 +42,16 @@ type Poll struct {
 	// nothing calls for one (see exporter.Settings.DryRunInterval); 0 makes
 	// one on every poll.
 	DryRunInterval model.Duration `yaml:"dry_run_interval"`
+	// BatchWindow groups the polls due within it into one start (see
+	// exporter.Settings.BatchWindow); 0 starts each at its own moment. At
+	// most a fifth of Interval of it is used (EffectiveBatchWindow), so a
+	// short interval needs no setting of its own.
+	BatchWindow model.Duration `yaml:"batch_window"`
+}
+
+// EffectiveBatchWindow is the batch window the poller uses.
+func (q Poll) EffectiveBatchWindow() time.Duration {
+	return min(time.Duration(q.BatchWindow), time.Duration(q.Interval)/5)
 }
 
 // MaxDryRunWait is the longest a watched town goes without a dry run: the
@@ -112,6 +122,7 @@ func Default() Config {
 			// An idle town is polled about once a minute anyway; a quiet
 			// active one makes one dry run a minute instead of twelve.
 			DryRunInterval: model.Duration(time.Minute),
+			BatchWindow:    model.Duration(time.Second),
 		},
 		Shard: Shard{Index: 0, Count: 1},
 		Dedupe: Dedupe{

@@ -66,6 +66,7 @@ poll:
   max_body_bytes: 1024
   max_action_types: 3
   dry_run_interval: 30s
+  batch_window: 250ms
 shard:
   index: 2
   count: 3
@@ -142,6 +143,7 @@ func TestParseEveryKey(t *testing.T) {
 			MaxBodyBytes:         1024,
 			MaxActionTypes:       3,
 			DryRunInterval:       model.Duration(30 * time.Second),
+			BatchWindow:          model.Duration(250 * time.Millisecond),
 		},
 		Shard:  Shard{Index: 2, Count: 3},
 		Dedupe: Dedupe{OpenAfter: 4, ResolveAfter: 5, RepeatInterval: 0, StateDir: "/var/lib/tickwatch"},

@@ -27,7 +27,13 @@ type Settings struct {
 	// Spread is the window over which one tick's polls start, each town at
 	// its own hash offset, so the target sees a steady trickle instead of a
 	// burst at every tick. Zero starts them all at once.
-	Spread               time.Duration
+	Spread time.Duration
+	// BatchWindow makes the polls due within one window of the tick start
+	// together, at the window's end, and lets the request budget grant one
+	// window's worth at once: the sidecar wakes once a window instead of
+	// once a poll, each wake-up costing more than the poll it starts. Zero
+	// starts each poll at its own moment and the budget one poll at a time.
+	BatchWindow          time.Duration
 	Concurrency          int
 	MaxRequestsPerSecond float64
 	MaxActionTypes       int
@@ -86,7 +92,7 @@ func NewPoller(s Settings, snap *Snapshot, now func() time.Time, logger *slog.Lo
 		snap:    snap,
 		now:     now,
 		logger:  logger,
-		limiter: rate.NewLimiter(rate.Limit(s.MaxRequestsPerSecond), requestsPerPoll(s)),
+		limiter: rate.NewLimiter(rate.Limit(s.MaxRequestsPerSecond), burst(s)),
 		towns: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: metricnames.Towns, Help: metricnames.Help(metricnames.Towns),
 		}),
@@ -141,6 +147,12 @@ func requestsPerPoll(s Settings) int {
 	return 1
 }
 
+// burst is what the budget grants at once: one batch window's worth, and
+// at least one poll.
+func burst(s Settings) int {
+	return max(requestsPerPoll(s), int(s.MaxRequestsPerSecond*s.BatchWindow.Seconds()))
+}
+
 // Settings are the ones the next tick uses.
 func (p *Poller) Settings() *Settings { return p.settings.Load() }
 
@@ -148,7 +160,7 @@ func (p *Poller) Settings() *Settings { return p.settings.Load() }
 // back-off: a reload is how an operator says the cause may be fixed.
 func (p *Poller) Reload(s Settings) {
 	p.limiter.SetLimit(rate.Limit(s.MaxRequestsPerSecond))
-	p.limiter.SetBurst(requestsPerPoll(s))
+	p.limiter.SetBurst(burst(s))
 	p.settings.Store(&s)
 	p.backoffs.reset()
 }
@@ -259,8 +271,9 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 		// Decided before the budget is taken, so a poll without a dry run
 		// costs one request of it, and for when the poll is due to start: a
 		// town polled once an interval is due just as its dry run is.
+		off := batched(town.offset, s.BatchWindow, startBy)
 		at := p.now()
-		if due := start.Add(town.offset); due.After(at) {
+		if due := start.Add(off); due.After(at) {
 			at = due
 		}
 		dryRun, why := p.planDryRun(town.id, p.snap.Get(town.id), s, at)
@@ -268,7 +281,7 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 		if !dryRun {
 			requests--
 		}
-		if err := p.waitTurn(startCtx, realStart, town.offset, sem, requests); err != nil {
+		if err := p.waitTurn(startCtx, realStart, off, sem, requests); err != nil {
 			res.Skipped = len(due) - i
 			for _, t := range due[i:] {
 				behind[t.id] = true
@@ -381,6 +394,19 @@ func nextPoll(prev *TownState, s *Settings) (at time.Time, ok bool) {
 // alarmMargin is how long after a town's alarm is due its poll starts: the
 // alarm fires a little late and re-arms only when its tick ends.
 const alarmMargin = 250 * time.Millisecond
+
+// batched moves a poll's offset to the end of its batch window, so the
+// polls due within one window start together; a window that ends after
+// startBy leaves the offset as it is.
+func batched(offset, window, startBy time.Duration) time.Duration {
+	if offset <= 0 || window <= 0 {
+		return offset
+	}
+	if end := (offset + window - 1) / window * window; end < startBy {
+		return end
+	}
+	return offset
+}
 
 // offset is when, within a tick's spread window, the town's poll starts:
 // fixed per town, so each town is polled at a steady cadence.

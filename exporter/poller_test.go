@@ -393,14 +393,26 @@ func TestResizeMovesOnlyWhatMust(t *testing.T) {
 // TestBudgetAndConcurrencyHold runs real ticks against a server that counts
 // in-flight requests and arrival times.
 func TestBudgetAndConcurrencyHold(t *testing.T) {
+	// Without a batch window the bucket holds one poll's two requests; a
+	// window of 100ms at 100/s holds 10.
+	for _, window := range []time.Duration{0, 100 * time.Millisecond} {
+		t.Run(window.String(), func(t *testing.T) { testBudgetAndConcurrency(t, window) })
+	}
+}
+
+func testBudgetAndConcurrency(t *testing.T, window time.Duration) {
 	const towns, rps, conc = 60, 100.0, 3
 	ids := make([]string, towns)
 	for i := range ids {
 		ids[i] = "t" + time.Duration(i).String()
 	}
 	f := newFixture(t, ids, func(s *Settings) {
-		s.Concurrency, s.MaxRequestsPerSecond, s.Interval, s.Timeout = conc, rps, 10*time.Second, time.Second
+		s.Concurrency, s.MaxRequestsPerSecond, s.Interval, s.Timeout, s.BatchWindow = conc, rps, 10*time.Second, time.Second, window
 	})
+	burst := max(2, int(rps*window.Seconds()))
+	if got := f.poller.limiter.Burst(); got != burst {
+		t.Fatalf("the budget grants %d requests at once, want %d", got, burst)
+	}
 	slow := func(w http.ResponseWriter, r *http.Request) {
 		time.Sleep(2 * time.Millisecond) // the target's own latency, so that requests overlap
 		if strings.HasSuffix(r.URL.Path, "/status") {
@@ -424,13 +436,13 @@ func TestBudgetAndConcurrencyHold(t *testing.T) {
 	if len(reqs) != 2*towns {
 		t.Fatalf("requests = %d", len(reqs))
 	}
-	// The bucket holds one poll's two requests, then refills at rps: the
-	// k-th request cannot be let through before (k-1)/rps. A request
-	// arrives at or after it is let through, however late the scheduler
-	// runs it, so this bound holds for the arrivals too.
+	// The bucket holds burst requests, then refills at rps: the k-th
+	// request (from 0) cannot be let through before (k+1-burst)/rps. A
+	// request arrives at or after it is let through, however late the
+	// scheduler runs it, so this bound holds for the arrivals too.
 	slices.SortFunc(reqs, func(a, b time.Time) int { return a.Compare(b) })
 	for k, at := range reqs {
-		if earliest := time.Duration(float64(k-1) / rps * float64(time.Second)); at.Sub(start) < earliest-time.Millisecond {
+		if earliest := time.Duration(float64(k+1-burst) / rps * float64(time.Second)); at.Sub(start) < earliest-time.Millisecond {
 			t.Fatalf("request %d arrived %v into the tick, before the budget of %v/s allows (%v)", k, at.Sub(start), rps, earliest)
 		}
 	}
@@ -524,6 +536,63 @@ func TestPollsAreSpreadByTownOffset(t *testing.T) {
 	}
 	if slices.Max(offs)-slices.Min(offs) < spread/2 {
 		t.Errorf("offsets %v span less than half the spread %v", offs, spread)
+	}
+}
+
+// TestPollsStartAtTheEndOfTheirBatchWindow: with a batch window, a poll
+// due within a window waits for the window's end, so the polls of one
+// window start together, and never before their own offset.
+func TestPollsStartAtTheEndOfTheirBatchWindow(t *testing.T) {
+	ids := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
+	const spread, window = 900 * time.Millisecond, 300 * time.Millisecond
+	f := newFixture(t, ids, func(s *Settings) { s.Spread, s.BatchWindow, s.WithStatus = spread, window, false })
+	var mu sync.Mutex
+	arrived := map[string]time.Time{}
+	for _, id := range ids {
+		f.fake.Handlers[id] = func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			arrived[strings.Split(strings.TrimPrefix(r.URL.Path, "/debug/towns/"), "/")[0]] = time.Now()
+			mu.Unlock()
+			w.Write(gastowntest.Sample(t, "dry-run-idle.json"))
+		}
+	}
+	start := time.Now()
+	if res := f.poller.Tick(context.Background()); res.Polled != len(ids) {
+		t.Fatalf("tick = %+v", res)
+	}
+	later := 0
+	for _, id := range ids {
+		off := offset(id, spread)
+		end := (off + window - 1) / window * window
+		if got := arrived[id].Sub(start); got < end || got > 5*time.Second {
+			t.Errorf("town %s polled %v into the tick, its offset is %v and its window ends at %v", id, got, off, end)
+		}
+		if end > off {
+			later++
+		}
+	}
+	if later == 0 {
+		t.Fatal("no town's offset falls inside a window: the test shows nothing")
+	}
+}
+
+func TestBatchedOffsets(t *testing.T) {
+	const ms = time.Millisecond
+	for _, c := range []struct{ offset, window, startBy, want time.Duration }{
+		{0, 100 * ms, time.Second, 0},               // due at the tick's start: at once
+		{-1, 100 * ms, time.Second, -1},             // behind from the last tick: at once
+		{1 * ms, 100 * ms, time.Second, 100 * ms},   // to its window's end
+		{100 * ms, 100 * ms, time.Second, 100 * ms}, // on a window's end already
+		{101 * ms, 100 * ms, time.Second, 200 * ms}, //
+		{950 * ms, 100 * ms, time.Second, 950 * ms}, // the window ends after startBy: kept
+		{950 * ms, 0, time.Second, 950 * ms},        // no window
+		{350 * ms, 250 * ms, time.Second, 500 * ms}, //
+		{750 * ms, 250 * ms, 800 * ms, 750 * ms},    // 1s would miss startBy
+		{499 * ms, 250 * ms, 800 * ms, 500 * ms},    //
+	} {
+		if got := batched(c.offset, c.window, c.startBy); got != c.want {
+			t.Errorf("batched(%v, %v, %v) = %v, want %v", c.offset, c.window, c.startBy, got, c.want)
+		}
 	}
 }
 

@@ -312,6 +312,7 @@ func settingsFrom(cfg, prevCfg *config.Config, prev *exporter.Settings) (exporte
 		IdleInterval:         time.Duration(cfg.Poll.IdleInterval),
 		Timeout:              timeout,
 		Spread:               interval - timeout,
+		BatchWindow:          cfg.Poll.EffectiveBatchWindow(),
 		Concurrency:          cfg.Poll.Concurrency,
 		MaxRequestsPerSecond: cfg.Poll.MaxRequestsPerSecond,
 		MaxActionTypes:       cfg.Poll.MaxActionTypes,

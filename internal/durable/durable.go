@@ -50,6 +50,13 @@ func Open(path string, logger *slog.Logger, now func() time.Time, load func(*bol
 	return db, nil
 }
 
+// initialMmapSize is the address space a store maps from the start: each
+// time the file outgrew its map, bbolt remapped it and first copied every
+// key and value the open write transaction had touched off the old map (at
+// 10,000 towns the first save of their violations allocated 100 MB that
+// way). It is address space, not memory: only pages read are resident.
+const initialMmapSize = 256 << 20
+
 func openAndLoad(path string, load func(*bolt.DB) error) (db *bolt.DB, err error) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -60,7 +67,7 @@ func openAndLoad(path string, load func(*bolt.DB) error) (db *bolt.DB, err error
 			db = nil
 		}
 	}()
-	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: LockTimeout})
+	db, err = bolt.Open(path, 0o600, &bolt.Options{Timeout: LockTimeout, InitialMmapSize: initialMmapSize})
 	if err != nil {
 		return nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -119,16 +120,24 @@ func (ts *townState) persisted() []*entry {
 }
 
 // Save writes every town with a transition since the last Save, and once a
-// countersSaveEvery those whose run counters alone changed, in one atomic
-// bbolt transaction (a memory-only tracker only expires forgotten towns). Call it after the
+// countersSaveEvery those whose run counters alone changed, in bbolt
+// transactions of at most saveChunk towns each, in town order (a
+// memory-only tracker only expires forgotten towns). Call it after the
 // tick's transitions have been enqueued: if the process dies in between, the
 // same transitions are issued again (same sequence numbers, so the same
-// event ids) and the outbox drops them as duplicates.
+// event ids) and the outbox drops them as duplicates. Each town's record is
+// written whole; a death between two transactions leaves the towns of the
+// later ones as a death before Save would.
 func (t *Tracker) Save() error { return t.save(false) }
 
 // countersSaveEvery is how often towns whose run counters alone changed
 // are written (see Tracker.counted).
 const countersSaveEvery = time.Minute
+
+// saveChunk bounds the towns one transaction writes: bbolt holds every page
+// a transaction dirties until it commits, and 10,000 towns opening their
+// violations at once (a first start) made one of 12 MB.
+const saveChunk = 1000
 
 // save writes the dirty towns, and the counted ones when all is set or
 // their turn has come.
@@ -187,39 +196,51 @@ func (t *Tracker) save(all bool) error {
 	if len(puts) == 0 && len(dels) == 0 {
 		return encErr
 	}
-	err := t.store.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketTowns)
-		for _, town := range dels {
-			if err := b.Delete([]byte(town)); err != nil {
-				return err
+	towns := make([]string, 0, len(puts))
+	for town := range puts {
+		towns = append(towns, town)
+	}
+	slices.Sort(towns) // bbolt appends keys in order instead of inserting them
+	for start := 0; start == 0 || start < len(towns); start += saveChunk {
+		chunk := towns[start:min(start+saveChunk, len(towns))]
+		err := t.store.db.Update(func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucketTowns)
+			if start == 0 {
+				for _, town := range dels {
+					if err := b.Delete([]byte(town)); err != nil {
+						return err
+					}
+				}
 			}
-		}
-		for town, v := range puts {
-			var err error
-			if v == nil {
-				err = b.Delete([]byte(town))
-			} else {
-				err = b.Put([]byte(town), v)
+			for _, town := range chunk {
+				var err error
+				if v := puts[town]; v == nil {
+					err = b.Delete([]byte(town))
+				} else {
+					err = b.Put([]byte(town), v)
+				}
+				if err != nil {
+					return fmt.Errorf("town %q: %w", town, err)
+				}
 			}
-			if err != nil {
-				return fmt.Errorf("town %q: %w", town, err)
+			return nil
+		})
+		if err != nil {
+			// Keep the work not done for the next Save.
+			t.mu.Lock()
+			if start == 0 {
+				for _, town := range dels {
+					t.forgot[town] = struct{}{}
+				}
 			}
-		}
-		return nil
-	})
-	if err != nil {
-		// Keep the work for the next Save.
-		t.mu.Lock()
-		for _, town := range dels {
-			t.forgot[town] = struct{}{}
-		}
-		for town := range puts {
-			if _, gone := t.forgot[town]; !gone {
-				t.dirty[town] = struct{}{}
+			for _, town := range towns[start:] {
+				if _, gone := t.forgot[town]; !gone {
+					t.dirty[town] = struct{}{}
+				}
 			}
+			t.mu.Unlock()
+			return fmt.Errorf("save dedupe state to %s: %w", t.store.path, err)
 		}
-		t.mu.Unlock()
-		return fmt.Errorf("save dedupe state to %s: %w", t.store.path, err)
 	}
 	return encErr
 }

@@ -2,6 +2,7 @@ package dedupe
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -68,6 +69,29 @@ func TestStateSurvivesRestart(t *testing.T) {
 	// A restart while a violation is still present issues nothing.
 	if got := tr.Observe("town-a", true, []gastown.Violation{noHook, rig2}); got != nil {
 		t.Fatalf("still-open violations re-issued after restart: %v", brief(got))
+	}
+}
+
+// TestSaveOfManyTownsInChunks: a save of more towns than one transaction
+// takes writes them all, and deletes the forgotten towns too.
+func TestSaveOfManyTownsInChunks(t *testing.T) {
+	dir := t.TempDir()
+	c := newClock()
+	var logs bytes.Buffer
+	tr := openT(t, dir, c, &logs)
+	const n = 2*saveChunk + saveChunk/2
+	for i := range n {
+		tr.Observe(fmt.Sprintf("town-%05d", i), true, []gastown.Violation{noHook})
+	}
+	tr.Forget("town-00007")
+	if err := tr.Save(); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	tr = crashAndReopen(t, tr, dir, c, &logs)
+	defer tr.Close()
+	open := tr.OpenCounts()
+	if len(open) != n-1 || open["town-00007"] != nil || open[fmt.Sprintf("town-%05d", n-1)][7] != 1 {
+		t.Fatalf("after the restart %d towns have open violations (town-00007: %v), want %d without town-00007", len(open), open["town-00007"], n-1)
 	}
 }
 

@@ -497,10 +497,10 @@ func TestNotReadyUntilTheTownListIsRead(t *testing.T) {
 	}
 }
 
-func TestPollsAreSpreadByTownOffset(t *testing.T) {
-	ids := []string{"a", "b", "c", "d", "e", "f"}
-	const spread = 400 * time.Millisecond
-	f := newFixture(t, ids, func(s *Settings) { s.Spread, s.WithStatus = spread, false })
+// tickAndRecordArrivals runs one tick of towns that answer their dry run
+// only, and returns when it started and when each town's call arrived.
+func tickAndRecordArrivals(t *testing.T, f *fixture, ids []string) (time.Time, map[string]time.Time) {
+	t.Helper()
 	var mu sync.Mutex
 	arrived := map[string]time.Time{}
 	for _, id := range ids {
@@ -515,6 +515,14 @@ func TestPollsAreSpreadByTownOffset(t *testing.T) {
 	if res := f.poller.Tick(context.Background()); res.Polled != len(ids) {
 		t.Fatalf("tick = %+v", res)
 	}
+	return start, arrived
+}
+
+func TestPollsAreSpreadByTownOffset(t *testing.T) {
+	ids := []string{"a", "b", "c", "d", "e", "f"}
+	const spread = 400 * time.Millisecond
+	f := newFixture(t, ids, func(s *Settings) { s.Spread, s.WithStatus = spread, false })
+	start, arrived := tickAndRecordArrivals(t, f, ids)
 	// A poll waits for its town's offset, and ends within the tick; how
 	// much later than its offset it starts is up to the scheduler.
 	distinct := map[time.Duration]bool{}
@@ -546,20 +554,7 @@ func TestPollsStartAtTheEndOfTheirBatchWindow(t *testing.T) {
 	ids := []string{"a", "b", "c", "d", "e", "f", "g", "h"}
 	const spread, window = 900 * time.Millisecond, 300 * time.Millisecond
 	f := newFixture(t, ids, func(s *Settings) { s.Spread, s.BatchWindow, s.WithStatus = spread, window, false })
-	var mu sync.Mutex
-	arrived := map[string]time.Time{}
-	for _, id := range ids {
-		f.fake.Handlers[id] = func(w http.ResponseWriter, r *http.Request) {
-			mu.Lock()
-			arrived[strings.Split(strings.TrimPrefix(r.URL.Path, "/debug/towns/"), "/")[0]] = time.Now()
-			mu.Unlock()
-			w.Write(gastowntest.Sample(t, "dry-run-idle.json"))
-		}
-	}
-	start := time.Now()
-	if res := f.poller.Tick(context.Background()); res.Polled != len(ids) {
-		t.Fatalf("tick = %+v", res)
-	}
+	start, arrived := tickAndRecordArrivals(t, f, ids)
 	later := 0
 	for _, id := range ids {
 		off := offset(id, spread)

@@ -503,8 +503,17 @@ func waitConverged(t *testing.T, ctx context.Context, fleet []*promtest.Tickwatc
 				longest = max(longest, now.Sub(firstDouble[town]))
 			}
 		}
-		own, err = exactlyOnce(rep, ids)
-		return err
+		if own, err = exactlyOnce(rep, ids); err != nil {
+			return err
+		}
+		// Until the new shard's first polls, the old owners still cover
+		// every town once: converged means each is with its owner now.
+		for _, id := range ids {
+			if want := exporter.ShardOf(id, len(fleet)); own[id] != want {
+				return fmt.Errorf("town %s is still reported by shard %d, the hash now gives %d", id, own[id], want)
+			}
+		}
+		return nil
 	})
 	return own, longest
 }

@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tickwatch/tickwatch/dedupe"
+	"github.com/tickwatch/tickwatch/gastown"
 	"github.com/tickwatch/tickwatch/internal/durable"
 )
 
@@ -171,6 +172,7 @@ func (o *outbox) load(db *bolt.DB) error {
 				bad = append(bad, append([]byte(nil), k...))
 				return nil
 			}
+			r.Transition.Triage = nil // on disk only (see triage)
 			o.push(&r)
 			return nil
 		})
@@ -294,6 +296,7 @@ func (o *outbox) add(es []entry, now time.Time) (added, dropped int, err error) 
 	}
 	o.next = next
 	for _, r := range fresh {
+		r.Transition.Triage = nil // on disk only (see triage)
 		o.push(r)
 	}
 	for range dropped {
@@ -444,21 +447,57 @@ func (o *outbox) setIssue(key string, is issue) error {
 }
 
 // save rewrites a pending entry (a resolve that learnt when its lookup
-// was first answered 404).
+// was first answered 404), keeping the triage stored with it.
 func (o *outbox) save(r *record) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.pending[r.EventID] != r {
 		return errGone
 	}
-	v, err := json.Marshal(r)
+	err := o.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketPending)
+		full := *r
+		full.Transition.Triage = storedTriage(b, r.key)
+		v, err := json.Marshal(&full)
+		if err != nil {
+			return err
+		}
+		return b.Put(keyBytes(r.key), v)
+	})
 	if err != nil {
-		return err
-	}
-	if err := o.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketPending).Put(keyBytes(r.key), v) }); err != nil {
 		return fmt.Errorf("update entry %s in %s: %w", r.EventID, o.path, err)
 	}
 	return nil
+}
+
+// triage reads what the poll saw of a pending entry's town from the store.
+// The in-memory queues leave it out: an opened event's triage (status rows,
+// recent events) is most of its size, and an outbox of many thousand
+// entries waiting out a Sentry outage or the rate limit would hold them
+// all. Nil when the entry has none or cannot be read.
+func (o *outbox) triage(r *record) *gastown.Triage {
+	var tr *gastown.Triage
+	_ = o.db.View(func(tx *bolt.Tx) error {
+		tr = storedTriage(tx.Bucket(bucketPending), r.key)
+		return nil
+	})
+	return tr
+}
+
+func storedTriage(b *bolt.Bucket, key uint64) *gastown.Triage {
+	v := b.Get(keyBytes(key))
+	if v == nil {
+		return nil
+	}
+	var stored struct {
+		Transition struct {
+			Triage *gastown.Triage `json:"Triage"`
+		} `json:"transition"`
+	}
+	if json.Unmarshal(v, &stored) != nil {
+		return nil
+	}
+	return stored.Transition.Triage
 }
 
 func (o *outbox) len() int {

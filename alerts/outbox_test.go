@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/tickwatch/tickwatch/dedupe"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 func TestCorruptOutboxSetAside(t *testing.T) {
@@ -184,5 +185,45 @@ func TestEnqueueFailureHoldsAtMostMaxPending(t *testing.T) {
 	}
 	if want := []string{"b", "c"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("sent towns %v, want %v", got, want)
+	}
+}
+
+// TestTriageStaysOnDisk: the queue in memory holds no triage, also after a
+// restart; a rewritten entry keeps it, and the event reads it from the store.
+func TestTriageStaysOnDisk(t *testing.T) {
+	h := newHarness(t, nil)
+	tr := transition("a", dedupe.Opened, 1)
+	tr.Triage = &gastown.Triage{Rig: "rig-x", RecentEvents: []gastown.RecentEvent{{Time: t0, Type: "hooked", Message: "polecat-1 hooked"}}}
+	h.enqueue([]dedupe.Transition{tr})
+	inMemory := func() *record {
+		h.n.box.mu.Lock()
+		defer h.n.box.mu.Unlock()
+		if len(h.n.box.pending) != 1 {
+			t.Fatalf("%d entries pending, want 1", len(h.n.box.pending))
+		}
+		for _, r := range h.n.box.pending {
+			if r.Transition.Triage != nil {
+				t.Errorf("the pending entry holds its triage in memory")
+			}
+			return r
+		}
+		return nil
+	}
+	r := inMemory()
+	if err := h.n.box.save(r); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.n.box.triage(r); got == nil || got.Rig != "rig-x" || len(got.RecentEvents) != 1 {
+		t.Fatalf("triage read from the store after a rewrite = %+v", got)
+	}
+	if err := h.n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.open()
+	inMemory()
+	h.drain()
+	evs := h.srv.Events()
+	if len(evs) != 1 || evs[0].Tags["rig"] != "rig-x" || !strings.Contains(string(evs[0].Raw), "polecat-1 hooked") {
+		t.Fatalf("events %d, the first without the stored triage: %+v", len(evs), evs)
 	}
 }

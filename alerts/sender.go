@@ -112,7 +112,9 @@ func (n *Notifier) next(now time.Time) (*record, time.Duration) {
 // deliver hands the event to the sentry client, which fills in SDK and
 // runtime data and calls the transport synchronously.
 func (n *Notifier) deliver(ctx context.Context, r *record) outcome {
-	ev := newEvent(r.Transition, n.spec.Load())
+	t := r.Transition
+	t.Triage = n.box.triage(r)
+	ev := newEvent(t, n.spec.Load())
 	n.transport.begin(ctx)
 	id := n.client.CaptureEvent(ev, nil, nil)
 	o := n.transport.finish()

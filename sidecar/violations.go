@@ -24,7 +24,7 @@ type Violations struct {
 	logger   *slog.Logger
 
 	mu      sync.Mutex
-	pending []dedupe.Transition // this tick's, enqueued together at its end
+	pending []dedupe.Transition // this tick's, enqueued together at its end (or flushAt at a time)
 	named   map[string]bool     // towns whose dry run has named violations
 
 	transitions, adopted, events, dropped, outbox, api, unresolved *prometheus.Desc
@@ -100,8 +100,25 @@ func (v *Violations) Observe(o *gastown.Observation) {
 	v.addTriage(o, ts)
 	v.mu.Lock()
 	v.pending = append(v.pending, ts...)
+	var flush []dedupe.Transition
+	if len(v.pending) >= flushAt {
+		flush, v.pending = v.pending, nil
+	}
 	v.mu.Unlock()
+	if flush != nil {
+		// A failed write is kept by the notifier and retried with the
+		// tick's last batch, before which the tracker is not saved.
+		if err := v.Notifier.Enqueue(flush); err != nil {
+			v.logger.Error("writing transitions to the outbox; retried at the tick's end", "transitions", len(flush), "err", err)
+		}
+	}
 }
+
+// flushAt is how many transitions a tick holds in memory before writing
+// them to the outbox: each opened one carries its triage until then, and a
+// first start on a fleet with a violation everywhere opens one per town in
+// the same tick.
+const flushAt = 500
 
 // addTriage gives each opened or repeated transition what the poll saw of
 // its town. The kept status answer is decoded in full only here, for the few
@@ -131,9 +148,11 @@ func (v *Violations) addTriage(o *gastown.Observation, ts []dedupe.Transition) {
 }
 
 // TickDone writes the tick's transitions to the outbox in one batch (one
-// fsync, not one per town), then persists the tracker. If the outbox could
-// not take them the tracker is not saved: after a crash it re-issues the same
-// transitions, with the same event ids, instead of losing them.
+// fsync, not one per town; a tick with more wrote the others flushAt at a
+// time), then persists the tracker. If the outbox could not take them, or
+// an earlier batch of the tick that this write retries, the tracker is not
+// saved: after a crash it re-issues the same transitions, with the same
+// event ids, instead of losing them.
 func (v *Violations) TickDone() {
 	v.mu.Lock()
 	ts := v.pending

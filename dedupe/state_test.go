@@ -26,6 +26,13 @@ func openT(t *testing.T, dir string, c *clock, logs *bytes.Buffer) *Tracker {
 	return tr
 }
 
+// freshT opens a tracker on an empty state directory.
+func freshT(t *testing.T) (*Tracker, string, *clock, *bytes.Buffer) {
+	t.Helper()
+	dir, c, logs := t.TempDir(), newClock(), new(bytes.Buffer)
+	return openT(t, dir, c, logs), dir, c, logs
+}
+
 // crashAndReopen closes tr's file without saving, as a crash would leave
 // it, and opens the directory again.
 func crashAndReopen(t *testing.T, tr *Tracker, dir string, c *clock, logs *bytes.Buffer) *Tracker {
@@ -37,10 +44,7 @@ func crashAndReopen(t *testing.T, tr *Tracker, dir string, c *clock, logs *bytes
 }
 
 func TestStateSurvivesRestart(t *testing.T) {
-	dir := t.TempDir()
-	c := newClock()
-	var logs bytes.Buffer
-	tr := openT(t, dir, c, &logs)
+	tr, dir, c, logs := freshT(t)
 	tr.Observe("town-a", true, []gastown.Violation{noHook, rig2})
 	tr.Observe("town-b", true, []gastown.Violation{rig3})
 	c.Add(5 * time.Second)
@@ -53,7 +57,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 
-	tr = openT(t, dir, c, &logs)
+	tr = openT(t, dir, c, logs)
 	defer tr.Close()
 	if got := tr.OpenViolations("town-a"); !reflect.DeepEqual(got, before) {
 		t.Fatalf("after restart town-a open = %+v\nwant %+v", got, before)
@@ -75,10 +79,7 @@ func TestStateSurvivesRestart(t *testing.T) {
 // TestSaveOfManyTownsInChunks: a save of more towns than one transaction
 // takes writes them all, and deletes the forgotten towns too.
 func TestSaveOfManyTownsInChunks(t *testing.T) {
-	dir := t.TempDir()
-	c := newClock()
-	var logs bytes.Buffer
-	tr := openT(t, dir, c, &logs)
+	tr, dir, c, logs := freshT(t)
 	const n = 2*saveChunk + saveChunk/2
 	for i := range n {
 		tr.Observe(fmt.Sprintf("town-%05d", i), true, []gastown.Violation{noHook})
@@ -87,7 +88,7 @@ func TestSaveOfManyTownsInChunks(t *testing.T) {
 	if err := tr.Save(); err != nil {
 		t.Fatalf("Save: %v", err)
 	}
-	tr = crashAndReopen(t, tr, dir, c, &logs)
+	tr = crashAndReopen(t, tr, dir, c, logs)
 	defer tr.Close()
 	open := tr.OpenCounts()
 	if len(open) != n-1 || open["town-00007"] != nil || open[fmt.Sprintf("town-%05d", n-1)][7] != 1 {
@@ -99,12 +100,9 @@ func TestSaveOfManyTownsInChunks(t *testing.T) {
 // again after a restart with the same sequence numbers, so the outbox can
 // recognise them.
 func TestCrashBeforeSave(t *testing.T) {
-	dir := t.TempDir()
-	c := newClock()
-	var logs bytes.Buffer
-	tr := openT(t, dir, c, &logs)
+	tr, dir, c, logs := freshT(t)
 	first := tr.Observe("town-a", true, []gastown.Violation{noHook})
-	tr = crashAndReopen(t, tr, dir, c, &logs) // no Save
+	tr = crashAndReopen(t, tr, dir, c, logs) // no Save
 	defer tr.Close()
 	again := tr.Observe("town-a", true, []gastown.Violation{noHook})
 	if len(first) != 1 || len(again) != 1 || first[0].Seq != again[0].Seq || first[0].Identity != again[0].Identity || first[0].Kind != again[0].Kind {
@@ -117,10 +115,7 @@ func TestCrashBeforeSave(t *testing.T) {
 // countersSaveEvery, so a crash in between loses some polls' counts and
 // nothing else: the violation is still open, nothing is issued again.
 func TestCountersWrittenOncePerInterval(t *testing.T) {
-	dir := t.TempDir()
-	c := newClock()
-	var logs bytes.Buffer
-	tr := openT(t, dir, c, &logs)
+	tr, dir, c, logs := freshT(t)
 	observations := func(tr *Tracker) int {
 		t.Helper()
 		open := tr.OpenViolations("town-a")
@@ -129,7 +124,7 @@ func TestCountersWrittenOncePerInterval(t *testing.T) {
 		}
 		return open[0].Observations
 	}
-	crash := func() *Tracker { return crashAndReopen(t, tr, dir, c, &logs) }
+	crash := func() *Tracker { return crashAndReopen(t, tr, dir, c, logs) }
 	tr.Observe("town-a", true, []gastown.Violation{noHook}) // opened: written at once
 	if err := tr.Save(); err != nil {
 		t.Fatal(err)
@@ -165,17 +160,14 @@ func TestCountersWrittenOncePerInterval(t *testing.T) {
 }
 
 func TestResolvedSeqSurvivesRestart(t *testing.T) {
-	dir := t.TempDir()
-	c := newClock()
-	var logs bytes.Buffer
-	tr := openT(t, dir, c, &logs)
+	tr, dir, c, logs := freshT(t)
 	tr.Observe("town-a", true, []gastown.Violation{noHook})
 	tr.Observe("town-a", true, nil)
 	tr.Observe("town-a", true, nil) // resolved, seq 2
 	if err := tr.Close(); err != nil {
 		t.Fatal(err)
 	}
-	tr = openT(t, dir, c, &logs)
+	tr = openT(t, dir, c, logs)
 	defer tr.Close()
 	if got := brief(tr.Observe("town-a", true, []gastown.Violation{noHook})); !reflect.DeepEqual(got, []string{"opened 7 3 " + noHook.Message}) {
 		t.Fatalf("reopen after restart = %q, want seq 3", got)
@@ -183,10 +175,7 @@ func TestResolvedSeqSurvivesRestart(t *testing.T) {
 }
 
 func TestForgetKeepsOnlySequences(t *testing.T) {
-	dir := t.TempDir()
-	c := newClock()
-	var logs bytes.Buffer
-	tr := openT(t, dir, c, &logs)
+	tr, dir, c, logs := freshT(t)
 	tr.Observe("town-a", true, []gastown.Violation{noHook})
 	if err := tr.Save(); err != nil {
 		t.Fatal(err)
@@ -198,7 +187,7 @@ func TestForgetKeepsOnlySequences(t *testing.T) {
 	if err := tr.Close(); err != nil {
 		t.Fatal(err)
 	}
-	tr = openT(t, dir, c, &logs)
+	tr = openT(t, dir, c, logs)
 	defer tr.Close()
 	if got := tr.OpenCounts(); len(got) != 0 {
 		t.Fatalf("forgotten town restored with open violations: %v", got)
@@ -213,10 +202,7 @@ func TestForgetKeepsOnlySequences(t *testing.T) {
 // written by the next Save, not a minute later: a crash in between would
 // leave it forgotten, its sequence numbers due to expire.
 func TestReturnWrittenAtOnce(t *testing.T) {
-	dir := t.TempDir()
-	c := newClock()
-	var logs bytes.Buffer
-	tr := openT(t, dir, c, &logs)
+	tr, dir, c, logs := freshT(t)
 	tr.Observe("town-a", true, []gastown.Violation{noHook})
 	tr.Forget("town-a")
 	if err := tr.Save(); err != nil {
@@ -227,7 +213,7 @@ func TestReturnWrittenAtOnce(t *testing.T) {
 	if err := tr.Save(); err != nil {
 		t.Fatal(err)
 	}
-	tr = crashAndReopen(t, tr, dir, c, &logs)
+	tr = crashAndReopen(t, tr, dir, c, logs)
 	defer tr.Close()
 	if got := tr.Towns(); !reflect.DeepEqual(got, []string{"town-a"}) {
 		t.Errorf("towns watched after the crash: %v, want town-a", got)
@@ -270,10 +256,7 @@ func TestCorruptStateSetAside(t *testing.T) {
 }
 
 func TestBadRecordDropped(t *testing.T) {
-	dir := t.TempDir()
-	c := newClock()
-	var logs bytes.Buffer
-	tr := openT(t, dir, c, &logs)
+	tr, dir, c, logs := freshT(t)
 	tr.Observe("town-a", true, []gastown.Violation{noHook})
 	tr.Observe("town-b", true, []gastown.Violation{noHook})
 	if err := tr.Save(); err != nil {
@@ -285,7 +268,7 @@ func TestBadRecordDropped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr = crashAndReopen(t, tr, dir, c, &logs)
+	tr = crashAndReopen(t, tr, dir, c, logs)
 	defer tr.Close()
 	if got := towns(tr); !reflect.DeepEqual(got, []string{"town-a"}) {
 		t.Fatalf("towns = %v, want only town-a", got)
@@ -298,10 +281,7 @@ func TestBadRecordDropped(t *testing.T) {
 func TestLockedStateIsAnError(t *testing.T) {
 	defer func(d time.Duration) { durable.LockTimeout = d }(durable.LockTimeout)
 	durable.LockTimeout = 50 * time.Millisecond
-	dir := t.TempDir()
-	c := newClock()
-	var logs bytes.Buffer
-	tr := openT(t, dir, c, &logs)
+	tr, dir, c, _ := freshT(t)
 	defer tr.Close()
 	_, err := OpenTracker(dir, Options{}, c.Now, slog.New(slog.DiscardHandler))
 	if err == nil || !strings.Contains(err.Error(), "dedupe state: open state file") || !strings.HasSuffix(err.Error(), "timeout") {

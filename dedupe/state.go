@@ -200,8 +200,9 @@ func (t *Tracker) save(all bool) error {
 	for town := range puts {
 		towns = append(towns, town)
 	}
-	slices.Sort(towns)                                                     // bbolt appends keys in order instead of inserting them
-	for start := 0; start == 0 || start < len(towns); start += saveChunk { // the first also when only deleting
+	slices.Sort(towns) // bbolt appends keys in order instead of inserting them
+	// The first transaction runs also when there are only deletions.
+	for start := 0; start == 0 || start < len(towns); start += saveChunk {
 		chunk := towns[start:min(start+saveChunk, len(towns))]
 		err := t.store.db.Update(func(tx *bolt.Tx) error {
 			b := tx.Bucket(bucketTowns)

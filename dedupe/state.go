@@ -86,12 +86,12 @@ func (t *Tracker) load(db *bolt.DB) error {
 				t.forgot[town] = struct{}{}
 				return nil
 			}
-			ts := &townState{entries: make(map[string]*entry, len(rec.Entries))}
+			ts := &townState{entries: make([]entry, 0, len(rec.Entries))}
 			for _, e := range rec.Entries {
 				if e == nil || e.Identity == "" {
 					continue
 				}
-				ts.entries[e.Identity] = e
+				*ts.entry(e.Identity, e.Invariant) = *e
 			}
 			if rec.ForgottenAt != nil {
 				ts.forgottenAt = *rec.ForgottenAt
@@ -111,8 +111,8 @@ func (t *Tracker) load(db *bolt.DB) error {
 // observations again.
 func (ts *townState) persisted() []*entry {
 	out := make([]*entry, 0, len(ts.entries))
-	for _, e := range ts.entries {
-		if e.Open || e.Seq > 0 {
+	for i := range ts.entries {
+		if e := &ts.entries[i]; e.Open || e.Seq > 0 {
 			out = append(out, e)
 		}
 	}

@@ -2,6 +2,7 @@ package dedupe
 
 import (
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -105,8 +106,33 @@ type entry struct {
 
 func (e *entry) dormant() bool { return !e.Open && e.Seen == 0 }
 
+// entry returns the entry of id, adding an empty one of invariant when there
+// is none. The pointer is valid until the next change of ts.entries.
+func (ts *townState) entry(id string, invariant int) *entry {
+	i := sort.Search(len(ts.entries), func(i int) bool { return ts.entries[i].Identity >= id })
+	if i == len(ts.entries) || ts.entries[i].Identity != id {
+		ts.entries = slices.Insert(ts.entries, i, entry{Identity: id, Invariant: invariant})
+	}
+	return &ts.entries[i]
+}
+
+// filter keeps the entries for which keep, which may change them, is true.
+func (ts *townState) filter(keep func(e *entry) bool) {
+	kept := ts.entries[:0]
+	for i := range ts.entries {
+		if keep(&ts.entries[i]) {
+			kept = append(kept, ts.entries[i])
+		}
+	}
+	clear(ts.entries[len(kept):]) // no strings kept alive past the end
+	ts.entries = kept
+}
+
 type townState struct {
-	entries map[string]*entry
+	// entries, sorted by identity. A town has a handful; a slice of values
+	// costs a third of a map of pointers to them, which at 10,000 towns with
+	// a violation each was 5 MB.
+	entries []entry
 	// forgottenAt is set when the town left the watch list: only sequence
 	// numbers remain, until Retain has passed or the town comes back.
 	forgottenAt time.Time
@@ -204,7 +230,7 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 		if len(vs) == 0 {
 			return nil // nothing known, nothing seen: no state to create
 		}
-		ts = &townState{entries: map[string]*entry{}}
+		ts = &townState{}
 		t.towns[town] = ts
 	}
 	changed := false
@@ -230,11 +256,7 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 
 	var out []Transition
 	for id, v := range seen {
-		e := ts.entries[id]
-		if e == nil {
-			e = &entry{Identity: id, Invariant: v.Invariant}
-			ts.entries[id] = e
-		}
+		e := ts.entry(id, v.Invariant)
 		if e.dormant() {
 			e.FirstSeen, e.Observations, e.Adopted = now, 0, false
 		}
@@ -254,9 +276,9 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 			out = append(out, t.transition(town, e, Repeated, now))
 		}
 	}
-	for id, e := range ts.entries {
-		if _, ok := seen[id]; ok || unjudged != nil && unjudged(e.Invariant) {
-			continue
+	ts.filter(func(e *entry) bool {
+		if _, ok := seen[e.Identity]; ok || unjudged != nil && unjudged(e.Invariant) {
+			return true
 		}
 		switch {
 		case e.Open:
@@ -270,14 +292,13 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 		case e.Seen > 0: // pending: one absence breaks the run
 			e.Seen = 0
 			changed = true
-			if e.Seq == 0 {
-				delete(ts.entries, id)
-			}
+			return e.Seq != 0
 		case now.Sub(e.LastAt) > t.opts.Retain: // dormant and old
-			delete(ts.entries, id)
 			changed = true
+			return false
 		}
-	}
+		return true
+	})
 	if len(ts.entries) == 0 {
 		delete(t.towns, town)
 	}
@@ -296,11 +317,7 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 // sequence number advances as for an opening. Callers hold t.mu.
 func (t *Tracker) adopt(town string, ts *townState, seen map[string]gastown.Violation, now time.Time) {
 	for id, v := range seen {
-		e := ts.entries[id]
-		if e == nil {
-			e = &entry{Identity: id, Invariant: v.Invariant}
-			ts.entries[id] = e
-		}
+		e := ts.entry(id, v.Invariant)
 		e.Message, e.Subject, e.Source = v.Message, Subject(v), string(v.Source)
 		e.Open, e.Adopted = true, true
 		e.Seen, e.Absent, e.Observations = 1, 0, 1
@@ -348,16 +365,13 @@ func (t *Tracker) Forget(town string) {
 		return
 	}
 	open := 0
-	for id, e := range ts.entries {
+	ts.filter(func(e *entry) bool {
 		if e.Open {
 			open++
 		}
-		if e.Seq == 0 {
-			delete(ts.entries, id)
-			continue
-		}
 		e.Open, e.Seen, e.Absent = false, 0, 0
-	}
+		return e.Seq != 0
+	})
 	if len(ts.entries) == 0 {
 		delete(t.towns, town)
 		delete(t.dirty, town)
@@ -411,7 +425,8 @@ func (t *Tracker) OpenCounts() map[string]map[int]int {
 	defer t.mu.Unlock()
 	out := map[string]map[int]int{}
 	for town, ts := range t.towns {
-		for _, e := range ts.entries {
+		for i := range ts.entries {
+			e := &ts.entries[i]
 			if !e.Open {
 				continue
 			}
@@ -440,7 +455,8 @@ func (t *Tracker) OpenSummaries() map[string]OpenSummary {
 	defer t.mu.Unlock()
 	out := map[string]OpenSummary{}
 	for town, ts := range t.towns {
-		for _, e := range ts.entries {
+		for i := range ts.entries {
+			e := &ts.entries[i]
 			if !e.Open {
 				continue
 			}
@@ -469,7 +485,8 @@ func (t *Tracker) MayNotify(town string, at time.Time, slack time.Duration) bool
 	if ts == nil {
 		return false
 	}
-	for _, e := range ts.entries {
+	for i := range ts.entries {
+		e := &ts.entries[i]
 		switch {
 		case !e.Open && e.Seen > 0 && e.Seen+1 >= t.opts.OpenAfter:
 			return true
@@ -489,7 +506,8 @@ func (t *Tracker) Tracking(town string) bool {
 	if ts == nil {
 		return false
 	}
-	for _, e := range ts.entries {
+	for i := range ts.entries {
+		e := &ts.entries[i]
 		if e.Open || e.Seen > 0 {
 			return true
 		}
@@ -503,7 +521,8 @@ func (t *Tracker) AllOpenViolations() []Transition {
 	defer t.mu.Unlock()
 	var out []Transition
 	for town, ts := range t.towns {
-		for _, e := range ts.entries {
+		for i := range ts.entries {
+			e := &ts.entries[i]
 			if e.Open {
 				out = append(out, e.describe(town, t.origin))
 			}
@@ -523,7 +542,8 @@ func (t *Tracker) OpenViolations(town string) []Transition {
 		return nil
 	}
 	var out []Transition
-	for _, e := range ts.entries {
+	for i := range ts.entries {
+		e := &ts.entries[i]
 		if e.Open {
 			out = append(out, e.describe(town, t.origin))
 		}

@@ -3,6 +3,8 @@ package dedupe
 import (
 	"fmt"
 	"reflect"
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -375,5 +377,91 @@ func TestAllOpenViolations(t *testing.T) {
 	sort.Strings(got)
 	if want := []string{"town-a 3", "town-b 7"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("open %v, want %v", got, want)
+	}
+}
+
+// TestManyViolationsInOneTown: a town's entries are kept sorted as
+// identities come and go in any order, and each transition belongs to the
+// identity that changed.
+func TestManyViolationsInOneTown(t *testing.T) {
+	c := newClock()
+	tr := NewTracker(Options{OpenAfter: 1, ResolveAfter: 1}, c.Now)
+	v := func(i int) gastown.Violation {
+		return gastown.Violation{Invariant: 7, Message: fmt.Sprintf("Working agent a-%02d has no hook", i)}
+	}
+	poll := func(ids ...int) []Transition {
+		var vs []gastown.Violation
+		for _, i := range ids {
+			vs = append(vs, v(i))
+		}
+		c.Add(5 * time.Second)
+		return tr.Observe("t", true, vs)
+	}
+	if got := poll(40, 3, 17, 25, 9); len(got) != 5 {
+		t.Fatalf("first poll: %v", brief(got))
+	}
+	// 17 and 40 go; 1, 30 and 12 come, between and around the others.
+	got := brief(poll(30, 3, 9, 1, 25, 12))
+	want := []string{ // ordered by identity
+		"opened 7 1 " + v(1).Message, "opened 7 1 " + v(12).Message, "resolved 7 2 " + v(17).Message,
+		"opened 7 1 " + v(30).Message, "resolved 7 2 " + v(40).Message,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("transitions %v, want %v", got, want)
+	}
+	var open []string
+	for _, o := range tr.OpenViolations("t") {
+		open = append(open, o.Identity)
+	}
+	var wantOpen []string
+	for _, i := range []int{1, 3, 9, 12, 25, 30} {
+		wantOpen = append(wantOpen, Identity(v(i)))
+	}
+	if !reflect.DeepEqual(open, wantOpen) {
+		t.Errorf("open %v, want %v", open, wantOpen)
+	}
+	// 17 comes back: its sequence continues.
+	if got := poll(17); len(got) != 7 {
+		t.Errorf("one opening and six resolves, got %v", brief(got))
+	} else if o := got[slices.IndexFunc(got, func(tr Transition) bool { return tr.Kind == Opened })]; o.Identity != Identity(v(17)) || o.Seq != 3 {
+		t.Errorf("17 came back as %+v, want seq 3", o)
+	}
+}
+
+// trackerBytesPerTown is the heap the tracker holds per town when each of n
+// towns has one open violation, measured with runtime.MemStats. The
+// violations' messages are made before the first reading: they are the
+// poll's, not the tracker's.
+func trackerBytesPerTown(n int) float64 {
+	ids := make([]string, n)
+	vs := make([][]gastown.Violation, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("town-%05d", i)
+		vs[i] = []gastown.Violation{{Invariant: 7, Message: fmt.Sprintf("Working agent a-%d has no hook", i)}}
+	}
+	tr := NewTracker(Options{OpenAfter: 2}, newClock().Now)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range 3 {
+		for i, id := range ids {
+			tr.Observe(id, true, vs[i])
+		}
+	}
+	tr.Save() // a memory-only tracker: forgets what is dirty, as each tick does
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(tr)
+	runtime.KeepAlive(vs)
+	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+}
+
+// TestTrackerMemoryPerTown: a town with one open violation costs the tracker
+// at most 512 bytes: its entry (about 250), its identity and the map slot.
+func TestTrackerMemoryPerTown(t *testing.T) {
+	per := trackerBytesPerTown(10000)
+	t.Logf("tracker: %.0f bytes per town with one open violation", per)
+	if per > 512 {
+		t.Errorf("the tracker holds %.0f bytes per town with one open violation, want at most 512", per)
 	}
 }

@@ -106,8 +106,13 @@ func internType(t string) string {
 
 // capTypes turns an actionsByType map into a sorted list of at most max
 // types plus "other", so a misbehaving target cannot blow up the series
-// count. It returns how many label values it folded into "other".
-func capTypes(m map[string]int, max int) ([]TypeCount, int) {
+// count. It returns how many label values it folded into "other". When the
+// map holds what prev lists, it returns prev: a town's counts mostly repeat
+// from poll to poll, and a state is never changed once stored.
+func capTypes(m map[string]int, max int, prev []TypeCount) ([]TypeCount, int) {
+	if len(m) <= max && sameCounts(prev, m) {
+		return prev, 0
+	}
 	out := make([]TypeCount, 0, len(m))
 	for t, n := range m {
 		out = append(out, TypeCount{internType(t), n})
@@ -140,6 +145,19 @@ func capTypes(m map[string]int, max int) ([]TypeCount, int) {
 	return kept, len(out) - max
 }
 
+// sameCounts reports whether list holds exactly the types and counts of m.
+func sameCounts(list []TypeCount, m map[string]int) bool {
+	if len(list) != len(m) {
+		return false
+	}
+	for _, tc := range list {
+		if n, ok := m[tc.Type]; !ok || n != tc.Count {
+			return false
+		}
+	}
+	return true
+}
+
 // newTownState turns an observation into what the collector serves. prev
 // keeps the last success time across failed polls, and the last dry run
 // across polls that made none.
@@ -159,41 +177,91 @@ func newTownState(o *gastown.Observation, prev *TownState, maxTypes int) (*TownS
 		if c.OK() {
 			m := o.DryRun.Metrics
 			d.QueueDepth, d.PendingEvents = m.EventsDrained, m.PendingEventCount
-			d.Actions, dropped = capTypes(m.ActionsByType, maxTypes)
+			var prevActions []TypeCount
+			if prev != nil && prev.DryRun != nil {
+				prevActions = prev.DryRun.Actions
+			}
+			d.Actions, dropped = capTypes(m.ActionsByType, maxTypes, prevActions)
 		} else {
 			d.Err = c.Err.Error()
 		}
 		s.DryRun = d
 	}
 	if st := o.Status; st != nil {
-		a := st.AlarmStatus
-		ss := &StatusState{
-			AlarmIntervalSeconds: float64(a.Alarm.IntervalMs) / 1000,
-			Ticking:              st.Ticking(),
-			Agents:               a.Agents,
-			Beads:                a.Beads,
+		var was *StatusState
+		if prev != nil {
+			was = prev.Status
 		}
-		if a.Alarm.NextFireAt != nil {
-			ss.NextFireAt = *a.Alarm.NextFireAt
-		}
-		if r := a.Reconciler; r != nil {
-			lt := &LastTick{
-				EventsDrained:        r.EventsDrained,
-				SideEffectsAttempted: r.SideEffectsAttempted,
-				SideEffectsSucceeded: r.SideEffectsSucceeded,
-				SideEffectsFailed:    r.SideEffectsFailed,
-				InvariantViolations:  r.InvariantViolations,
-				WallClockSeconds:     r.WallClockMs / 1000,
-				PendingEvents:        r.PendingEventCount,
-			}
-			var d int
-			lt.Actions, d = capTypes(r.ActionsByType, maxTypes)
-			dropped += d
-			ss.LastTick = lt
-		}
-		s.Status = ss
+		var d int
+		s.Status, d = newStatusState(st, was, maxTypes)
+		dropped += d
 	}
 	return s, dropped
+}
+
+// newStatusState is the StatusState of st. It returns prev, or prev's last
+// tick, where they have not changed: an idle town's status repeats.
+func newStatusState(st *gastown.Status, prev *StatusState, maxTypes int) (*StatusState, int) {
+	a := st.AlarmStatus
+	ss := StatusState{
+		AlarmIntervalSeconds: float64(a.Alarm.IntervalMs) / 1000,
+		Ticking:              st.Ticking(),
+		Agents:               a.Agents,
+		Beads:                a.Beads,
+	}
+	if a.Alarm.NextFireAt != nil {
+		ss.NextFireAt = *a.Alarm.NextFireAt
+	}
+	var dropped int
+	if r := a.Reconciler; r != nil {
+		lt := LastTick{
+			EventsDrained:        r.EventsDrained,
+			SideEffectsAttempted: r.SideEffectsAttempted,
+			SideEffectsSucceeded: r.SideEffectsSucceeded,
+			SideEffectsFailed:    r.SideEffectsFailed,
+			InvariantViolations:  r.InvariantViolations,
+			WallClockSeconds:     r.WallClockMs / 1000,
+			PendingEvents:        r.PendingEventCount,
+		}
+		var was *LastTick
+		if prev != nil {
+			was = prev.LastTick
+		}
+		if was != nil {
+			lt.Actions = was.Actions
+		}
+		lt.Actions, dropped = capTypes(r.ActionsByType, maxTypes, lt.Actions)
+		if was != nil && lt.sameAs(was) {
+			ss.LastTick = was
+		} else {
+			ss.LastTick = new(LastTick) // not &lt: that would allocate lt on every call
+			*ss.LastTick = lt
+		}
+	}
+	if prev != nil && ss.sameAs(prev) {
+		return prev, dropped
+	}
+	out := new(StatusState)
+	*out = ss
+	return out, dropped
+}
+
+// sameAs compares field by field; Actions by identity, as capTypes keeps
+// the same slice for the same counts.
+func (lt *LastTick) sameAs(o *LastTick) bool {
+	return lt.EventsDrained == o.EventsDrained && lt.SideEffectsAttempted == o.SideEffectsAttempted &&
+		lt.SideEffectsSucceeded == o.SideEffectsSucceeded && lt.SideEffectsFailed == o.SideEffectsFailed &&
+		lt.InvariantViolations == o.InvariantViolations && lt.WallClockSeconds == o.WallClockSeconds &&
+		lt.PendingEvents == o.PendingEvents && sameSlice(lt.Actions, o.Actions)
+}
+
+func (ss *StatusState) sameAs(o *StatusState) bool {
+	return ss.AlarmIntervalSeconds == o.AlarmIntervalSeconds && ss.NextFireAt.Equal(o.NextFireAt) &&
+		ss.Ticking == o.Ticking && ss.Agents == o.Agents && ss.Beads == o.Beads && ss.LastTick == o.LastTick
+}
+
+func sameSlice(a, b []TypeCount) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // Snapshot holds the latest state of every watched town.

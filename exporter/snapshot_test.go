@@ -1,9 +1,16 @@
 package exporter
 
 import (
+	"encoding/json"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 	"unsafe"
+
+	"github.com/tickwatch/tickwatch/gastown"
+	"github.com/tickwatch/tickwatch/internal/gastowntest"
 )
 
 // Towns decoded from separate answers share one copy of each action type.
@@ -54,4 +61,88 @@ func TestSnapshotOrderFollowsTheTowns(t *testing.T) {
 	if got := ids(); got != "a,c" {
 		t.Errorf("towns %q, want a,c", got)
 	}
+}
+
+// A poll that finds a town as it was keeps the previous poll's status and
+// action lists instead of allocating its own; any change makes new ones.
+func TestUnchangedPartsAreKept(t *testing.T) {
+	var d gastown.DryRun
+	var st gastown.Status
+	if err := json.Unmarshal(gastowntest.Sample(t, "dry-run.json"), &d); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(gastowntest.Sample(t, "status.json"), &st); err != nil {
+		t.Fatal(err)
+	}
+	ok := gastown.Call{Done: true, Code: 200}
+	at := time.Unix(1_800_000_000, 0)
+	poll := func(prev *TownState) *TownState {
+		at = at.Add(5 * time.Second)
+		o := gastown.Observation{Town: "t", At: at, DryRun: &d, Status: &st, StatusCall: ok, DryRunCall: ok}
+		s, _ := newTownState(&o, prev, 64)
+		return s
+	}
+	first := poll(nil)
+	second := poll(first)
+	if second.Status != first.Status || &second.DryRun.Actions[0] != &first.DryRun.Actions[0] {
+		t.Fatalf("an unchanged town got new status or actions")
+	}
+	if !second.LastPoll.After(first.LastPoll) || second.DryRun == first.DryRun {
+		t.Errorf("the poll's own time and dry run must be new")
+	}
+
+	st.AlarmStatus.Reconciler.ActionsByType["dispatch_agent"]++
+	third := poll(second)
+	if third.Status == second.Status || third.Status.LastTick == second.Status.LastTick {
+		t.Fatalf("a changed count kept the old last tick")
+	}
+	if got := third.Status.LastTick.Actions; !slices.Contains(got, TypeCount{"dispatch_agent", st.AlarmStatus.Reconciler.ActionsByType["dispatch_agent"]}) {
+		t.Errorf("last tick actions %v", got)
+	}
+	if third.Status.Agents != second.Status.Agents {
+		t.Errorf("agents changed with the actions")
+	}
+	d.Metrics.ActionsByType = map[string]int{"poll_pr": 3}
+	if got := poll(third).DryRun.Actions; !slices.Equal(got, []TypeCount{{"poll_pr", 3}}) {
+		t.Errorf("dry run actions %v", got)
+	}
+}
+
+// sameAs must look at every field: one it skips would keep a stale value.
+func TestSameAsComparesEveryField(t *testing.T) {
+	check := func(a any, same func(b any) bool) {
+		v := reflect.ValueOf(a).Elem()
+		for i := range v.NumField() {
+			b := reflect.New(v.Type())
+			b.Elem().Set(v)
+			f := b.Elem().Field(i)
+			switch f.Kind() {
+			case reflect.Bool:
+				f.SetBool(!f.Bool())
+			case reflect.Int:
+				f.SetInt(f.Int() + 1)
+			case reflect.Float64:
+				f.SetFloat(f.Float() + 1)
+			case reflect.Slice:
+				f.Set(reflect.ValueOf([]TypeCount{{"x", 1}}))
+			case reflect.Pointer:
+				f.Set(reflect.New(f.Type().Elem()))
+			case reflect.Struct:
+				if tm, ok := f.Addr().Interface().(*time.Time); ok {
+					*tm = tm.Add(time.Second)
+					break
+				}
+				f.Field(0).SetInt(f.Field(0).Int() + 1) // the counts of agents or beads
+			default:
+				t.Fatalf("%s.%s: a field of kind %s; teach this test to change it", v.Type(), v.Type().Field(i).Name, f.Kind())
+			}
+			if same(b.Interface()) {
+				t.Errorf("%s.%s changed, and sameAs says the same", v.Type(), v.Type().Field(i).Name)
+			}
+		}
+	}
+	lt := &LastTick{Actions: []TypeCount{{"a", 1}}}
+	check(lt, func(b any) bool { return b.(*LastTick).sameAs(lt) })
+	ss := &StatusState{LastTick: lt}
+	check(ss, func(b any) bool { return b.(*StatusState).sameAs(ss) })
 }

@@ -24,7 +24,7 @@ const noValue = math.MaxUint16
 // History keeps, per town, the last HistoryLen polls' queue depth and last
 // tick wall clock, and its last few distinct errors, for the town page. It
 // is sized for fleets of 10,000 towns: a town costs its ring (fixed arrays
-// of small integers, about 400 bytes) and nothing per poll; errors only
+// of small integers, about 300 bytes) and nothing per poll; errors only
 // while a town has had some.
 type History struct {
 	mu    sync.Mutex
@@ -33,12 +33,13 @@ type History struct {
 
 func NewHistory() *History { return &History{towns: map[string]*townHistory{}} }
 
-// townHistory is one town's ring. Times are Unix seconds; the queue depth
-// saturates at noValue-1 and the wall clock is kept in tenths of a
-// millisecond, saturating at 6.55 s: enough to draw and to see what is
-// wrong, at a quarter of the size of float64s and time.Times.
+// townHistory is one town's ring. Times are seconds after base, a Unix
+// time; the queue depth saturates at noValue-1 and the wall clock is kept in
+// tenths of a millisecond, saturating at 6.55 s: enough to draw and to see
+// what is wrong, at a sixth of the size of float64s and time.Times.
 type townHistory struct {
-	at    [HistoryLen]uint32
+	base  uint32
+	at    [HistoryLen]uint16
 	queue [HistoryLen]uint16
 	wall  [HistoryLen]uint16
 	next  uint8 // where the next sample goes
@@ -106,10 +107,7 @@ func (h *History) Record(o *gastown.Observation) {
 		h.towns[o.Town] = th
 	}
 	if o.StatusCall.Done || o.DryRunCall.Done {
-		i := th.next
-		th.at[i], th.queue[i], th.wall[i] = at, queue, wall
-		th.next = (i + 1) % HistoryLen
-		th.n = min(th.n+1, HistoryLen)
+		th.add(at, queue, wall)
 	}
 	for i, c := range []struct {
 		name string
@@ -123,6 +121,30 @@ func (h *History) Record(o *gastown.Observation) {
 			th.errs.run &^= 1 << i
 		}
 	}
+}
+
+func (th *townHistory) add(at uint32, queue, wall uint16) {
+	if th.n == 0 {
+		th.base = at
+	}
+	if at < th.base || at-th.base > math.MaxUint16 {
+		th.rebase(at - min(at, 1<<15))
+	}
+	i := th.next
+	th.at[i], th.queue[i], th.wall[i] = uint16(at-th.base), queue, wall
+	th.next = (i + 1) % HistoryLen
+	th.n = min(th.n+1, HistoryLen)
+}
+
+// rebase moves base so that a sample 18 hours after it, or before it (a
+// clock stepped back), fits. Samples it cannot place are clamped: a ring
+// that spans 9 hours or a clock step may draw its oldest samples late.
+func (th *townHistory) rebase(base uint32) {
+	for i := range th.at {
+		at := int64(th.base) + int64(th.at[i]) - int64(base)
+		th.at[i] = uint16(min(max(at, 0), math.MaxUint16))
+	}
+	th.base = base
 }
 
 func (th *townHistory) addError(bit uint8, call, text string, at uint32) {
@@ -164,7 +186,7 @@ func (h *History) Samples(town string) []Sample {
 	out := make([]Sample, 0, th.n)
 	for k := range int(th.n) {
 		i := (int(th.next) + HistoryLen - int(th.n) + k) % HistoryLen
-		s := Sample{At: time.Unix(int64(th.at[i]), 0).UTC()}
+		s := Sample{At: time.Unix(int64(th.base)+int64(th.at[i]), 0).UTC()}
 		if v := th.queue[i]; v != noValue {
 			n := int(v)
 			s.QueueDepth = &n

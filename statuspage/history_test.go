@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -48,6 +49,39 @@ func TestHistoryKeepsTheLastPollsOldestFirst(t *testing.T) {
 	}
 	if h.Samples("b") != nil {
 		t.Errorf("a town never polled has samples")
+	}
+}
+
+// Times are kept as offsets: polls far apart, and a clock stepped back,
+// still read back at their own time where the ring can place them.
+func TestHistoryTimesAcrossHours(t *testing.T) {
+	h := NewHistory()
+	at := func(d time.Duration) *gastown.Observation {
+		o := poll("a", 0, 1, 1, nil, nil)
+		o.At = t0.Add(d)
+		return o
+	}
+	for _, d := range []time.Duration{0, 10 * time.Hour, 19 * time.Hour, 19*time.Hour + 5*time.Second} {
+		h.Record(at(d))
+	}
+	var got []time.Duration
+	for _, s := range h.Samples("a") {
+		got = append(got, s.At.Sub(t0))
+	}
+	// 19 h moves the base to 19 h - 2^15 s (9.9 h): the first poll, older, is
+	// drawn at the base; the 10 h one keeps its time.
+	base := 19*time.Hour - (1<<15)*time.Second
+	want := []time.Duration{base, 10 * time.Hour, 19 * time.Hour, 19*time.Hour + 5*time.Second}
+	if !slices.Equal(got, want) {
+		t.Errorf("sample times %v, want %v", got, want)
+	}
+	h.Record(at(time.Hour)) // the clock stepped back 18 hours
+	s := h.Samples("a")
+	if last := s[len(s)-1].At.Sub(t0); last != time.Hour {
+		t.Errorf("after a clock step back the newest sample is at %v, want 1h", last)
+	}
+	if len(s) != 5 {
+		t.Errorf("%d samples after the step, want 5", len(s))
 	}
 }
 
@@ -139,13 +173,13 @@ func historyBytesPerTown(n int) float64 {
 }
 
 // TestHistoryMemoryIsBounded: 10,000 towns with full rings (and no errors)
-// cost at most 512 bytes each: the ring itself (48 polls of 8 bytes) and
+// cost at most 400 bytes each: the ring itself (48 polls of 6 bytes) and
 // the map entry.
 func TestHistoryMemoryIsBounded(t *testing.T) {
 	per := historyBytesPerTown(10000)
 	t.Logf("history: %.0f bytes per town with %d polls kept", per, HistoryLen)
-	if per > 512 {
-		t.Errorf("history costs %.0f bytes per town, want at most 512", per)
+	if per > 400 {
+		t.Errorf("history costs %.0f bytes per town, want at most 400", per)
 	}
 }
 

@@ -26,6 +26,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/tickwatch/tickwatch/bench/internal/proc"
@@ -37,6 +38,7 @@ func main() {
 	townsFlag := flag.String("towns", "1000,10000", "fleet sizes, comma-separated")
 	schemesFlag := flag.String("schemes", "http,https", "schemes of the target, comma-separated")
 	rounds := flag.Int("rounds", 2, "rounds of bare then tickwatch per fleet size and scheme")
+	together := flag.Bool("together", false, "run the two clients at once, each against its own target, and measure them over the same window (default: one after the other)")
 	warmup := flag.Duration("warmup", 10*time.Second, "time after a client's first complete tick before the window opens")
 	window := flag.Duration("window", 15*time.Second, "measured window of each run")
 	interval := flag.Duration("interval", 5*time.Second, "poll and scrape interval")
@@ -57,7 +59,7 @@ func main() {
 		}
 		return
 	}
-	h := &harness{bin: *bin, scrape: *scrapeFlag, extraArgs: strings.Fields(*extra), rounds: *rounds, warmup: *warmup, window: *window, interval: *interval, concurrency: *concurrency}
+	h := &harness{bin: *bin, scrape: *scrapeFlag, together: *together, extraArgs: strings.Fields(*extra), rounds: *rounds, warmup: *warmup, window: *window, interval: *interval, concurrency: *concurrency}
 	sizes, err := ints(*townsFlag)
 	if err != nil || *rounds < 1 || *window < *interval || *warmup < 0 {
 		fmt.Fprintln(os.Stderr, "fleet: want -towns N[,N...], -rounds >= 1, -window >= -interval, -warmup >= 0")
@@ -95,8 +97,12 @@ func main() {
 			}
 		}
 	}
-	fmt.Printf("\n%s, %d CPUs, %s, interval %s, warm-up %s, window %s, concurrency %d, scrapes %v, tickwatch args %q, took %s\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.Version(), h.interval, h.warmup, h.window, h.concurrency, h.scrape, h.extraArgs, time.Since(start).Round(time.Second))
+	order := "one after the other"
+	if h.together {
+		order = "together"
+	}
+	fmt.Printf("\n%s, %d CPUs, %s, interval %s, warm-up %s, window %s, concurrency %d, scrapes %v, clients %s, tickwatch args %q, took %s\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.Version(), h.interval, h.warmup, h.window, h.concurrency, h.scrape, order, h.extraArgs, time.Since(start).Round(time.Second))
 	printTable(os.Stdout, rows)
 }
 
@@ -116,10 +122,12 @@ type harness struct {
 	bin, self, dir string
 	extraArgs      []string
 	scrape         bool
+	together       bool
 	rounds         int
 	warmup, window time.Duration
 	interval       time.Duration
 	concurrency    int
+	mu             sync.Mutex
 	runs           int // started so far, to name their logs
 }
 
@@ -148,7 +156,8 @@ type row struct {
 	bare, ours run
 }
 
-// compare alternates bare and tickwatch runs against one target.
+// compare runs bare and tickwatch, one after the other against one target
+// or together (see runTogether), for the rounds asked.
 func (h *harness) compare(towns int, scheme string) ([]row, error) {
 	if scheme != "http" && scheme != "https" {
 		return nil, fmt.Errorf("scheme %q: want http or https", scheme)
@@ -162,22 +171,60 @@ func (h *harness) compare(towns int, scheme string) ([]row, error) {
 		return nil, err
 	}
 	defer t.close()
+	// Together, each client has a target of its own: each counts the
+	// polls of one client.
+	bareTarget := t
+	if h.together {
+		bareDir := filepath.Join(dir, "bare")
+		if err := os.MkdirAll(bareDir, 0o755); err != nil {
+			return nil, err
+		}
+		if bareTarget, err = startTarget(scheme == "https", bareDir); err != nil {
+			return nil, err
+		}
+		defer bareTarget.close()
+	}
 	var rows []row
 	for round := 1; round <= h.rounds; round++ {
 		r := row{towns: towns, scheme: scheme, round: round}
-		if r.bare, err = h.runBare(t, towns, dir); err != nil {
+		if h.together {
+			err = h.runTogether(&r, bareTarget, t, dir)
+		} else {
+			if r.bare, err = h.runBare(bareTarget, towns, dir, nil); err == nil {
+				r.ours, err = h.runTickwatch(t, towns, dir, nil)
+			}
+		}
+		if err != nil {
 			return rows, err
 		}
 		fmt.Fprintf(os.Stderr, "%6d %-5s round %d  bare      %7.1f CPU ms/1k polls  RSS %5.1f MiB peak, %.1f -> %.1f MiB over the window\n",
 			towns, scheme, round, r.bare.cpuPer1k, r.bare.hwm/(1<<20), r.bare.rss0/(1<<20), r.bare.rss1/(1<<20))
-		if r.ours, err = h.runTickwatch(t, towns, dir); err != nil {
-			return rows, err
-		}
 		fmt.Fprintf(os.Stderr, "%6d %-5s round %d  tickwatch %7.1f CPU ms/1k polls  RSS %5.1f MiB peak, %.1f -> %.1f MiB over the window  (%.2fx; %.2f dry runs per status call, %d scrapes in the window)\n",
 			towns, scheme, round, r.ours.cpuPer1k, r.ours.hwm/(1<<20), r.ours.rss0/(1<<20), r.ours.rss1/(1<<20), r.ours.cpuPer1k/r.bare.cpuPer1k, r.ours.dryPerPoll, r.ours.scrapes)
 		rows = append(rows, r)
 	}
 	return rows, nil
+}
+
+// runTogether starts both clients at once and, once both are warm,
+// measures them over the same window: whatever else the machine does then
+// weighs on both alike.
+func (h *harness) runTogether(r *row, bareTarget, ourTarget *target, dir string) error {
+	var ready, done sync.WaitGroup
+	ready.Add(2)
+	gate := func() { ready.Done(); ready.Wait() }
+	var bareErr, oursErr error
+	done.Add(2)
+	go func() {
+		defer done.Done()
+		r.bare, bareErr = h.runBare(bareTarget, r.towns, dir, gate)
+	}()
+	go func() {
+		defer done.Done()
+		r.ours, oursErr = h.runTickwatch(ourTarget, r.towns, dir, gate)
+	}()
+	done.Wait()
+	return errors.Join(bareErr, oursErr)
 }
 
 func (h *harness) env() []string {
@@ -190,9 +237,14 @@ func (h *harness) env() []string {
 	return env
 }
 
-func (h *harness) runBare(t *target, towns int, dir string) (run, error) {
-	h.runs++
-	p, err := startProc("bare client", filepath.Join(dir, fmt.Sprintf("bare-%d.log", h.runs)), h.env(), h.self,
+// runBare runs the bare client: started, warm, measured. gate, when set,
+// is called before the window opens; a run that fails first calls it too,
+// so that the other client is not left waiting.
+func (h *harness) runBare(t *target, towns int, dir string, gate func()) (run, error) {
+	gate = once(gate)
+	defer gate()
+	runs := h.run()
+	p, err := startProc("bare client", filepath.Join(dir, fmt.Sprintf("bare-%d.log", runs)), h.env(), h.self,
 		"-mode", "bare", "-bare.url", t.srv.URL, "-bare.ca", t.caFile, "-bare.towns", strconv.Itoa(towns),
 		"-concurrency", strconv.Itoa(h.concurrency), "-interval", h.interval.String())
 	if err != nil {
@@ -207,14 +259,34 @@ func (h *harness) runBare(t *target, towns int, dir string) (run, error) {
 		}
 	}
 	time.Sleep(h.warmup)
+	gate()
 	m, err := h.measure(p, t, nil)
 	return m.run, err
 }
 
+// once makes gate safe to call twice, and a nil gate a no-op.
+func once(gate func()) func() {
+	if gate == nil {
+		return func() {}
+	}
+	return sync.OnceFunc(gate)
+}
+
+// run numbers a client run, to name its log and state.
+func (h *harness) run() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.runs++
+	return h.runs
+}
+
 var listeningOn = regexp.MustCompile(`msg="Listening on" address=(\S+)`)
 
-func (h *harness) runTickwatch(t *target, towns int, dir string) (run, error) {
-	h.runs++
+// runTickwatch runs tickwatch as runBare runs the bare client.
+func (h *harness) runTickwatch(t *target, towns int, dir string, gate func()) (run, error) {
+	gate = once(gate)
+	defer gate()
+	runs := h.run()
 	ids := make([]string, towns)
 	for i := range ids {
 		ids[i] = townID(i)
@@ -224,7 +296,7 @@ func (h *harness) runTickwatch(t *target, towns int, dir string) (run, error) {
 	if err := os.WriteFile(townsFile, list, 0o644); err != nil {
 		return run{}, err
 	}
-	state := filepath.Join(dir, fmt.Sprintf("state-%d", h.runs))
+	state := filepath.Join(dir, fmt.Sprintf("state-%d", runs))
 	tls := ""
 	if t.caFile != "" {
 		tls = fmt.Sprintf("  http_client:\n    tls_config:\n      ca_file: %s\n", t.caFile)
@@ -238,7 +310,7 @@ func (h *harness) runTickwatch(t *target, towns int, dir string) (run, error) {
 		return run{}, err
 	}
 	args := append([]string{"run", "--config.file=" + cfgFile, "--web.listen-address=127.0.0.1:0"}, h.extraArgs...)
-	p, err := startProc("tickwatch", filepath.Join(dir, fmt.Sprintf("tickwatch-%d.log", h.runs)), h.env(), h.bin, args...)
+	p, err := startProc("tickwatch", filepath.Join(dir, fmt.Sprintf("tickwatch-%d.log", runs)), h.env(), h.bin, args...)
 	if err != nil {
 		return run{}, err
 	}
@@ -284,6 +356,7 @@ func (h *harness) runTickwatch(t *target, towns int, dir string) (run, error) {
 		}
 	}()
 	time.Sleep(h.warmup)
+	gate()
 	r, err := h.measure(p, t, func() { cancel() })
 	for s := range scrapes {
 		if !s.at.After(r.windowStart) {

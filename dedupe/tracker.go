@@ -421,24 +421,44 @@ func (t *Tracker) expireRetired(now time.Time) {
 // OpenCounts returns, per town, the number of open violations per invariant.
 // Towns without open violations are absent.
 func (t *Tracker) OpenCounts() map[string]map[int]int {
+	out := map[string]map[int]int{}
+	t.EachOpenCount(func(town string, invariant, n int) {
+		if out[town] == nil {
+			out[town] = map[int]int{}
+		}
+		out[town][invariant] = n
+	})
+	return out
+}
+
+// EachOpenCount calls fn with every town's number of open violations per
+// invariant, unordered, without building a map per scrape. It holds the
+// tracker's lock: fn must not call the tracker.
+func (t *Tracker) EachOpenCount(fn func(town string, invariant, n int)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := map[string]map[int]int{}
+	type count struct{ invariant, n int }
+	var buf [8]count
 	for town, ts := range t.towns {
+		counts := buf[:0]
+	entries:
 		for i := range ts.entries {
 			e := &ts.entries[i]
 			if !e.Open {
 				continue
 			}
-			m := out[town]
-			if m == nil {
-				m = map[int]int{}
-				out[town] = m
+			for k := range counts {
+				if counts[k].invariant == e.Invariant {
+					counts[k].n++
+					continue entries
+				}
 			}
-			m[e.Invariant]++
+			counts = append(counts, count{e.Invariant, 1})
+		}
+		for _, c := range counts {
+			fn(town, c.invariant, c.n)
 		}
 	}
-	return out
 }
 
 // OpenSummary is how many violations a town has open, and since when the

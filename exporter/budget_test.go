@@ -220,7 +220,13 @@ func oddTowns(t *testing.T) *Snapshot {
 
 type openCounts map[string]map[int]int
 
-func (o openCounts) OpenCounts() map[string]map[int]int { return o }
+func (o openCounts) EachOpenCount(fn func(town string, invariant, n int)) {
+	for town, byInv := range o {
+		for inv, n := range byInv {
+			fn(town, inv, n)
+		}
+	}
+}
 
 // ownRegistry has families that sort before, between and after the town
 // families, as the sidecar's registry does.

@@ -1,7 +1,9 @@
 package exporter
 
 import (
+	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -13,10 +15,10 @@ import (
 	"github.com/tickwatch/tickwatch/metricnames"
 )
 
-// ViolationCounts reports the violations open now, after hysteresis:
-// town -> invariant -> how many.
+// ViolationCounts reports the violations open now, after hysteresis: for
+// each town and invariant with some, how many, in any order.
 type ViolationCounts interface {
-	OpenCounts() map[string]map[int]int
+	EachOpenCount(fn func(town string, invariant, n int))
 }
 
 // TownMetrics serves the mirrored reconciler metrics from the latest
@@ -248,26 +250,32 @@ func (c *TownMetrics) openViolations(s sink, _ []TownEntry) {
 	if c.violations == nil {
 		return
 	}
-	type row struct {
-		invariant, town string
-		n               int
-	}
-	var rows []row
-	for town, byInv := range c.violations.OpenCounts() {
-		for inv, n := range byInv {
-			rows = append(rows, row{gastown.InvariantLabel(inv), town, n})
+	buf := violationRowsPool.Get().(*[]violationRow)
+	rows := (*buf)[:0]
+	c.violations.EachOpenCount(func(town string, invariant, n int) {
+		rows = append(rows, violationRow{gastown.InvariantLabel(invariant), town, n})
+	})
+	slices.SortFunc(rows, func(a, b violationRow) int {
+		if c := strings.Compare(a.invariant, b.invariant); c != 0 {
+			return c
 		}
-	}
-	sort.Slice(rows, func(i, j int) bool {
-		if rows[i].invariant != rows[j].invariant {
-			return rows[i].invariant < rows[j].invariant
-		}
-		return rows[i].town < rows[j].town
+		return strings.Compare(a.town, b.town)
 	})
 	for _, r := range rows {
 		s.sample2(float64(r.n), r.invariant, r.town)
 	}
+	clear(rows)
+	*buf = rows
+	violationRowsPool.Put(buf)
 }
+
+type violationRow struct {
+	invariant, town string
+	n               int
+}
+
+// violationRowsPool keeps a scrape's rows of open violations for the next.
+var violationRowsPool = sync.Pool{New: func() any { return new([]violationRow) }}
 
 // Gather builds every family the settings serve as dto objects: the path
 // of the protobuf format and of filtered scrapes (see MetricsHandler).

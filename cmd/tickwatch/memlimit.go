@@ -11,7 +11,7 @@ import (
 
 // defaultMemoryLimit is the soft limit of the Go runtime's heap for run:
 // none. A limit trades CPU for memory, and only while the live heap stays
-// well below it: at 10,000 towns (25-30 MB live) a 40 MiB limit held the
+// well below it: at 10,000 towns (then 25-30 MB live) a 40 MiB limit held the
 // steady RSS at 53 MiB instead of 76 but cost a third more CPU per poll, and
 // the first ticks, when every town is new, go past it anyway. A fixed
 // default would also turn into a collector running without pause on a

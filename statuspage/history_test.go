@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tickwatch/tickwatch/gastown"
+	"github.com/tickwatch/tickwatch/internal/heldheap"
 )
 
 var t0 = time.Date(2026, 11, 28, 8, 0, 0, 0, time.UTC)
@@ -154,22 +155,19 @@ func historyBytesPerTown(n int) float64 {
 		ids[i] = fmt.Sprintf("town-%05d", i)
 	}
 	obs := poll("", 0, 3, 1.5, nil, nil)
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	h := NewHistory()
-	for k := range HistoryLen {
-		obs.At = t0.Add(time.Duration(k) * 5 * time.Second)
-		for _, id := range ids {
-			obs.Town = id
-			h.Record(obs)
+	held := heldheap.Bytes(func() any {
+		h := NewHistory()
+		for k := range HistoryLen {
+			obs.At = t0.Add(time.Duration(k) * 5 * time.Second)
+			for _, id := range ids {
+				obs.Town = id
+				h.Record(obs)
+			}
 		}
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	runtime.KeepAlive(h)
+		return h
+	})
 	runtime.KeepAlive(ids)
-	return float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+	return float64(held) / float64(n)
 }
 
 // TestHistoryMemoryIsBounded: 10,000 towns with full rings (and no errors)
@@ -194,22 +192,19 @@ func BenchmarkHistory(b *testing.B) {
 		QueueDepth *int
 		WallClock  *float64
 	}
-	var before, after runtime.MemStats
-	runtime.GC()
-	runtime.ReadMemStats(&before)
-	baseline := make(map[string][]wide, towns)
-	for i := range towns {
-		s := make([]wide, HistoryLen)
-		for k := range s {
-			q, w := k, float64(k)
-			s[k] = wide{At: t0, QueueDepth: &q, WallClock: &w}
+	held := heldheap.Bytes(func() any {
+		baseline := make(map[string][]wide, towns)
+		for i := range towns {
+			s := make([]wide, HistoryLen)
+			for k := range s {
+				q, w := k, float64(k)
+				s[k] = wide{At: t0, QueueDepth: &q, WallClock: &w}
+			}
+			baseline[fmt.Sprintf("town-%05d", i)] = s
 		}
-		baseline[fmt.Sprintf("town-%05d", i)] = s
-	}
-	runtime.GC()
-	runtime.ReadMemStats(&after)
-	runtime.KeepAlive(baseline)
-	baselinePerTown := float64(after.HeapAlloc-before.HeapAlloc) / towns
+		return baseline
+	})
+	baselinePerTown := float64(held) / towns
 
 	h := NewHistory()
 	obs := poll("town-00001", 0, 3, 1.5, nil, nil)

@@ -1,0 +1,18 @@
+// Package heldheap measures, in tests and benchmarks, how much heap a
+// structure keeps once the garbage of building it is collected.
+package heldheap
+
+import "runtime"
+
+// Bytes runs build and returns the growth of the live heap it leaves
+// behind: what the value build returns holds, and whatever else build kept.
+func Bytes(build func() any) int64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	v := build()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	runtime.KeepAlive(v)
+	return int64(after.HeapAlloc) - int64(before.HeapAlloc)
+}

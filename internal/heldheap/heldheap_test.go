@@ -1,0 +1,16 @@
+package heldheap
+
+import "testing"
+
+func TestBytesCountsWhatIsKeptNotTheGarbage(t *testing.T) {
+	const n, slack = 1 << 20, 64 << 10 // slack: what the runtime itself frees or keeps meanwhile
+	kept := Bytes(func() any {
+		for range 16 {
+			_ = make([]byte, n) // garbage
+		}
+		return make([]byte, n)
+	})
+	if kept < n-slack || kept > n+slack {
+		t.Errorf("kept %d bytes for one slice of %d and 16 dropped", kept, n)
+	}
+}

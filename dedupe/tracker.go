@@ -126,6 +126,10 @@ func (ts *townState) filter(keep func(e *entry) bool) {
 	}
 	clear(ts.entries[len(kept):]) // no strings kept alive past the end
 	ts.entries = kept
+	if cap(kept) > 16 && len(kept) < cap(kept)/4 {
+		// A town whose hundreds of violations resolved gives their room back.
+		ts.entries = slices.Clone(kept)
+	}
 }
 
 type townState struct {

@@ -429,6 +429,32 @@ func TestManyViolationsInOneTown(t *testing.T) {
 	}
 }
 
+// A town whose many violations resolve gives their room back.
+func TestResolvedViolationsGiveTheirRoomBack(t *testing.T) {
+	c := newClock()
+	tr := NewTracker(Options{OpenAfter: 1, ResolveAfter: 1, Retain: time.Minute}, c.Now)
+	var many []gastown.Violation
+	for i := range 200 {
+		many = append(many, gastown.Violation{Invariant: 7, Message: fmt.Sprintf("Working agent a-%03d has no hook", i)})
+	}
+	tr.Observe("t", true, many)
+	c.Add(5 * time.Second)
+	if got := tr.Observe("t", true, many[:1]); len(got) != 199 {
+		t.Fatalf("%d transitions, want 199 resolves", len(got))
+	}
+	c.Add(2 * time.Minute) // past Retain: the resolved ones expire at the next poll
+	tr.Observe("t", true, many[:1])
+	tr.mu.Lock()
+	n, capacity := len(tr.towns["t"].entries), cap(tr.towns["t"].entries)
+	tr.mu.Unlock()
+	if n != 1 || capacity > 16 {
+		t.Errorf("%d entries left in a slice of capacity %d, want 1 in at most 16", n, capacity)
+	}
+	if got := tr.OpenViolations("t"); len(got) != 1 || got[0].Message != many[0].Message {
+		t.Errorf("open after the shrink: %+v", got)
+	}
+}
+
 // trackerBytesPerTown is the heap the tracker holds per town when each of n
 // towns has one open violation, measured with runtime.MemStats. The
 // violations' messages are made before the first reading: they are the

@@ -45,6 +45,7 @@ func main() {
 	concurrency := flag.Int("concurrency", 64, "polls in flight at once, in both clients (tickwatch's poll.concurrency)")
 	scrapeFlag := flag.Bool("scrape", true, "scrape tickwatch every interval (off: the poll path's cost alone)")
 	extra := flag.String("tickwatch.args", "", "more arguments of tickwatch run, space-separated (e.g. --memory.limit=0)")
+	extraEnv := flag.String("tickwatch.env", "", "more environment of tickwatch alone, space-separated (e.g. GOGC=50: the bare client keeps the default)")
 	keep := flag.String("dir", "", "where the runs' configs and logs go (default: a temporary directory, removed afterwards)")
 	// The bare client's own flags.
 	url := flag.String("bare.url", "", "bare mode: the target's URL")
@@ -59,7 +60,7 @@ func main() {
 		}
 		return
 	}
-	h := &harness{bin: *bin, scrape: *scrapeFlag, together: *together, extraArgs: strings.Fields(*extra), rounds: *rounds, warmup: *warmup, window: *window, interval: *interval, concurrency: *concurrency}
+	h := &harness{bin: *bin, scrape: *scrapeFlag, together: *together, extraArgs: strings.Fields(*extra), extraEnv: strings.Fields(*extraEnv), rounds: *rounds, warmup: *warmup, window: *window, interval: *interval, concurrency: *concurrency}
 	sizes, err := ints(*townsFlag)
 	if err != nil || *rounds < 1 || *window < *interval || *warmup < 0 {
 		fmt.Fprintln(os.Stderr, "fleet: want -towns N[,N...], -rounds >= 1, -window >= -interval, -warmup >= 0")
@@ -101,8 +102,8 @@ func main() {
 	if h.together {
 		order = "together"
 	}
-	fmt.Printf("\n%s, %d CPUs, %s, interval %s, warm-up %s, window %s, concurrency %d, scrapes %v, clients %s, tickwatch args %q, took %s\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.Version(), h.interval, h.warmup, h.window, h.concurrency, h.scrape, order, h.extraArgs, time.Since(start).Round(time.Second))
+	fmt.Printf("\n%s, %d CPUs, %s, interval %s, warm-up %s, window %s, concurrency %d, scrapes %v, clients %s, tickwatch args %q, env %q, took %s\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.Version(), h.interval, h.warmup, h.window, h.concurrency, h.scrape, order, h.extraArgs, h.extraEnv, time.Since(start).Round(time.Second))
 	printTable(os.Stdout, rows)
 }
 
@@ -121,6 +122,7 @@ func ints(s string) ([]int, error) {
 type harness struct {
 	bin, self, dir string
 	extraArgs      []string
+	extraEnv       []string // tickwatch's alone
 	scrape         bool
 	together       bool
 	rounds         int
@@ -310,7 +312,7 @@ func (h *harness) runTickwatch(t *target, towns int, dir string, gate func()) (r
 		return run{}, err
 	}
 	args := append([]string{"run", "--config.file=" + cfgFile, "--web.listen-address=127.0.0.1:0"}, h.extraArgs...)
-	p, err := startProc("tickwatch", filepath.Join(dir, fmt.Sprintf("tickwatch-%d.log", runs)), h.env(), h.bin, args...)
+	p, err := startProc("tickwatch", filepath.Join(dir, fmt.Sprintf("tickwatch-%d.log", runs)), append(h.env(), h.extraEnv...), h.bin, args...)
 	if err != nil {
 		return run{}, err
 	}

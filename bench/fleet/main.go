@@ -37,7 +37,7 @@ func main() {
 	bin := flag.String("bin", "bin/tickwatch", "the tickwatch binary (make build)")
 	townsFlag := flag.String("towns", "1000,10000", "fleet sizes, comma-separated")
 	schemesFlag := flag.String("schemes", "http,https", "schemes of the target, comma-separated")
-	rounds := flag.Int("rounds", 2, "rounds of bare then tickwatch per fleet size and scheme")
+	rounds := flag.Int("rounds", 2, "rounds of the two clients per fleet size and scheme")
 	together := flag.Bool("together", false, "run the two clients at once, each against its own target, and measure them over the same window (default: one after the other)")
 	warmup := flag.Duration("warmup", 10*time.Second, "time after a client's first complete tick before the window opens")
 	window := flag.Duration("window", 15*time.Second, "measured window of each run")

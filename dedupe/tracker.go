@@ -441,26 +441,24 @@ func (t *Tracker) OpenCounts() map[string]map[int]int {
 func (t *Tracker) EachOpenCount(fn func(town string, invariant, n int)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	type count struct{ invariant, n int }
-	var buf [8]count
 	for town, ts := range t.towns {
-		counts := buf[:0]
-	entries:
+		// Entries are sorted by identity, which starts with the invariant:
+		// one invariant's entries are neighbours.
+		invariant, n := 0, 0
 		for i := range ts.entries {
 			e := &ts.entries[i]
 			if !e.Open {
 				continue
 			}
-			for k := range counts {
-				if counts[k].invariant == e.Invariant {
-					counts[k].n++
-					continue entries
-				}
+			if n > 0 && e.Invariant != invariant {
+				fn(town, invariant, n)
+				n = 0
 			}
-			counts = append(counts, count{e.Invariant, 1})
+			invariant = e.Invariant
+			n++
 		}
-		for _, c := range counts {
-			fn(town, c.invariant, c.n)
+		if n > 0 {
+			fn(town, invariant, n)
 		}
 	}
 }

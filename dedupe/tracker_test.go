@@ -184,12 +184,15 @@ func TestTrackerCountsAndForget(t *testing.T) {
 	tr.Observe("town-a", true, []gastown.Violation{noHook, rig2, {Invariant: 7, Message: "Working agent a-2 has no hook"}})
 	tr.Observe("town-b", true, []gastown.Violation{rig3})
 	tr.Observe("town-c", true, nil)
-	want := map[string]map[int]int{"town-a": {7: 2, 3: 1}, "town-b": {3: 1}}
+	// town-d: two of invariant 3 and one of 30, whose identity ("30:…")
+	// starts as theirs do: each invariant is counted whole.
+	tr.Observe("town-d", true, []gastown.Violation{rig2, {Invariant: 30, Message: "Rig r1 x"}, {Invariant: 3, Message: "Rig r9 y"}})
+	want := map[string]map[int]int{"town-a": {7: 2, 3: 1}, "town-b": {3: 1}, "town-d": {3: 2, 30: 1}}
 	if got := tr.OpenCounts(); !reflect.DeepEqual(got, want) {
 		t.Fatalf("OpenCounts = %v, want %v", got, want)
 	}
 	tr.Forget("town-a")
-	if got := tr.OpenCounts(); !reflect.DeepEqual(got, map[string]map[int]int{"town-b": {3: 1}}) {
+	if got := tr.OpenCounts(); !reflect.DeepEqual(got, map[string]map[int]int{"town-b": {3: 1}, "town-d": {3: 2, 30: 1}}) {
 		t.Fatalf("after Forget OpenCounts = %v", got)
 	}
 	if got := tr.OpenViolations("town-a"); got != nil {

@@ -49,6 +49,15 @@ func everyTownMetric(snap *Snapshot) *TownMetrics {
 // sampleTown stores one town polled from the given answer samples.
 func sampleTown(t testing.TB, snap *Snapshot, town, dryRun, status string) {
 	t.Helper()
+	o := sampleObservation(t, town, dryRun, status)
+	s, _ := newTownState(&o, nil, 64)
+	snap.Put(town, s)
+}
+
+// sampleObservation is a successful poll of town that got the named
+// sample answers.
+func sampleObservation(t testing.TB, town, dryRun, status string) gastown.Observation {
+	t.Helper()
 	var d gastown.DryRun
 	var st gastown.Status
 	if err := json.Unmarshal(gastowntest.Sample(t, dryRun), &d); err != nil {
@@ -57,11 +66,9 @@ func sampleTown(t testing.TB, snap *Snapshot, town, dryRun, status string) {
 	if err := json.Unmarshal(gastowntest.Sample(t, status), &st); err != nil {
 		t.Fatal(err)
 	}
-	o := gastown.Observation{Town: town, At: time.Unix(1_800_000_000, 0), DryRun: &d, Status: &st,
+	return gastown.Observation{Town: town, At: time.Unix(1_800_000_000, 0), DryRun: &d, Status: &st,
 		StatusCall: gastown.Call{Done: true, Code: 200, Duration: time.Millisecond},
 		DryRunCall: gastown.Call{Done: true, Code: 200, Duration: time.Millisecond}}
-	s, _ := newTownState(&o, nil, 64)
-	snap.Put(town, s)
 }
 
 // seriesOf counts the series of town in what c gathers.

@@ -178,8 +178,8 @@ func newTownState(o *gastown.Observation, prev *TownState, maxTypes int) (*TownS
 			m := o.DryRun.Metrics
 			d.QueueDepth, d.PendingEvents = m.EventsDrained, m.PendingEventCount
 			var prevActions []TypeCount
-			if prev != nil && prev.DryRun != nil {
-				prevActions = prev.DryRun.Actions
+			if s.DryRun != nil { // still the previous poll's
+				prevActions = s.DryRun.Actions
 			}
 			d.Actions, dropped = capTypes(m.ActionsByType, maxTypes, prevActions)
 		} else {
@@ -227,10 +227,11 @@ func newStatusState(st *gastown.Status, prev *StatusState, maxTypes int) (*Statu
 		if prev != nil {
 			was = prev.LastTick
 		}
+		var wasActions []TypeCount
 		if was != nil {
-			lt.Actions = was.Actions
+			wasActions = was.Actions
 		}
-		lt.Actions, dropped = capTypes(r.ActionsByType, maxTypes, lt.Actions)
+		lt.Actions, dropped = capTypes(r.ActionsByType, maxTypes, wasActions)
 		if was != nil && lt.sameAs(was) {
 			ss.LastTick = was
 		} else {

@@ -1,16 +1,12 @@
 package exporter
 
 import (
-	"encoding/json"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 	"unsafe"
-
-	"github.com/tickwatch/tickwatch/gastown"
-	"github.com/tickwatch/tickwatch/internal/gastowntest"
 )
 
 // Towns decoded from separate answers share one copy of each action type.
@@ -66,19 +62,10 @@ func TestSnapshotOrderFollowsTheTowns(t *testing.T) {
 // A poll that finds a town as it was keeps the previous poll's status and
 // action lists instead of allocating its own; any change makes new ones.
 func TestUnchangedPartsAreKept(t *testing.T) {
-	var d gastown.DryRun
-	var st gastown.Status
-	if err := json.Unmarshal(gastowntest.Sample(t, "dry-run.json"), &d); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(gastowntest.Sample(t, "status.json"), &st); err != nil {
-		t.Fatal(err)
-	}
-	ok := gastown.Call{Done: true, Code: 200}
-	at := time.Unix(1_800_000_000, 0)
+	o := sampleObservation(t, "t", "dry-run.json", "status.json")
+	d, st := o.DryRun, o.Status
 	poll := func(prev *TownState) *TownState {
-		at = at.Add(5 * time.Second)
-		o := gastown.Observation{Town: "t", At: at, DryRun: &d, Status: &st, StatusCall: ok, DryRunCall: ok}
+		o.At = o.At.Add(5 * time.Second)
 		s, _ := newTownState(&o, prev, 64)
 		return s
 	}

@@ -63,6 +63,10 @@ type Options struct {
 	// Now is the poller's and the violation tracker's clock (nil: time.Now),
 	// so tests can run ticks at the times they choose.
 	Now func() time.Time
+	// WatchedTowns, when set, is told how many towns this replica watches
+	// each time a tick has read the town list, before its polls start (what
+	// sizes the memory limit of `tickwatch run`).
+	WatchedTowns func(n int)
 }
 
 // New builds a sidecar from a loaded config.
@@ -118,6 +122,9 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 	s.Poller.OnWatchList = func(owned map[string]bool) {
 		s.History.Retain(owned)
 		s.Violations.Retain(owned)
+		if o.WatchedTowns != nil {
+			o.WatchedTowns(len(owned))
+		}
 	}
 	s.Poller.OnTickEnd = s.Violations.TickDone
 

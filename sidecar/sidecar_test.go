@@ -658,3 +658,28 @@ func TestTownPagesOfAwkwardIds(t *testing.T) {
 		}
 	}
 }
+
+func TestWatchedTownsFollowsTheTownList(t *testing.T) {
+	f := newSidecarFixture(t)
+	var got []int
+	path := filepath.Join(t.TempDir(), "tickwatch.yml") // the fixture's sidecar holds its state
+	writeConfig(t, path, f.url, "[calm, broken]", f.sentry.DSN())
+	cfg, err := config.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := New(cfg, Options{ConfigFile: path, TelemetryPath: "/metrics", WatchedTowns: func(n int) { got = append(got, n) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sc.Violations.Tracker.Close(); sc.Violations.Notifier.Close() }()
+	sc.Poller.Tick(context.Background())
+	writeConfig(t, path, f.url, "[calm]", f.sentry.DSN())
+	if err := sc.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	sc.Poller.Tick(context.Background())
+	if !slices.Equal(got, []int{2, 1}) {
+		t.Errorf("told %v, want [2 1]", got)
+	}
+}

@@ -4,54 +4,115 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"runtime/metrics"
+	"strings"
 
 	"github.com/alecthomas/kingpin/v2"
 	"github.com/alecthomas/units"
 )
 
-// defaultMemoryLimit is the soft limit of the Go runtime's heap for run:
-// none. A limit trades CPU for memory, and only while the live heap stays
-// well below it: at 10,000 towns (then 25-30 MB live) a 40 MiB limit held the
-// steady RSS at 53 MiB instead of 76 but cost a third more CPU per poll, and
-// the first ticks, when every town is new, go past it anyway. A fixed
-// default would also turn into a collector running without pause on a
-// fleet twice that size (README, Footprint at fleet scale).
-const defaultMemoryLimit = "0"
+// The automatic soft memory limit of run: a base plus a share per watched
+// town, never closer than half again above the live heap.
+//
+// At 10,000 towns (a live heap of about 20 MB) it is 47 MiB. The limit does
+// not make the collector run more often there: the heap's goal is already
+// about that. It makes the runtime return the pages the collector freed, and
+// counts stacks and the runtime's own memory in, which together took the
+// high-water mark from 72-75 MiB to 61-65 MiB in the same sitting (README,
+// Footprint at fleet scale). The guard keeps a fleet heavier than the share
+// assumes (many open violations, long errors) from a collector that never
+// rests: there the limit follows the heap, as GOGC=50 would.
+const (
+	autoLimitBase    = 24 << 20
+	autoLimitPerTown = 2400 // bytes
+	autoLimitSlack   = 8 << 20
+	// autoLimitStep: smaller changes are not worth telling the runtime.
+	autoLimitStep = 1 << 20
+)
 
-// addMemoryLimit adds --memory.limit to a command; read it once parsed.
-func addMemoryLimit(cmd *kingpin.CmdClause) func() int64 {
-	var limit sizeValue
-	cmd.Flag("memory.limit", "Soft memory limit of the Go runtime, as GOMEMLIMIT: the garbage collector works harder as the heap nears it (e.g. 48MiB, 1GiB; 0, the default, sets none). GOMEMLIMIT in the environment wins.").
-		Default(defaultMemoryLimit).SetValue(&limit)
-	return func() int64 { return int64(limit) }
+// autoMemoryLimit is the automatic limit for a fleet of towns and the live
+// heap the last collection left.
+func autoMemoryLimit(towns int, liveHeap uint64) int64 {
+	return max(autoLimitBase+int64(towns)*autoLimitPerTown, int64(liveHeap)*3/2+autoLimitSlack)
 }
 
-// sizeValue is a flag's size in bytes, written as 48MiB or 1GiB.
-type sizeValue units.Base2Bytes
+// memoryLimit is --memory.limit: auto, or bytes (0: none).
+type memoryLimit struct {
+	auto  bool
+	bytes int64
+}
 
-func (v *sizeValue) String() string { return units.Base2Bytes(*v).String() }
+func (v *memoryLimit) String() string {
+	if v.auto {
+		return "auto"
+	}
+	return units.Base2Bytes(v.bytes).String()
+}
 
-func (v *sizeValue) Set(s string) error {
+func (v *memoryLimit) Set(s string) error {
+	if strings.EqualFold(s, "auto") {
+		*v = memoryLimit{auto: true}
+		return nil
+	}
 	n, err := units.ParseBase2Bytes(s)
 	if err != nil || n < 0 {
-		return fmt.Errorf("memory.limit %q: want a size such as 48MiB or 1GiB, or 0 for none", s)
+		return fmt.Errorf("memory.limit %q: want auto, a size such as 48MiB or 1GiB, or 0 for none", s)
 	}
-	*v = sizeValue(n)
+	*v = memoryLimit{bytes: int64(n)}
 	return nil
 }
 
+// addMemoryLimit adds --memory.limit to a command; read it once parsed.
+func addMemoryLimit(cmd *kingpin.CmdClause) func() memoryLimit {
+	var limit memoryLimit
+	cmd.Flag("memory.limit", "Soft memory limit of the Go runtime, as GOMEMLIMIT: the garbage collector works harder as the heap nears it. auto: 24MiB and 2.4KB per watched town, at least half again the live heap; a size (48MiB, 1GiB) fixes it; 0 sets none. GOMEMLIMIT in the environment wins.").
+		Default("auto").SetValue(&limit)
+	return func() memoryLimit { return limit }
+}
+
 // applyMemoryLimit sets the runtime's soft memory limit, unless GOMEMLIMIT
-// set one (the runtime read it at start) or limit is 0. It returns the
-// limit in force, and says where it came from.
-func applyMemoryLimit(limit int64, lookupEnv func(string) (string, bool), logger *slog.Logger) int64 {
+// set one (the runtime read it at start). For auto it returns what sizes the
+// limit to the watched towns (sidecar.Options.WatchedTowns); otherwise nil.
+func applyMemoryLimit(limit memoryLimit, lookupEnv func(string) (string, bool), logger *slog.Logger) func(towns int) {
 	if v, ok := lookupEnv("GOMEMLIMIT"); ok {
-		cur := debug.SetMemoryLimit(-1)
-		logger.Info("memory limit from GOMEMLIMIT", "GOMEMLIMIT", v, "bytes", cur)
-		return cur
+		logger.Info("memory limit from GOMEMLIMIT", "GOMEMLIMIT", v, "bytes", debug.SetMemoryLimit(-1))
+		return nil
 	}
-	if limit <= 0 {
-		return debug.SetMemoryLimit(-1)
+	if !limit.auto {
+		if limit.bytes > 0 {
+			debug.SetMemoryLimit(limit.bytes)
+		}
+		return nil
 	}
-	debug.SetMemoryLimit(limit)
-	return limit
+	a := &autoLimit{set: debug.SetMemoryLimit, liveHeap: liveHeap, logger: logger}
+	return a.watch
+}
+
+// autoLimit follows the watched towns with the runtime's memory limit.
+// Until the first town list is read there is none.
+type autoLimit struct {
+	set      func(int64) int64
+	liveHeap func() uint64
+	logger   *slog.Logger
+	last     int64
+}
+
+func (a *autoLimit) watch(towns int) {
+	l := autoMemoryLimit(towns, a.liveHeap())
+	if d := l - a.last; d > -autoLimitStep && d < autoLimitStep {
+		return
+	}
+	a.set(l)
+	a.last = l
+	a.logger.Debug("memory limit", "towns", towns, "bytes", l)
+}
+
+// liveHeap is the heap the last collection found reachable.
+func liveHeap() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }

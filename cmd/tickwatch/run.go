@@ -35,7 +35,7 @@ func addRun(app *kingpin.Application) (*kingpin.CmdClause, action) {
 	shardCount := cmd.Flag("shard.count", "Number of shards, over the config file's shard.count; without it a reload can change the count. Default: $"+config.EnvShardCount+".").PlaceHolder("COUNT").String()
 
 	return cmd, func(ctx context.Context, logger *slog.Logger) error {
-		applyMemoryLimit(memoryLimit(), os.LookupEnv, logger)
+		watchedTowns := applyMemoryLimit(memoryLimit(), os.LookupEnv, logger)
 		cfg, err := config.Load(*configFile)
 		if err != nil {
 			return err
@@ -58,6 +58,7 @@ func addRun(app *kingpin.Application) (*kingpin.CmdClause, action) {
 		}
 		sc, err := sidecar.New(cfg, sidecar.Options{
 			ConfigFile: *configFile, TelemetryPath: *metricsPath, EmbeddedURL: embeddedURL, Shard: shard, Logger: logger,
+			WatchedTowns: watchedTowns,
 		})
 		if err != nil {
 			return err

@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -68,44 +69,82 @@ type LastTick struct {
 	PendingEvents        int
 }
 
-// TypeCount is one action type and how many of it.
+// TypeCount is one action type and how many of it, in 8 bytes: the type is
+// the index of its name among those the fleet has used. A town keeps two
+// lists (the last tick's and the dry run's); with 24-byte entries of a
+// string and an int they were a quarter of its state.
 type TypeCount struct {
-	Type  string
-	Count int
+	typ   uint32
+	Count int32
 }
 
-// OtherActionType collects the action types beyond the per-town cap.
+// NewTypeCount is n actions of type name.
+func NewTypeCount(name string, n int) TypeCount {
+	id, ok := actionTypes.id(name)
+	if !ok {
+		id = otherType
+	}
+	return TypeCount{id, count32(n)}
+}
+
+// Type is the action type's name.
+func (tc TypeCount) Type() string { return actionTypes.name(tc.typ) }
+
+func count32(n int) int32 { return int32(max(math.MinInt32, min(n, math.MaxInt32))) }
+
+// OtherActionType collects the action types beyond the per-town cap, and
+// the names beyond the fleet's.
 const OtherActionType = "other"
 
-// actionTypes holds one copy of each action type name: a fleet uses a few
-// dozen, and each town's state would otherwise keep its own copy of every
-// one it decoded (about 170 bytes a town with the sample answers). A target
-// that invents names stops being interned at the cap, and costs what it
-// did before.
-var actionTypes struct {
-	names sync.Map // string -> the same string
-	n     atomic.Int32
+const otherType = 0 // OtherActionType's index
+
+// actionTypes holds each action type name the fleet used, once: a fleet
+// uses a few dozen. A target that invents names stops being named at the
+// cap.
+var actionTypes = newTypeNames(4096)
+
+// typeNames numbers names. Names are only added, so an index stays valid.
+type typeNames struct {
+	max   int
+	ids   sync.Map                 // name -> uint32
+	mu    sync.Mutex               // serialises additions
+	names atomic.Pointer[[]string] // by index; read without the lock
 }
 
-const maxActionTypeNames = 4096
-
-func internType(t string) string {
-	if v, ok := actionTypes.names.Load(t); ok {
-		return v.(string)
-	}
-	if actionTypes.n.Load() >= maxActionTypeNames {
-		return t
-	}
-	t = strings.Clone(t) // never a slice of a larger answer
-	v, loaded := actionTypes.names.LoadOrStore(t, t)
-	if !loaded {
-		actionTypes.n.Add(1)
-	}
-	return v.(string)
+func newTypeNames(max int) *typeNames {
+	n := &typeNames{max: max}
+	names := []string{OtherActionType}
+	n.names.Store(&names)
+	n.ids.Store(OtherActionType, uint32(otherType))
+	return n
 }
 
-// capTypes turns an actionsByType map into a sorted list of at most max
-// types plus "other", so a misbehaving target cannot blow up the series
+func (n *typeNames) name(id uint32) string { return (*n.names.Load())[id] }
+
+// id is the index of name, added if new; false past the cap.
+func (n *typeNames) id(name string) (uint32, bool) {
+	if v, ok := n.ids.Load(name); ok {
+		return v.(uint32), true
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if v, ok := n.ids.Load(name); ok {
+		return v.(uint32), true
+	}
+	names := *n.names.Load()
+	if len(names) >= n.max {
+		return 0, false
+	}
+	name = strings.Clone(name) // never a slice of a larger answer
+	id := uint32(len(names))
+	names = append(names, name) // past the length every reader holds
+	n.names.Store(&names)
+	n.ids.Store(name, id)
+	return id, true
+}
+
+// capTypes turns an actionsByType map into a list sorted by name of at most
+// max types plus "other", so a misbehaving target cannot blow up the series
 // count. It returns how many label values it folded into "other". When the
 // map holds what prev lists, it returns prev: a town's counts mostly repeat
 // from poll to poll, and a state is never changed once stored.
@@ -114,35 +153,37 @@ func capTypes(m map[string]int, max int, prev []TypeCount) ([]TypeCount, int) {
 		return prev, 0
 	}
 	out := make([]TypeCount, 0, len(m))
+	other, hasOther, folded := 0, false, 0
 	for t, n := range m {
-		out = append(out, TypeCount{internType(t), n})
-	}
-	if len(out) <= max {
-		sort.Slice(out, func(i, j int) bool { return out[i].Type < out[j].Type })
-		return out, 0
-	}
-	// Keep the largest types: they are the ones a reader is looking for.
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Count != out[j].Count {
-			return out[i].Count > out[j].Count
+		id, ok := actionTypes.id(t)
+		switch {
+		case !ok:
+			other, hasOther, folded = other+n, true, folded+1
+		case id == otherType:
+			other, hasOther = other+n, true
+		default:
+			out = append(out, TypeCount{id, count32(n)})
 		}
-		return out[i].Type < out[j].Type
-	})
-	keep, other := out[:max], 0
-	for _, tc := range out[max:] {
-		other += tc.Count
 	}
-	kept := keep[:0]
-	for _, tc := range keep {
-		if tc.Type == OtherActionType {
-			other += tc.Count
-			continue
+	if len(out) > max {
+		// Keep the largest types: they are the ones a reader is looking for.
+		sort.Slice(out, func(i, j int) bool {
+			if out[i].Count != out[j].Count {
+				return out[i].Count > out[j].Count
+			}
+			return out[i].Type() < out[j].Type()
+		})
+		for _, tc := range out[max:] {
+			other += int(tc.Count)
 		}
-		kept = append(kept, tc)
+		folded += len(out) - max
+		out, hasOther = out[:max], true
 	}
-	kept = append(kept, TypeCount{OtherActionType, other})
-	sort.Slice(kept, func(i, j int) bool { return kept[i].Type < kept[j].Type })
-	return kept, len(out) - max
+	if hasOther {
+		out = append(out, TypeCount{otherType, count32(other)})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Type() < out[j].Type() })
+	return out, folded
 }
 
 // sameCounts reports whether list holds exactly the types and counts of m.
@@ -151,7 +192,7 @@ func sameCounts(list []TypeCount, m map[string]int) bool {
 		return false
 	}
 	for _, tc := range list {
-		if n, ok := m[tc.Type]; !ok || n != tc.Count {
+		if n, ok := m[tc.Type()]; !ok || count32(n) != tc.Count {
 			return false
 		}
 	}

@@ -1,12 +1,17 @@
 package exporter
 
 import (
+	"fmt"
 	"reflect"
+	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/tickwatch/tickwatch/internal/heldheap"
 )
 
 // Towns decoded from separate answers share one copy of each action type.
@@ -15,18 +20,38 @@ func TestActionTypesAreShared(t *testing.T) {
 	sampleTown(t, snap, "a", "dry-run.json", "status.json")
 	sampleTown(t, snap, "b", "dry-run.json", "status.json")
 	a, b := snap.Get("a").DryRun.Actions, snap.Get("b").DryRun.Actions
-	if len(a) != 8 || len(a) != len(b) {
+	if len(a) != 8 || !slices.Equal(a, b) {
 		t.Fatalf("actions %v and %v", a, b)
 	}
 	for i := range a {
-		if a[i].Type != b[i].Type || unsafe.StringData(a[i].Type) != unsafe.StringData(b[i].Type) {
-			t.Errorf("%q is held twice", a[i].Type)
+		if unsafe.StringData(a[i].Type()) != unsafe.StringData(b[i].Type()) {
+			t.Errorf("%q is held twice", a[i].Type())
 		}
 	}
-	// Past the cap a name is kept as it came, and still right.
-	fresh := strings.Repeat("x", 3)
-	if got := internType(fresh); got != "xxx" {
-		t.Errorf("internType = %q", got)
+	if got := NewTypeCount("poll_pr", 3); got.Type() != "poll_pr" || got.Count != 3 {
+		t.Errorf("NewTypeCount: %q %d", got.Type(), got.Count)
+	}
+}
+
+// Past the fleet's cap of names, new ones are counted as "other", and the
+// names already known keep theirs.
+func TestActionTypeNamesAreCapped(t *testing.T) {
+	saved := actionTypes
+	t.Cleanup(func() { actionTypes = saved })
+	actionTypes = newTypeNames(3) // "other" and two more
+	first, _ := capTypes(map[string]int{"a": 1, "b": 2}, 64, nil)
+	got, folded := capTypes(map[string]int{"a": 1, "b": 2, "c": 4, "d": 8, OtherActionType: 16}, 64, nil)
+	names := func(l []TypeCount) (out []string) {
+		for _, tc := range l {
+			out = append(out, tc.Type()+"="+strconv.Itoa(int(tc.Count)))
+		}
+		return out
+	}
+	if want := []string{"a=1", "b=2"}; !slices.Equal(names(first), want) {
+		t.Errorf("first %v, want %v", names(first), want)
+	}
+	if want := []string{"a=1", "b=2", "other=28"}; !slices.Equal(names(got), want) || folded != 2 {
+		t.Errorf("past the cap: %v folding %d, want %v folding 2", names(got), folded, want)
 	}
 }
 
@@ -83,14 +108,14 @@ func TestUnchangedPartsAreKept(t *testing.T) {
 	if third.Status == second.Status || third.Status.LastTick == second.Status.LastTick {
 		t.Fatalf("a changed count kept the old last tick")
 	}
-	if got := third.Status.LastTick.Actions; !slices.Contains(got, TypeCount{"dispatch_agent", st.AlarmStatus.Reconciler.ActionsByType["dispatch_agent"]}) {
+	if got := third.Status.LastTick.Actions; !slices.Contains(got, NewTypeCount("dispatch_agent", st.AlarmStatus.Reconciler.ActionsByType["dispatch_agent"])) {
 		t.Errorf("last tick actions %v", got)
 	}
 	if third.Status.Agents != second.Status.Agents {
 		t.Errorf("agents changed with the actions")
 	}
 	d.Metrics.ActionsByType = map[string]int{"poll_pr": 3}
-	if got := poll(third).DryRun.Actions; !slices.Equal(got, []TypeCount{{"poll_pr", 3}}) {
+	if got := poll(third).DryRun.Actions; !slices.Equal(got, []TypeCount{NewTypeCount("poll_pr", 3)}) {
 		t.Errorf("dry run actions %v", got)
 	}
 }
@@ -111,7 +136,7 @@ func TestSameAsComparesEveryField(t *testing.T) {
 			case reflect.Float64:
 				f.SetFloat(f.Float() + 1)
 			case reflect.Slice:
-				f.Set(reflect.ValueOf([]TypeCount{{"x", 1}}))
+				f.Set(reflect.ValueOf([]TypeCount{NewTypeCount("x", 1)}))
 			case reflect.Pointer:
 				f.Set(reflect.New(f.Type().Elem()))
 			case reflect.Struct:
@@ -128,8 +153,35 @@ func TestSameAsComparesEveryField(t *testing.T) {
 			}
 		}
 	}
-	lt := &LastTick{Actions: []TypeCount{{"a", 1}}}
+	lt := &LastTick{Actions: []TypeCount{NewTypeCount("a", 1)}}
 	check(lt, func(b any) bool { return b.(*LastTick).sameAs(lt) })
 	ss := &StatusState{LastTick: lt}
 	check(ss, func(b any) bool { return b.(*StatusState).sameAs(ss) })
+}
+
+// TestTownStateMemoryPerTown: a town's state, from the sample answers (3
+// action types in its last tick, 8 in its dry run), with its entry in the
+// snapshot, is at most 560 bytes. With 24-byte action entries it was 727.
+func TestTownStateMemoryPerTown(t *testing.T) {
+	const n = 10000
+	o := sampleObservation(t, "", "dry-run.json", "status.json")
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("town-%05d", i)
+	}
+	held := heldheap.Bytes(func() any {
+		snap := NewSnapshot()
+		for _, id := range ids {
+			o.Town = id
+			s, _ := newTownState(&o, nil, 64)
+			snap.Put(id, s)
+		}
+		return snap
+	})
+	runtime.KeepAlive(ids)
+	per := float64(held) / n
+	t.Logf("%.0f bytes per town", per)
+	if per > 560 {
+		t.Errorf("%.0f bytes per town, want at most 560", per)
+	}
 }

@@ -86,7 +86,7 @@ func byType(name string, get func(*TownState) []TypeCount) townFamily {
 	return townFamily{name: name, labels: []string{labelTown, labelType}, walk: func(_ *TownMetrics, s sink, towns []TownEntry) {
 		for i := range towns {
 			for _, tc := range get(towns[i].State) {
-				s.sample2(float64(tc.Count), towns[i].Town, tc.Type)
+				s.sample2(float64(tc.Count), towns[i].Town, tc.Type())
 			}
 		}
 	}}

@@ -389,7 +389,7 @@ func (r *TownRow) has(state string) bool { return r.flags&(1<<slices.Index(state
 func sumCounts(tc []exporter.TypeCount) int {
 	n := 0
 	for _, c := range tc {
-		n += c.Count
+		n += int(c.Count)
 	}
 	return n
 }

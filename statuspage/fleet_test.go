@@ -34,7 +34,7 @@ func state(s townSpec, at time.Time) *exporter.TownState {
 		if s.ticking {
 			st.Status.NextFireAt = at.Add(5 * time.Second)
 			st.Status.LastTick = &exporter.LastTick{WallClockSeconds: s.wallSeconds, PendingEvents: s.queue, EventsDrained: 1,
-				Actions: []exporter.TypeCount{{Type: "dispatch_agent", Count: 2}, {Type: "close_bead", Count: 1}}}
+				Actions: []exporter.TypeCount{exporter.NewTypeCount("dispatch_agent", 2), exporter.NewTypeCount("close_bead", 1)}}
 		}
 	}
 	st.DryRun = &exporter.DryRunState{Up: s.dryRunUp, Code: 200, QueueDepth: s.queue}

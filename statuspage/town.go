@@ -122,7 +122,7 @@ func violation(tr dedupe.Transition) Violation {
 func actionCounts(tc []exporter.TypeCount) []ActionCount {
 	out := make([]ActionCount, len(tc))
 	for i, c := range tc {
-		out[i] = ActionCount{c.Type, c.Count}
+		out[i] = ActionCount{c.Type(), int(c.Count)}
 	}
 	return out
 }

@@ -44,8 +44,8 @@ func TestMemoryLimitFlag(t *testing.T) {
 
 func TestAutoMemoryLimit(t *testing.T) {
 	const MiB = 1 << 20
-	if got := autoMemoryLimit(10000, 20e6); got < 46*MiB || got > 48*MiB {
-		t.Errorf("10,000 towns: %.1f MiB, want the 46-48 MiB the footprint table measured", float64(got)/MiB)
+	if got := autoMemoryLimit(10000, 18e6); got < 44*MiB || got > 46*MiB {
+		t.Errorf("10,000 towns: %.1f MiB, want the 44-46 MiB the footprint table measured", float64(got)/MiB)
 	}
 	if got := autoMemoryLimit(0, 3e6); got != autoLimitBase {
 		t.Errorf("no towns: %d, want the base", got)
@@ -69,7 +69,7 @@ func TestAutoLimitFollowsTheFleet(t *testing.T) {
 	}
 	a.watch(10000)
 	a.watch(10000)
-	a.watch(10001) // 2.4 KB more: not worth a call
+	a.watch(10001) // 2.2 KB more: not worth a call
 	if len(set) != 1 || set[0] != autoMemoryLimit(10000, 0) {
 		t.Fatalf("calls %v, want one with the limit of 10,000 towns", set)
 	}

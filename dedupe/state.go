@@ -242,6 +242,11 @@ func (t *Tracker) save(all bool) error {
 			t.mu.Unlock()
 			return fmt.Errorf("save dedupe state to %s: %w", t.store.path, err)
 		}
+		// Each chunk's pages would otherwise stay in the resident set. The
+		// state is saved either way.
+		if err := durable.Release(t.store.db); err != nil {
+			t.logger.Warn("state file pages stay resident", "err", err)
+		}
 	}
 	return encErr
 }

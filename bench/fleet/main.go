@@ -39,7 +39,7 @@ func main() {
 	schemesFlag := flag.String("schemes", "http,https", "schemes of the target, comma-separated")
 	rounds := flag.Int("rounds", 2, "rounds of the two clients per fleet size and scheme")
 	together := flag.Bool("together", false, "run the two clients at once, each against its own target, and measure them over the same window (default: one after the other)")
-	warmup := flag.Duration("warmup", 10*time.Second, "time after a client's first complete tick before the window opens")
+	warmup := flag.Duration("warmup", 65*time.Second, "time after a client's first complete tick before the window opens (the default lets tickwatch make its first once-a-minute save of the towns' run counters first, which the high-water mark must include)")
 	window := flag.Duration("window", 15*time.Second, "measured window of each run")
 	interval := flag.Duration("interval", 5*time.Second, "poll and scrape interval")
 	concurrency := flag.Int("concurrency", 64, "polls in flight at once, in both clients (tickwatch's poll.concurrency)")

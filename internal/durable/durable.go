@@ -72,7 +72,9 @@ func openAndLoad(path string, load func(*bolt.DB) error) (db *bolt.DB, err error
 		return nil, err
 	}
 	if load != nil {
-		err = load(db)
+		if err = load(db); err == nil {
+			_ = Release(db) // loading read every page; failing costs only memory
+		}
 	}
 	return db, err
 }

@@ -18,7 +18,7 @@ import (
 // anyway. What it adds: the runtime counts its stacks and own structures in,
 // and gives back the pages a collection freed instead of keeping them. Both
 // clients at once, 10,000 towns, it took the high-water mark from 71-79 MiB
-// to 60-61 for about 0.04 more on the CPU ratio to the bare client (README,
+// to 59-62 for about 0.04 more on the CPU ratio to the bare client (README,
 // Footprint at fleet scale). The guard keeps a fleet heavier than the share
 // assumes (many open violations, long errors) from a collector that never
 // rests: there the limit follows the heap, as GOGC=50 would.

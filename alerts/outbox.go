@@ -295,6 +295,7 @@ func (o *outbox) add(es []entry, now time.Time) (added, dropped int, err error) 
 		return 0, 0, fmt.Errorf("write sentry outbox %s: %w", o.path, err)
 	}
 	o.next = next
+	o.release()
 	for _, r := range fresh {
 		r.Transition.Triage = nil // on disk only (see triage)
 		o.push(r)
@@ -392,6 +393,7 @@ func (o *outbox) finish(r *record, result string, now time.Time, key string, is 
 	if err != nil {
 		return fmt.Errorf("mark event %s %s in %s: %w", r.EventID, result, o.path, err)
 	}
+	o.release() // the event's triage was read from the file to send it
 	o.remove(r)
 	if is != nil {
 		o.issues[key] = is
@@ -553,10 +555,20 @@ func (o *outbox) pruneDone(now time.Time, retain time.Duration) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("prune sentry outbox %s: %w", o.path, err)
 	}
+	o.release() // the walk read every done record
 	for _, k := range stale {
 		delete(o.issues, k)
 	}
 	return n, nil
+}
+
+// release unmaps the file's pages the last transactions read or walked
+// (durable.Release): a burst of 10,000 transitions would otherwise keep
+// their pages in the resident set after they were sent.
+func (o *outbox) release() {
+	if err := durable.Release(o.db); err != nil {
+		o.logger.Warn("outbox file pages stay resident", "err", err)
+	}
 }
 
 func (o *outbox) close() error {

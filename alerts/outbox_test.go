@@ -3,9 +3,13 @@ package alerts
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +18,7 @@ import (
 
 	"github.com/tickwatch/tickwatch/dedupe"
 	"github.com/tickwatch/tickwatch/gastown"
+	"github.com/tickwatch/tickwatch/internal/durable"
 )
 
 func TestCorruptOutboxSetAside(t *testing.T) {
@@ -225,5 +230,44 @@ func TestTriageStaysOnDisk(t *testing.T) {
 	evs := h.srv.Events()
 	if len(evs) != 1 || evs[0].Tags["rig"] != "rig-x" || !strings.Contains(string(evs[0].Raw), "polecat-1 hooked") {
 		t.Fatalf("events %d, the first without the stored triage: %+v", len(evs), evs)
+	}
+}
+
+// Reading the queued events' triage maps the outbox file's pages; pruning,
+// which walks every done id, gives them back to the system.
+func TestOutboxGivesItsPagesBack(t *testing.T) {
+	h := newHarness(t, nil)
+	box := h.n.box
+	if _, err := durable.Resident(box.db); errors.Is(err, errors.ErrUnsupported) {
+		t.Skip(err)
+	}
+	var ts []dedupe.Transition
+	for i := range 1500 { // about 6 MB of triage on disk
+		tr := transition(fmt.Sprintf("town-%04d", i), dedupe.Opened, 1)
+		tr.Triage = &gastown.Triage{Rig: strings.Repeat("r", 4000)}
+		ts = append(ts, tr)
+	}
+	h.enqueue(ts)
+	box.mu.Lock()
+	pending := slices.Collect(maps.Values(box.pending))
+	box.mu.Unlock()
+	for _, r := range pending {
+		if tr := box.triage(r); tr == nil || len(tr.Rig) != 4000 {
+			t.Fatalf("triage of %s not read back", r.EventID)
+		}
+	}
+	resident := func() int64 {
+		n, err := durable.Resident(box.db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	read := resident()
+	if _, err := box.pruneDone(h.clock.Now(), DefaultDoneRetention); err != nil {
+		t.Fatal(err)
+	}
+	if after := resident(); read < 4<<20 || after > read/8 {
+		t.Errorf("outbox map resident: %d bytes after reading the triage, %d after pruning", read, after)
 	}
 }

@@ -1,7 +1,11 @@
 package durable
 
 import (
+	"bufio"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
@@ -22,4 +26,36 @@ func Release(db *bolt.DB) error {
 		}
 		return nil
 	})
+}
+
+// Resident is how many bytes of the store's map are in the resident set,
+// from /proc/self/smaps.
+func Resident(db *bolt.DB) (int64, error) {
+	f, err := os.Open("/proc/self/smaps")
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	addr, in := uint64(db.Info().Data), false
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		fields := strings.Fields(s.Text())
+		if len(fields) == 0 {
+			continue
+		}
+		if lo, hi, ok := strings.Cut(fields[0], "-"); ok {
+			l, err1 := strconv.ParseUint(lo, 16, 64)
+			h, err2 := strconv.ParseUint(hi, 16, 64)
+			in = err1 == nil && err2 == nil && addr >= l && addr < h
+			continue
+		}
+		if in && fields[0] == "Rss:" && len(fields) > 1 {
+			kb, err := strconv.ParseInt(fields[1], 10, 64)
+			return kb << 10, err
+		}
+	}
+	if err := s.Err(); err != nil {
+		return 0, err
+	}
+	return 0, fmt.Errorf("no mapping of %s in /proc/self/smaps", db.Path())
 }

@@ -1,45 +1,24 @@
 package durable
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// mappedRSS is the resident size, in KiB, of the mapping holding addr.
-func mappedRSS(t *testing.T, addr uintptr) int {
+// mappedKiB is the store's resident map, in KiB.
+func mappedKiB(t *testing.T, db *bolt.DB) int64 {
 	t.Helper()
-	f, err := os.Open("/proc/self/smaps")
+	n, err := Resident(db)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	in := false
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		line := s.Text()
-		if lo, hi, ok := strings.Cut(strings.Fields(line)[0], "-"); ok && !strings.HasSuffix(strings.Fields(line)[0], ":") {
-			l, err1 := strconv.ParseUint(lo, 16, 64)
-			h, err2 := strconv.ParseUint(hi, 16, 64)
-			in = err1 == nil && err2 == nil && uint64(addr) >= l && uint64(addr) < h
-			continue
-		}
-		if in && strings.HasPrefix(line, "Rss:") {
-			kb, _ := strconv.Atoi(strings.Fields(line)[1])
-			return kb
-		}
-	}
-	t.Fatalf("no mapping holds %#x", addr)
-	return 0
+	return n >> 10
 }
 
 func TestReleaseUnmapsWhatWasRead(t *testing.T) {
@@ -75,16 +54,16 @@ func TestReleaseUnmapsWhatWasRead(t *testing.T) {
 		}
 	}
 	readAll()
-	before := mappedRSS(t, db.Info().Data)
+	before := mappedKiB(t, db)
 	if err := Release(db); err != nil {
 		t.Fatal(err)
 	}
-	after := mappedRSS(t, db.Info().Data)
+	after := mappedKiB(t, db)
 	if before < 4000 || after > before/8 {
 		t.Errorf("resident KiB of the map: %d after reading 8 MB, %d after Release", before, after)
 	}
 	readAll() // the pages come back from the page cache, intact
-	if again := mappedRSS(t, db.Info().Data); again < before/2 {
+	if again := mappedKiB(t, db); again < before/2 {
 		t.Errorf("resident KiB %d after reading again: the reads did not go through the map?", again)
 	}
 }

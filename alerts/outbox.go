@@ -393,7 +393,6 @@ func (o *outbox) finish(r *record, result string, now time.Time, key string, is 
 	if err != nil {
 		return fmt.Errorf("mark event %s %s in %s: %w", r.EventID, result, o.path, err)
 	}
-	o.release() // the event's triage was read from the file to send it
 	o.remove(r)
 	if is != nil {
 		o.issues[key] = is

@@ -234,7 +234,8 @@ func TestTriageStaysOnDisk(t *testing.T) {
 }
 
 // Reading the queued events' triage maps the outbox file's pages; pruning,
-// which walks every done id, gives them back to the system.
+// which walks every done id, and a sending pass give them back to the
+// system.
 func TestOutboxGivesItsPagesBack(t *testing.T) {
 	h := newHarness(t, nil)
 	box := h.n.box
@@ -248,26 +249,41 @@ func TestOutboxGivesItsPagesBack(t *testing.T) {
 		ts = append(ts, tr)
 	}
 	h.enqueue(ts)
-	box.mu.Lock()
-	pending := slices.Collect(maps.Values(box.pending))
-	box.mu.Unlock()
-	for _, r := range pending {
-		if tr := box.triage(r); tr == nil || len(tr.Rig) != 4000 {
-			t.Fatalf("triage of %s not read back", r.EventID)
+	// readAll reads every pending entry's triage and returns the map's
+	// resident bytes then.
+	readAll := func() int64 {
+		box.mu.Lock()
+		pending := slices.Collect(maps.Values(box.pending))
+		box.mu.Unlock()
+		for _, r := range pending {
+			if tr := box.triage(r); tr == nil || len(tr.Rig) != 4000 {
+				t.Fatalf("triage of %s not read back", r.EventID)
+			}
 		}
+		return resident(t, box)
 	}
-	resident := func() int64 {
-		n, err := durable.Resident(box.db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	read := resident()
+	read := readAll()
 	if _, err := box.pruneDone(h.clock.Now(), DefaultDoneRetention); err != nil {
 		t.Fatal(err)
 	}
-	if after := resident(); read < 4<<20 || after > read/8 {
+	if after := resident(t, box); read < 4<<20 || after > read/8 {
 		t.Errorf("outbox map resident: %d bytes after reading the triage, %d after pruning", read, after)
 	}
+	read = readAll()
+	h.drain() // sending reads each entry's triage too
+	if got := len(h.srv.Events()); got != len(ts) {
+		t.Fatalf("%d events sent, want %d", got, len(ts))
+	}
+	if after := resident(t, box); read < 4<<20 || after > read/8 {
+		t.Errorf("outbox map resident: %d bytes after reading the triage, %d after sending", read, after)
+	}
+}
+
+func resident(t *testing.T, box *outbox) int64 {
+	t.Helper()
+	n, err := durable.Resident(box.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }

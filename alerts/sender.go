@@ -43,6 +43,12 @@ func (n *Notifier) SendDue(ctx context.Context) time.Duration {
 	}
 	n.sendMu.Lock()
 	defer n.sendMu.Unlock()
+	sent := false
+	defer func() {
+		if sent {
+			n.box.release() // the entries' triage was read from the file to send them
+		}
+	}()
 	for ctx.Err() == nil {
 		now := n.now()
 		r, wait := n.next(now)
@@ -54,6 +60,7 @@ func (n *Notifier) SendDue(ctx context.Context) time.Duration {
 			res.CancelAt(now)
 			return d
 		}
+		sent = true
 		if r.Step == stepResolve && n.api.Load() != nil {
 			n.resolveStep(ctx, r)
 			continue

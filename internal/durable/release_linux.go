@@ -43,7 +43,7 @@ func Resident(db *bolt.DB) (int64, error) {
 		if len(fields) == 0 {
 			continue
 		}
-		if lo, hi, ok := strings.Cut(fields[0], "-"); ok {
+		if lo, hi, ok := strings.Cut(fields[0], "-"); ok && !strings.HasSuffix(fields[0], ":") { // a mapping's line
 			l, err1 := strconv.ParseUint(lo, 16, 64)
 			h, err2 := strconv.ParseUint(hi, 16, 64)
 			in = err1 == nil && err2 == nil && addr >= l && addr < h

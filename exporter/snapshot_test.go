@@ -9,12 +9,11 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/tickwatch/tickwatch/internal/heldheap"
 )
 
-// Towns decoded from separate answers share one copy of each action type.
+// Towns decoded from separate answers share each action type's index.
 func TestActionTypesAreShared(t *testing.T) {
 	snap := NewSnapshot()
 	sampleTown(t, snap, "a", "dry-run.json", "status.json")
@@ -22,11 +21,6 @@ func TestActionTypesAreShared(t *testing.T) {
 	a, b := snap.Get("a").DryRun.Actions, snap.Get("b").DryRun.Actions
 	if len(a) != 8 || !slices.Equal(a, b) {
 		t.Fatalf("actions %v and %v", a, b)
-	}
-	for i := range a {
-		if unsafe.StringData(a[i].Type()) != unsafe.StringData(b[i].Type()) {
-			t.Errorf("%q is held twice", a[i].Type())
-		}
 	}
 	if got := NewTypeCount("poll_pr", 3); got.Type() != "poll_pr" || got.Count != 3 {
 		t.Errorf("NewTypeCount: %q %d", got.Type(), got.Count)

@@ -492,3 +492,22 @@ func TestTrackerMemoryPerTown(t *testing.T) {
 		t.Errorf("the tracker holds %.0f bytes per town with one open violation, want at most 512", per)
 	}
 }
+
+// TestSameMessageOtherInvariant: a town's known message names an identity
+// only for its own invariant; the same words under another invariant are
+// another violation.
+func TestSameMessageOtherInvariant(t *testing.T) {
+	c := newClock()
+	tr := NewTracker(Options{OpenAfter: 1, ResolveAfter: 1}, c.Now)
+	tr.Observe("town-a", true, []gastown.Violation{noHook})
+	c.Add(5 * time.Second)
+	other := noHook
+	other.Invariant = 5
+	got := tr.Observe("town-a", true, []gastown.Violation{noHook, other})
+	if len(got) != 1 || got[0].Identity != Identity(other) || got[0].Kind != Opened {
+		t.Fatalf("transitions = %+v, want %s opened", got, Identity(other))
+	}
+	if n := len(tr.OpenViolations("town-a")); n != 2 {
+		t.Errorf("%d open violations, want 2", n)
+	}
+}

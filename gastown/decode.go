@@ -2,11 +2,14 @@ package gastown
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -506,7 +509,15 @@ func (d *decoder) str() []byte {
 	}
 	d.off++ // the opening quote
 	start := d.off
-	for i := start; i < len(d.data); i++ {
+	i := start
+	// Eight bytes at a time while none of them ends the plain run: most
+	// strings hold no escape, and their bytes are most of an answer.
+	for ; i+8 <= len(d.data); i += 8 {
+		if special(binary.LittleEndian.Uint64(d.data[i:])) {
+			break
+		}
+	}
+	for ; i < len(d.data); i++ {
 		switch c := d.data[i]; {
 		case c == '"':
 			d.off = i + 1
@@ -522,6 +533,23 @@ func (d *decoder) str() []byte {
 	d.off = len(d.data)
 	d.syntax("")
 	return nil
+}
+
+// special reports whether any of the eight bytes in w is a quote, a
+// backslash or a control character (below 0x20): the bytes a string scan
+// must stop at. Bytes of 0x80 and above never are, so no byte's test can
+// borrow into its neighbour's.
+func special(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote := w ^ (ones * '"')
+	slash := w ^ (ones * '\\')
+	// x-0x01.. sets a byte's high bit when the byte was 0 (or, past a
+	// borrow, in a higher byte only after a true hit below it); &^w drops
+	// bytes that had it set already.
+	hit := (quote - ones) &^ quote
+	hit |= (slash - ones) &^ slash
+	hit |= (w - ones*0x20) &^ w
+	return hit&highs != 0
 }
 
 // unescape reads the rest of a string whose first escape is at i.
@@ -851,12 +879,17 @@ func (d *decoder) skip() {
 
 // interned holds the words the fleet's answers repeat (action types,
 // statuses, bead types), one copy each instead of one per town and poll.
-// It stops growing at a bound, so a target that invents words costs
-// nothing but the allocations interning saves.
-var interned = struct {
-	sync.RWMutex
-	m map[string]string
-}{m: map[string]string{}}
+// Polls look words up from many goroutines at once, so the words are read
+// from a map published whole, without a lock. A new word waits in pending,
+// under the lock, until pending is a quarter of the published map's size:
+// then a merged copy is published, so that publishing costs a few copies
+// of the words in all. It stops growing at a bound, so a target that
+// invents words costs nothing but the allocations interning saves.
+var interned struct {
+	words atomic.Pointer[map[string]string]
+	sync.Mutex
+	pending map[string]string
+}
 
 const (
 	maxInterned    = 4096
@@ -864,19 +897,41 @@ const (
 )
 
 func intern(b []byte) string {
-	interned.RLock()
-	s, ok := interned.m[string(b)]
-	interned.RUnlock()
-	if ok {
+	words := interned.words.Load()
+	if words != nil {
+		if s, ok := (*words)[string(b)]; ok {
+			return s
+		}
+	}
+	if len(b) > maxInternedLen {
+		return string(b)
+	}
+	interned.Lock()
+	defer interned.Unlock()
+	if s, ok := interned.pending[string(b)]; ok {
 		return s
 	}
-	s = string(b)
-	if len(b) <= maxInternedLen {
-		interned.Lock()
-		if len(interned.m) < maxInterned {
-			interned.m[s] = s
-		}
-		interned.Unlock()
+	s := string(b)
+	words = interned.words.Load() // the lock's holder may have published meanwhile
+	if words == nil {
+		words = new(map[string]string)
+	}
+	if w, ok := (*words)[s]; ok {
+		return w
+	}
+	if len(*words)+len(interned.pending) >= maxInterned {
+		return s
+	}
+	if interned.pending == nil {
+		interned.pending = map[string]string{}
+	}
+	interned.pending[s] = s
+	if len(interned.pending) > len(*words)/4 {
+		m := make(map[string]string, len(*words)+len(interned.pending))
+		maps.Copy(m, *words)
+		maps.Copy(m, interned.pending)
+		interned.words.Store(&m)
+		clear(interned.pending)
 	}
 	return s
 }

@@ -1,10 +1,14 @@
 package gastown
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
+	"unsafe"
 )
 
 // TestPollDecoderIsEncodingJSON: on the corners of encoding/json's
@@ -85,5 +89,65 @@ func sameAsEncodingJSON[T any](t *testing.T, bodies []string, decode func([]byte
 		if wantErr == nil && !reflect.DeepEqual(got, want) {
 			t.Errorf("%.80s:\n got %+v\nwant %+v", body, got, want)
 		}
+	}
+}
+
+// TestSpecialFindsEveryStopByte: the eight-byte test stops for a quote, a
+// backslash or a control byte in any position, next to any other byte, and
+// for nothing else.
+func TestSpecialFindsEveryStopByte(t *testing.T) {
+	stops := func(c byte) bool { return c == '"' || c == '\\' || c < 0x20 }
+	var w [8]byte
+	for pos := range 8 {
+		for _, fill := range []byte{' ', 'a', 0x7f, 0x80, 0xff, '!', '#', '[', ']'} {
+			for c := range 256 {
+				for i := range w {
+					w[i] = fill
+				}
+				w[pos] = byte(c)
+				want := stops(byte(c)) || stops(fill)
+				if got := special(binary.LittleEndian.Uint64(w[:])); got != want {
+					t.Fatalf("%q: special = %v, want %v", w, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestInternKeepsOneCopy: a word interned twice is one string, also after
+// the published words are replaced; past the bound a word is still itself.
+func TestInternKeepsOneCopy(t *testing.T) {
+	first := intern([]byte("intern-test-word"))
+	for i := range 40 { // publishes new maps meanwhile
+		intern(fmt.Appendf(nil, "intern-test-%d", i))
+	}
+	again := intern([]byte("intern-test-word"))
+	if unsafe.StringData(first) != unsafe.StringData(again) {
+		t.Error("a word interned twice is two copies")
+	}
+	long := strings.Repeat("x", maxInternedLen+1)
+	if got := intern([]byte(long)); got != long {
+		t.Errorf("a long word came back as %q", got)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 2 * maxInterned {
+				w := fmt.Appendf(nil, "intern-race-%d-%d", g%2, i)
+				if got := intern(w); got != string(w) {
+					t.Errorf("intern(%q) = %q", w, got)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if n := len(*interned.words.Load()) + len(interned.pending); n > maxInterned {
+		t.Errorf("%d words kept, bound %d", n, maxInterned)
+	}
+	if got := intern([]byte("intern-test-word")); unsafe.StringData(got) != unsafe.StringData(first) {
+		t.Error("a word interned before the bound was reached lost its copy")
 	}
 }

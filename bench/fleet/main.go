@@ -29,6 +29,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tickwatch/tickwatch/alerts/sentrytest"
 	"github.com/tickwatch/tickwatch/bench/internal/proc"
 )
 
@@ -44,6 +45,7 @@ func main() {
 	interval := flag.Duration("interval", 5*time.Second, "poll and scrape interval")
 	concurrency := flag.Int("concurrency", 64, "polls in flight at once, in both clients (tickwatch's poll.concurrency)")
 	scrapeFlag := flag.Bool("scrape", true, "scrape tickwatch every interval (off: the poll path's cost alone)")
+	withSentry := flag.Bool("sentry", false, "give tickwatch a Sentry DSN (an in-process receiver): every town's violation opens at the start, so the outbox holds about one event per town through the run")
 	extra := flag.String("tickwatch.args", "", "more arguments of tickwatch run, space-separated (e.g. --memory.limit=0)")
 	extraEnv := flag.String("tickwatch.env", "", "more environment of tickwatch alone, space-separated (e.g. GOGC=50: the bare client keeps the default)")
 	keep := flag.String("dir", "", "where the runs' configs and logs go (default: a temporary directory, removed afterwards)")
@@ -73,6 +75,10 @@ func main() {
 	if h.self, err = os.Executable(); err != nil {
 		fmt.Fprintln(os.Stderr, "fleet:", err)
 		os.Exit(1)
+	}
+	if *withSentry {
+		h.sentry = sentrytest.NewServer()
+		defer h.sentry.Close()
 	}
 	h.dir = *keep
 	if h.dir == "" {
@@ -105,6 +111,9 @@ func main() {
 	fmt.Printf("\n%s, %d CPUs, %s, interval %s, warm-up %s, window %s, concurrency %d, scrapes %v, clients %s, tickwatch args %q, env %q, took %s\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.Version(), h.interval, h.warmup, h.window, h.concurrency, h.scrape, order, h.extraArgs, h.extraEnv, time.Since(start).Round(time.Second))
 	printTable(os.Stdout, rows)
+	if h.sentry != nil {
+		fmt.Printf("\nSentry received %d events in all.\n", len(h.sentry.Events()))
+	}
 }
 
 func ints(s string) ([]int, error) {
@@ -124,6 +133,7 @@ type harness struct {
 	extraArgs      []string
 	extraEnv       []string // tickwatch's alone
 	scrape         bool
+	sentry         *sentrytest.Server // nil: tickwatch has no DSN
 	together       bool
 	rounds         int
 	warmup, window time.Duration
@@ -144,6 +154,7 @@ type run struct {
 	// tickwatch only
 	seriesPerTown, series float64
 	heapInuse             float64 // bytes, from the last scrape
+	outbox                float64 // Sentry events waiting, from the last scrape
 	plainMs, gzipMs       float64 // gzipMs: the median of the window's scrapes
 	plainBytes, gzipBytes int
 	scrapes               int
@@ -201,8 +212,8 @@ func (h *harness) compare(towns int, scheme string) ([]row, error) {
 		}
 		fmt.Fprintf(os.Stderr, "%6d %-5s round %d  bare      %7.1f CPU ms/1k polls  RSS %5.1f MiB peak, %.1f -> %.1f MiB over the window\n",
 			towns, scheme, round, r.bare.cpuPer1k, r.bare.hwm/(1<<20), r.bare.rss0/(1<<20), r.bare.rss1/(1<<20))
-		fmt.Fprintf(os.Stderr, "%6d %-5s round %d  tickwatch %7.1f CPU ms/1k polls  RSS %5.1f MiB peak, %.1f -> %.1f MiB over the window  (%.2fx; %.2f dry runs per status call, %d scrapes in the window)\n",
-			towns, scheme, round, r.ours.cpuPer1k, r.ours.hwm/(1<<20), r.ours.rss0/(1<<20), r.ours.rss1/(1<<20), r.ours.cpuPer1k/r.bare.cpuPer1k, r.ours.dryPerPoll, r.ours.scrapes)
+		fmt.Fprintf(os.Stderr, "%6d %-5s round %d  tickwatch %7.1f CPU ms/1k polls  RSS %5.1f MiB peak, %.1f -> %.1f MiB over the window  (%.2fx; %.2f dry runs per status call, %d scrapes in the window; %.0f Sentry events in the outbox)\n",
+			towns, scheme, round, r.ours.cpuPer1k, r.ours.hwm/(1<<20), r.ours.rss0/(1<<20), r.ours.rss1/(1<<20), r.ours.cpuPer1k/r.bare.cpuPer1k, r.ours.dryPerPoll, r.ours.scrapes, r.ours.outbox)
 		rows = append(rows, r)
 	}
 	return rows, nil
@@ -307,6 +318,9 @@ func (h *harness) runTickwatch(t *target, towns int, dir string, gate func()) (r
 	// be what is measured.
 	cfg := fmt.Sprintf("target:\n  url: %s\n  towns_file: %s\n%spoll:\n  interval: %s\n  concurrency: %d\n  max_requests_per_second: %d\ndedupe:\n  state_dir: %s\n",
 		t.srv.URL, townsFile, tls, h.interval, h.concurrency, max(1000, 4*towns), state)
+	if h.sentry != nil {
+		cfg += fmt.Sprintf("sentry:\n  dsn: %s\n", h.sentry.DSN())
+	}
 	cfgFile := filepath.Join(dir, "tickwatch.yml")
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		return run{}, err
@@ -383,7 +397,7 @@ func (h *harness) runTickwatch(t *target, towns int, dir string, gate func()) (r
 	}
 	r.plainMs, r.plainBytes = plain.ms, plain.bytes
 	r.series, r.seriesPerTown = plain.series, plain.townSeries/float64(towns)
-	r.heapInuse = plain.heapInuse
+	r.heapInuse, r.outbox = plain.heapInuse, plain.outbox
 	r.gzipMs = median(r.gzipScrape)
 	if r.hwm, err = highWater(p.Pid()); err != nil {
 		return r.run, err
@@ -439,6 +453,7 @@ type scrape struct {
 	bytes              int
 	series, townSeries float64
 	heapInuse          float64
+	outbox             float64
 	err                error
 }
 
@@ -492,6 +507,9 @@ func scrapeOnce(ctx context.Context, base string, gz bool) scrape {
 		}
 		if v, ok := bytes.CutPrefix(line, []byte("go_memstats_heap_inuse_bytes ")); ok {
 			s.heapInuse, _ = strconv.ParseFloat(string(v), 64)
+		}
+		if v, ok := bytes.CutPrefix(line, []byte("tickwatch_sentry_outbox_events ")); ok {
+			s.outbox, _ = strconv.ParseFloat(string(v), 64)
 		}
 		s.series++
 		if bytes.Contains(line, []byte(`town="`)) {

@@ -46,7 +46,7 @@ var allowed = map[string][]string{
 
 	// The soak and fault run (make soak), and test-only packages.
 	"bench/soak":          {"alerts", "alerts/sentrytest", "bench/internal/proc", "dedupe", "gastown"},
-	"bench/fleet":         {"bench/internal/proc", "internal/gastowntest"},
+	"bench/fleet":         {"alerts/sentrytest", "bench/internal/proc", "internal/gastowntest"},
 	"bench/internal/proc": nil,
 	"bench/workerload":    {"bench/internal/proc"},
 	"deploy":              nil,

@@ -35,14 +35,19 @@ const (
 // record is one transition waiting for Sentry.
 type record struct {
 	key        uint64
-	EventID    string            `json:"event_id"`
-	Step       string            `json:"step,omitempty"`
-	Transition dedupe.Transition `json:"transition"`
-	EnqueuedAt time.Time         `json:"enqueued_at"`
+	EventID    string             `json:"event_id"`
+	Step       string             `json:"step,omitempty"`
+	Transition *dedupe.Transition `json:"transition"` // in memory only while picked (see pick)
+	EnqueuedAt time.Time          `json:"enqueued_at"`
 	// NotFoundSince is when a resolve's lookup was first answered 404 (the
 	// event not yet processed by Sentry); it is retried until
 	// LookupPatience has passed.
 	NotFoundSince time.Time `json:"not_found_since,omitzero"`
+
+	// kind and town are the transition's, which the queues and the logs
+	// read while it is on disk only.
+	kind dedupe.Kind
+	town string
 
 	notBefore time.Time // a resolve waiting for its next lookup
 	notFound  int       // 404 answers since the process started
@@ -55,7 +60,47 @@ func (r *record) class() string {
 	if r.Step != stepEvent {
 		return r.Step
 	}
-	return string(r.Transition.Kind)
+	return string(r.kind)
+}
+
+// setAside keeps r's transition on disk only. An outbox of thousands of
+// entries (a fleet-wide incident waiting out the rate limit or an outage)
+// would otherwise hold all of them: they were a fifth of the heap at 10,000
+// towns with every town's violation pending.
+func (r *record) setAside() {
+	r.kind, r.town = r.Transition.Kind, r.Transition.Town
+	r.Transition = nil
+}
+
+// pick reads the transition of the entry the sender takes next back from
+// the store, without its triage (see triage). It stays in memory until the
+// entry leaves: only entries at the head of a queue are picked.
+func (o *outbox) pick(r *record) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.pending[r.EventID] != r {
+		return errGone
+	}
+	if r.Transition != nil {
+		return nil
+	}
+	var stored record
+	err := o.db.View(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketPending).Get(keyBytes(r.key))
+		if v == nil {
+			return errors.New("not in the store")
+		}
+		return json.Unmarshal(v, &stored)
+	})
+	if err == nil && stored.Transition == nil {
+		err = errors.New("no transition")
+	}
+	if err != nil {
+		return fmt.Errorf("read event %s back from %s: %w", r.EventID, o.path, err)
+	}
+	stored.Transition.Triage = nil
+	r.Transition = stored.Transition
+	return nil
 }
 
 // issue is what the outbox knows of one Sentry issue: the events of one
@@ -167,12 +212,12 @@ func (o *outbox) load(db *bolt.DB) error {
 			if r.key >= o.next {
 				o.next = r.key + 1
 			}
-			if err := json.Unmarshal(v, &r); err != nil || r.EventID == "" || !knownKind(r.Transition.Kind) || !knownStep(&r) {
+			if err := json.Unmarshal(v, &r); err != nil || r.EventID == "" || r.Transition == nil || !knownKind(r.Transition.Kind) || !knownStep(&r) {
 				o.logger.Error("dropping unreadable outbox entry", "key", r.key, "err", err)
 				bad = append(bad, append([]byte(nil), k...))
 				return nil
 			}
-			r.Transition.Triage = nil // on disk only (see triage)
+			r.setAside()
 			o.push(&r)
 			return nil
 		})
@@ -260,7 +305,7 @@ func (o *outbox) add(es []entry, now time.Time) (added, dropped int, err error) 
 			if o.pending[id] != nil || inBatch[id] || db.Get([]byte(id)) != nil {
 				continue
 			}
-			r := &record{key: next, EventID: id, Step: e.step, Transition: e.t, EnqueuedAt: now}
+			r := &record{key: next, EventID: id, Step: e.step, Transition: &e.t, EnqueuedAt: now, kind: e.t.Kind, town: e.t.Town}
 			v, err := json.Marshal(r)
 			if err != nil {
 				return fmt.Errorf("encode transition %s: %w", id, err)
@@ -297,7 +342,7 @@ func (o *outbox) add(es []entry, now time.Time) (added, dropped int, err error) 
 	o.next = next
 	o.release()
 	for _, r := range fresh {
-		r.Transition.Triage = nil // on disk only (see triage)
+		r.setAside()
 		o.push(r)
 	}
 	for range dropped {
@@ -457,8 +502,9 @@ func (o *outbox) save(r *record) error {
 	}
 	err := o.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketPending)
-		full := *r
-		full.Transition.Triage = storedTriage(b, r.key)
+		full, t := *r, *r.Transition // picked: the sender saves only what it took
+		t.Triage = storedTriage(b, r.key)
+		full.Transition = &t
 		v, err := json.Marshal(&full)
 		if err != nil {
 			return err

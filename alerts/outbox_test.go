@@ -16,6 +16,7 @@ import (
 
 	bolt "go.etcd.io/bbolt"
 
+	"github.com/tickwatch/tickwatch/alerts/sentrytest"
 	"github.com/tickwatch/tickwatch/dedupe"
 	"github.com/tickwatch/tickwatch/gastown"
 	"github.com/tickwatch/tickwatch/internal/durable"
@@ -124,6 +125,14 @@ func TestDoneMarkFailureBacksOff(t *testing.T) {
 	h := newHarness(t, nil)
 	h.enqueue([]dedupe.Transition{transition("a", dedupe.Opened, 1)})
 	path := filepath.Join(h.dir, OutboxFile)
+	// A disk that refuses writes still serves reads from the map; a closed
+	// file refuses both, so the entry is read back first, as the sender
+	// does once it reaches the head of its queue.
+	for _, r := range h.n.box.pending {
+		if err := h.n.box.pick(r); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := h.n.box.db.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -207,14 +216,20 @@ func TestTriageStaysOnDisk(t *testing.T) {
 			t.Fatalf("%d entries pending, want 1", len(h.n.box.pending))
 		}
 		for _, r := range h.n.box.pending {
-			if r.Transition.Triage != nil {
-				t.Errorf("the pending entry holds its triage in memory")
+			if r.Transition != nil {
+				t.Errorf("the pending entry holds its transition in memory")
 			}
 			return r
 		}
 		return nil
 	}
 	r := inMemory()
+	if err := h.n.box.pick(r); err != nil {
+		t.Fatal(err)
+	}
+	if r.Transition == nil || r.Transition.Town != "a" || r.Transition.Triage != nil {
+		t.Fatalf("picked transition %+v, want town a without its triage", r.Transition)
+	}
 	if err := h.n.box.save(r); err != nil {
 		t.Fatal(err)
 	}
@@ -230,6 +245,91 @@ func TestTriageStaysOnDisk(t *testing.T) {
 	evs := h.srv.Events()
 	if len(evs) != 1 || evs[0].Tags["rig"] != "rig-x" || !strings.Contains(string(evs[0].Raw), "polecat-1 hooked") {
 		t.Fatalf("events %d, the first without the stored triage: %+v", len(evs), evs)
+	}
+}
+
+// TestUnreadableEntryWaits: an entry the sender cannot read back from the
+// store is neither sent bare nor dropped: the sender backs off, and sends it
+// whole once the store reads again.
+func TestUnreadableEntryWaits(t *testing.T) {
+	h := newHarness(t, nil)
+	tr := transition("a", dedupe.Opened, 1)
+	h.enqueue([]dedupe.Transition{tr})
+	path := filepath.Join(h.dir, OutboxFile)
+	if err := h.n.box.db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []time.Duration{time.Second, 2 * time.Second} {
+		if got := h.n.SendDue(context.Background()); got != want {
+			t.Fatalf("round %d: wait %s, want %s", i, got, want)
+		}
+		h.clock.Add(want)
+	}
+	if got := h.n.Stats(); got != (Stats{Pending: 1}) || h.srv.Requests() != 0 {
+		t.Fatalf("stats %+v and %d requests while the store cannot be read, want 1 pending, none sent", got, h.srv.Requests())
+	}
+	if !strings.Contains(h.logs.String(), `msg="cannot read sentry outbox"`) {
+		t.Errorf("no log line for the unreadable entry: %s", h.logs.String())
+	}
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.n.box.db = db
+	if got := h.n.SendDue(context.Background()); got != 0 {
+		t.Fatalf("wait %s once the store reads, want 0", got)
+	}
+	evs := h.srv.Events()
+	if len(evs) != 1 || evs[0].Tags["town"] != "a" || !strings.Contains(string(evs[0].Raw), tr.Message) {
+		t.Fatalf("events %+v, want town a's, with its message", evs)
+	}
+}
+
+// TestQueueKeepsTransitionsOnDisk: of a queue of many entries, memory holds
+// the transition of the one being sent only, also after a restart, and
+// every entry is sent whole.
+func TestQueueKeepsTransitionsOnDisk(t *testing.T) {
+	h := newHarness(t, nil)
+	var ts []dedupe.Transition
+	for i := range 50 {
+		ts = append(ts, transition(fmt.Sprintf("town-%02d", i), dedupe.Opened, 1))
+	}
+	h.enqueue(ts)
+	held := func() (n int) {
+		h.n.box.mu.Lock()
+		defer h.n.box.mu.Unlock()
+		for _, r := range h.n.box.pending {
+			if r.Transition != nil {
+				n++
+			}
+		}
+		return n
+	}
+	if n := held(); n != 0 {
+		t.Fatalf("%d of 50 queued entries hold their transition in memory", n)
+	}
+	h.srv.Script(sentrytest.Reply{Status: 503})
+	h.n.SendDue(context.Background()) // picks the head, which Sentry refuses
+	if n := held(); n != 1 {
+		t.Fatalf("%d entries hold their transition after one attempt, want the head's", n)
+	}
+	if err := h.n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	h.open()
+	if n := held(); n != 0 {
+		t.Fatalf("%d entries hold their transition after a restart", n)
+	}
+	h.drain()
+	var towns []string
+	for _, e := range h.srv.Events() {
+		if !strings.Contains(string(e.Raw), "has no hook") {
+			t.Errorf("event %s without the violation's message", e.EventID)
+		}
+		towns = append(towns, e.Tags["town"])
+	}
+	if len(towns) != 50 || towns[0] != "town-00" || towns[49] != "town-49" {
+		t.Errorf("sent towns %v, want town-00 to town-49 in order", towns)
 	}
 }
 

@@ -60,8 +60,22 @@ func (n *Notifier) SendDue(ctx context.Context) time.Duration {
 			res.CancelAt(now)
 			return d
 		}
+		resolve := r.Step == stepResolve && n.api.Load() != nil
+		if err := n.box.pick(r); err != nil {
+			res.CancelAt(now)
+			if errors.Is(err, errGone) {
+				continue
+			}
+			n.logger.Error("cannot read sentry outbox", "err", err)
+			if resolve {
+				n.pauseAPIAfterStoreFailure(now)
+			} else {
+				n.pauseAfterStoreFailure(now)
+			}
+			continue
+		}
 		sent = true
-		if r.Step == stepResolve && n.api.Load() != nil {
+		if resolve {
 			n.resolveStep(ctx, r)
 			continue
 		}
@@ -119,7 +133,7 @@ func (n *Notifier) next(now time.Time) (*record, time.Duration) {
 // deliver hands the event to the sentry client, which fills in SDK and
 // runtime data and calls the transport synchronously.
 func (n *Notifier) deliver(ctx context.Context, r *record) outcome {
-	t := r.Transition
+	t := *r.Transition
 	t.Triage = n.box.triage(r)
 	ev := newEvent(t, n.spec.Load())
 	n.transport.begin(ctx)
@@ -137,7 +151,7 @@ func (n *Notifier) settle(r *record, o outcome) {
 	switch {
 	case o.accepted():
 		n.sent.Add(1)
-		key := n.issueKey(r.Transition)
+		key := n.issueKey(*r.Transition)
 		is := n.box.issue(key)
 		is.LastEvent, is.Resolved, is.At = r.key, false, now
 		if is.GroupID == "" && is.EventID == "" {
@@ -159,7 +173,7 @@ func (n *Notifier) settle(r *record, o outcome) {
 		// This event will never be accepted; it must not block the rest.
 		n.failed.Add(1)
 		n.dropped.Add(1)
-		n.logger.Error("sentry rejected event; dropped", "event_id", r.EventID, "status", o.status, "town", r.Transition.Town, "transition", r.Transition.Kind)
+		n.logger.Error("sentry rejected event; dropped", "event_id", r.EventID, "status", o.status, "town", r.town, "transition", r.kind)
 		if !n.markDone(r, resultRejected, now, "", nil) {
 			n.pauseAfterStoreFailure(now)
 		}
@@ -189,7 +203,7 @@ func (n *Notifier) issueKey(t dedupe.Transition) string {
 // when the group id is not known yet, else the resolve itself.
 func (n *Notifier) resolveStep(ctx context.Context, r *record) {
 	api := n.api.Load()
-	key := n.issueKey(r.Transition)
+	key := n.issueKey(*r.Transition)
 	is := n.box.issue(key)
 	now := n.now()
 	switch {
@@ -220,7 +234,7 @@ func (n *Notifier) resolveStep(ctx context.Context, r *record) {
 		// No event of the issue known to be accepted (sent before the
 		// outbox kept issues, or forgotten): the violation's opened event,
 		// the one before its resolve unless it was repeated.
-		prev := r.Transition
+		prev := *r.Transition
 		prev.Kind, prev.Seq = dedupe.Opened, prev.Seq-1
 		eventID = EventID(prev)
 		if res := n.box.doneResult(eventID); r.Transition.Seq < 2 || res == resultDropped || res == resultRejected {
@@ -338,7 +352,7 @@ func (n *Notifier) apiFailed(r *record, call string, c *apiCounters, o outcome, 
 	n.apiFailures++
 	wait := max(backoff(n.apiFailures), o.pause)
 	n.apiPausedUntil = now.Add(wait)
-	n.logger.Warn("sentry API call failed; will retry", "call", call, "town", r.Transition.Town, "reason", o.reason(), "retry_in", wait)
+	n.logger.Warn("sentry API call failed; will retry", "call", call, "town", r.town, "reason", o.reason(), "retry_in", wait)
 }
 
 // tokenHint says what a refused token most likely lacks.
@@ -352,7 +366,7 @@ func tokenHint(status int) string {
 // giveUp ends a resolve whose issue stays open in Sentry.
 func (n *Notifier) giveUp(r *record, why string, now time.Time) {
 	n.unresolved.Add(1)
-	n.logger.Warn("sentry issue not resolved; resolve it by hand", "town", r.Transition.Town, "invariant", r.Transition.Invariant,
+	n.logger.Warn("sentry issue not resolved; resolve it by hand", "town", r.town, "invariant", r.Transition.Invariant,
 		"message", r.Transition.Message, "why", why)
 	n.markDone(r, resultUnresolved, now, "", nil)
 }

@@ -537,15 +537,15 @@ func (d *decoder) str() []byte {
 
 // special reports whether any of the eight bytes in w is a quote, a
 // backslash or a control character (below 0x20): the bytes a string scan
-// must stop at. Bytes of 0x80 and above never are, so no byte's test can
-// borrow into its neighbour's.
+// must stop at. Each test asks whether a byte is below n (1 for the quote
+// and the backslash, after an XOR makes them 0): subtracting n from every
+// byte sets the high bit of a byte that was below it, and &^ drops the
+// bytes whose high bit was set already. A borrow leaves only a byte that
+// was below n, so the answer is exact; the byte loop finds which.
 func special(w uint64) bool {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	quote := w ^ (ones * '"')
 	slash := w ^ (ones * '\\')
-	// x-0x01.. sets a byte's high bit when the byte was 0 (or, past a
-	// borrow, in a higher byte only after a true hit below it); &^w drops
-	// bytes that had it set already.
 	hit := (quote - ones) &^ quote
 	hit |= (slash - ones) &^ slash
 	hit |= (w - ones*0x20) &^ w

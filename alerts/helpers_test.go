@@ -18,6 +18,8 @@ import (
 	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/dedupe"
 	"github.com/tickwatch/tickwatch/gastown"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // clock is a manual time source shared by tracker, notifier and limiter.
@@ -184,4 +186,24 @@ func calls(srv *sentrytest.Server) []string {
 		out = append(out, fmt.Sprintf("%s %s %d", c.Method, c.Path, c.Status))
 	}
 	return out
+}
+
+// closeBox closes the outbox's file under the notifier: nothing can be
+// written to it or read from it until reopenBox.
+func (h *harness) closeBox() {
+	h.t.Helper()
+	if err := h.n.box.db.Close(); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// reopenBox opens the outbox's file again under the notifier; read-only, it
+// is a disk that serves reads and refuses writes.
+func (h *harness) reopenBox(readOnly bool) {
+	h.t.Helper()
+	db, err := bolt.Open(filepath.Join(h.dir, OutboxFile), 0o600, &bolt.Options{ReadOnly: readOnly})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.n.box.db = db
 }

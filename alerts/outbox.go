@@ -37,7 +37,7 @@ type record struct {
 	key        uint64
 	EventID    string             `json:"event_id"`
 	Step       string             `json:"step,omitempty"`
-	Transition *dedupe.Transition `json:"transition"` // in memory only while picked (see pick)
+	Transition *dedupe.Transition `json:"transition"` // in memory only once picked (see pick)
 	EnqueuedAt time.Time          `json:"enqueued_at"`
 	// NotFoundSince is when a resolve's lookup was first answered 404 (the
 	// event not yet processed by Sentry); it is retried until
@@ -72,17 +72,21 @@ func (r *record) setAside() {
 	r.Transition = nil
 }
 
-// pick reads the transition of the entry the sender takes next back from
-// the store, without its triage (see triage). It stays in memory until the
-// entry leaves: only entries at the head of a queue are picked.
-func (o *outbox) pick(r *record) error {
+// pick readies the entry the sender takes next. It reads the entry back
+// from the store when its transition is set aside, and keeps the
+// transition in memory until the entry leaves (in practice the head of a
+// queue). With withTriage it also returns, from the same read, what the
+// poll saw of the town: the in-memory queues leave the triage out, since an
+// opened event's status rows and recent events are most of its size, and it
+// is read for each attempt to send the event. Nil when the entry has none.
+func (o *outbox) pick(r *record, withTriage bool) (*gastown.Triage, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.pending[r.EventID] != r {
-		return errGone
+		return nil, errGone
 	}
-	if r.Transition != nil {
-		return nil
+	if r.Transition != nil && !withTriage {
+		return nil, nil
 	}
 	var stored record
 	err := o.db.View(func(tx *bolt.Tx) error {
@@ -96,11 +100,14 @@ func (o *outbox) pick(r *record) error {
 		err = errors.New("no transition")
 	}
 	if err != nil {
-		return fmt.Errorf("read event %s back from %s: %w", r.EventID, o.path, err)
+		return nil, fmt.Errorf("read event %s back from %s: %w", r.EventID, o.path, err)
 	}
-	stored.Transition.Triage = nil
-	r.Transition = stored.Transition
-	return nil
+	tr := stored.Transition.Triage
+	if r.Transition == nil {
+		stored.Transition.Triage = nil
+		r.Transition = stored.Transition
+	}
+	return tr, nil
 }
 
 // issue is what the outbox knows of one Sentry issue: the events of one
@@ -515,20 +522,6 @@ func (o *outbox) save(r *record) error {
 		return fmt.Errorf("update entry %s in %s: %w", r.EventID, o.path, err)
 	}
 	return nil
-}
-
-// triage reads what the poll saw of a pending entry's town from the store.
-// The in-memory queues leave it out: an opened event's triage (status rows,
-// recent events) is most of its size, and an outbox of many thousand
-// entries waiting out a Sentry outage or the rate limit would hold them
-// all. Nil when the entry has none or cannot be read.
-func (o *outbox) triage(r *record) *gastown.Triage {
-	var tr *gastown.Triage
-	_ = o.db.View(func(tx *bolt.Tx) error {
-		tr = storedTriage(tx.Bucket(bucketPending), r.key)
-		return nil
-	})
-	return tr
 }
 
 func storedTriage(b *bolt.Bucket, key uint64) *gastown.Triage {

@@ -100,18 +100,12 @@ func TestDoneIDsPruned(t *testing.T) {
 func TestEnqueueFailureKeptAndRetried(t *testing.T) {
 	h := newHarness(t, nil)
 	// Make the outbox unwritable by closing its file under the notifier.
-	if err := h.n.box.db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	h.closeBox()
 	err := h.n.Enqueue([]dedupe.Transition{transition("a", dedupe.Opened, 1)})
 	if err == nil || !strings.Contains(err.Error(), "enqueue 1 transitions: write sentry outbox") {
 		t.Fatalf("Enqueue on a closed outbox: %v", err)
 	}
-	db, err := bolt.Open(filepath.Join(h.dir, OutboxFile), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.n.box.db = db
+	h.reopenBox(false)
 	h.enqueue([]dedupe.Transition{transition("b", dedupe.Opened, 1)})
 	if p := h.n.Stats().Pending; p != 2 {
 		t.Fatalf("pending %d, want the kept transition and the new one", p)
@@ -124,18 +118,8 @@ func TestEnqueueFailureKeptAndRetried(t *testing.T) {
 func TestDoneMarkFailureBacksOff(t *testing.T) {
 	h := newHarness(t, nil)
 	h.enqueue([]dedupe.Transition{transition("a", dedupe.Opened, 1)})
-	path := filepath.Join(h.dir, OutboxFile)
-	// A disk that refuses writes still serves reads from the map; a closed
-	// file refuses both, so the entry is read back first, as the sender
-	// does once it reaches the head of its queue.
-	for _, r := range h.n.box.pending {
-		if err := h.n.box.pick(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := h.n.box.db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	h.closeBox()
+	h.reopenBox(true)
 	for i, want := range []time.Duration{time.Second, 2 * time.Second} {
 		if got := h.n.SendDue(context.Background()); got != want {
 			t.Fatalf("round %d: wait %s, want %s", i, got, want)
@@ -151,11 +135,8 @@ func TestDoneMarkFailureBacksOff(t *testing.T) {
 	if !strings.Contains(h.logs.String(), `msg="cannot update sentry outbox"`) {
 		t.Errorf("no log line for the failed done mark: %s", h.logs.String())
 	}
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.n.box.db = db
+	h.closeBox()
+	h.reopenBox(false)
 	if got := h.n.SendDue(context.Background()); got != 0 {
 		t.Fatalf("wait %s once the outbox is writable, want 0", got)
 	}
@@ -176,9 +157,7 @@ func TestEnqueueFailureHoldsAtMostMaxPending(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.open(WithMaxPending(2))
-	if err := h.n.box.db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	h.closeBox()
 	err := h.n.Enqueue([]dedupe.Transition{transition("a", dedupe.Opened, 1), transition("b", dedupe.Opened, 1), transition("c", dedupe.Opened, 1)})
 	if err == nil || !strings.HasPrefix(err.Error(), "enqueue 2 transitions: ") {
 		t.Fatalf("Enqueue on a closed outbox: %v", err)
@@ -186,11 +165,7 @@ func TestEnqueueFailureHoldsAtMostMaxPending(t *testing.T) {
 	if got := h.n.Stats(); got != (Stats{Dropped: 1}) {
 		t.Fatalf("stats %+v, want the oldest dropped and counted", got)
 	}
-	db, err := bolt.Open(filepath.Join(h.dir, OutboxFile), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.n.box.db = db
+	h.reopenBox(false)
 	h.enqueue(nil)
 	h.drain()
 	var got []string
@@ -224,7 +199,7 @@ func TestTriageStaysOnDisk(t *testing.T) {
 		return nil
 	}
 	r := inMemory()
-	if err := h.n.box.pick(r); err != nil {
+	if _, err := h.n.box.pick(r, false); err != nil {
 		t.Fatal(err)
 	}
 	if r.Transition == nil || r.Transition.Town != "a" || r.Transition.Triage != nil {
@@ -233,7 +208,7 @@ func TestTriageStaysOnDisk(t *testing.T) {
 	if err := h.n.box.save(r); err != nil {
 		t.Fatal(err)
 	}
-	if got := h.n.box.triage(r); got == nil || got.Rig != "rig-x" || len(got.RecentEvents) != 1 {
+	if got, err := h.n.box.pick(r, true); err != nil || got == nil || got.Rig != "rig-x" || len(got.RecentEvents) != 1 {
 		t.Fatalf("triage read from the store after a rewrite = %+v", got)
 	}
 	if err := h.n.Close(); err != nil {
@@ -255,10 +230,7 @@ func TestUnreadableEntryWaits(t *testing.T) {
 	h := newHarness(t, nil)
 	tr := transition("a", dedupe.Opened, 1)
 	h.enqueue([]dedupe.Transition{tr})
-	path := filepath.Join(h.dir, OutboxFile)
-	if err := h.n.box.db.Close(); err != nil {
-		t.Fatal(err)
-	}
+	h.closeBox()
 	for i, want := range []time.Duration{time.Second, 2 * time.Second} {
 		if got := h.n.SendDue(context.Background()); got != want {
 			t.Fatalf("round %d: wait %s, want %s", i, got, want)
@@ -271,11 +243,7 @@ func TestUnreadableEntryWaits(t *testing.T) {
 	if !strings.Contains(h.logs.String(), `msg="cannot read sentry outbox"`) {
 		t.Errorf("no log line for the unreadable entry: %s", h.logs.String())
 	}
-	db, err := bolt.Open(path, 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.n.box.db = db
+	h.reopenBox(false)
 	if got := h.n.SendDue(context.Background()); got != 0 {
 		t.Fatalf("wait %s once the store reads, want 0", got)
 	}
@@ -356,7 +324,7 @@ func TestOutboxGivesItsPagesBack(t *testing.T) {
 		pending := slices.Collect(maps.Values(box.pending))
 		box.mu.Unlock()
 		for _, r := range pending {
-			if tr := box.triage(r); tr == nil || len(tr.Rig) != 4000 {
+			if tr, err := box.pick(r, true); err != nil || tr == nil || len(tr.Rig) != 4000 {
 				t.Fatalf("triage of %s not read back", r.EventID)
 			}
 		}

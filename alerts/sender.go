@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tickwatch/tickwatch/dedupe"
+	"github.com/tickwatch/tickwatch/gastown"
 )
 
 // Backoff after failed attempts (network error, 5xx, 401/403, and a lookup
@@ -61,7 +62,8 @@ func (n *Notifier) SendDue(ctx context.Context) time.Duration {
 			return d
 		}
 		resolve := r.Step == stepResolve && n.api.Load() != nil
-		if err := n.box.pick(r); err != nil {
+		triage, err := n.box.pick(r, !resolve)
+		if err != nil {
 			res.CancelAt(now)
 			if errors.Is(err, errGone) {
 				continue
@@ -79,7 +81,7 @@ func (n *Notifier) SendDue(ctx context.Context) time.Duration {
 			n.resolveStep(ctx, r)
 			continue
 		}
-		o := n.deliver(ctx, r)
+		o := n.deliver(ctx, r, triage)
 		if ctx.Err() != nil && !o.accepted() {
 			return 0 // shutting down: the entry stays for the next start
 		}
@@ -130,11 +132,12 @@ func (n *Notifier) next(now time.Time) (*record, time.Duration) {
 	return nil, wait
 }
 
-// deliver hands the event to the sentry client, which fills in SDK and
-// runtime data and calls the transport synchronously.
-func (n *Notifier) deliver(ctx context.Context, r *record) outcome {
+// deliver hands the event, with the triage read back with it, to the sentry
+// client, which fills in SDK and runtime data and calls the transport
+// synchronously.
+func (n *Notifier) deliver(ctx context.Context, r *record, triage *gastown.Triage) outcome {
 	t := *r.Transition
-	t.Triage = n.box.triage(r)
+	t.Triage = triage
 	ev := newEvent(t, n.spec.Load())
 	n.transport.begin(ctx)
 	id := n.client.CaptureEvent(ev, nil, nil)

@@ -108,8 +108,8 @@ func main() {
 	if h.together {
 		order = "together"
 	}
-	fmt.Printf("\n%s, %d CPUs, %s, interval %s, warm-up %s, window %s, concurrency %d, scrapes %v, clients %s, tickwatch args %q, env %q, took %s\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.Version(), h.interval, h.warmup, h.window, h.concurrency, h.scrape, order, h.extraArgs, h.extraEnv, time.Since(start).Round(time.Second))
+	fmt.Printf("\n%s, %d CPUs, %s, interval %s, warm-up %s, window %s, concurrency %d, scrapes %v, Sentry %v, clients %s, tickwatch args %q, env %q, took %s\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.Version(), h.interval, h.warmup, h.window, h.concurrency, h.scrape, h.sentry != nil, order, h.extraArgs, h.extraEnv, time.Since(start).Round(time.Second))
 	printTable(os.Stdout, rows)
 	if h.sentry != nil {
 		fmt.Printf("\nSentry received %d events in all.\n", len(h.sentry.Events()))

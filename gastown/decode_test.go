@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"os"
 	"reflect"
 	"strings"
 	"sync"
@@ -149,5 +150,42 @@ func TestInternKeepsOneCopy(t *testing.T) {
 	}
 	if got := intern([]byte("intern-test-word")); unsafe.StringData(got) != unsafe.StringData(first) {
 		t.Error("a word interned before the bound was reached lost its copy")
+	}
+}
+
+// BenchmarkPollDecode: the poll's walk of the sample answers next to
+// encoding/json decoding them into the same types, in one run.
+func BenchmarkPollDecode(b *testing.B) {
+	for _, c := range []struct {
+		file string
+		walk func([]byte) error
+		std  func([]byte) error
+	}{
+		{"status.json",
+			func(data []byte) error { var st statusPart; return decodeStatusPart(data, &st) },
+			func(data []byte) error { var st statusPart; return json.Unmarshal(data, &st) }},
+		{"dry-run.json",
+			func(data []byte) error { var d dryRunPart; return decodeDryRunPart(data, &d) },
+			func(data []byte) error { var d dryRunPart; return json.Unmarshal(data, &d) }},
+	} {
+		data, err := os.ReadFile("testdata/" + c.file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, d := range []struct {
+			name   string
+			decode func([]byte) error
+		}{{"walk", c.walk}, {"encoding-json", c.std}} {
+			decode := d.decode
+			b.Run(c.file+"/"+d.name, func(b *testing.B) {
+				b.SetBytes(int64(len(data)))
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := decode(data); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }

@@ -42,23 +42,33 @@ type dryRunPart struct {
 	Violations []Violation   `json:"violations"`
 }
 
-func decodeStatusPart(data []byte, st *statusPart) error {
+// statusFields are the parts of a status answer decodeStatusPart reads.
+type statusFields uint8
+
+const (
+	headFields statusFields = 1 << iota // alarmStatus
+	rowFields                           // agentMeta and beadSummary
+)
+
+// decodeStatusPart decodes the chosen fields of a status answer and skips
+// the others, checking only their syntax.
+func decodeStatusPart(data []byte, st *statusPart, fields statusFields) error {
 	d := decoder{data: data}
 	d.document(func() {
 		for key, ok := d.object(); ok; key, ok = d.next() {
-			switch fieldIndex(key, "alarmStatus", "agentMeta", "beadSummary") {
-			case 0:
+			switch i := fieldIndex(key, "alarmStatus", "agentMeta", "beadSummary"); {
+			case i == 0 && fields&headFields != 0:
 				d.alarmStatus(st)
-			case 1:
+			case i == 1 && fields&rowFields != 0:
 				decodeSlice(&d, &st.AgentMeta, (*decoder).agentRow)
-			case 2:
+			case i == 2 && fields&rowFields != 0:
 				decodeSlice(&d, &st.BeadSummary, (*decoder).beadRow)
 			default:
 				d.skip()
 			}
 		}
 	})
-	return d.result(data, st)
+	return result[statusPart](&d, data)
 }
 
 func decodeDryRunPart(data []byte, dr *dryRunPart) error {
@@ -89,7 +99,7 @@ func decodeDryRunPart(data []byte, dr *dryRunPart) error {
 			}
 		}
 	})
-	return d.result(data, dr)
+	return result[dryRunPart](&d, data)
 }
 
 func (d *decoder) alarmStatus(st *statusPart) {
@@ -310,13 +320,15 @@ func (d *decoder) end() {
 	}
 }
 
-// result is nil, or the error: in encoding/json's words when it rejects
-// the answer too, since those are clearer to whoever reads them.
-func (d *decoder) result(data []byte, ref any) error {
+// result is nil, or the error: in encoding/json's words, decoding into a
+// fresh T, when it rejects the answer too, since those are clearer to
+// whoever reads them.
+func result[T any](d *decoder, data []byte) error {
 	if d.err == nil {
 		return nil
 	}
-	if err := json.Unmarshal(data, ref); err != nil {
+	var v T
+	if err := json.Unmarshal(data, &v); err != nil {
 		return err
 	}
 	return d.err

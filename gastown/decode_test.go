@@ -60,7 +60,7 @@ func TestPollDecoderIsEncodingJSON(t *testing.T) {
 		strings.Repeat(`{"x":`, 10001) + `1` + strings.Repeat(`}`, 10001),
 		strings.Repeat(`[`, 20000),
 	}
-	sameAsEncodingJSON(t, status, decodeStatusPart)
+	sameAsEncodingJSON(t, status, func(data []byte, st *statusPart) error { return decodeStatusPart(data, st, headFields|rowFields) })
 	dryRun := []string{
 		`{"actions":[{"type":"x"}],"metrics":{"actionsEmitted":1,"actionsByType":{"x":1},"pendingEventCount":2,"eventsDrained":3}}`,
 		`{"violations":[]}`,
@@ -162,7 +162,7 @@ func BenchmarkPollDecode(b *testing.B) {
 		std  func([]byte) error
 	}{
 		{"status.json",
-			func(data []byte) error { var st statusPart; return decodeStatusPart(data, &st) },
+			func(data []byte) error { var st statusPart; return decodeStatusPart(data, &st, headFields|rowFields) },
 			func(data []byte) error { var st statusPart; return json.Unmarshal(data, &st) }},
 		{"dry-run.json",
 			func(data []byte) error { var d dryRunPart; return decodeDryRunPart(data, &d) },

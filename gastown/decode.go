@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/bits"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -525,7 +526,8 @@ func (d *decoder) str() []byte {
 	// Eight bytes at a time while none of them ends the plain run: most
 	// strings hold no escape, and their bytes are most of an answer.
 	for ; i+8 <= len(d.data); i += 8 {
-		if special(binary.LittleEndian.Uint64(d.data[i:])) {
+		if hit := special(binary.LittleEndian.Uint64(d.data[i:])); hit != 0 {
+			i += bits.TrailingZeros64(hit) / 8
 			break
 		}
 	}
@@ -547,21 +549,22 @@ func (d *decoder) str() []byte {
 	return nil
 }
 
-// special reports whether any of the eight bytes in w is a quote, a
-// backslash or a control character (below 0x20): the bytes a string scan
-// must stop at. Each test asks whether a byte is below n (1 for the quote
-// and the backslash, after an XOR makes them 0): subtracting n from every
-// byte sets the high bit of a byte that was below it, and &^ drops the
-// bytes whose high bit was set already. A borrow leaves only a byte that
-// was below n, so the answer is exact; the byte loop finds which.
-func special(w uint64) bool {
+// special marks with its high bit each of the eight bytes in w (little
+// endian) that is a quote, a backslash or a control character (below
+// 0x20): the bytes a string scan must stop at. Each test asks whether a
+// byte is below n (1 for the quote and the backslash, after an XOR makes
+// them 0): subtracting n from every byte sets the high bit of a byte that
+// was below it, and &^ drops the bytes whose high bit was set already. A
+// borrow from a marked byte may mark the bytes above it too, never one
+// below: the lowest mark is exact, and the scan stops there.
+func special(w uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	quote := w ^ (ones * '"')
 	slash := w ^ (ones * '\\')
 	hit := (quote - ones) &^ quote
 	hit |= (slash - ones) &^ slash
 	hit |= (w - ones*0x20) &^ w
-	return hit&highs != 0
+	return hit & highs
 }
 
 // unescape reads the rest of a string whose first escape is at i.

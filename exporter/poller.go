@@ -268,7 +268,7 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 	// goroutine per poll grew a fresh stack for every poll (2 % of the CPU
 	// at 10,000 towns).
 	type job struct {
-		town   string
+		town   dueTown
 		dryRun bool
 	}
 	jobs := make(chan job)
@@ -276,7 +276,7 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 	for range min(cap(sem), len(due)) {
 		go func() {
 			for j := range jobs {
-				p.pollTown(pollCtx, ctx, s, j.town, j.dryRun)
+				p.pollTown(pollCtx, ctx, s, j.town.id, j.town.prev, j.dryRun)
 				<-sem
 				wg.Done()
 			}
@@ -293,7 +293,7 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 		if due := start.Add(off); due.After(at) {
 			at = due
 		}
-		dryRun, why := p.planDryRun(town.id, p.snap.Get(town.id), s, at)
+		dryRun, why := p.planDryRun(town.id, town.prev, s, at)
 		requests := requestsPerPoll(*s)
 		if !dryRun {
 			requests--
@@ -313,7 +313,7 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 			p.logger.Debug("poll", "town", town.id, "dry_run", dryRun, "why", why)
 		}
 		wg.Add(1)
-		jobs <- job{town.id, dryRun}
+		jobs <- job{town, dryRun}
 	}
 	close(jobs)
 	wg.Wait()
@@ -342,6 +342,9 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 type dueTown struct {
 	id     string
 	offset time.Duration
+	// prev is the town's state as the tick found it: its poll, the only
+	// writer of it, plans and polls from this one read of the snapshot.
+	prev *TownState
 }
 
 // due lists the towns to poll this tick, each with its offset from the
@@ -354,7 +357,8 @@ func (p *Poller) due(owned map[string]bool, s *Settings, now time.Time, startBy 
 	out := make([]dueTown, 0, len(owned))
 	for id := range owned {
 		off := offset(id, s.Spread)
-		if at, ok := nextPoll(p.snap.Get(id), s); ok {
+		prev := p.snap.Get(id)
+		if at, ok := nextPoll(prev, s); ok {
 			if off = max(0, at.Sub(now)); off >= startBy {
 				continue
 			}
@@ -362,7 +366,7 @@ func (p *Poller) due(owned map[string]bool, s *Settings, now time.Time, startBy 
 		if p.behind[id] {
 			off = -1
 		}
-		out = append(out, dueTown{id, off})
+		out = append(out, dueTown{id, off, prev})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].offset != out[j].offset {
@@ -464,13 +468,13 @@ const (
 
 // poll makes both of a town's calls (the status unless off).
 func (p *Poller) poll(pollCtx, ctx context.Context, s *Settings, town string) {
-	p.pollTown(pollCtx, ctx, s, town, true)
+	p.pollTown(pollCtx, ctx, s, town, p.snap.Get(town), true)
 }
 
 // pollTown makes one town's calls: the status (unless off) and, when
-// dryRun, the dry run. A poll without a dry run keeps the last one's state
-// (see newTownState).
-func (p *Poller) pollTown(pollCtx, ctx context.Context, s *Settings, town string, dryRun bool) {
+// dryRun, the dry run, and replaces its state prev. A poll without a dry
+// run keeps the last one's state (see newTownState).
+func (p *Poller) pollTown(pollCtx, ctx context.Context, s *Settings, town string, prev *TownState, dryRun bool) {
 	po := gastown.PollOptions{Status: s.WithStatus, DryRun: dryRun}
 	po.KeepStatusBody = s.WithStatus && p.KeepStatusBody != nil && p.KeepStatusBody(town)
 	o := s.Client.Poll(pollCtx, town, po, p.now)
@@ -480,7 +484,6 @@ func (p *Poller) pollTown(pollCtx, ctx context.Context, s *Settings, town string
 	p.pollDuration.Observe(p.now().Sub(o.At).Seconds())
 	p.count(&p.pollCounts[0], o.StatusCall)
 	p.count(&p.pollCounts[1], o.DryRunCall)
-	prev := p.snap.Get(town)
 	switch {
 	case !o.OK() && (prev == nil || prev.Up):
 		p.logger.Warn("town down", "town", town, "err", o.Err())

@@ -1,10 +1,12 @@
 package exporter
 
 import (
+	"cmp"
 	"context"
 	"log/slog"
-	"sort"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -368,11 +370,11 @@ func (p *Poller) due(owned map[string]bool, s *Settings, now time.Time, startBy 
 		}
 		out = append(out, dueTown{id, off, prev})
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].offset != out[j].offset {
-			return out[i].offset < out[j].offset
+	slices.SortFunc(out, func(a, b dueTown) int {
+		if c := cmp.Compare(a.offset, b.offset); c != 0 {
+			return c
 		}
-		return out[i].id < out[j].id
+		return strings.Compare(a.id, b.id)
 	})
 	return out
 }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -44,6 +45,8 @@ type Client struct {
 	baseURL *url.URL
 	// followRedirects is http_client's follow_redirects.
 	followRedirects bool
+	// pollDeadline is the timeout the last polls share (see pollContext).
+	pollDeadline atomic.Pointer[sharedDeadline]
 }
 
 // NewClient builds a client on prometheus/common's HTTP client config.
@@ -222,12 +225,10 @@ type PollOptions struct {
 // keeps the status answer, for DecodeStatus.
 func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func() time.Time) Observation {
 	o := Observation{Town: town, At: now()}
-	if d, ok := ctx.Deadline(); !ok || c.timeout > 0 && time.Until(d) > c.timeout {
+	if d, ok := ctx.Deadline(); c.timeout > 0 && (!ok || time.Until(d) > c.timeout) {
 		// A deadline of the caller's that comes first (the end of the
 		// tick) bounds the poll without a timer of its own.
-		var cancel context.CancelFunc
-		ctx, cancel = c.withTimeout(ctx)
-		defer cancel()
+		ctx = c.pollContext(ctx, time.Now())
 	}
 	var st statusPart
 	rows := statusRows.Get().(*rowBuffers)
@@ -413,7 +414,33 @@ func (c *Client) townURL(town, call string) string {
 	return c.base + "/debug/towns/" + esc + "/" + call
 }
 
-// withTimeout bounds one call of the client's API (a poll is one call).
+// sharedDeadline is a context that ends at the client's timeout after it
+// was made, under parent (its Done channel).
+type sharedDeadline struct {
+	parent <-chan struct{}
+	ctx    context.Context
+	at     time.Time
+	// cancel is never called: polls may still hold ctx. Its timer, or the
+	// parent ending, releases it.
+	cancel context.CancelFunc
+}
+
+// pollContext bounds a poll by the client's timeout. The polls that start
+// within a hundredth of the timeout of each other under one parent (a
+// tick's polls start in batches) share one context: a context and timer
+// per poll were 2 % of the CPU at 10,000 towns. So a poll may end up to a
+// hundredth of the timeout early, never late.
+func (c *Client) pollContext(parent context.Context, now time.Time) context.Context {
+	if d := c.pollDeadline.Load(); d != nil && d.parent == parent.Done() && d.at.Sub(now) >= c.timeout-c.timeout/100 {
+		return d.ctx
+	}
+	at := now.Add(c.timeout)
+	ctx, cancel := context.WithDeadline(parent, at)
+	c.pollDeadline.Store(&sharedDeadline{parent: parent.Done(), ctx: ctx, at: at, cancel: cancel})
+	return ctx
+}
+
+// withTimeout bounds one call of the client's API other than a poll.
 func (c *Client) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if c.timeout <= 0 {
 		return context.WithCancel(ctx)

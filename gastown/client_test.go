@@ -311,6 +311,36 @@ func TestStatusRowsWaitForTheDryRun(t *testing.T) {
 	}
 }
 
+// TestPollsShareADeadline: polls that start within a hundredth of the
+// timeout of each other, under one parent, share one deadline; a later
+// poll, or one under another parent, gets its own, a whole timeout away.
+func TestPollsShareADeadline(t *testing.T) {
+	c := client(t, "http://gastown.test", func(o *ClientOptions) { o.Timeout = 4 * time.Second })
+	tick, endTick := context.WithCancel(context.Background())
+	defer endTick()
+	t0 := time.Now()
+	first := c.pollContext(tick, t0)
+	if d, ok := first.Deadline(); !ok || !d.Equal(t0.Add(4*time.Second)) {
+		t.Fatalf("deadline %v, %v; want %v", d, ok, t0.Add(4*time.Second))
+	}
+	if c.pollContext(tick, t0.Add(39*time.Millisecond)) != first {
+		t.Error("a poll 39 ms later must share the deadline")
+	}
+	later := c.pollContext(tick, t0.Add(41*time.Millisecond))
+	if d, _ := later.Deadline(); later == first || !d.Equal(t0.Add(4041*time.Millisecond)) {
+		t.Errorf("a poll 41 ms later: deadline %v, want its own", d)
+	}
+	other, endOther := context.WithCancel(context.Background())
+	defer endOther()
+	if c.pollContext(other, t0.Add(41*time.Millisecond)) == later {
+		t.Error("a poll under another parent must not share its deadline")
+	}
+	endTick()
+	if first.Err() == nil || later.Err() == nil {
+		t.Error("the shared deadlines must end with their parent")
+	}
+}
+
 func TestAuthFailureSaysSo(t *testing.T) {
 	srv := gastown(t, map[string]func(http.ResponseWriter, *http.Request){
 		"GET /debug/towns/t/status": body([]byte(`{"success":false,"error":"Unauthorized"}`), 401),

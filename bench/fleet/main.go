@@ -150,6 +150,7 @@ type run struct {
 	dryPerPoll float64 // dry-run calls per status call
 	hwm        float64 // VmHWM, bytes
 	rss0, rss1 float64 // VmRSS as the window opens and closes
+	bursts     []span  // the client's runs of status calls in the window
 
 	// tickwatch only
 	seriesPerTown, series float64
@@ -214,6 +215,10 @@ func (h *harness) compare(towns int, scheme string) ([]row, error) {
 			towns, scheme, round, r.bare.cpuPer1k, r.bare.hwm/(1<<20), r.bare.rss0/(1<<20), r.bare.rss1/(1<<20))
 		fmt.Fprintf(os.Stderr, "%6d %-5s round %d  tickwatch %7.1f CPU ms/1k polls  RSS %5.1f MiB peak, %.1f -> %.1f MiB over the window  (%.2fx; %.2f dry runs per status call, %d scrapes in the window; %.0f Sentry events in the outbox)\n",
 			towns, scheme, round, r.ours.cpuPer1k, r.ours.hwm/(1<<20), r.ours.rss0/(1<<20), r.ours.rss1/(1<<20), r.ours.cpuPer1k/r.bare.cpuPer1k, r.ours.dryPerPoll, r.ours.scrapes, r.ours.outbox)
+		if h.together {
+			fmt.Fprintf(os.Stderr, "%6d %-5s round %d  bursts: bare %.2f s, tickwatch %.2f s, %.0f %% of tickwatch's while the bare client's ran\n",
+				towns, scheme, round, meanLength(r.bare.bursts), meanLength(r.ours.bursts), 100*overlap(r.ours.bursts, r.bare.bursts))
+		}
 		rows = append(rows, r)
 	}
 	return rows, nil
@@ -425,6 +430,7 @@ func (h *harness) measure(p *proc.Proc, t *target, end func()) (measured, error)
 	m.windowStart = time.Now()
 	m.rss0, _ = resident(p.Pid())
 	time.Sleep(h.window)
+	m.bursts = t.burstsWithin(span{m.windowStart, time.Now()})
 	m.rss1, _ = resident(p.Pid())
 	cpu1, err := cpuTime(p.Pid())
 	polls1, dry1 := t.status.Load(), t.dryRuns.Load()
@@ -542,4 +548,41 @@ func printTable(w io.Writer, rows []row) {
 			r.bare.hwm/(1<<20), r.ours.hwm/(1<<20), r.ours.heapInuse/(1<<20), r.ours.seriesPerTown, r.ours.plainMs, r.ours.gzipMs,
 			float64(r.ours.plainBytes)/1e6, float64(r.ours.gzipBytes)/1e6)
 	}
+}
+
+// meanLength is the mean length of bursts, in seconds.
+func meanLength(bursts []span) float64 {
+	if len(bursts) == 0 {
+		return 0
+	}
+	var sum time.Duration
+	for _, b := range bursts {
+		sum += b.end.Sub(b.start)
+	}
+	return sum.Seconds() / float64(len(bursts))
+}
+
+// overlap is the share of the time in ours that falls within one of
+// theirs: together, the clients contend for the machine only then.
+func overlap(ours, theirs []span) float64 {
+	var total, shared time.Duration
+	for _, o := range ours {
+		total += o.end.Sub(o.start)
+		for _, t := range theirs {
+			end, start := o.end, o.start
+			if t.end.Before(end) {
+				end = t.end
+			}
+			if t.start.After(start) {
+				start = t.start
+			}
+			if d := end.Sub(start); d > 0 {
+				shared += d
+			}
+		}
+	}
+	if total == 0 {
+		return 0
+	}
+	return float64(shared) / float64(total)
 }

@@ -7,7 +7,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/tickwatch/tickwatch/internal/gastowntest"
 )
@@ -19,6 +21,38 @@ type target struct {
 	srv             *httptest.Server
 	caFile          string // the server's certificate, for HTTPS clients
 	status, dryRuns atomic.Int64
+
+	mu     sync.Mutex
+	bursts []span // the client's runs of status calls, oldest first
+}
+
+// span is a stretch of time; a burst is one of a client's runs of status
+// calls, each less than burstGap after the last.
+type span struct{ start, end time.Time }
+
+const burstGap = 300 * time.Millisecond
+
+func (t *target) noteStatusCall(now time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if n := len(t.bursts); n > 0 && now.Sub(t.bursts[n-1].end) < burstGap {
+		t.bursts[n-1].end = now
+		return
+	}
+	t.bursts = append(t.bursts, span{now, now})
+}
+
+// burstsWithin are the bursts that started within w.
+func (t *target) burstsWithin(w span) []span {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []span
+	for _, b := range t.bursts {
+		if !b.start.Before(w.start) && b.start.Before(w.end) {
+			out = append(out, b)
+		}
+	}
+	return out
 }
 
 func startTarget(https bool, dir string) (*target, error) {
@@ -38,6 +72,7 @@ func startTarget(https bool, dir string) (*target, error) {
 		case !strings.HasPrefix(r.URL.Path, "/debug/towns/"):
 		case r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/status"):
 			t.status.Add(1)
+			t.noteStatusCall(time.Now())
 			w.Write(status)
 			return
 		case r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/reconcile-dry-run"):

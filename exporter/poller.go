@@ -316,6 +316,7 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 		}
 		wg.Add(1)
 		jobs <- job{town, dryRun}
+		due[i].prev = nil // the poll replaces it: not kept to the tick's end
 	}
 	close(jobs)
 	wg.Wait()

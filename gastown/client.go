@@ -257,7 +257,7 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 		}
 	}
 	if o.Status != nil && po.DryRun && (o.DryRun == nil || o.DryRun.Violations == nil) {
-		if err := decodeStatusPart(status.data, &st, rowFields); err != nil {
+		if err := decodeStatusRows(status.data, &st); err != nil {
 			o.StatusCall.Err, o.Status = fmt.Errorf("%s: malformed JSON: %w", where("status", town), err), nil
 		}
 	}

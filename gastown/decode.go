@@ -35,6 +35,11 @@ type statusPart struct {
 	} `json:"alarmStatus"`
 	AgentMeta   []agentRow `json:"agentMeta"`
 	BeadSummary []beadRow  `json:"beadSummary"`
+
+	// rowsAt is where agentMeta and beadSummary begin (0: absent), when a
+	// walk without rowFields passed them; repeatedRows, when one came twice.
+	rowsAt       [2]int
+	repeatedRows bool
 }
 
 // dryRunPart is what a poll keeps of a dry-run answer: not the actions.
@@ -64,11 +69,37 @@ func decodeStatusPart(data []byte, st *statusPart, fields statusFields) error {
 				decodeSlice(&d, &st.AgentMeta, (*decoder).agentRow)
 			case i == 2 && fields&rowFields != 0:
 				decodeSlice(&d, &st.BeadSummary, (*decoder).beadRow)
+			case i == 1 || i == 2:
+				st.repeatedRows = st.repeatedRows || st.rowsAt[i-1] != 0
+				d.ws()
+				st.rowsAt[i-1] = d.off
+				d.skip()
 			default:
 				d.skip()
 			}
 		}
 	})
+	return result[statusPart](&d, data)
+}
+
+// decodeStatusRows decodes the rows that a walk without rowFields passed,
+// from where they begin.
+func decodeStatusRows(data []byte, st *statusPart) error {
+	if st.repeatedRows { // each in turn, as encoding/json would
+		return decodeStatusPart(data, st, rowFields)
+	}
+	d := decoder{data: data}
+	for i, at := range st.rowsAt {
+		if at == 0 || d.err != nil {
+			continue
+		}
+		d.off, d.depth = at, 1
+		if i == 0 {
+			decodeSlice(&d, &st.AgentMeta, (*decoder).agentRow)
+		} else {
+			decodeSlice(&d, &st.BeadSummary, (*decoder).beadRow)
+		}
+	}
 	return result[statusPart](&d, data)
 }
 

@@ -220,9 +220,8 @@ type PollOptions struct {
 // discard a good status.
 //
 // Poll decodes only what the sidecar uses: not the action list, not the
-// recent events, and of the status rows only what the invariant checks read,
-// only when no dry run names the violations. With KeepStatusBody it also
-// keeps the status answer, for DecodeStatus.
+// recent events, and of the status rows only what the invariant checks read.
+// With KeepStatusBody it also keeps the status answer, for DecodeStatus.
 func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func() time.Time) Observation {
 	o := Observation{Town: town, At: now()}
 	if d, ok := ctx.Deadline(); c.timeout > 0 && (!ok || time.Until(d) > c.timeout) {
@@ -234,19 +233,17 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 	rows := statusRows.Get().(*rowBuffers)
 	defer rows.put()
 	st.AgentMeta, st.BeadSummary = rows.agents[:0], rows.beads[:0]
-	var status heldBody
-	defer status.release()
 	if po.Status {
-		// With a dry run to come, the rows wait: they are read only if it
-		// names no violations (their syntax is checked now).
-		fields := headFields | rowFields
-		if po.DryRun {
-			fields = headFields
+		var keep *[]byte
+		if po.KeepStatusBody {
+			keep = &o.StatusBody
 		}
-		o.StatusCall = c.call(ctx, http.MethodGet, town, "status", "status", &status, func(data []byte) error { return decodeStatusPart(data, &st, fields) }, now)
+		o.StatusCall = c.call(ctx, http.MethodGet, town, "status", "status", keep, func(data []byte) error { return decodeStatusPart(data, &st) }, now)
 		if o.StatusCall.OK() {
 			a := st.AlarmStatus
 			o.Status = &Status{AlarmStatus: AlarmStatus{Alarm: a.Alarm, Agents: a.Agents, Beads: a.Beads, Reconciler: a.Reconciler}}
+		} else {
+			o.StatusBody = nil
 		}
 	}
 	if po.DryRun {
@@ -254,11 +251,6 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 		o.DryRunCall = c.call(ctx, http.MethodPost, town, "reconcile-dry-run", "dry run", nil, func(data []byte) error { return decodeDryRunPart(data, &d) }, now)
 		if o.DryRunCall.OK() {
 			o.DryRun = &DryRun{Metrics: d.Metrics, Violations: d.Violations}
-		}
-	}
-	if o.Status != nil && po.DryRun && (o.DryRun == nil || o.DryRun.Violations == nil) {
-		if err := decodeStatusRows(status.data, &st); err != nil {
-			o.StatusCall.Err, o.Status = fmt.Errorf("%s: malformed JSON: %w", where("status", town), err), nil
 		}
 	}
 	switch {
@@ -273,9 +265,6 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 	case o.Status != nil:
 		o.Violations, o.RemainderUnknown = derive(o.Status.AlarmStatus.Reconciler, st.AgentMeta, st.BeadSummary)
 		o.Source = DerivedFromStatus
-	}
-	if po.KeepStatusBody && o.Status != nil {
-		o.StatusBody = append([]byte(nil), status.data...)
 	}
 	rows.agents, rows.beads = larger(rows.agents, st.AgentMeta), larger(rows.beads, st.BeadSummary)
 	return o
@@ -317,10 +306,11 @@ func larger[T any](a, b []T) []T {
 }
 
 // call makes one API call of a poll and times it; name is how errors call
-// it. With hold, a decoded answer is handed over there instead of recycled.
-func (c *Client) call(ctx context.Context, method, town, path, name string, hold *heldBody, decode func([]byte) error, now func() time.Time) Call {
+// it. With keep, a copy of the answer is kept there: the response buffer
+// is recycled once the call returns.
+func (c *Client) call(ctx context.Context, method, town, path, name string, keep *[]byte, decode func([]byte) error, now func() time.Time) Call {
 	start := now()
-	code, err := c.do(ctx, method, c.townURL(town, path), nil, town, name, hold, decode)
+	code, err := c.do(ctx, method, c.townURL(town, path), nil, town, name, keep, decode)
 	return Call{Done: true, Err: err, Code: code, Duration: now().Sub(start)}
 }
 
@@ -358,27 +348,6 @@ const maxPooledBody = 256 << 10
 type bodyBuffer struct {
 	bytes.Buffer
 	limit io.LimitedReader
-}
-
-func (b *bodyBuffer) recycle() {
-	// A buffer grown by an outsized answer is left to the collector: kept
-	// in the pool, it would hold up to the body limit per poll in flight.
-	if b.limit.R = nil; b.Cap() <= maxPooledBody {
-		bodyBuffers.Put(b)
-	}
-}
-
-// heldBody is an answer kept past its call: data, in a pooled buffer.
-type heldBody struct {
-	data []byte
-	buf  *bodyBuffer
-}
-
-func (h *heldBody) release() {
-	if h.buf != nil {
-		h.buf.recycle()
-	}
-	*h = heldBody{}
 }
 
 // ownURL is target, a URL under the client's base, made from the parsed
@@ -448,10 +417,10 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(ctx, c.timeout)
 }
 
-// do makes one request and decodes a 2xx answer with decode, handing it
-// over in hold when that is set. It returns the answer's HTTP
+// do makes one request and decodes a 2xx answer with decode, keeping a
+// copy of it in keep when that is set. It returns the answer's HTTP
 // status, 0 when none came.
-func (c *Client) do(ctx context.Context, method, target string, body []byte, town, call string, hold *heldBody, decode func([]byte) error) (int, error) {
+func (c *Client) do(ctx context.Context, method, target string, body []byte, town, call string, keep *[]byte, decode func([]byte) error) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -487,14 +456,16 @@ func (c *Client) do(ctx context.Context, method, target string, body []byte, tow
 	defer resp.Body.Close()
 	buf := bodyBuffers.Get().(*bodyBuffer)
 	defer func() {
-		if buf != nil {
-			buf.recycle()
+		// A buffer grown by an outsized answer is left to the collector: kept
+		// in the pool, it would hold up to the body limit per poll in flight.
+		if buf.limit.R = nil; buf.Cap() <= maxPooledBody {
+			bodyBuffers.Put(buf)
 		}
 	}()
 	buf.Reset()
 	buf.limit = io.LimitedReader{R: resp.Body, N: c.maxBody + 1}
 	_, err = buf.ReadFrom(&buf.limit)
-	data := buf.Bytes() // decoding copies what it keeps
+	data := buf.Bytes() // not kept: decoding copies what it keeps
 	if err != nil {
 		return resp.StatusCode, fmt.Errorf("%s: reading body: %w", where(call, town), err)
 	}
@@ -507,11 +478,11 @@ func (c *Client) do(ctx context.Context, method, target string, body []byte, tow
 	if resp.StatusCode/100 != 2 {
 		return resp.StatusCode, &APIError{Town: town, Call: call, StatusCode: resp.StatusCode, Message: errorText(data, c.secrets)}
 	}
+	if keep != nil {
+		*keep = append([]byte(nil), data...)
+	}
 	if err := decode(data); err != nil {
 		return resp.StatusCode, fmt.Errorf("%s: malformed JSON: %w", where(call, town), err)
-	}
-	if hold != nil {
-		*hold, buf = heldBody{data, buf}, nil
 	}
 	return resp.StatusCode, nil
 }

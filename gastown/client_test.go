@@ -267,50 +267,6 @@ func TestPollKeepsEachCallsOutcome(t *testing.T) {
 	}
 }
 
-// TestStatusRowsWaitForTheDryRun: with a dry run in the poll, the status
-// rows are read only when it names no violations, so rows of the wrong type
-// fail the status call then and only then; a kept status body is a copy
-// that outlives the poll's buffers.
-func TestStatusRowsWaitForTheDryRun(t *testing.T) {
-	head := `{"alarmStatus":{"reconciler":{"invariantViolations":1,"wallClockMs":41}}`
-	badRows := []byte(head + `,"agentMeta":5}`)
-	goodRows := []byte(head + `,"agentMeta":[{"bead_id":"a1","status":"working","current_hook_bead_id":null}]}`)
-	srv := gastown(t, map[string]func(http.ResponseWriter, *http.Request){
-		"GET /debug/towns/named/status":               body(badRows, 200),
-		"POST /debug/towns/named/reconcile-dry-run":   body(sample(t, "dry-run-with-violations.json"), 200),
-		"GET /debug/towns/unnamed/status":             body(badRows, 200),
-		"POST /debug/towns/unnamed/reconcile-dry-run": body(sample(t, "error-500.json"), 500),
-		"GET /debug/towns/derived/status":             body(goodRows, 200),
-		"POST /debug/towns/derived/reconcile-dry-run": body(sample(t, "error-500.json"), 500),
-	})
-	c := client(t, srv.URL, nil)
-	both := PollOptions{Status: true, DryRun: true, KeepStatusBody: true}
-
-	named := c.Poll(context.Background(), "named", both, time.Now)
-	if !named.StatusCall.OK() || named.Status == nil || named.Source != NamedByDryRun || len(named.Violations) == 0 {
-		t.Fatalf("rows unread when the dry run names the violations: %+v", named)
-	}
-
-	o := c.Poll(context.Background(), "unnamed", both, time.Now)
-	if o.StatusCall.OK() || o.StatusCall.Code != 200 || o.Status != nil || o.Violations != nil || o.StatusBody != nil {
-		t.Fatalf("rows of the wrong type, needed: the status call fails: %+v", o)
-	}
-	if err := o.StatusCall.Err; err == nil || !strings.Contains(err.Error(), `status of town "unnamed": malformed JSON`) {
-		t.Errorf("err = %v", err)
-	}
-	if o = c.Poll(context.Background(), "unnamed", PollOptions{Status: true}, time.Now); o.StatusCall.OK() {
-		t.Errorf("rows of the wrong type without a dry run: %+v", o)
-	}
-
-	o = c.Poll(context.Background(), "derived", both, time.Now)
-	if !o.StatusCall.OK() || o.Source != DerivedFromStatus || len(o.Violations) != 1 || o.Violations[0].Invariant != 7 || o.RemainderUnknown {
-		t.Errorf("violations from the rows read after the dry run failed: %+v", o)
-	}
-	if string(o.StatusBody) != string(goodRows) || string(named.StatusBody) != string(badRows) {
-		t.Errorf("kept bodies: %q, then %q", named.StatusBody, o.StatusBody)
-	}
-}
-
 // TestPollsShareADeadline: polls that start within a hundredth of the
 // timeout of each other, under one parent, share one deadline; a later
 // poll, or one under another parent, gets its own, a whole timeout away.

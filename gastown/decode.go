@@ -35,11 +35,6 @@ type statusPart struct {
 	} `json:"alarmStatus"`
 	AgentMeta   []agentRow `json:"agentMeta"`
 	BeadSummary []beadRow  `json:"beadSummary"`
-
-	// rowsAt is where agentMeta and beadSummary begin (0: absent), when a
-	// walk without rowFields passed them; repeatedRows, when one came twice.
-	rowsAt       [2]int
-	repeatedRows bool
 }
 
 // dryRunPart is what a poll keeps of a dry-run answer: not the actions.
@@ -48,59 +43,23 @@ type dryRunPart struct {
 	Violations []Violation   `json:"violations"`
 }
 
-// statusFields are the parts of a status answer decodeStatusPart reads.
-type statusFields uint8
-
-const (
-	headFields statusFields = 1 << iota // alarmStatus
-	rowFields                           // agentMeta and beadSummary
-)
-
-// decodeStatusPart decodes the chosen fields of a status answer and skips
-// the others, checking only their syntax.
-func decodeStatusPart(data []byte, st *statusPart, fields statusFields) error {
+func decodeStatusPart(data []byte, st *statusPart) error {
 	d := decoder{data: data}
 	d.document(func() {
 		for key, ok := d.object(); ok; key, ok = d.next() {
-			switch i := fieldIndex(key, "alarmStatus", "agentMeta", "beadSummary"); {
-			case i == 0 && fields&headFields != 0:
+			switch fieldIndex(key, "alarmStatus", "agentMeta", "beadSummary") {
+			case 0:
 				d.alarmStatus(st)
-			case i == 1 && fields&rowFields != 0:
+			case 1:
 				decodeSlice(&d, &st.AgentMeta, (*decoder).agentRow)
-			case i == 2 && fields&rowFields != 0:
+			case 2:
 				decodeSlice(&d, &st.BeadSummary, (*decoder).beadRow)
-			case i == 1 || i == 2:
-				st.repeatedRows = st.repeatedRows || st.rowsAt[i-1] != 0
-				d.ws()
-				st.rowsAt[i-1] = d.off
-				d.skip()
 			default:
 				d.skip()
 			}
 		}
 	})
-	return result[statusPart](&d, data)
-}
-
-// decodeStatusRows decodes the rows that a walk without rowFields passed,
-// from where they begin.
-func decodeStatusRows(data []byte, st *statusPart) error {
-	if st.repeatedRows { // each in turn, as encoding/json would
-		return decodeStatusPart(data, st, rowFields)
-	}
-	d := decoder{data: data}
-	for i, at := range st.rowsAt {
-		if at == 0 || d.err != nil {
-			continue
-		}
-		d.off, d.depth = at, 1
-		if i == 0 {
-			decodeSlice(&d, &st.AgentMeta, (*decoder).agentRow)
-		} else {
-			decodeSlice(&d, &st.BeadSummary, (*decoder).beadRow)
-		}
-	}
-	return result[statusPart](&d, data)
+	return d.result(data, st)
 }
 
 func decodeDryRunPart(data []byte, dr *dryRunPart) error {
@@ -131,7 +90,7 @@ func decodeDryRunPart(data []byte, dr *dryRunPart) error {
 			}
 		}
 	})
-	return result[dryRunPart](&d, data)
+	return d.result(data, dr)
 }
 
 func (d *decoder) alarmStatus(st *statusPart) {
@@ -352,15 +311,13 @@ func (d *decoder) end() {
 	}
 }
 
-// result is nil, or the error: in encoding/json's words, decoding into a
-// fresh T, when it rejects the answer too, since those are clearer to
-// whoever reads them.
-func result[T any](d *decoder, data []byte) error {
+// result is nil, or the error: in encoding/json's words when it rejects
+// the answer too, since those are clearer to whoever reads them.
+func (d *decoder) result(data []byte, ref any) error {
 	if d.err == nil {
 		return nil
 	}
-	var v T
-	if err := json.Unmarshal(data, &v); err != nil {
+	if err := json.Unmarshal(data, ref); err != nil {
 		return err
 	}
 	return d.err

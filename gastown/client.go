@@ -388,7 +388,6 @@ func (c *Client) townURL(town, call string) string {
 type sharedDeadline struct {
 	parent <-chan struct{}
 	ctx    context.Context
-	at     time.Time
 	// cancel is never called: polls may still hold ctx. Its timer, or the
 	// parent ending, releases it.
 	cancel context.CancelFunc
@@ -400,12 +399,13 @@ type sharedDeadline struct {
 // per poll were 2 % of the CPU at 10,000 towns. So a poll may end up to a
 // hundredth of the timeout early, never late.
 func (c *Client) pollContext(parent context.Context, now time.Time) context.Context {
-	if d := c.pollDeadline.Load(); d != nil && d.parent == parent.Done() && d.at.Sub(now) >= c.timeout-c.timeout/100 {
-		return d.ctx
+	if d := c.pollDeadline.Load(); d != nil && d.parent == parent.Done() {
+		if at, _ := d.ctx.Deadline(); at.Sub(now) >= c.timeout-c.timeout/100 {
+			return d.ctx
+		}
 	}
-	at := now.Add(c.timeout)
-	ctx, cancel := context.WithDeadline(parent, at)
-	c.pollDeadline.Store(&sharedDeadline{parent: parent.Done(), ctx: ctx, at: at, cancel: cancel})
+	ctx, cancel := context.WithDeadline(parent, now.Add(c.timeout))
+	c.pollDeadline.Store(&sharedDeadline{parent: parent.Done(), ctx: ctx, cancel: cancel})
 	return ctx
 }
 

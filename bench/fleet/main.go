@@ -23,6 +23,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -111,6 +112,10 @@ func main() {
 	fmt.Printf("\n%s, %d CPUs, %s, interval %s, warm-up %s, window %s, concurrency %d, scrapes %v, Sentry %v, clients %s, tickwatch args %q, env %q, took %s\n\n",
 		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.Version(), h.interval, h.warmup, h.window, h.concurrency, h.scrape, h.sentry != nil, order, h.extraArgs, h.extraEnv, time.Since(start).Round(time.Second))
 	printTable(os.Stdout, rows)
+	if h.rounds > 1 {
+		fmt.Println()
+		printSummary(os.Stdout, summarize(rows))
+	}
 	if h.sentry != nil {
 		fmt.Printf("\nSentry received %d events in all.\n", len(h.sentry.Events()))
 	}
@@ -525,13 +530,69 @@ func scrapeOnce(ctx context.Context, base string, gz bool) scrape {
 	return s
 }
 
+// median is the middle value, the mean of the two middle ones for an even
+// count, 0 for none.
 func median(xs []float64) float64 {
 	if len(xs) == 0 {
 		return 0
 	}
 	s := append([]float64(nil), xs...)
 	sort.Float64s(s)
-	return s[len(s)/2]
+	n := len(s)
+	if n%2 == 0 {
+		return (s[n/2-1] + s[n/2]) / 2
+	}
+	return s[n/2]
+}
+
+// cell is every round of one fleet size and scheme: one round's ratio
+// varies by a tenth or more between rounds on a small machine, so a
+// target is judged on the median.
+type cell struct {
+	towns            int
+	scheme           string
+	rounds           int
+	ratio            float64 // median
+	minRatio         float64
+	maxRatio         float64
+	bareCPU, oursCPU float64 // medians, CPU ms per 1,000 polls
+	maxHWM           float64 // tickwatch's highest peak RSS of the rounds, bytes
+}
+
+// summarize groups rows by fleet size and scheme, in their order.
+func summarize(rows []row) []cell {
+	var out []cell
+	for i := 0; i < len(rows); {
+		j := i
+		var ratios, bare, ours []float64
+		c := cell{towns: rows[i].towns, scheme: rows[i].scheme}
+		for ; j < len(rows) && rows[j].towns == c.towns && rows[j].scheme == c.scheme; j++ {
+			r := rows[j]
+			if r.bare.cpuPer1k > 0 {
+				ratios = append(ratios, r.ours.cpuPer1k/r.bare.cpuPer1k)
+			}
+			bare, ours = append(bare, r.bare.cpuPer1k), append(ours, r.ours.cpuPer1k)
+			c.maxHWM = max(c.maxHWM, r.ours.hwm)
+		}
+		c.rounds = j - i
+		if len(ratios) > 0 {
+			c.ratio, c.minRatio, c.maxRatio = median(ratios), slices.Min(ratios), slices.Max(ratios)
+		}
+		c.bareCPU, c.oursCPU = median(bare), median(ours)
+		out = append(out, c)
+		i = j
+	}
+	return out
+}
+
+// printSummary writes the cells as a Markdown table.
+func printSummary(w io.Writer, cells []cell) {
+	fmt.Fprintln(w, "| towns | scheme | rounds | bare CPU ms / 1k polls (median) | tickwatch CPU ms / 1k polls (median) | ratio (median) | ratio (range) | tickwatch RSS MiB (highest) |")
+	fmt.Fprintln(w, "|---:|---|---:|---:|---:|---:|---|---:|")
+	for _, c := range cells {
+		fmt.Fprintf(w, "| %d | %s | %d | %.1f | %.1f | %.2fx | %.2f-%.2fx | %.1f |\n",
+			c.towns, c.scheme, c.rounds, c.bareCPU, c.oursCPU, c.ratio, c.minRatio, c.maxRatio, c.maxHWM/(1<<20))
+	}
 }
 
 // printTable writes the rows as a Markdown table, as the README shows it.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Gastown's invariant messages. simtown produces the same texts.
@@ -96,7 +97,7 @@ func checkRows(agents []agentRow, beads []beadRow) []Violation {
 	out := []Violation{}
 	for _, a := range agents {
 		if a.Status == "working" && a.CurrentHookBeadID == nil {
-			out = append(out, Violation{7, fmt.Sprintf(MsgWorkingNoHook, a.BeadID), DerivedFromStatus})
+			out = append(out, Violation{7, withID(MsgWorkingNoHook, a.BeadID), DerivedFromStatus})
 		}
 	}
 	// The ids counted below, sorted, with a small town's on the stack.
@@ -105,7 +106,7 @@ func checkRows(agents []agentRow, beads []beadRow) []Violation {
 	for _, b := range beads {
 		switch {
 		case b.Type == "convoy" && b.Status == "in_progress":
-			out = append(out, Violation{5, fmt.Sprintf(MsgConvoyInProgress, b.BeadID), DerivedFromStatus})
+			out = append(out, Violation{5, withID(MsgConvoyInProgress, b.BeadID), DerivedFromStatus})
 		case b.Type == "merge_request" && b.Status == "in_progress" && b.RigID != nil:
 			ids = append(ids, *b.RigID)
 		}
@@ -119,6 +120,11 @@ func checkRows(agents []agentRow, beads []beadRow) []Violation {
 	}
 	return appendOver(out, 6, MsgBeadManyHooked, ids)
 }
+
+// withID is fmt.Sprintf(msg, id) for a message whose one verb is %s: the
+// checks run on every poll, and a town that keeps a violation formats it
+// every time, where Sprintf was a third of the checks' cost.
+func withID(msg, id string) string { return strings.Replace(msg, "%s", id, 1) }
 
 // appendOver adds a violation for every id listed more than once, in id
 // order.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"reflect"
 	"testing"
@@ -99,5 +100,17 @@ func TestPollChoosesTheViolationSource(t *testing.T) {
 	// No tick since the start: the count, and so the remainder, is unknown.
 	if o := poll("restarted", PollOptions{Status: true}); !o.RemainderUnknown || o.Violations == nil || len(o.Violations) != 0 || o.Status.Ticking() {
 		t.Errorf("restarted: %+v", o)
+	}
+}
+
+// TestWithIDIsSprintf: the messages the checks fill without fmt are the
+// ones Sprintf would make, whatever the id holds.
+func TestWithIDIsSprintf(t *testing.T) {
+	for _, msg := range []string{MsgWorkingNoHook, MsgConvoyInProgress} {
+		for _, id := range []string{"", "a1", "b-issue-0042", "%s", "%d%%", "naïve \xff", `"quoted"`} {
+			if got, want := withID(msg, id), fmt.Sprintf(msg, id); got != want {
+				t.Errorf("withID(%q, %q) = %q, want %q", msg, id, got, want)
+			}
+		}
 	}
 }

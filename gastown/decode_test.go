@@ -61,6 +61,18 @@ func TestPollDecoderIsEncodingJSON(t *testing.T) {
 		`{"alarmStatus":{"agents":{"working":1}}`, `{"alarmStatus":"`, ``, ` `,
 		strings.Repeat(`{"x":`, 10001) + `1` + strings.Repeat(`}`, 10001),
 		strings.Repeat(`[`, 20000),
+		// Skipped containers (skipContainer), valid and not.
+		`{"x":{},"y":[],"z":{ },"w":[ ],"alarmStatus":{"agents":{"idle":1}}}`,
+		`{"x":{"a":[1,{"b":{}},[[]],"s\"]"],"c":{"d":null}},"agentMeta":[{"bead_id":"a","x":[{"y":[]}],"status":"idle"}]}`,
+		` { "x" : [ 1 , { "a" : "b" } , [ ] ] , "alarmStatus" : { "x" : { } , "beads" : { "open" : 2 } } } `,
+		`{"x":{"a\n\u00e9":1}}`,
+		`{"x":{"a"}}`, `{"x":{"a":1 "b":2}}`, `{"x":[1 2]}`, `{"x":[1,]}`, `{"x":{"a":1,}}`, `{"x":{1:2}}`,
+		`{"x":[}`, `{"x":{]}`, `{"x":[1}`, `{"x":{"a":1]}`, `{"x":{"a\u":1}}`, `{"x":{"a":}}`, `{"x":[,1]}`,
+		`{"x":[nul]}`, `{"x":{"a":[1,2}}`, `{"x":{"a":1}`, `{"x":[`, `{"x":{"a"`, `{"x":{"a":"`,
+		`{"x":` + strings.Repeat(`[`, 9999) + strings.Repeat(`]`, 9999) + `}`, // 10,000 deep: the limit
+		`{"x":` + strings.Repeat(`[`, 10000) + strings.Repeat(`]`, 10000) + `}`,
+		`{"x":` + strings.Repeat(`{"a":`, 9998) + `[]` + strings.Repeat(`}`, 9998) + `}`,
+		`{"x":` + strings.Repeat(`{"a":`, 9999) + `[]` + strings.Repeat(`}`, 9999) + `}`,
 	}
 	sameAsEncodingJSON(t, status, decodeStatusPart)
 	dryRun := []string{
@@ -159,21 +171,27 @@ func TestInternKeepsOneCopy(t *testing.T) {
 }
 
 // BenchmarkPollDecode: the poll's walk of the sample answers next to
-// encoding/json decoding them into the same types, in one run.
+// encoding/json decoding them into the same types, in one run. busy-status
+// is the status sample as a busy town on the real worker answers it: its
+// last twenty events, compact (Hono's c.json).
 func BenchmarkPollDecode(b *testing.B) {
+	status := func(data []byte) error { var st statusPart; return decodeStatusPart(data, &st) }
+	statusStd := func(data []byte) error { var st statusPart; return json.Unmarshal(data, &st) }
 	for _, c := range []struct {
 		file string
 		walk func([]byte) error
 		std  func([]byte) error
 	}{
-		{"status.json",
-			func(data []byte) error { var st statusPart; return decodeStatusPart(data, &st) },
-			func(data []byte) error { var st statusPart; return json.Unmarshal(data, &st) }},
+		{"status.json", status, statusStd},
+		{"busy-status", status, statusStd},
 		{"dry-run.json",
 			func(data []byte) error { var d dryRunPart; return decodeDryRunPart(data, &d) },
 			func(data []byte) error { var d dryRunPart; return json.Unmarshal(data, &d) }},
 	} {
 		data, err := os.ReadFile("testdata/" + c.file)
+		if c.file == "busy-status" {
+			data, err = busyStatus()
+		}
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -193,4 +211,30 @@ func BenchmarkPollDecode(b *testing.B) {
 			})
 		}
 	}
+}
+
+// busyStatus is the status sample with twenty recent events, compact.
+func busyStatus() ([]byte, error) {
+	data, err := os.ReadFile("testdata/status.json")
+	if err != nil {
+		return nil, err
+	}
+	var st map[string]any
+	if err := json.Unmarshal(data, &st); err != nil {
+		return nil, err
+	}
+	alarm, ok := st["alarmStatus"].(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("status sample without alarmStatus")
+	}
+	events := make([]map[string]string, 20)
+	for i := range events {
+		events[i] = map[string]string{
+			"time":    fmt.Sprintf("2026-11-28 08:59:%02d.412", 59-i),
+			"type":    "status_changed",
+			"message": fmt.Sprintf("Bead \"Fix login redirect %d\" status: in_progress → in_review", i),
+		}
+	}
+	alarm["recentEvents"] = events
+	return json.Marshal(st)
 }

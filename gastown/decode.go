@@ -59,7 +59,7 @@ func decodeStatusPart(data []byte, st *statusPart) error {
 			}
 		}
 	})
-	return d.result(data, st)
+	return result[statusPart](&d, data)
 }
 
 func decodeDryRunPart(data []byte, dr *dryRunPart) error {
@@ -90,7 +90,7 @@ func decodeDryRunPart(data []byte, dr *dryRunPart) error {
 			}
 		}
 	})
-	return d.result(data, dr)
+	return result[dryRunPart](&d, data)
 }
 
 func (d *decoder) alarmStatus(st *statusPart) {
@@ -312,12 +312,15 @@ func (d *decoder) end() {
 }
 
 // result is nil, or the error: in encoding/json's words when it rejects
-// the answer too, since those are clearer to whoever reads them.
-func (d *decoder) result(data []byte, ref any) error {
+// the answer into a T too, since those are clearer to whoever reads them.
+// The caller's value is not handed to encoding/json: it would then live on
+// the heap on every poll, not only on this path.
+func result[T any](d *decoder, data []byte) error {
 	if d.err == nil {
 		return nil
 	}
-	if err := json.Unmarshal(data, ref); err != nil {
+	var ref T
+	if err := json.Unmarshal(data, &ref); err != nil {
 		return err
 	}
 	return d.err

@@ -399,9 +399,17 @@ func TestScrapeAllocationsDoNotGrowWithTowns(t *testing.T) {
 	allocs := func(towns int) float64 {
 		c := NewTownMetrics(pollSnapshot(t, towns), nil)
 		c.WriteText(io.Discard, own, expfmt.NewFormat(expfmt.TypeTextPlain)) // sorts the towns once
-		return testing.AllocsPerRun(5, func() {
-			c.WriteText(io.Discard, own, expfmt.NewFormat(expfmt.TypeTextPlain))
-		})
+		// The fewest of single scrapes: under the race detector sync.Pool
+		// drops a quarter of what is put back, and a scrape that finds its
+		// buffers gone builds them again. Growth with the towns shows in
+		// every scrape.
+		fewest := math.Inf(1)
+		for range 20 {
+			fewest = min(fewest, testing.AllocsPerRun(1, func() {
+				c.WriteText(io.Discard, own, expfmt.NewFormat(expfmt.TypeTextPlain))
+			}))
+		}
+		return fewest
 	}
 	small, large := allocs(100), allocs(2000)
 	if large > small+5 {

@@ -61,7 +61,7 @@ func TestPollDecoderIsEncodingJSON(t *testing.T) {
 		`{"alarmStatus":{"agents":{"working":1}}`, `{"alarmStatus":"`, ``, ` `,
 		strings.Repeat(`{"x":`, 10001) + `1` + strings.Repeat(`}`, 10001),
 		strings.Repeat(`[`, 20000),
-		// Skipped containers (skipContainer), valid and not.
+		// Containers the walk skips, valid and not, to the depth limit.
 		`{"x":{},"y":[],"z":{ },"w":[ ],"alarmStatus":{"agents":{"idle":1}}}`,
 		`{"x":{"a":[1,{"b":{}},[[]],"s\"]"],"c":{"d":null}},"agentMeta":[{"bead_id":"a","x":[{"y":[]}],"status":"idle"}]}`,
 		` { "x" : [ 1 , { "a" : "b" } , [ ] ] , "alarmStatus" : { "x" : { } , "beads" : { "open" : 2 } } } `,

@@ -177,21 +177,22 @@ func TestInternKeepsOneCopy(t *testing.T) {
 func BenchmarkPollDecode(b *testing.B) {
 	status := func(data []byte) error { var st statusPart; return decodeStatusPart(data, &st) }
 	statusStd := func(data []byte) error { var st statusPart; return json.Unmarshal(data, &st) }
+	file := func(name string) func() ([]byte, error) {
+		return func() ([]byte, error) { return os.ReadFile("testdata/" + name) }
+	}
 	for _, c := range []struct {
-		file string
+		name string
+		read func() ([]byte, error)
 		walk func([]byte) error
 		std  func([]byte) error
 	}{
-		{"status.json", status, statusStd},
-		{"busy-status", status, statusStd},
-		{"dry-run.json",
+		{"status.json", file("status.json"), status, statusStd},
+		{"busy-status", busyStatus, status, statusStd},
+		{"dry-run.json", file("dry-run.json"),
 			func(data []byte) error { var d dryRunPart; return decodeDryRunPart(data, &d) },
 			func(data []byte) error { var d dryRunPart; return json.Unmarshal(data, &d) }},
 	} {
-		data, err := os.ReadFile("testdata/" + c.file)
-		if c.file == "busy-status" {
-			data, err = busyStatus()
-		}
+		data, err := c.read()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -200,7 +201,7 @@ func BenchmarkPollDecode(b *testing.B) {
 			decode func([]byte) error
 		}{{"walk", c.walk}, {"encoding-json", c.std}} {
 			decode := d.decode
-			b.Run(c.file+"/"+d.name, func(b *testing.B) {
+			b.Run(c.name+"/"+d.name, func(b *testing.B) {
 				b.SetBytes(int64(len(data)))
 				b.ReportAllocs()
 				for b.Loop() {

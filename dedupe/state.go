@@ -131,7 +131,7 @@ func (ts *townState) persisted() []*entry {
 func (t *Tracker) Save() error { return t.save(false) }
 
 // countersSaveEvery is how often towns whose run counters alone changed
-// are written (see Tracker.counted).
+// are written (see townState.counted).
 const countersSaveEvery = time.Minute
 
 // saveChunk bounds the towns one transaction writes: bbolt holds every page
@@ -150,16 +150,16 @@ func (t *Tracker) save(all bool) error {
 	t.expireRetired(now)
 	if t.store == nil {
 		clear(t.dirty)
-		clear(t.counted)
 		clear(t.forgot)
 		t.mu.Unlock()
 		return nil
 	}
 	if all || now.Sub(t.countedSaved) >= countersSaveEvery {
-		for town := range t.counted {
-			t.dirty[town] = struct{}{}
+		for town, ts := range t.towns {
+			if ts.counted {
+				t.dirty[town] = struct{}{}
+			}
 		}
-		clear(t.counted)
 		t.countedSaved = now
 	}
 	puts := make(map[string][]byte, len(t.dirty))
@@ -169,6 +169,7 @@ func (t *Tracker) save(all bool) error {
 		if ts == nil {
 			continue
 		}
+		ts.counted = false
 		es := ts.persisted()
 		if len(es) == 0 {
 			puts[town] = nil

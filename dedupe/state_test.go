@@ -174,6 +174,38 @@ func TestResolvedSeqSurvivesRestart(t *testing.T) {
 	}
 }
 
+// TestExpiredTownLeavesTheFile: a watched town whose resolved identities
+// all outlive Retain is deleted from the state file, not left in it to come
+// back after a restart with the sequence numbers it had let go.
+func TestExpiredTownLeavesTheFile(t *testing.T) {
+	tr, dir, c, logs := freshT(t)
+	tr.Observe("town-a", true, []gastown.Violation{noHook})
+	tr.Observe("town-a", true, nil)
+	tr.Observe("town-a", true, nil) // resolved, seq 2
+	if err := tr.Save(); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(DefaultRetain + time.Minute)
+	tr.Observe("town-a", true, nil) // dormant past Retain: expires
+	if err := tr.Save(); err != nil {
+		t.Fatal(err)
+	}
+	tr = crashAndReopen(t, tr, dir, c, logs)
+	defer tr.Close()
+	err := tr.store.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketTowns).Get([]byte("town-a")); b != nil {
+			return fmt.Errorf("record of the expired town still on file: %s", b)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := brief(tr.Observe("town-a", true, []gastown.Violation{noHook})); !reflect.DeepEqual(got, []string{"opened 7 1 " + noHook.Message}) {
+		t.Fatalf("after expiry and a restart = %q, want seq 1", got)
+	}
+}
+
 func TestForgetKeepsOnlySequences(t *testing.T) {
 	tr, dir, c, logs := freshT(t)
 	tr.Observe("town-a", true, []gastown.Violation{noHook})

@@ -153,6 +153,12 @@ type townState struct {
 	// forgottenAt is set when the town left the watch list: only sequence
 	// numbers remain, until Retain has passed or the town comes back.
 	forgottenAt time.Time
+	// counted: the run counters alone changed (seen, absent, last seen)
+	// since the town was last written. Such towns are written once a
+	// countersSaveEvery, not on every tick, since a town that keeps a
+	// violation open changes them on every poll. A crash loses at most that
+	// much of them: a run to open or resolve starts over, never a transition.
+	counted bool
 }
 
 // Tracker holds every town's violation set. All methods are safe for
@@ -166,12 +172,8 @@ type Tracker struct {
 	towns  map[string]*townState
 	counts map[Kind]uint64
 	dirty  map[string]struct{} // towns with a transition or a new baseline since the last Save
-	// counted holds towns whose run counters alone changed (seen, absent,
-	// last seen): written once a countersSaveEvery, not on every tick, since
-	// a town that keeps a violation open changes them on every poll. A crash
-	// loses at most that much of them: a run to open or resolve starts over,
-	// never a transition.
-	counted      map[string]struct{}
+	// countedSaved is when the towns whose run counters alone changed
+	// (townState.counted) were last written.
 	countedSaved time.Time
 	forgot       map[string]struct{} // towns to delete at the next Save
 	retired      map[string]struct{} // forgotten towns whose sequence numbers are kept
@@ -183,7 +185,7 @@ type Tracker struct {
 	handedOver func(town string) bool
 	taken      map[string]struct{}
 	saveMu     sync.Mutex // serialises Save
-	scratch    map[string]gastown.Violation
+	scratch    []sighting // ObservePartly's, kept for its backing array
 }
 
 // NewTracker returns a tracker that keeps its state in memory only.
@@ -198,11 +200,9 @@ func NewTracker(opts Options, now func() time.Time) *Tracker {
 		towns:   map[string]*townState{},
 		counts:  map[Kind]uint64{},
 		dirty:   map[string]struct{}{},
-		counted: map[string]struct{}{},
 		forgot:  map[string]struct{}{},
 		retired: map[string]struct{}{},
 		taken:   map[string]struct{}{},
-		scratch: map[string]gastown.Violation{},
 	}
 }
 
@@ -234,8 +234,10 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 
 	ts := t.towns[town]
 	takeOver := t.handedOver != nil && (ts == nil || !ts.forgottenAt.IsZero()) && t.handedOver(town)
-	if _, done := t.taken[town]; done {
-		takeOver = false
+	if takeOver {
+		if _, done := t.taken[town]; done {
+			takeOver = false
+		}
 	}
 	if takeOver && unjudged != nil {
 		return nil // taking a town over needs a poll that judges every invariant
@@ -261,19 +263,20 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 
 	// The same identity may appear twice in one poll (two counts of one
 	// rig): it is one observation, with the last message.
-	seen := t.scratch
-	clear(seen)
-	for _, v := range vs {
-		seen[ts.identity(v)] = v
-	}
+	seen := t.sightings(ts, vs)
+	defer func() {
+		clear(seen) // no message of this poll kept alive until the next
+		t.scratch = seen[:0]
+	}()
 	if takeOver {
 		t.adopt(town, ts, seen, now)
 		return nil
 	}
 
 	var out []Transition
-	for id, v := range seen {
-		e := ts.entry(id, v.Invariant)
+	for _, s := range seen {
+		v := s.v
+		e := ts.entry(s.id, v.Invariant)
 		if e.dormant() {
 			e.FirstSeen, e.Observations, e.Adopted = now, 0, false
 		}
@@ -296,8 +299,12 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 			out = append(out, t.transition(town, e, Repeated, now))
 		}
 	}
+	next := 0 // the walk through seen, which is sorted as the entries are
 	ts.filter(func(e *entry) bool {
-		if _, ok := seen[e.Identity]; ok || unjudged != nil && unjudged(e.Invariant) {
+		for next < len(seen) && seen[next].id < e.Identity {
+			next++
+		}
+		if next < len(seen) && seen[next].id == e.Identity || unjudged != nil && unjudged(e.Invariant) {
 			return true
 		}
 		switch {
@@ -319,14 +326,16 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 		}
 		return true
 	})
-	if len(ts.entries) == 0 {
-		delete(t.towns, town)
-	}
 	switch {
+	case len(ts.entries) == 0:
+		// Its record, if any, holds only what just expired.
+		delete(t.towns, town)
+		delete(t.dirty, town)
+		t.forgot[town] = struct{}{}
 	case len(out) > 0:
 		t.dirty[town] = struct{}{}
 	case changed:
-		t.counted[town] = struct{}{}
+		ts.counted = true
 	}
 	if len(out) > 1 {
 		slices.SortFunc(out, func(a, b Transition) int { return strings.Compare(a.Identity, b.Identity) })
@@ -337,9 +346,10 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 // adopt takes the first poll of a town handed over as its baseline: each
 // violation it shows is open from now on, without a transition. Its
 // sequence number advances as for an opening. Callers hold t.mu.
-func (t *Tracker) adopt(town string, ts *townState, seen map[string]gastown.Violation, now time.Time) {
-	for id, v := range seen {
-		e := ts.entry(id, v.Invariant)
+func (t *Tracker) adopt(town string, ts *townState, seen []sighting, now time.Time) {
+	for _, s := range seen {
+		v := s.v
+		e := ts.entry(s.id, v.Invariant)
 		e.Message, e.Subject, e.Source = v.Message, Subject(v), string(v.Source)
 		e.Open, e.Adopted = true, true
 		e.Seen, e.Absent, e.Observations = 1, 0, 1
@@ -352,6 +362,35 @@ func (t *Tracker) adopt(town string, ts *townState, seen map[string]gastown.Viol
 	if len(seen) > 0 {
 		t.logger.Info("town handed over: its open violations are taken as reported by its previous watcher", "town", town, "violations", len(seen))
 	}
+}
+
+// sighting is one violation a poll saw, with its identity.
+type sighting struct {
+	id string
+	v  gastown.Violation
+}
+
+// sightings are the poll's violations sorted by identity, one per identity:
+// the same identity may appear twice in one poll (two counts of one rig),
+// which is one observation, with the last message. A sorted slice, walked
+// along the sorted entries, where a map per poll was a tenth of tracking it.
+func (t *Tracker) sightings(ts *townState, vs []gastown.Violation) []sighting {
+	seen := t.scratch[:0]
+	for _, v := range vs {
+		seen = append(seen, sighting{ts.identity(v), v})
+	}
+	slices.SortStableFunc(seen, func(a, b sighting) int { return strings.Compare(a.id, b.id) })
+	n := 0
+	for i := range seen {
+		if n > 0 && seen[n-1].id == seen[i].id {
+			seen[n-1] = seen[i] // the later message wins
+			continue
+		}
+		seen[n] = seen[i]
+		n++
+	}
+	clear(seen[n:])
+	return seen[:n]
 }
 
 // transition advances e's sequence and describes the change. Callers hold t.mu.
@@ -397,7 +436,6 @@ func (t *Tracker) Forget(town string) {
 	if len(ts.entries) == 0 {
 		delete(t.towns, town)
 		delete(t.dirty, town)
-		delete(t.counted, town)
 		t.forgot[town] = struct{}{}
 	} else {
 		ts.forgottenAt = now
@@ -434,7 +472,6 @@ func (t *Tracker) expireRetired(now time.Time) {
 			delete(t.retired, town)
 			delete(t.towns, town)
 			delete(t.dirty, town)
-			delete(t.counted, town)
 			t.forgot[town] = struct{}{}
 		}
 	}

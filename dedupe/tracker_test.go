@@ -511,3 +511,26 @@ func TestSameMessageOtherInvariant(t *testing.T) {
 		t.Errorf("%d open violations, want 2", n)
 	}
 }
+
+// TestOneIdentityTwiceInAPoll: two violations with one identity in a poll
+// are one observation, carrying the later message; the others of the poll
+// are judged as usual, whatever order they come in.
+func TestOneIdentityTwiceInAPoll(t *testing.T) {
+	c := newClock()
+	tr := NewTracker(Options{OpenAfter: 2, ResolveAfter: 1}, c.Now)
+	tr.Observe("town-a", true, []gastown.Violation{rig2, noHook, rig3})
+	c.Add(5 * time.Second)
+	got := brief(tr.Observe("town-a", true, []gastown.Violation{noHook, rig3, rig2}))
+	if want := []string{"opened 3 1 " + rig2.Message, "opened 7 1 " + noHook.Message}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("second poll = %q, want %q", got, want)
+	}
+	for _, v := range tr.OpenViolations("town-a") {
+		if v.Invariant == 3 && v.Observations != 2 {
+			t.Errorf("rig r1 observed %d times in two polls, want 2", v.Observations)
+		}
+	}
+	c.Add(5 * time.Second)
+	if got := brief(tr.Observe("town-a", true, []gastown.Violation{rig3})); !reflect.DeepEqual(got, []string{"resolved 7 2 " + noHook.Message}) {
+		t.Fatalf("third poll = %q, want only noHook resolved", got)
+	}
+}

@@ -51,6 +51,7 @@ func OpenTracker(dir string, opts Options, now func() time.Time, logger *slog.Lo
 	path := filepath.Join(dir, StateFile)
 	db, err := durable.Open(path, t.logger, t.now, func(db *bolt.DB) error {
 		clear(t.towns)
+		clear(t.soon)
 		return t.load(db)
 	})
 	if err != nil {
@@ -99,6 +100,7 @@ func (t *Tracker) load(db *bolt.DB) error {
 			}
 			if len(ts.entries) > 0 {
 				t.towns[town] = ts
+				t.noteSoon(town, ts, t.now())
 			}
 			return nil
 		})

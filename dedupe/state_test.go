@@ -347,3 +347,41 @@ func BenchmarkSave10kTowns(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(towns)), "towns/save")
 }
+
+// TestMayNotifyAfterRestartAndReload: a repeat falling due is foreseen by a
+// tracker that loaded the violation from its file, and by one whose repeat
+// interval a reload shortened.
+func TestMayNotifyAfterRestartAndReload(t *testing.T) {
+	dir, c, logs := t.TempDir(), newClock(), new(bytes.Buffer)
+	opts := Options{OpenAfter: 2, ResolveAfter: 2, RepeatInterval: time.Hour}
+	tr, err := OpenTracker(dir, opts, c.Now, slog.New(slog.NewTextHandler(logs, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr.Observe("town-a", true, []gastown.Violation{noHook})
+	if got := brief(tr.Observe("town-a", true, []gastown.Violation{noHook})); len(got) != 1 {
+		t.Fatalf("second sighting = %q, want it opened", got)
+	}
+	if err := tr.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if tr, err = OpenTracker(dir, opts, c.Now, slog.New(slog.NewTextHandler(logs, nil))); err != nil {
+		t.Fatal(err)
+	}
+	defer tr.Close()
+	c.Add(30 * time.Minute)
+	if tr.MayNotify("town-a", c.Now(), time.Minute) {
+		t.Error("a repeat 30 minutes away foreseen within a minute")
+	}
+	if !tr.MayNotify("town-a", c.Now().Add(29*time.Minute+30*time.Second), time.Minute) {
+		t.Error("after the restart, a repeat due within the minute is not foreseen")
+	}
+	opts.RepeatInterval = 20 * time.Minute
+	tr.SetOptions(opts)
+	if !tr.MayNotify("town-a", c.Now(), time.Minute) {
+		t.Error("after a reload to a 20-minute repeat, the overdue repeat is not foreseen")
+	}
+	if tr.MayNotify("town-b", c.Now(), time.Minute) {
+		t.Error("a town without violations may notify")
+	}
+}

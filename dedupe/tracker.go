@@ -184,8 +184,15 @@ type Tracker struct {
 	// (nil: none); taken holds those whose first poll it has had.
 	handedOver func(town string) bool
 	taken      map[string]struct{}
-	saveMu     sync.Mutex // serialises Save
-	scratch    []sighting // ObservePartly's, kept for its backing array
+	// soon holds the towns whose next observation may open or repeat a
+	// violation, with when: the zero time for one a sighting short of
+	// opening, else when a repeat falls due, if within notifyHorizon. It is
+	// what MayNotify reads before each poll: a lookup in a map of a few
+	// towns, where reading every town's entries was 1 % of the sidecar's
+	// CPU at 10,000 towns.
+	soon    map[string]time.Time
+	saveMu  sync.Mutex // serialises Save
+	scratch []sighting // ObservePartly's, kept for its backing array
 }
 
 // NewTracker returns a tracker that keeps its state in memory only.
@@ -203,6 +210,7 @@ func NewTracker(opts Options, now func() time.Time) *Tracker {
 		forgot:  map[string]struct{}{},
 		retired: map[string]struct{}{},
 		taken:   map[string]struct{}{},
+		soon:    map[string]time.Time{},
 	}
 }
 
@@ -211,6 +219,10 @@ func NewTracker(opts Options, now func() time.Time) *Tracker {
 func (t *Tracker) SetOptions(opts Options) {
 	t.mu.Lock()
 	t.opts = opts.normalized()
+	now := t.now()
+	for town, ts := range t.towns {
+		t.noteSoon(town, ts, now)
+	}
 	t.mu.Unlock()
 }
 
@@ -270,6 +282,7 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 	}()
 	if takeOver {
 		t.adopt(town, ts, seen, now)
+		t.noteSoon(town, ts, now)
 		return nil
 	}
 
@@ -332,11 +345,13 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 		delete(t.towns, town)
 		delete(t.dirty, town)
 		t.forgot[town] = struct{}{}
+		ts = nil
 	case len(out) > 0:
 		t.dirty[town] = struct{}{}
 	case changed:
 		ts.counted = true
 	}
+	t.noteSoon(town, ts, now)
 	if len(out) > 1 {
 		slices.SortFunc(out, func(a, b Transition) int { return strings.Compare(a.Identity, b.Identity) })
 	}
@@ -420,6 +435,7 @@ func (t *Tracker) Forget(town string) {
 	now := t.now()
 	t.mu.Lock()
 	delete(t.taken, town) // if it is handed back later, that is a first poll again
+	delete(t.soon, town)
 	ts := t.towns[town]
 	if ts == nil || !ts.forgottenAt.IsZero() {
 		t.mu.Unlock()
@@ -558,20 +574,44 @@ func (t *Tracker) MayNotify(town string, at time.Time, slack time.Duration) bool
 	if t.opts.OpenAfter <= 1 {
 		return true
 	}
-	ts := t.towns[town]
-	if ts == nil {
-		return false
+	when, ok := t.soon[town]
+	return ok && !at.Add(slack).Before(when)
+}
+
+// notifyHorizon is how far ahead soon holds a repeat that falls due. A town
+// polls far more often, so its observations keep soon up to date; one not
+// observed meanwhile (its polls failing) has that repeat sent without its
+// poll's raw status.
+const notifyHorizon = time.Hour
+
+// noteSoon updates the town's place in soon after a change of ts (nil: the
+// town is gone). Callers hold t.mu.
+func (t *Tracker) noteSoon(town string, ts *townState, now time.Time) {
+	if ts != nil {
+		if when, ok := ts.nextNotify(t.opts); ok && when.Sub(now) <= notifyHorizon {
+			t.soon[town] = when
+			return
+		}
 	}
+	delete(t.soon, town) // on an empty map, without hashing town
+}
+
+// nextNotify is the earliest time an observation could open or repeat one
+// of the town's violations: the zero time if one is a sighting short of
+// opening. ok is false when none could.
+func (ts *townState) nextNotify(o Options) (when time.Time, ok bool) {
 	for i := range ts.entries {
 		e := &ts.entries[i]
 		switch {
-		case !e.Open && e.Seen > 0 && e.Seen+1 >= t.opts.OpenAfter:
-			return true
-		case e.Open && t.opts.RepeatInterval > 0 && at.Add(slack).Sub(e.NotifiedAt) >= t.opts.RepeatInterval:
-			return true
+		case !e.Open && e.Seen > 0 && e.Seen+1 >= o.OpenAfter:
+			return time.Time{}, true
+		case e.Open && o.RepeatInterval > 0:
+			if due := e.NotifiedAt.Add(o.RepeatInterval); !ok || due.Before(when) {
+				when, ok = due, true
+			}
 		}
 	}
-	return false
+	return when, ok
 }
 
 // Tracking reports whether the town has a violation open or pending (seen,

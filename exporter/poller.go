@@ -278,7 +278,7 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 	for range min(cap(sem), len(due)) {
 		go func() {
 			for j := range jobs {
-				p.pollTown(pollCtx, ctx, s, j.town.id, j.town.prev, j.dryRun)
+				p.pollTown(pollCtx, ctx, s, j.town.id, j.town.slot, j.town.prev, j.dryRun)
 				<-sem
 				wg.Done()
 			}
@@ -345,6 +345,7 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 type dueTown struct {
 	id     string
 	offset time.Duration
+	slot   *slot // nil for a town without state yet
 	// prev is the town's state as the tick found it: its poll, the only
 	// writer of it, plans and polls from this one read of the snapshot.
 	prev *TownState
@@ -360,7 +361,8 @@ func (p *Poller) due(owned map[string]bool, s *Settings, now time.Time, startBy 
 	out := make([]dueTown, 0, len(owned))
 	for id := range owned {
 		off := offset(id, s.Spread)
-		prev := p.snap.Get(id)
+		sl := p.snap.slot(id)
+		prev := sl.load()
 		if at, ok := nextPoll(prev, s); ok {
 			if off = max(0, at.Sub(now)); off >= startBy {
 				continue
@@ -369,7 +371,7 @@ func (p *Poller) due(owned map[string]bool, s *Settings, now time.Time, startBy 
 		if p.behind[id] {
 			off = -1
 		}
-		out = append(out, dueTown{id, off, prev})
+		out = append(out, dueTown{id, off, sl, prev})
 	}
 	slices.SortFunc(out, func(a, b dueTown) int {
 		if c := cmp.Compare(a.offset, b.offset); c != 0 {
@@ -471,13 +473,14 @@ const (
 
 // poll makes both of a town's calls (the status unless off).
 func (p *Poller) poll(pollCtx, ctx context.Context, s *Settings, town string) {
-	p.pollTown(pollCtx, ctx, s, town, p.snap.Get(town), true)
+	sl := p.snap.slot(town)
+	p.pollTown(pollCtx, ctx, s, town, sl, sl.load(), true)
 }
 
 // pollTown makes one town's calls: the status (unless off) and, when
-// dryRun, the dry run, and replaces its state prev. A poll without a dry
-// run keeps the last one's state (see newTownState).
-func (p *Poller) pollTown(pollCtx, ctx context.Context, s *Settings, town string, prev *TownState, dryRun bool) {
+// dryRun, the dry run, and replaces its state prev in its slot sl. A poll
+// without a dry run keeps the last one's state (see newTownState).
+func (p *Poller) pollTown(pollCtx, ctx context.Context, s *Settings, town string, sl *slot, prev *TownState, dryRun bool) {
 	po := gastown.PollOptions{Status: s.WithStatus, DryRun: dryRun}
 	po.KeepStatusBody = s.WithStatus && p.KeepStatusBody != nil && p.KeepStatusBody(town)
 	o := s.Client.Poll(pollCtx, town, po, p.now)
@@ -517,7 +520,7 @@ func (p *Poller) pollTown(pollCtx, ctx context.Context, s *Settings, town string
 	if dropped > 0 {
 		p.dropped.Add(float64(dropped))
 	}
-	p.snap.Put(town, st)
+	p.snap.put(town, sl, st)
 	if p.OnObservation != nil {
 		p.OnObservation(&o)
 	}

@@ -137,7 +137,7 @@ func TestOpenedEventCarriesTriage(t *testing.T) {
 		Agents: []gastown.Agent{{BeadID: "7f3c2a10-5b1e-4c1d-9a61-0e2f4b7c8d90", Role: "polecat", Status: "working", DispatchAttempts: 4, LastActivityAt: t0.Add(-time.Minute)}},
 		Beads:  []gastown.Bead{{BeadID: "b-mr-0017", Type: "merge_request", Status: "in_progress", Title: "Review", AssigneeAgentBeadID: &hook, UpdatedAt: t0, RigID: &rig}},
 		Rig:    rig,
-		Reconciler: &gastown.ReconcilerMetrics{EventsDrained: 2, ActionsEmitted: 5, ActionsByType: map[string]int{"dispatch_agent": 2},
+		Reconciler: &gastown.ReconcilerMetrics{EventsDrained: 2, ActionsEmitted: 5, ActionsByType: gastown.CountActions(map[string]int{"dispatch_agent": 2}),
 			SideEffectsAttempted: 4, SideEffectsSucceeded: 3, SideEffectsFailed: 1, InvariantViolations: 1, WallClockMs: 41, PendingEventCount: 1},
 	}
 	h.enqueue([]dedupe.Transition{tr})

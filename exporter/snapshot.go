@@ -144,18 +144,18 @@ func (n *typeNames) id(name string) (uint32, bool) {
 	return id, true
 }
 
-// capTypes turns an actionsByType map into a list sorted by name of at most
+// capTypes turns actionsByType counts into a list sorted by name of at most
 // max types plus "other", so a misbehaving target cannot blow up the series
-// count. It returns how many label values it folded into "other". When the
-// map holds what prev lists, it returns prev: a town's counts mostly repeat
+// count. It returns how many label values it folded into "other". When m
+// holds what prev lists, it returns prev: a town's counts mostly repeat
 // from poll to poll, and a state is never changed once stored.
-func capTypes(m map[string]int, max int, prev []TypeCount) ([]TypeCount, int) {
+func capTypes(m gastown.ActionCounts, max int, prev []TypeCount) ([]TypeCount, int) {
 	if len(m) <= max && sameCounts(prev, m) {
 		return prev, 0
 	}
 	out := make([]TypeCount, 0, len(m))
 	other, hasOther, folded := 0, false, 0
-	for t, n := range m {
+	for t, n := range m.All() {
 		id, ok := actionTypes.id(t)
 		switch {
 		case !ok:
@@ -187,13 +187,14 @@ func capTypes(m map[string]int, max int, prev []TypeCount) ([]TypeCount, int) {
 	return out, folded
 }
 
-// sameCounts reports whether list holds exactly the types and counts of m.
-func sameCounts(list []TypeCount, m map[string]int) bool {
+// sameCounts reports whether list holds exactly the types and counts of m;
+// both are sorted by type.
+func sameCounts(list []TypeCount, m gastown.ActionCounts) bool {
 	if len(list) != len(m) {
 		return false
 	}
-	for _, tc := range list {
-		if n, ok := m[tc.Type()]; !ok || count32(n) != tc.Count {
+	for i, tc := range list {
+		if c := m[i]; count32(c.Count) != tc.Count || c.Type != tc.Type() {
 			return false
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tickwatch/tickwatch/gastown"
 	"github.com/tickwatch/tickwatch/internal/heldheap"
 )
 
@@ -33,8 +34,8 @@ func TestActionTypeNamesAreCapped(t *testing.T) {
 	saved := actionTypes
 	t.Cleanup(func() { actionTypes = saved })
 	actionTypes = newTypeNames(3) // "other" and two more
-	first, _ := capTypes(map[string]int{"a": 1, "b": 2}, 64, nil)
-	got, folded := capTypes(map[string]int{"a": 1, "b": 2, "c": 4, "d": 8, OtherActionType: 16}, 64, nil)
+	first, _ := capTypes(gastown.CountActions(map[string]int{"a": 1, "b": 2}), 64, nil)
+	got, folded := capTypes(gastown.CountActions(map[string]int{"a": 1, "b": 2, "c": 4, "d": 8, OtherActionType: 16}), 64, nil)
 	names := func(l []TypeCount) (out []string) {
 		for _, tc := range l {
 			out = append(out, tc.Type()+"="+strconv.Itoa(int(tc.Count)))
@@ -97,18 +98,18 @@ func TestUnchangedPartsAreKept(t *testing.T) {
 		t.Errorf("the poll's own time and dry run must be new")
 	}
 
-	st.AlarmStatus.Reconciler.ActionsByType["dispatch_agent"]++
+	st.AlarmStatus.Reconciler.ActionsByType = bumped(st.AlarmStatus.Reconciler.ActionsByType, "dispatch_agent")
 	third := poll(second)
 	if third.Status == second.Status || third.Status.LastTick == second.Status.LastTick {
 		t.Fatalf("a changed count kept the old last tick")
 	}
-	if got := third.Status.LastTick.Actions; !slices.Contains(got, NewTypeCount("dispatch_agent", st.AlarmStatus.Reconciler.ActionsByType["dispatch_agent"])) {
+	if got := third.Status.LastTick.Actions; !slices.Contains(got, NewTypeCount("dispatch_agent", st.AlarmStatus.Reconciler.ActionsByType.Get("dispatch_agent"))) {
 		t.Errorf("last tick actions %v", got)
 	}
 	if third.Status.Agents != second.Status.Agents {
 		t.Errorf("agents changed with the actions")
 	}
-	d.Metrics.ActionsByType = map[string]int{"poll_pr": 3}
+	d.Metrics.ActionsByType = gastown.CountActions(map[string]int{"poll_pr": 3})
 	if got := poll(third).DryRun.Actions; !slices.Equal(got, []TypeCount{NewTypeCount("poll_pr", 3)}) {
 		t.Errorf("dry run actions %v", got)
 	}
@@ -178,4 +179,14 @@ func TestTownStateMemoryPerTown(t *testing.T) {
 	if per > 560 {
 		t.Errorf("%.0f bytes per town, want at most 560", per)
 	}
+}
+
+// bumped is a with one more action of type t.
+func bumped(a gastown.ActionCounts, t string) gastown.ActionCounts {
+	m := map[string]int{}
+	for k, n := range a.All() {
+		m[k] = n
+	}
+	m[t]++
+	return gastown.CountActions(m)
 }

@@ -74,7 +74,7 @@ func TestDryRunDecodesSamples(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Metrics.ActionsEmitted != 9 || d.Metrics.EventsDrained != 3 || d.Metrics.ActionsByType["dispatch_agent"] != 2 || len(d.Actions) != 9 {
+	if d.Metrics.ActionsEmitted != 9 || d.Metrics.EventsDrained != 3 || d.Metrics.ActionsByType.Get("dispatch_agent") != 2 || len(d.Actions) != 9 {
 		t.Errorf("busy dry run decoded as %+v", d.Metrics)
 	}
 	field := func(a Action, name string) string {
@@ -118,7 +118,7 @@ func TestStatusDecodesSamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := s.AlarmStatus.Reconciler
-	if r == nil || r.WallClockMs != 41 || r.SideEffectsAttempted != 4 || r.PendingEventCount != 1 || r.ActionsByType["poll_pr"] != 2 {
+	if r == nil || r.WallClockMs != 41 || r.SideEffectsAttempted != 4 || r.PendingEventCount != 1 || r.ActionsByType.Get("poll_pr") != 2 {
 		t.Fatalf("reconciler = %+v", r)
 	}
 	if s.AlarmStatus.Alarm.IntervalMs != 5000 || s.AlarmStatus.Alarm.Idle() || s.AlarmStatus.Alarm.NextFireAt.UnixMilli() != time.Date(2026, 11, 28, 9, 0, 5, 0, time.UTC).UnixMilli() {

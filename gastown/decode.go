@@ -74,7 +74,7 @@ func decodeDryRunPart(data []byte, dr *dryRunPart) error {
 					case 0:
 						d.int(&m.ActionsEmitted)
 					case 1:
-						d.intMap(&m.ActionsByType)
+						d.actionCounts(&m.ActionsByType)
 					case 2:
 						d.int(&m.PendingEventCount)
 					case 3:
@@ -170,7 +170,7 @@ func (d *decoder) reconciler(p **ReconcilerMetrics) {
 		case 1:
 			d.int(&r.ActionsEmitted)
 		case 2:
-			d.intMap(&r.ActionsByType)
+			d.actionCounts(&r.ActionsByType)
 		case 3:
 			d.int(&r.SideEffectsAttempted)
 		case 4:
@@ -827,29 +827,30 @@ func (d *decoder) timePtr(p **time.Time) {
 	*p = t
 }
 
-// intMap decodes an object of counts into *m, adding to a map a repeated
-// key left; null sets nil.
-func (d *decoder) intMap(m *map[string]int) {
+// actionCounts decodes an object of counts into *a, adding to what a
+// repeated key left, as into a map; null sets nil.
+func (d *decoder) actionCounts(a *ActionCounts) {
 	if d.null() {
-		*m = nil
+		*a = nil
 		return
 	}
 	key, ok := d.object()
 	if d.err != nil {
 		return
 	}
-	if *m == nil {
-		*m = make(map[string]int)
+	v := *a
+	if v == nil {
+		v = make(ActionCounts, 0, 8)
 	}
 	for ; ok; key, ok = d.next() {
-		k := intern(key)
-		var n int
-		d.int(&n)
+		c := ActionCount{Type: intern(key)}
+		d.int(&c.Count)
 		if d.err != nil {
 			return
 		}
-		(*m)[k] = n
+		v = append(v, c)
 	}
+	*a = v.normalized()
 }
 
 // skip reads any value and checks its syntax.

@@ -239,3 +239,29 @@ func busyStatus() ([]byte, error) {
 	alarm["recentEvents"] = events
 	return json.Marshal(st)
 }
+
+// TestActionCounts: the counts read and write the worker's object, sorted,
+// one entry per type with a repeated key's last count, nil as null.
+func TestActionCounts(t *testing.T) {
+	var a ActionCounts
+	if err := json.Unmarshal([]byte(`{"poll_pr":2,"dispatch_agent":1,"poll_pr":3}`), &a); err != nil {
+		t.Fatal(err)
+	}
+	if want := (ActionCounts{{"dispatch_agent", 1}, {"poll_pr", 3}}); !slices.Equal(a, want) {
+		t.Fatalf("decoded %v, want %v", a, want)
+	}
+	if a.Get("poll_pr") != 3 || a.Get("absent") != 0 {
+		t.Errorf("Get: poll_pr %d, absent %d", a.Get("poll_pr"), a.Get("absent"))
+	}
+	for _, tc := range []struct {
+		a    ActionCounts
+		want string
+	}{{a, `{"dispatch_agent":1,"poll_pr":3}`}, {ActionCounts{}, `{}`}, {nil, `null`}} {
+		if b, err := json.Marshal(tc.a); err != nil || string(b) != tc.want {
+			t.Errorf("Marshal(%v) = %s, %v; want %s", tc.a, b, err, tc.want)
+		}
+	}
+	if got := CountActions(map[string]int{"b": 2, "a": 1}); !slices.Equal(got, ActionCounts{{"a", 1}, {"b", 2}}) {
+		t.Errorf("CountActions = %v", got)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -159,7 +160,7 @@ func statusNumbers(s *Status) map[string]float64 {
 		m["reconciler.invariantViolations"] = float64(r.InvariantViolations)
 		m["reconciler.wallClockMs"] = r.WallClockMs
 		m["reconciler.pendingEventCount"] = float64(r.PendingEventCount)
-		for k, v := range r.ActionsByType {
+		for k, v := range r.ActionsByType.All() {
 			m["reconciler.actionsByType."+k] = float64(v)
 		}
 	}
@@ -208,10 +209,8 @@ func sameDryRun(a, b *DryRun) bool {
 		len(a.Violations) != len(b.Violations) {
 		return false
 	}
-	for k, v := range a.Metrics.ActionsByType {
-		if w, ok := b.Metrics.ActionsByType[k]; !ok || w != v {
-			return false
-		}
+	if !slices.Equal(a.Metrics.ActionsByType, b.Metrics.ActionsByType) {
+		return false
 	}
 	for i, v := range a.Violations {
 		if v.Invariant != b.Violations[i].Invariant || v.Message != b.Violations[i].Message {

@@ -169,7 +169,7 @@ func (f *Fleet) dryRun(t *town) (any, int, error) {
 	case f.savepointRefused(t):
 		return internalError()
 	case t == nil:
-		d := &dryRunJSON{Actions: []action{}, Metrics: gastown.DryRunMetrics{ActionsByType: map[string]int{}}}
+		d := &dryRunJSON{Actions: []action{}, Metrics: gastown.DryRunMetrics{ActionsByType: gastown.ActionCounts{}}}
 		if f.opts.DryRunViolations {
 			d.Violations = &[]gastown.Violation{}
 		}

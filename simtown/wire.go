@@ -98,12 +98,12 @@ func (a action) MarshalJSON() ([]byte, error) {
 }
 
 // countByType is metrics.actionsByType; never nil, so it serializes as {}.
-func countByType(acts []action) map[string]int {
+func countByType(acts []action) gastown.ActionCounts {
 	m := map[string]int{}
 	for _, a := range acts {
 		m[a.Type]++
 	}
-	return m
+	return gastown.CountActions(m)
 }
 
 // The answers below mirror target's wire types; timestamps are kept as the

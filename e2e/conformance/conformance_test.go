@@ -307,7 +307,7 @@ func compareLastTick(m series, town string, r *gastown.ReconcilerMetrics) string
 		key("reconciler_last_tick_side_effects", "town="+town, "outcome=succeeded"): float64(r.SideEffectsSucceeded),
 		key("reconciler_last_tick_side_effects", "town="+town, "outcome=failed"):    float64(r.SideEffectsFailed),
 	}
-	for typ, n := range r.ActionsByType {
+	for typ, n := range r.ActionsByType.All() {
 		want[key("reconciler_last_tick_actions", "town="+town, "type="+typ)] = float64(n)
 	}
 	var diffs []string
@@ -343,7 +343,7 @@ func compareDryRun(w *worker, base, town string) string {
 		key("reconciler_pending_events", "town="+town):      float64(d.Metrics.PendingEventCount),
 		key("reconciler_dry_run_status_code", "town="+town): 200,
 	}
-	for typ, n := range d.Metrics.ActionsByType {
+	for typ, n := range d.Metrics.ActionsByType.All() {
 		want[key("reconciler_actions", "town="+town, "type="+typ)] = float64(n)
 	}
 	var diffs []string

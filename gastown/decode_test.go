@@ -265,3 +265,23 @@ func TestActionCounts(t *testing.T) {
 		t.Errorf("CountActions = %v", got)
 	}
 }
+
+// TestActionCountsOfManyTypes: past the few types a worker has, the counts
+// still come out sorted with the last of a repeated type.
+func TestActionCountsOfManyTypes(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("{")
+	for i := range 100 {
+		fmt.Fprintf(&b, `"t%02d":%d,`, 99-i, i)
+	}
+	b.WriteString(`"t50":-1}`)
+	var a ActionCounts
+	d := decoder{data: []byte(b.String())}
+	d.actionCounts(&a)
+	if d.err != nil {
+		t.Fatal(d.err)
+	}
+	if len(a) != 100 || !slices.IsSortedFunc(a, func(x, y ActionCount) int { return strings.Compare(x.Type, y.Type) }) || a.Get("t50") != -1 || a.Get("t00") != 99 {
+		t.Fatalf("%d counts, t50 %d, t00 %d, sorted %v", len(a), a.Get("t50"), a.Get("t00"), a)
+	}
+}

@@ -273,8 +273,6 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 		t.dirty[town] = struct{}{}
 	}
 
-	// The same identity may appear twice in one poll (two counts of one
-	// rig): it is one observation, with the last message.
 	seen := t.sightings(ts, vs)
 	defer func() {
 		clear(seen) // no message of this poll kept alive until the next
@@ -388,7 +386,7 @@ type sighting struct {
 // sightings are the poll's violations sorted by identity, one per identity:
 // the same identity may appear twice in one poll (two counts of one rig),
 // which is one observation, with the last message. A sorted slice, walked
-// along the sorted entries, where a map per poll was a tenth of tracking it.
+// along the sorted entries: no map to fill and clear on every poll.
 func (t *Tracker) sightings(ts *townState, vs []gastown.Violation) []sighting {
 	seen := t.scratch[:0]
 	for _, v := range vs {

@@ -1,6 +1,7 @@
 package dedupe
 
 import (
+	"iter"
 	"log/slog"
 	"slices"
 	"sort"
@@ -494,41 +495,52 @@ func (t *Tracker) expireRetired(now time.Time) {
 // OpenCounts returns, per town, the number of open violations per invariant.
 // Towns without open violations are absent.
 func (t *Tracker) OpenCounts() map[string]map[int]int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
 	out := map[string]map[int]int{}
-	t.EachOpenCount(func(town string, invariant, n int) {
-		if out[town] == nil {
-			out[town] = map[int]int{}
-		}
-		out[town][invariant] = n
-	})
+	for town, ts := range t.towns {
+		ts.eachOpenCount(func(invariant, n int) {
+			if out[town] == nil {
+				out[town] = map[int]int{}
+			}
+			out[town][invariant] = n
+		})
+	}
 	return out
 }
 
-// EachOpenCount calls fn with every town's number of open violations per
-// invariant, unordered, without building a map per scrape. It holds the
-// tracker's lock: fn must not call the tracker.
-func (t *Tracker) EachOpenCount(fn func(town string, invariant, n int)) {
+// EachOpenCount calls fn, for each of towns in order, with the town's number
+// of open violations per invariant, without building a map per scrape. It
+// holds the tracker's lock: neither towns nor fn may call the tracker.
+func (t *Tracker) EachOpenCount(towns iter.Seq[string], fn func(town string, invariant, n int)) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for town, ts := range t.towns {
-		// Entries are sorted by identity, which starts with the invariant:
-		// one invariant's entries are neighbours.
-		invariant, n := 0, 0
-		for i := range ts.entries {
-			e := &ts.entries[i]
-			if !e.Open {
-				continue
-			}
-			if n > 0 && e.Invariant != invariant {
-				fn(town, invariant, n)
-				n = 0
-			}
-			invariant = e.Invariant
-			n++
+	for town := range towns {
+		if ts := t.towns[town]; ts != nil {
+			ts.eachOpenCount(func(invariant, n int) { fn(town, invariant, n) })
 		}
-		if n > 0 {
-			fn(town, invariant, n)
+	}
+}
+
+// eachOpenCount calls fn with the number of open violations per invariant.
+func (ts *townState) eachOpenCount(fn func(invariant, n int)) {
+	// Entries are sorted by identity, which starts with the invariant: one
+	// invariant's entries are neighbours.
+	invariant, n := 0, 0
+	for i := range ts.entries {
+		e := &ts.entries[i]
+		if !e.Open {
+			continue
 		}
+		if n > 0 && e.Invariant != invariant {
+			fn(invariant, n)
+			n = 0
+		}
+		invariant = e.Invariant
+		n++
+	}
+	if n > 0 {
+		fn(invariant, n)
 	}
 }
 

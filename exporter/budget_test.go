@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"iter"
 	"log/slog"
 	"math"
 	"net/http"
@@ -227,9 +228,9 @@ func oddTowns(t *testing.T) *Snapshot {
 
 type openCounts map[string]map[int]int
 
-func (o openCounts) EachOpenCount(fn func(town string, invariant, n int)) {
-	for town, byInv := range o {
-		for inv, n := range byInv {
+func (o openCounts) EachOpenCount(towns iter.Seq[string], fn func(town string, invariant, n int)) {
+	for town := range towns {
+		for inv, n := range o[town] {
 			fn(town, inv, n)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/tickwatch/tickwatch/config"
+	"github.com/tickwatch/tickwatch/dedupe"
 	"github.com/tickwatch/tickwatch/gastown"
 	"github.com/tickwatch/tickwatch/internal/gastowntest"
 )
@@ -155,12 +156,21 @@ func BenchmarkScrape10kTowns(b *testing.B) {
 	snap := pollSnapshot(b, benchTowns)
 	snap.AppendTowns(nil) // the sorted order scrapes keep
 	heapPerTown := float64(liveHeap()-before) / benchTowns
-	b.Run("default", func(b *testing.B) { benchScrape(b, snap, heapPerTown, config.Metrics{}) })
-	b.Run("every_group", func(b *testing.B) { benchScrape(b, snap, heapPerTown, allGroups()) })
+	// Every town has the violations its status rows show open.
+	var st gastown.Status
+	if err := json.Unmarshal(gastowntest.Sample(b, "status.json"), &st); err != nil {
+		b.Fatal(err)
+	}
+	tracker := dedupe.NewTracker(dedupe.Options{OpenAfter: 1}, nil)
+	for _, e := range snap.Towns() {
+		tracker.Observe(e.Town, true, gastown.CheckStatus(&st))
+	}
+	b.Run("default", func(b *testing.B) { benchScrape(b, snap, tracker, heapPerTown, config.Metrics{}) })
+	b.Run("every_group", func(b *testing.B) { benchScrape(b, snap, tracker, heapPerTown, allGroups()) })
 }
 
-func benchScrape(b *testing.B, snap *Snapshot, heapPerTown float64, groups config.Metrics) {
-	towns := NewTownMetrics(snap, nil)
+func benchScrape(b *testing.B, snap *Snapshot, violations ViolationCounts, heapPerTown float64, groups config.Metrics) {
+	towns := NewTownMetrics(snap, violations)
 	towns.SetMetrics(groups)
 	ours := MetricsHandler(prometheus.NewRegistry(), towns, slog.New(slog.DiscardHandler))
 	mfs, _ := towns.Gather()

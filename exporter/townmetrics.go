@@ -1,6 +1,7 @@
 package exporter
 
 import (
+	"iter"
 	"slices"
 	"sort"
 	"strings"
@@ -16,9 +17,9 @@ import (
 )
 
 // ViolationCounts reports the violations open now, after hysteresis: for
-// each town and invariant with some, how many, in any order.
+// each of towns, in their order, how many per invariant with some.
 type ViolationCounts interface {
-	EachOpenCount(fn func(town string, invariant, n int))
+	EachOpenCount(towns iter.Seq[string], fn func(town string, invariant, n int))
 }
 
 // TownMetrics serves the mirrored reconciler metrics from the latest
@@ -245,32 +246,49 @@ func (c *TownMetrics) walk(s sink, before func(name string)) {
 	entriesPool.Put(buf)
 }
 
-// openViolations is {invariant, town}: sorted by invariant, then town.
-func (c *TownMetrics) openViolations(s sink, _ []TownEntry) {
+// openViolations is {invariant, town}: sorted by invariant, then town. The
+// rows come in the towns' order, and are written one invariant at a time:
+// a fleet has a few invariants open at most, where sorting every row by
+// town again made this family a quarter of a scrape at 10,000 towns.
+func (c *TownMetrics) openViolations(s sink, towns []TownEntry) {
 	if c.violations == nil {
 		return
 	}
 	buf := violationRowsPool.Get().(*[]violationRow)
 	rows := (*buf)[:0]
-	c.violations.EachOpenCount(func(town string, invariant, n int) {
-		rows = append(rows, violationRow{gastown.InvariantLabel(invariant), town, n})
-	})
-	slices.SortFunc(rows, func(a, b violationRow) int {
-		if c := strings.Compare(a.invariant, b.invariant); c != 0 {
-			return c
+	var invariants []int // the distinct ones: a handful
+	var town int32       // the index in towns of the town fn is called for
+	c.violations.EachOpenCount(func(yield func(string) bool) {
+		for i, e := range towns {
+			if town = int32(i); !yield(e.Town) {
+				return
+			}
 		}
-		return strings.Compare(a.town, b.town)
+	}, func(_ string, invariant, n int) {
+		rows = append(rows, violationRow{town, int32(invariant), n})
+		if !slices.Contains(invariants, invariant) {
+			invariants = append(invariants, invariant)
+		}
 	})
-	for _, r := range rows {
-		s.sample2(float64(r.n), r.invariant, r.town)
+	slices.SortFunc(invariants, func(a, b int) int {
+		return strings.Compare(gastown.InvariantLabel(a), gastown.InvariantLabel(b))
+	})
+	for _, inv := range invariants {
+		label := gastown.InvariantLabel(inv)
+		for _, r := range rows {
+			if int(r.invariant) == inv {
+				s.sample2(float64(r.n), label, towns[r.town].Town)
+			}
+		}
 	}
-	clear(rows)
 	*buf = rows
 	violationRowsPool.Put(buf)
 }
 
+// violationRow is one town's open violations of one invariant; the town is
+// its index in the scrape's list of towns.
 type violationRow struct {
-	invariant, town string
+	town, invariant int32
 	n               int
 }
 

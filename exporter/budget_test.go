@@ -437,3 +437,45 @@ func TestScrapeSurvivesAFailingGather(t *testing.T) {
 		t.Errorf("log: %s", log.String())
 	}
 }
+
+// TestOpenViolationsInOrder: the open violations come out sorted by
+// invariant label, then town, complete, whether the fleet has a few
+// invariants open or more than the passes over the rows allow.
+func TestOpenViolationsInOrder(t *testing.T) {
+	snap := NewSnapshot()
+	const towns = 40
+	for i := range towns {
+		snap.Put(fmt.Sprintf("town-%02d", (i*7)%towns), &TownState{Up: true})
+	}
+	for _, spread := range []int{3, 3 * maxInvariantPasses} {
+		open := openCounts{}
+		var want []string
+		for i := range towns {
+			town := fmt.Sprintf("town-%02d", i)
+			open[town] = map[int]int{}
+			for _, inv := range []int{i % spread, 100 + i%spread} {
+				open[town][inv] = i + 1
+				want = append(want, gastown.InvariantLabel(inv)+" "+town+" "+strconv.Itoa(i+1))
+			}
+		}
+		slices.Sort(want) // labels, then towns: both sort as their strings
+		var buf bytes.Buffer
+		if err := NewTownMetrics(snap, open).WriteText(&buf, nil, expfmt.NewFormat(expfmt.TypeTextPlain)); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, line := range strings.Split(buf.String(), "\n") {
+			if !strings.HasPrefix(line, metricnames.InvariantViolations+"{") {
+				continue
+			}
+			var inv, town, n string
+			if _, err := fmt.Sscanf(strings.NewReplacer(`{invariant="`, " ", `",town="`, " ", `"} `, " ").Replace(line), metricnames.InvariantViolations+" %s %s %s", &inv, &town, &n); err != nil {
+				t.Fatalf("line %q: %v", line, err)
+			}
+			got = append(got, inv+" "+town+" "+n)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%d invariants: got\n%s\nwant\n%s", 2*spread, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		}
+	}
+}

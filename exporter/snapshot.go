@@ -270,8 +270,10 @@ func newStatusState(st *gastown.Status, prev *StatusState, maxTypes int) (*Statu
 		ss.NextFireAt = *a.Alarm.NextFireAt
 	}
 	var dropped int
+	var lt LastTick
+	newTick := false // lt is a new last tick
 	if r := a.Reconciler; r != nil {
-		lt := LastTick{
+		lt = LastTick{
 			EventsDrained:        r.EventsDrained,
 			SideEffectsAttempted: r.SideEffectsAttempted,
 			SideEffectsSucceeded: r.SideEffectsSucceeded,
@@ -292,9 +294,20 @@ func newStatusState(st *gastown.Status, prev *StatusState, maxTypes int) (*Statu
 		if was != nil && lt.sameAs(was) {
 			ss.LastTick = was
 		} else {
-			ss.LastTick = new(LastTick) // not &lt: that would allocate lt on every call
-			*ss.LastTick = lt
+			newTick = true
 		}
+	}
+	if newTick {
+		// A new last tick makes a new status: one allocation for both,
+		// which a scrape reads one after the other for every town.
+		pair := new(struct {
+			status StatusState
+			tick   LastTick
+		})
+		pair.tick = lt
+		ss.LastTick = &pair.tick
+		pair.status = ss
+		return &pair.status, dropped
 	}
 	if prev != nil && ss.sameAs(prev) {
 		return prev, dropped

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tickwatch/tickwatch/gastown"
+	"github.com/tickwatch/tickwatch/internal/lastbykey"
 )
 
 // Kind is the kind of a transition of one violation.
@@ -393,18 +394,7 @@ func (t *Tracker) sightings(ts *townState, vs []gastown.Violation) []sighting {
 	for _, v := range vs {
 		seen = append(seen, sighting{ts.identity(v), v})
 	}
-	slices.SortStableFunc(seen, func(a, b sighting) int { return strings.Compare(a.id, b.id) })
-	n := 0
-	for i := range seen {
-		if n > 0 && seen[n-1].id == seen[i].id {
-			seen[n-1] = seen[i] // the later message wins
-			continue
-		}
-		seen[n] = seen[i]
-		n++
-	}
-	clear(seen[n:])
-	return seen[:n]
+	return lastbykey.Sort(seen, func(s sighting) string { return s.id })
 }
 
 // transition advances e's sequence and describes the change. Callers hold t.mu.

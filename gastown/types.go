@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tickwatch/tickwatch/internal/lastbykey"
 )
 
 // DryRun is the answer of POST /debug/towns/{town}/reconcile-dry-run.
@@ -55,34 +57,7 @@ func CountActions(m map[string]int) ActionCounts {
 // normalized sorts a by type, keeping the last count of a type listed more
 // than once, as a JSON object's repeated key does.
 func (a ActionCounts) normalized() ActionCounts {
-	sorted := true
-	for i := 1; i < len(a) && sorted; i++ {
-		sorted = a[i-1].Type < a[i].Type
-	}
-	if sorted {
-		return a
-	}
-	if len(a) > 16 { // a hostile answer's thousands of types
-		slices.SortStableFunc(a, func(x, y ActionCount) int { return strings.Compare(x.Type, y.Type) })
-	} else {
-		// Stable, and without a call per comparison for a worker's handful.
-		for i := 1; i < len(a); i++ {
-			for j := i; j > 0 && a[j].Type < a[j-1].Type; j-- {
-				a[j], a[j-1] = a[j-1], a[j]
-			}
-		}
-	}
-	n := 1
-	for i := 1; i < len(a); i++ {
-		if a[i].Type == a[n-1].Type {
-			a[n-1] = a[i]
-			continue
-		}
-		a[n] = a[i]
-		n++
-	}
-	clear(a[n:])
-	return a[:n]
+	return lastbykey.Sort(a, func(c ActionCount) string { return c.Type })
 }
 
 // Get is the count of type t; 0 when it is not listed.

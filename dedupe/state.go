@@ -79,6 +79,7 @@ func (t *Tracker) load(db *bolt.DB) error {
 		if err != nil {
 			return err
 		}
+		now := t.now()
 		return b.ForEach(func(k, v []byte) error {
 			town := string(k)
 			var rec townRecord
@@ -100,7 +101,7 @@ func (t *Tracker) load(db *bolt.DB) error {
 			}
 			if len(ts.entries) > 0 {
 				t.towns[town] = ts
-				t.noteSoon(town, ts, t.now())
+				t.noteSoon(town, ts, now)
 			}
 			return nil
 		})

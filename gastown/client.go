@@ -41,8 +41,10 @@ type Client struct {
 	// round trippers clone a request before they add to it).
 	header http.Header
 	tls    *tlsFiles // nil: no TLS material from files; else the client to use
-	// baseURL is base parsed, nil when it has a query or fragment.
-	baseURL *url.URL
+	// baseURL is base parsed, nil when it has a query or fragment;
+	// baseEscaped is its path as sent.
+	baseURL     *url.URL
+	baseEscaped string
 	// followRedirects is http_client's follow_redirects.
 	followRedirects bool
 	// pollDeadline is the timeout the last polls share (see pollContext).
@@ -91,9 +93,13 @@ func NewClient(o ClientOptions) (*Client, error) {
 	} else {
 		baseURL.Host = strings.TrimSuffix(baseURL.Host, ":") // as http.NewRequest does
 	}
-	return &Client{base: base, baseURL: baseURL, http: hc, tls: tf, timeout: o.Timeout, maxBody: o.MaxBodyBytes, header: header,
+	c := &Client{base: base, baseURL: baseURL, http: hc, tls: tf, timeout: o.Timeout, maxBody: o.MaxBodyBytes, header: header,
 		followRedirects: o.HTTPClient.FollowRedirects,
-		secrets:         secretsOf(o.HTTPClient, o.URL)}, nil
+		secrets:         secretsOf(o.HTTPClient, o.URL)}
+	if baseURL != nil {
+		c.baseEscaped = baseURL.EscapedPath()
+	}
+	return c, nil
 }
 
 // sameHostRedirects follows at most 10 redirects, all to the worker's own
@@ -161,7 +167,8 @@ func (c *Client) DryRun(ctx context.Context, town string) (*DryRun, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	var d DryRun
-	if _, err := c.do(ctx, http.MethodPost, c.townURL(town, "reconcile-dry-run"), nil, town, "dry run", nil, unmarshal(&d)); err != nil {
+	u, target := c.townTarget(town, "reconcile-dry-run")
+	if _, err := c.do(ctx, http.MethodPost, u, target, nil, town, "dry run", nil, unmarshal(&d)); err != nil {
 		return nil, err
 	}
 	return &d, nil
@@ -172,7 +179,8 @@ func (c *Client) Status(ctx context.Context, town string) (*Status, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	var s Status
-	if _, err := c.do(ctx, http.MethodGet, c.townURL(town, "status"), nil, town, "status", nil, unmarshal(&s)); err != nil {
+	u, target := c.townTarget(town, "status")
+	if _, err := c.do(ctx, http.MethodGet, u, target, nil, town, "status", nil, unmarshal(&s)); err != nil {
 		return nil, err
 	}
 	return &s, nil
@@ -187,7 +195,7 @@ func (c *Client) Replay(ctx context.Context, town string, req ReplayRequest) (*R
 		return nil, err
 	}
 	var r ReplayResponse
-	if _, err := c.do(ctx, http.MethodPost, c.townURL(town, "replay-events"), body, town, "replay", nil, unmarshal(&r)); err != nil {
+	if _, err := c.do(ctx, http.MethodPost, nil, c.townURL(town, "replay-events"), body, town, "replay", nil, unmarshal(&r)); err != nil {
 		return nil, err
 	}
 	return &r, nil
@@ -198,7 +206,7 @@ func (c *Client) Towns(ctx context.Context) ([]string, error) {
 	ctx, cancel := c.withTimeout(ctx)
 	defer cancel()
 	var l TownList
-	if _, err := c.do(ctx, http.MethodGet, c.base+"/debug/towns", nil, "", "town list", nil, unmarshal(&l)); err != nil {
+	if _, err := c.do(ctx, http.MethodGet, nil, c.base+"/debug/towns", nil, "", "town list", nil, unmarshal(&l)); err != nil {
 		return nil, err
 	}
 	return l.Towns, nil
@@ -310,7 +318,8 @@ func larger[T any](a, b []T) []T {
 // is recycled once the call returns.
 func (c *Client) call(ctx context.Context, method, town, path, name string, keep *[]byte, decode func([]byte) error, now func() time.Time) Call {
 	start := now()
-	code, err := c.do(ctx, method, c.townURL(town, path), nil, town, name, keep, decode)
+	u, target := c.townTarget(town, path)
+	code, err := c.do(ctx, method, u, target, nil, town, name, keep, decode)
 	return Call{Done: true, Err: err, Code: code, Duration: now().Sub(start)}
 }
 
@@ -350,37 +359,44 @@ type bodyBuffer struct {
 	limit io.LimitedReader
 }
 
-// ownURL is target, a URL under the client's base, made from the parsed
-// base rather than by parsing all of target again (most of what building
-// a request costs); nil for any other.
-func (c *Client) ownURL(target string) *url.URL {
-	rest, ok := strings.CutPrefix(target, c.base)
-	if c.baseURL == nil || !ok || !strings.HasPrefix(rest, "/") || strings.ContainsAny(rest, "?#") {
-		return nil
-	}
-	escaped := c.baseURL.EscapedPath() + rest
-	path, err := url.PathUnescape(escaped)
-	if err != nil {
+// townURL is the URL of one of a town's calls, as text.
+func (c *Client) townURL(town, call string) string {
+	return c.base + "/debug/towns/" + escapeTown(town) + "/" + call
+}
+
+// townRequestURL is townURL parsed, made from the parsed base rather than
+// from the text (making the text and parsing it back was 1 % of the CPU at
+// 10,000 towns); nil when the base has no parsed form.
+func (c *Client) townRequestURL(town, call string) *url.URL {
+	if c.baseURL == nil {
 		return nil
 	}
 	u := new(url.URL)
 	*u = *c.baseURL
-	u.Path, u.RawPath = path, ""
-	if strings.Contains(escaped, "%") {
-		u.RawPath = escaped
+	u.Path, u.RawPath = c.baseURL.Path+"/debug/towns/"+town+"/"+call, ""
+	if esc := escapeTown(town); esc != town || strings.Contains(c.baseEscaped, "%") {
+		u.RawPath = c.baseEscaped + "/debug/towns/" + esc + "/" + call
 	}
 	return u
 }
 
-// townURL is the URL of one of a town's calls.
-func (c *Client) townURL(town, call string) string {
-	esc := url.PathEscape(town)
+// townTarget is the URL of one of a town's calls for do: parsed when the
+// base allows, else as text.
+func (c *Client) townTarget(town, call string) (*url.URL, string) {
+	if u := c.townRequestURL(town, call); u != nil {
+		return u, ""
+	}
+	return nil, c.townURL(town, call)
+}
+
+// escapeTown is a town id as one path segment.
+func escapeTown(town string) string {
 	if town == "." || town == ".." {
 		// PathEscape leaves dots alone; a proxy that cleans paths would
 		// turn /debug/towns/../status into another endpoint.
-		esc = strings.ReplaceAll(town, ".", "%2E")
+		return strings.ReplaceAll(town, ".", "%2E")
 	}
-	return c.base + "/debug/towns/" + esc + "/" + call
+	return url.PathEscape(town)
 }
 
 // sharedDeadline is a context that ends at the client's timeout after it
@@ -417,19 +433,22 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(ctx, c.timeout)
 }
 
-// do makes one request and decodes a 2xx answer with decode, keeping a
-// copy of it in keep when that is set. It returns the answer's HTTP
+// do makes one request, to u or, when u is nil, to target, and decodes a
+// 2xx answer with decode, keeping a copy of it in keep when that is set. It returns the answer's HTTP
 // status, 0 when none came.
-func (c *Client) do(ctx context.Context, method, target string, body []byte, town, call string, keep *[]byte, decode func([]byte) error) (int, error) {
+func (c *Client) do(ctx context.Context, method string, u *url.URL, target string, body []byte, town, call string, keep *[]byte, decode func([]byte) error) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	var req *http.Request
-	if u := c.ownURL(target); u != nil && body == nil && c.header != nil {
+	if u != nil && body == nil && c.header != nil {
 		req = (&http.Request{Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 			Header: c.header, Host: u.Host}).WithContext(ctx)
 	} else {
+		if target == "" {
+			target = u.String()
+		}
 		r, err := http.NewRequestWithContext(ctx, method, target, rd)
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", where(call, town), err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -367,6 +368,30 @@ func TestReplayBoundsInGastownsForm(t *testing.T) {
 	for _, bad := range []string{"", "yesterday", "2026-13-01", "03/12/2026", "2026-12-03 01:24:52"} {
 		if _, err := ParseReplayBound(bad); err == nil || !strings.Contains(err.Error(), "ISO 8601") {
 			t.Errorf("%q: err = %v", bad, err)
+		}
+	}
+}
+
+// A call's URL is made from the parsed base, not from its text: it must
+// send what the text would.
+func TestTownRequestURLIsItsTextParsed(t *testing.T) {
+	for _, base := range []string{"http://h:1", "http://h:1/", "https://u:p@h/prefix/", "http://h/a%2Fb", "http://h/x%20y/z"} {
+		c := client(t, base, nil)
+		for _, town := range []string{"town-1", "a/b c?d", "..", ".", "ü", "%41", "t#1"} {
+			for _, call := range []string{"status", "reconcile-dry-run"} {
+				text := c.townURL(town, call)
+				want, err := url.Parse(text)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got := c.townRequestURL(town, call)
+				if got == nil {
+					t.Fatalf("base %s: no parsed URL", base)
+				}
+				if got.String() != want.String() || got.RequestURI() != want.RequestURI() || got.Host != want.Host || got.User.String() != want.User.String() {
+					t.Errorf("base %s, town %q: %s (sent as %s), want %s (sent as %s)", base, town, got, got.RequestURI(), want, want.RequestURI())
+				}
+			}
 		}
 	}
 }

@@ -346,7 +346,7 @@ type dueTown struct {
 }
 
 // due lists the towns to poll this tick, each with its offset from the
-// tick's start: first, at once, those the last tick had no time for (so a
+// tick's start and its dry-run plan: first, at once, those the last tick had no time for (so a
 // budget too small for the fleet rotates instead of starving the same
 // towns), then the others in offset order. A town's offset comes from its
 // alarm when its status showed one (see nextPoll), else from its hash; a

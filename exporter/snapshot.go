@@ -270,10 +270,8 @@ func newStatusState(st *gastown.Status, prev *StatusState, maxTypes int) (*Statu
 		ss.NextFireAt = *a.Alarm.NextFireAt
 	}
 	var dropped int
-	var lt LastTick
-	newTick := false // lt is a new last tick
 	if r := a.Reconciler; r != nil {
-		lt = LastTick{
+		lt := LastTick{
 			EventsDrained:        r.EventsDrained,
 			SideEffectsAttempted: r.SideEffectsAttempted,
 			SideEffectsSucceeded: r.SideEffectsSucceeded,
@@ -291,23 +289,19 @@ func newStatusState(st *gastown.Status, prev *StatusState, maxTypes int) (*Statu
 			wasActions = was.Actions
 		}
 		lt.Actions, dropped = capTypes(r.ActionsByType, maxTypes, wasActions)
-		if was != nil && lt.sameAs(was) {
-			ss.LastTick = was
-		} else {
-			newTick = true
+		if was == nil || !lt.sameAs(was) {
+			// A new last tick makes a new status: one allocation for both,
+			// which a scrape reads one after the other for every town.
+			pair := new(struct {
+				status StatusState
+				tick   LastTick
+			})
+			pair.tick = lt
+			ss.LastTick = &pair.tick
+			pair.status = ss
+			return &pair.status, dropped
 		}
-	}
-	if newTick {
-		// A new last tick makes a new status: one allocation for both,
-		// which a scrape reads one after the other for every town.
-		pair := new(struct {
-			status StatusState
-			tick   LastTick
-		})
-		pair.tick = lt
-		ss.LastTick = &pair.tick
-		pair.status = ss
-		return &pair.status, dropped
+		ss.LastTick = was
 	}
 	if prev != nil && ss.sameAs(prev) {
 		return prev, dropped

@@ -434,22 +434,19 @@ func (c *Client) withTimeout(ctx context.Context) (context.Context, context.Canc
 	return context.WithTimeout(ctx, c.timeout)
 }
 
-// do makes one request, to u or, when u is nil, to target, and decodes a
-// 2xx answer with decode, keeping a copy of it in keep when that is set. It returns the answer's HTTP
-// status, 0 when none came.
+// do makes one request, to u or, when u is nil or there is a body, to
+// target, and decodes a 2xx answer with decode, keeping a copy of it in keep
+// when that is set. It returns the answer's HTTP status, 0 when none came.
 func (c *Client) do(ctx context.Context, method string, u *url.URL, target string, body []byte, town, call string, keep *[]byte, decode func([]byte) error) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
 	var req *http.Request
-	if u != nil && body == nil && c.header != nil {
+	if u != nil && body == nil {
 		req = (&http.Request{Method: method, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 			Header: c.header, Host: u.Host}).WithContext(ctx)
 	} else {
-		if target == "" {
-			target = u.String()
-		}
 		r, err := http.NewRequestWithContext(ctx, method, target, rd)
 		if err != nil {
 			return 0, fmt.Errorf("%s: %w", where(call, town), err)

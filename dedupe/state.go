@@ -96,7 +96,7 @@ func (t *Tracker) load(db *bolt.DB) error {
 				*ts.entry(e.Identity, e.Invariant) = *e
 			}
 			if rec.ForgottenAt != nil {
-				ts.forgottenAt = *rec.ForgottenAt
+				ts.forgottenAt = stampOf(*rec.ForgottenAt)
 				t.retired[town] = struct{}{}
 			}
 			if len(ts.entries) > 0 {
@@ -180,7 +180,8 @@ func (t *Tracker) save(all bool) error {
 		}
 		rec := townRecord{Version: stateVersion, Entries: es}
 		if !ts.forgottenAt.IsZero() {
-			rec.ForgottenAt = &ts.forgottenAt
+			at := ts.forgottenAt.Time()
+			rec.ForgottenAt = &at
 		}
 		b, err := json.Marshal(rec)
 		if err != nil {

@@ -89,22 +89,22 @@ func (o Options) normalized() Options {
 // pending (seen, not yet open), open, or dormant (resolved or never opened,
 // kept only for its sequence number).
 type entry struct {
-	Identity     string    `json:"identity"`
-	Invariant    int       `json:"invariant"`
-	Message      string    `json:"message"`
-	Subject      string    `json:"subject"`
-	Source       string    `json:"source,omitempty"`
-	Open         bool      `json:"open"`
-	Seen         int       `json:"seen"`   // consecutive observations
-	Absent       int       `json:"absent"` // consecutive absences
-	FirstSeen    time.Time `json:"first_seen"`
-	LastSeen     time.Time `json:"last_seen"`
-	Observations int       `json:"observations"`
-	Seq          uint64    `json:"seq"`
-	LastKind     Kind      `json:"last_kind,omitempty"`
-	LastAt       time.Time `json:"last_at"`           // time of the last transition
-	NotifiedAt   time.Time `json:"notified_at"`       // last opened or repeated
-	Adopted      bool      `json:"adopted,omitempty"` // this episode was open when the town was handed over
+	Identity     string `json:"identity"`
+	Invariant    int    `json:"invariant"`
+	Message      string `json:"message"`
+	Subject      string `json:"subject"`
+	Source       string `json:"source,omitempty"`
+	Open         bool   `json:"open"`
+	Adopted      bool   `json:"adopted,omitempty"` // this episode was open when the town was handed over
+	Seen         int    `json:"seen"`              // consecutive observations
+	Absent       int    `json:"absent"`            // consecutive absences
+	FirstSeen    stamp  `json:"first_seen"`
+	LastSeen     stamp  `json:"last_seen"`
+	Observations int    `json:"observations"`
+	Seq          uint64 `json:"seq"`
+	LastKind     Kind   `json:"last_kind,omitempty"`
+	LastAt       stamp  `json:"last_at"`     // time of the last transition
+	NotifiedAt   stamp  `json:"notified_at"` // last opened or repeated
 }
 
 func (e *entry) dormant() bool { return !e.Open && e.Seen == 0 }
@@ -154,7 +154,7 @@ type townState struct {
 	entries []entry
 	// forgottenAt is set when the town left the watch list: only sequence
 	// numbers remain, until Retain has passed or the town comes back.
-	forgottenAt time.Time
+	forgottenAt stamp
 	// counted: the run counters alone changed (seen, absent, last seen)
 	// since the town was last written. Such towns are written once a
 	// countersSaveEvery, not on every tick, since a town that keeps a
@@ -192,7 +192,7 @@ type Tracker struct {
 	// what MayNotify reads before each poll: a lookup in a map of a few
 	// towns, where reading every town's entries was 1 % of the sidecar's
 	// CPU at 10,000 towns.
-	soon    map[string]time.Time
+	soon    map[string]stamp
 	saveMu  sync.Mutex // serialises Save
 	scratch []sighting // ObservePartly's, kept for its backing array
 }
@@ -212,7 +212,7 @@ func NewTracker(opts Options, now func() time.Time) *Tracker {
 		forgot:  map[string]struct{}{},
 		retired: map[string]struct{}{},
 		taken:   map[string]struct{}{},
-		soon:    map[string]time.Time{},
+		soon:    map[string]stamp{},
 	}
 }
 
@@ -270,7 +270,7 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 	if !ts.forgottenAt.IsZero() {
 		// Back on the watch list: a record that says forgotten would let its
 		// sequence numbers expire after a crash, so it is written at once.
-		ts.forgottenAt = time.Time{}
+		ts.forgottenAt = 0
 		delete(t.retired, town)
 		t.dirty[town] = struct{}{}
 	}
@@ -287,11 +287,12 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 	}
 
 	var out []Transition
+	at := stampOf(now)
 	for _, s := range seen {
 		v := s.v
 		e := ts.entry(s.id, v.Invariant)
 		if e.dormant() {
-			e.FirstSeen, e.Observations, e.Adopted = now, 0, false
+			e.FirstSeen, e.Observations, e.Adopted = at, 0, false
 		}
 		if e.Message != v.Message || e.Subject == "" {
 			e.Message, e.Subject = v.Message, Subject(v)
@@ -300,16 +301,16 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 		e.Seen++
 		e.Absent = 0
 		e.Observations++
-		e.LastSeen = now
+		e.LastSeen = at
 		changed = true
 		switch {
 		case !e.Open && e.Seen >= t.opts.OpenAfter:
 			e.Open = true
-			e.NotifiedAt = now
-			out = append(out, t.transition(town, e, Opened, now))
-		case e.Open && t.opts.RepeatInterval > 0 && now.Sub(e.NotifiedAt) >= t.opts.RepeatInterval:
-			e.NotifiedAt = now
-			out = append(out, t.transition(town, e, Repeated, now))
+			e.NotifiedAt = at
+			out = append(out, t.transition(town, e, Opened, at))
+		case e.Open && t.opts.RepeatInterval > 0 && e.NotifiedAt.since(at) >= t.opts.RepeatInterval:
+			e.NotifiedAt = at
+			out = append(out, t.transition(town, e, Repeated, at))
 		}
 	}
 	next := 0 // the walk through seen, which is sorted as the entries are
@@ -327,13 +328,13 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 			changed = true
 			if e.Absent >= t.opts.ResolveAfter {
 				e.Open = false
-				out = append(out, t.transition(town, e, Resolved, now))
+				out = append(out, t.transition(town, e, Resolved, at))
 			}
 		case e.Seen > 0: // pending: one absence breaks the run
 			e.Seen = 0
 			changed = true
 			return e.Seq != 0
-		case now.Sub(e.LastAt) > t.opts.Retain: // dormant and old
+		case e.LastAt.since(at) > t.opts.Retain: // dormant and old
 			changed = true
 			return false
 		}
@@ -368,9 +369,10 @@ func (t *Tracker) adopt(town string, ts *townState, seen []sighting, now time.Ti
 		e.Message, e.Subject, e.Source = v.Message, Subject(v), string(v.Source)
 		e.Open, e.Adopted = true, true
 		e.Seen, e.Absent, e.Observations = 1, 0, 1
-		e.FirstSeen, e.LastSeen, e.NotifiedAt = now, now, now
+		at := stampOf(now)
+		e.FirstSeen, e.LastSeen, e.NotifiedAt = at, at, at
 		e.Seq++
-		e.LastKind, e.LastAt = Adopted, now
+		e.LastKind, e.LastAt = Adopted, at
 		t.adopted++
 	}
 	t.dirty[town] = struct{}{}
@@ -398,9 +400,9 @@ func (t *Tracker) sightings(ts *townState, vs []gastown.Violation) []sighting {
 }
 
 // transition advances e's sequence and describes the change. Callers hold t.mu.
-func (t *Tracker) transition(town string, e *entry, k Kind, now time.Time) Transition {
+func (t *Tracker) transition(town string, e *entry, k Kind, at stamp) Transition {
 	e.Seq++
-	e.LastKind, e.LastAt = k, now
+	e.LastKind, e.LastAt = k, at
 	t.counts[k]++
 	return e.describe(town, t.origin)
 }
@@ -409,8 +411,8 @@ func (e *entry) describe(town, origin string) Transition {
 	return Transition{
 		Town: town, Identity: e.Identity, Invariant: e.Invariant,
 		Message: e.Message, Subject: e.Subject, Source: gastown.ViolationSource(e.Source),
-		Kind: e.LastKind, Seq: e.Seq, At: e.LastAt,
-		FirstSeen: e.FirstSeen, LastSeen: e.LastSeen, Observations: e.Observations,
+		Kind: e.LastKind, Seq: e.Seq, At: e.LastAt.Time(),
+		FirstSeen: e.FirstSeen.Time(), LastSeen: e.LastSeen.Time(), Observations: e.Observations,
 		Adopted: e.Adopted, Origin: origin,
 	}
 }
@@ -443,7 +445,7 @@ func (t *Tracker) Forget(town string) {
 		delete(t.dirty, town)
 		t.forgot[town] = struct{}{}
 	} else {
-		ts.forgottenAt = now
+		ts.forgottenAt = stampOf(now)
 		t.retired[town] = struct{}{}
 		t.dirty[town] = struct{}{}
 	}
@@ -473,7 +475,7 @@ func (t *Tracker) Towns() []string {
 func (t *Tracker) expireRetired(now time.Time) {
 	for town := range t.retired {
 		ts := t.towns[town]
-		if ts == nil || now.Sub(ts.forgottenAt) > t.opts.Retain {
+		if ts == nil || ts.forgottenAt.since(stampOf(now)) > t.opts.Retain {
 			delete(t.retired, town)
 			delete(t.towns, town)
 			delete(t.dirty, town)
@@ -554,8 +556,8 @@ func (t *Tracker) OpenSummaries() map[string]OpenSummary {
 				continue
 			}
 			s := out[town]
-			if s.Count == 0 || e.FirstSeen.Before(s.Oldest) {
-				s.Oldest = e.FirstSeen
+			if first := e.FirstSeen.Time(); s.Count == 0 || first.Before(s.Oldest) {
+				s.Oldest = first
 			}
 			s.Count++
 			out[town] = s
@@ -575,7 +577,7 @@ func (t *Tracker) MayNotify(town string, at time.Time, slack time.Duration) bool
 		return true
 	}
 	when, ok := t.soon[town]
-	return ok && !at.Add(slack).Before(when)
+	return ok && stampOf(at).add(slack) >= when
 }
 
 // notifyHorizon is how far ahead soon holds a repeat that falls due. A town
@@ -588,7 +590,7 @@ const notifyHorizon = time.Hour
 // town is gone). Callers hold t.mu.
 func (t *Tracker) noteSoon(town string, ts *townState, now time.Time) {
 	if ts != nil {
-		if when, ok := ts.nextNotify(t.opts); ok && when.Sub(now) <= notifyHorizon {
+		if when, ok := ts.nextNotify(t.opts); ok && time.Duration(when-stampOf(now)) <= notifyHorizon {
 			t.soon[town] = when
 			return
 		}
@@ -597,16 +599,16 @@ func (t *Tracker) noteSoon(town string, ts *townState, now time.Time) {
 }
 
 // nextNotify is the earliest time an observation could open or repeat one
-// of the town's violations: the zero time if one is a sighting short of
+// of the town's violations: the zero stamp if one is a sighting short of
 // opening. ok is false when none could.
-func (ts *townState) nextNotify(o Options) (when time.Time, ok bool) {
+func (ts *townState) nextNotify(o Options) (when stamp, ok bool) {
 	for i := range ts.entries {
 		e := &ts.entries[i]
 		switch {
 		case !e.Open && e.Seen > 0 && e.Seen+1 >= o.OpenAfter:
-			return time.Time{}, true
+			return 0, true
 		case e.Open && o.RepeatInterval > 0:
-			if due := e.NotifiedAt.Add(o.RepeatInterval); !ok || due.Before(when) {
+			if due := e.NotifiedAt.add(o.RepeatInterval); !ok || due < when {
 				when, ok = due, true
 			}
 		}

@@ -363,13 +363,13 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 // violation it shows is open from now on, without a transition. Its
 // sequence number advances as for an opening. Callers hold t.mu.
 func (t *Tracker) adopt(town string, ts *townState, seen []sighting, now time.Time) {
+	at := stampOf(now)
 	for _, s := range seen {
 		v := s.v
 		e := ts.entry(s.id, v.Invariant)
 		e.Message, e.Subject, e.Source = v.Message, Subject(v), string(v.Source)
 		e.Open, e.Adopted = true, true
 		e.Seen, e.Absent, e.Observations = 1, 0, 1
-		at := stampOf(now)
 		e.FirstSeen, e.LastSeen, e.NotifiedAt = at, at, at
 		e.Seq++
 		e.LastKind, e.LastAt = Adopted, at

@@ -69,7 +69,7 @@ func TestAutoLimitFollowsTheFleet(t *testing.T) {
 	}
 	a.watch(10000)
 	a.watch(10000)
-	a.watch(10001) // 2.2 KB more: not worth a call
+	a.watch(10001) // 2.1 KB more: not worth a call
 	if len(set) != 1 || set[0] != autoMemoryLimit(10000, 0) {
 		t.Fatalf("calls %v, want one with the limit of 10,000 towns", set)
 	}

@@ -23,7 +23,7 @@ import (
 // assumes (many open violations, long errors) from a collector that never
 // rests: there the limit follows the heap, as GOGC=50 would.
 const (
-	autoLimitBase    = 24 << 20
+	autoLimitBase = 24 << 20
 	// autoLimitPerTown follows the heap a town keeps: it was 2,200 until the
 	// violation tracker's entries shrank by 130 bytes a town, and the
 	// high-water mark at 10,000 towns went down with it by a MiB.

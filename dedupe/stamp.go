@@ -2,10 +2,11 @@ package dedupe
 
 import "time"
 
-// stamp is a wall-clock time in Unix nanoseconds, 0 for the zero time. An
-// entry holds five: as time.Time (24 bytes and a pointer each) they were
-// over a third of it, and the collector followed each pointer. In the state
-// file a stamp is written as a time.Time is, so files read either way.
+// stamp is a wall-clock time in Unix nanoseconds (years 1678 to 2262), 0
+// for the zero time. An entry holds four: as time.Time (24 bytes and a
+// pointer each) they were over a third of it, and the collector followed
+// each pointer. In the state file a stamp is written as a time.Time is, so
+// files read either way.
 type stamp int64
 
 func stampOf(t time.Time) stamp {

@@ -15,15 +15,14 @@ func Sort[T any](s []T, key func(T) string) []T {
 	slices.SortStableFunc(s, func(a, b T) int { return strings.Compare(key(a), key(b)) })
 	n := 0
 	for i := range s {
-		switch {
-		case n > 0 && key(s[n-1]) == key(s[i]):
+		if n > 0 && key(s[n-1]) == key(s[i]) {
 			s[n-1] = s[i]
-		case n != i:
-			s[n] = s[i]
-			n++
-		default:
-			n++
+			continue
 		}
+		if n != i { // an element is not written onto itself
+			s[n] = s[i]
+		}
+		n++
 	}
 	clear(s[n:])
 	return s[:n]

@@ -18,3 +18,18 @@ func TestBytesCountsWhatIsKeptNotTheGarbage(t *testing.T) {
 		t.Errorf("kept %d bytes for one slice of %d and 16 dropped", kept, n)
 	}
 }
+
+func TestHeldCountsObjects(t *testing.T) {
+	const n, slack = 1000, 50 // slack: what the runtime itself frees or keeps meanwhile
+	_, objects := Held(func() any {
+		kept := make([]*[4]int64, n)
+		for i := range kept {
+			kept[i] = new([4]int64)
+			sink = make([]byte, 64) // garbage
+		}
+		return kept
+	})
+	if objects < n-slack || objects > n+slack {
+		t.Errorf("%d objects held for %d kept and their slice", objects, n)
+	}
+}

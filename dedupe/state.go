@@ -50,7 +50,7 @@ func OpenTracker(dir string, opts Options, now func() time.Time, logger *slog.Lo
 	}
 	path := filepath.Join(dir, StateFile)
 	db, err := durable.Open(path, t.logger, t.now, func(db *bolt.DB) error {
-		clear(t.towns)
+		t.towns.Clear()
 		clear(t.soon)
 		return t.load(db)
 	})
@@ -88,7 +88,7 @@ func (t *Tracker) load(db *bolt.DB) error {
 				t.forgot[town] = struct{}{}
 				return nil
 			}
-			ts := &townState{entries: make([]entry, 0, len(rec.Entries))}
+			ts := townState{entries: make([]entry, 0, len(rec.Entries))}
 			for _, e := range rec.Entries {
 				if e == nil || e.Identity == "" {
 					continue
@@ -100,8 +100,9 @@ func (t *Tracker) load(db *bolt.DB) error {
 				t.retired[town] = struct{}{}
 			}
 			if len(ts.entries) > 0 {
-				t.towns[town] = ts
-				t.noteSoon(town, ts, now)
+				kept := t.towns.Add(town)
+				*kept = ts
+				t.noteSoon(town, kept, now)
 			}
 			return nil
 		})
@@ -158,7 +159,7 @@ func (t *Tracker) save(all bool) error {
 		return nil
 	}
 	if all || now.Sub(t.countedSaved) >= countersSaveEvery {
-		for town, ts := range t.towns {
+		for town, ts := range t.towns.All() {
 			if ts.counted {
 				t.dirty[town] = struct{}{}
 			}
@@ -168,7 +169,7 @@ func (t *Tracker) save(all bool) error {
 	puts := make(map[string][]byte, len(t.dirty))
 	var encErr error
 	for town := range t.dirty {
-		ts := t.towns[town]
+		ts := t.towns.Get(town)
 		if ts == nil {
 			continue
 		}

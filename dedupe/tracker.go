@@ -11,6 +11,7 @@ import (
 
 	"github.com/tickwatch/tickwatch/gastown"
 	"github.com/tickwatch/tickwatch/internal/lastbykey"
+	"github.com/tickwatch/tickwatch/internal/slab"
 )
 
 // Kind is the kind of a transition of one violation.
@@ -171,7 +172,7 @@ type Tracker struct {
 
 	mu     sync.Mutex
 	opts   Options
-	towns  map[string]*townState
+	towns  slab.Slab[townState] // a pointer into it is valid until the next Add
 	counts map[Kind]uint64
 	dirty  map[string]struct{} // towns with a transition or a new baseline since the last Save
 	// countedSaved is when the towns whose run counters alone changed
@@ -206,7 +207,6 @@ func NewTracker(opts Options, now func() time.Time) *Tracker {
 		now:     now,
 		logger:  slog.New(slog.DiscardHandler),
 		opts:    opts.normalized(),
-		towns:   map[string]*townState{},
 		counts:  map[Kind]uint64{},
 		dirty:   map[string]struct{}{},
 		forgot:  map[string]struct{}{},
@@ -222,7 +222,7 @@ func (t *Tracker) SetOptions(opts Options) {
 	t.mu.Lock()
 	t.opts = opts.normalized()
 	now := t.now()
-	for town, ts := range t.towns {
+	for town, ts := range t.towns.All() {
 		t.noteSoon(town, ts, now)
 	}
 	t.mu.Unlock()
@@ -246,7 +246,7 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 	t.mu.Lock()
 	defer t.mu.Unlock()
 
-	ts := t.towns[town]
+	ts := t.towns.Get(town)
 	takeOver := t.handedOver != nil && (ts == nil || !ts.forgottenAt.IsZero()) && t.handedOver(town)
 	if takeOver {
 		if _, done := t.taken[town]; done {
@@ -263,8 +263,7 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 		if len(vs) == 0 {
 			return nil // nothing known, nothing seen: no state to create
 		}
-		ts = &townState{}
-		t.towns[town] = ts
+		ts = t.towns.Add(town)
 	}
 	changed := false
 	if !ts.forgottenAt.IsZero() {
@@ -343,7 +342,7 @@ func (t *Tracker) ObservePartly(town string, vs []gastown.Violation, unjudged fu
 	switch {
 	case len(ts.entries) == 0:
 		// Its record, if any, holds only what just expired.
-		delete(t.towns, town)
+		t.towns.Remove(town)
 		delete(t.dirty, town)
 		t.forgot[town] = struct{}{}
 		ts = nil
@@ -427,7 +426,7 @@ func (t *Tracker) Forget(town string) {
 	t.mu.Lock()
 	delete(t.taken, town) // if it is handed back later, that is a first poll again
 	delete(t.soon, town)
-	ts := t.towns[town]
+	ts := t.towns.Get(town)
 	if ts == nil || !ts.forgottenAt.IsZero() {
 		t.mu.Unlock()
 		return
@@ -441,7 +440,7 @@ func (t *Tracker) Forget(town string) {
 		return e.Seq != 0
 	})
 	if len(ts.entries) == 0 {
-		delete(t.towns, town)
+		t.towns.Remove(town)
 		delete(t.dirty, town)
 		t.forgot[town] = struct{}{}
 	} else {
@@ -460,8 +459,8 @@ func (t *Tracker) Forget(town string) {
 func (t *Tracker) Towns() []string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make([]string, 0, len(t.towns))
-	for town, ts := range t.towns {
+	out := make([]string, 0, t.towns.Len())
+	for town, ts := range t.towns.All() {
 		if ts.forgottenAt.IsZero() {
 			out = append(out, town)
 		}
@@ -474,10 +473,10 @@ func (t *Tracker) Towns() []string {
 // Retain. Callers hold t.mu.
 func (t *Tracker) expireRetired(now time.Time) {
 	for town := range t.retired {
-		ts := t.towns[town]
+		ts := t.towns.Get(town)
 		if ts == nil || ts.forgottenAt.since(stampOf(now)) > t.opts.Retain {
 			delete(t.retired, town)
-			delete(t.towns, town)
+			t.towns.Remove(town)
 			delete(t.dirty, town)
 			t.forgot[town] = struct{}{}
 		}
@@ -490,7 +489,7 @@ func (t *Tracker) OpenCounts() map[string]map[int]int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := map[string]map[int]int{}
-	for town, ts := range t.towns {
+	for town, ts := range t.towns.All() {
 		ts.eachOpenCount(func(invariant, n int) {
 			if out[town] == nil {
 				out[town] = map[int]int{}
@@ -508,7 +507,7 @@ func (t *Tracker) EachOpenCount(towns iter.Seq[string], fn func(town string, inv
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for town := range towns {
-		if ts := t.towns[town]; ts != nil {
+		if ts := t.towns.Get(town); ts != nil {
 			ts.eachOpenCount(func(invariant, n int) { fn(town, invariant, n) })
 		}
 	}
@@ -549,7 +548,7 @@ func (t *Tracker) OpenSummaries() map[string]OpenSummary {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	out := map[string]OpenSummary{}
-	for town, ts := range t.towns {
+	for town, ts := range t.towns.All() {
 		for i := range ts.entries {
 			e := &ts.entries[i]
 			if !e.Open {
@@ -621,7 +620,7 @@ func (ts *townState) nextNotify(o Options) (when stamp, ok bool) {
 func (t *Tracker) Tracking(town string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	ts := t.towns[town]
+	ts := t.towns.Get(town)
 	if ts == nil {
 		return false
 	}
@@ -639,7 +638,7 @@ func (t *Tracker) AllOpenViolations() []Transition {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var out []Transition
-	for town, ts := range t.towns {
+	for town, ts := range t.towns.All() {
 		for i := range ts.entries {
 			e := &ts.entries[i]
 			if e.Open {
@@ -656,7 +655,7 @@ func (t *Tracker) AllOpenViolations() []Transition {
 func (t *Tracker) OpenViolations(town string) []Transition {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	ts := t.towns[town]
+	ts := t.towns.Get(town)
 	if ts == nil {
 		return nil
 	}

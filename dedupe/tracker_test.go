@@ -233,7 +233,7 @@ func towns(tr *Tracker) []string {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	var out []string
-	for town := range tr.towns {
+	for town := range tr.towns.All() {
 		out = append(out, town)
 	}
 	sort.Strings(out)
@@ -448,7 +448,7 @@ func TestResolvedViolationsGiveTheirRoomBack(t *testing.T) {
 	c.Add(2 * time.Minute) // past Retain: the resolved ones expire at the next poll
 	tr.Observe("t", true, many[:1])
 	tr.mu.Lock()
-	n, capacity := len(tr.towns["t"].entries), cap(tr.towns["t"].entries)
+	n, capacity := len(tr.towns.Get("t").entries), cap(tr.towns.Get("t").entries)
 	tr.mu.Unlock()
 	if n != 1 || capacity > 16 {
 		t.Errorf("%d entries left in a slice of capacity %d, want 1 in at most 16", n, capacity)

@@ -2,11 +2,11 @@ package statuspage
 
 import (
 	"math"
-	"slices"
 	"sync"
 	"time"
 
 	"github.com/tickwatch/tickwatch/gastown"
+	"github.com/tickwatch/tickwatch/internal/slab"
 )
 
 // HistoryLen is how many polls of each town the town page draws.
@@ -28,21 +28,17 @@ const noValue = math.MaxUint16
 // of small integers, about 300 bytes) and nothing per poll; errors only
 // while a town has had some.
 //
-// The rings sit in one slice that holds no pointers, found by an index: the
-// collector marks the slice once and never reads it, where a map of
-// pointers to 10,000 rings had it visit every ring on every cycle, a fifth
-// of its marking in a running sidecar (BenchmarkHistory's gc-µs).
+// The rings sit in one slab, a slice without pointers: the collector never
+// reads it, where with a ring of its own on the heap per town it visited
+// every one on every cycle, a quarter of a full collection's time with
+// 10,000 towns' state live (BenchmarkHistory's objects per town).
 type History struct {
 	mu    sync.Mutex
-	index map[string]int32 // town -> its ring in rings
-	rings []townHistory
-	free  []int32                 // rings of towns that left, for new ones
-	errs  map[int32]*recentErrors // by ring; only towns that had errors
+	rings slab.Slab[townHistory]
+	errs  map[string]*recentErrors // only towns that had errors
 }
 
-func NewHistory() *History {
-	return &History{index: map[string]int32{}, errs: map[int32]*recentErrors{}}
-}
+func NewHistory() *History { return &History{errs: map[string]*recentErrors{}} }
 
 // townHistory is one town's ring. Times are seconds after base, a Unix
 // time; the queue depth saturates at noValue-1 and the wall clock is kept in
@@ -116,12 +112,9 @@ func (h *History) Record(o *gastown.Observation) {
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	ringIdx, ok := h.index[o.Town]
-	if !ok {
-		ringIdx = h.newRing(o.Town)
-	}
+	th := h.rings.Add(o.Town)
 	if o.StatusCall.Done || o.DryRunCall.Done {
-		h.rings[ringIdx].add(at, queue, wall)
+		th.add(at, queue, wall)
 	}
 	for i, c := range []struct {
 		name string
@@ -130,25 +123,11 @@ func (h *History) Record(o *gastown.Observation) {
 		switch {
 		case !c.call.Done:
 		case c.call.Err != nil:
-			h.addError(ringIdx, uint8(1)<<i, c.name, c.call.Err.Error(), at)
-		case h.errs[ringIdx] != nil:
-			h.errs[ringIdx].run &^= 1 << i
+			h.addError(o.Town, uint8(1)<<i, c.name, c.call.Err.Error(), at)
+		case h.errs[o.Town] != nil:
+			h.errs[o.Town].run &^= 1 << i
 		}
 	}
-}
-
-// newRing gives town an empty ring: one a town that left gave back, or a
-// new one.
-func (h *History) newRing(town string) int32 {
-	var i int32
-	if n := len(h.free); n > 0 {
-		i, h.free = h.free[n-1], h.free[:n-1]
-	} else {
-		i = int32(len(h.rings))
-		h.rings = append(h.rings, townHistory{})
-	}
-	h.index[town] = i
-	return i
 }
 
 func (th *townHistory) add(at uint32, queue, wall uint16) {
@@ -176,14 +155,14 @@ func (th *townHistory) rebase(base uint32) {
 	th.base = base
 }
 
-func (h *History) addError(ring int32, bit uint8, call, text string, at uint32) {
+func (h *History) addError(town string, bit uint8, call, text string, at uint32) {
 	if len(text) > maxErrorText {
 		text = text[:maxErrorText] + "…"
 	}
-	r := h.errs[ring]
+	r := h.errs[town]
 	if r == nil {
 		r = &recentErrors{}
-		h.errs[ring] = r
+		h.errs[town] = r
 	}
 	// Both calls of a poll may fail: a run is the same error of the same
 	// call in a row, whatever the other call did meanwhile.
@@ -208,11 +187,10 @@ func (h *History) addError(ring int32, bit uint8, call, text string, at uint32) 
 func (h *History) Samples(town string) []Sample {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	i, ok := h.index[town]
-	if !ok {
+	th := h.rings.Get(town)
+	if th == nil {
 		return nil
 	}
-	th := &h.rings[i]
 	out := make([]Sample, 0, th.n)
 	for k := range int(th.n) {
 		r := th.samples[(int(th.next)+HistoryLen-int(th.n)+k)%HistoryLen]
@@ -234,9 +212,8 @@ func (h *History) Samples(town string) []Sample {
 func (h *History) Errors(town string) []RecentError {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	i, ok := h.index[town]
-	r := h.errs[i]
-	if !ok || r == nil {
+	r := h.errs[town]
+	if r == nil {
 		return nil
 	}
 	out := make([]RecentError, 0, r.n)
@@ -255,17 +232,13 @@ func (h *History) Errors(town string) []RecentError {
 func (h *History) Retain(keep map[string]bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for t, i := range h.index {
+	for t := range h.rings.All() {
 		if !keep[t] {
-			delete(h.index, t)
-			delete(h.errs, i)
-			h.rings[i] = townHistory{}
-			h.free = append(h.free, i)
+			h.rings.Remove(t)
+			delete(h.errs, t)
 		}
 	}
-	if n := len(keep) - len(h.index) - len(h.free); n > 0 {
-		h.rings = slices.Grow(h.rings, n)
-	}
+	h.rings.Reserve(len(keep))
 }
 
 func saturate(v float64) uint16 {

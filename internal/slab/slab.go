@@ -8,6 +8,8 @@ import "iter"
 
 // Slab holds a T per key. It is not safe for concurrent use. A pointer it
 // returns is valid until the next Add or Reserve, which may move the values.
+// A removed key's slot goes to the next key added; like a map's buckets, the
+// slots are never given back.
 type Slab[T any] struct {
 	index map[string]int32
 	items []T

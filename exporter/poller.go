@@ -348,9 +348,10 @@ type dueTown struct {
 // due lists the towns to poll this tick, each with its offset from the
 // tick's start and its dry-run plan: first, at once, those the last tick
 // had no time for (so a budget too small for the fleet rotates instead of
-// starving the same towns), then the others in offset order. A town's offset comes from its
-// alarm when its status showed one (see nextPoll), else from its hash; a
-// town whose next poll falls after startBy waits for a later tick.
+// starving the same towns), then the others in offset order. A town's
+// offset comes from its alarm when its status showed one (see nextPoll),
+// else from its hash; a town whose next poll falls after startBy waits for
+// a later tick.
 func (p *Poller) due(owned map[string]bool, s *Settings, now time.Time, startBy time.Duration) []dueTown {
 	out := make([]dueTown, 0, len(owned))
 	for id := range owned {

@@ -30,8 +30,8 @@ const noValue = math.MaxUint16
 //
 // The rings sit in one slab, a slice without pointers: the collector never
 // reads it, where with a ring of its own on the heap per town it visited
-// every one on every cycle, a quarter of a full collection's time with
-// 10,000 towns' state live (BenchmarkHistory's objects per town).
+// every one on every cycle (BenchmarkHistory's objects per town, and
+// BenchmarkCollection10kTowns in sidecar for what the visits cost).
 type History struct {
 	mu    sync.Mutex
 	rings slab.Slab[townHistory]
@@ -116,6 +116,7 @@ func (h *History) Record(o *gastown.Observation) {
 	if o.StatusCall.Done || o.DryRunCall.Done {
 		th.add(at, queue, wall)
 	}
+	errs := h.errs[o.Town] // nil for a town that has had none, the common case
 	for i, c := range []struct {
 		name string
 		call gastown.Call
@@ -123,9 +124,13 @@ func (h *History) Record(o *gastown.Observation) {
 		switch {
 		case !c.call.Done:
 		case c.call.Err != nil:
-			h.addError(o.Town, uint8(1)<<i, c.name, c.call.Err.Error(), at)
-		case h.errs[o.Town] != nil:
-			h.errs[o.Town].run &^= 1 << i
+			if errs == nil {
+				errs = &recentErrors{}
+				h.errs[o.Town] = errs
+			}
+			errs.add(uint8(1)<<i, c.name, c.call.Err.Error(), at)
+		case errs != nil:
+			errs.run &^= 1 << i
 		}
 	}
 }
@@ -155,14 +160,9 @@ func (th *townHistory) rebase(base uint32) {
 	th.base = base
 }
 
-func (h *History) addError(town string, bit uint8, call, text string, at uint32) {
+func (r *recentErrors) add(bit uint8, call, text string, at uint32) {
 	if len(text) > maxErrorText {
 		text = text[:maxErrorText] + "…"
-	}
-	r := h.errs[town]
-	if r == nil {
-		r = &recentErrors{}
-		h.errs[town] = r
 	}
 	// Both calls of a poll may fail: a run is the same error of the same
 	// call in a row, whatever the other call did meanwhile.

@@ -4,7 +4,10 @@
 // object, which it never reads at all when the values hold no pointers.
 package slab
 
-import "iter"
+import (
+	"iter"
+	"slices"
+)
 
 // Slab holds a T per key. It is not safe for concurrent use. A pointer it
 // returns is valid until the next Add or Reserve, which may move the values.
@@ -62,10 +65,8 @@ func (s *Slab[T]) Remove(key string) {
 // values are allocated once, not a quarter more at a time with every older
 // slice left to the collector.
 func (s *Slab[T]) Reserve(n int) {
-	if more := n - len(s.index) - len(s.free); more > 0 && cap(s.items)-len(s.items) < more {
-		items := make([]T, len(s.items), len(s.items)+more)
-		copy(items, s.items)
-		s.items = items
+	if more := n - len(s.index) - len(s.free); more > 0 {
+		s.items = slices.Grow(s.items, more)
 	}
 }
 

@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -26,20 +26,17 @@ import (
 // 10,000 towns its marking is about a sixth of the sidecar's CPU.
 func BenchmarkCollection10kTowns(b *testing.B) {
 	const towns = 10000
+	fake := gastowntest.NewFake()
 	status, dry := gastowntest.Sample(b, "status.json"), gastowntest.Sample(b, "dry-run.json")
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasSuffix(r.URL.Path, "/status") {
-			w.Write(status)
-		} else {
-			w.Write(dry)
-		}
-	}))
-	defer srv.Close()
-	dir := b.TempDir()
 	ids := make([]string, towns)
 	for i := range ids {
-		ids[i] = fmt.Sprintf("%q", fmt.Sprintf("town-%05d", i))
+		id := fmt.Sprintf("town-%05d", i)
+		fake.Status[id], fake.DryRun[id] = status, dry
+		ids[i] = strconv.Quote(id)
 	}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	dir := b.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "towns.json"), []byte("["+strings.Join(ids, ",")+"]"), 0o644); err != nil {
 		b.Fatal(err)
 	}
@@ -71,6 +68,9 @@ func BenchmarkCollection10kTowns(b *testing.B) {
 		}
 		sc.Poller.Tick(context.Background())
 	}
+	fake.Mu.Lock()
+	fake.Requests = nil // the fake's log of calls is not the sidecar's heap
+	fake.Mu.Unlock()
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 

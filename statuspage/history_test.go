@@ -147,15 +147,13 @@ func TestHistoryErrorsInARowAreOne(t *testing.T) {
 	}
 }
 
-// historyPerTown is the heap a full ring of every one of n towns holds, per
-// town, in bytes and in objects, measured with runtime.MemStats. The watch
+// historyPerTown is the heap a full ring of every one of the towns holds,
+// per town, in bytes and in objects, measured with runtime.MemStats. The watch
 // list comes first, as the sidecar's ticks give it.
-func historyPerTown(n int) (bytes, objects float64) {
-	ids := make([]string, n)
-	watched := make(map[string]bool, n)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("town-%05d", i)
-		watched[ids[i]] = true
+func historyPerTown(ids []string) (bytes, objects float64) {
+	watched := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		watched[id] = true
 	}
 	obs := poll("", 0, 3, 1.5, nil, nil)
 	held, objs := heldheap.Held(func() any {
@@ -171,7 +169,16 @@ func historyPerTown(n int) (bytes, objects float64) {
 		return h
 	})
 	runtime.KeepAlive(ids)
-	return float64(held) / float64(n), float64(objs) / float64(n)
+	return float64(held) / float64(len(ids)), float64(objs) / float64(len(ids))
+}
+
+// townIDs are n town ids, as a fleet's.
+func townIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("town-%05d", i)
+	}
+	return ids
 }
 
 // TestHistoryMemoryIsBounded: 10,000 towns with full rings (and no errors)
@@ -179,7 +186,7 @@ func historyPerTown(n int) (bytes, objects float64) {
 // the index entry. A ring of its own on the heap is 320 bytes with the map
 // entry on top.
 func TestHistoryMemoryIsBounded(t *testing.T) {
-	per, _ := historyPerTown(10000)
+	per, _ := historyPerTown(townIDs(10000))
 	t.Logf("history: %.0f bytes per town with %d polls kept", per, HistoryLen)
 	if per > 340 {
 		t.Errorf("history costs %.0f bytes per town, want at most 340", per)
@@ -220,11 +227,8 @@ func TestHistoryRingOfATownThatLeftStartsEmpty(t *testing.T) {
 // behind a map, as they were kept before.
 func BenchmarkHistory(b *testing.B) {
 	const towns = 10000
-	ours, oursObjects := historyPerTown(towns)
-	ids := make([]string, towns)
-	for i := range ids {
-		ids[i] = fmt.Sprintf("town-%05d", i)
-	}
+	ids := townIDs(towns)
+	ours, oursObjects := historyPerTown(ids)
 	_, pointerObjects := heldheap.Held(func() any {
 		type ownRing struct {
 			errs *recentErrors
@@ -236,7 +240,6 @@ func BenchmarkHistory(b *testing.B) {
 		}
 		return rings
 	})
-	runtime.KeepAlive(ids)
 	type wide struct {
 		At         time.Time
 		QueueDepth *int
@@ -259,7 +262,7 @@ func BenchmarkHistory(b *testing.B) {
 	h := NewHistory()
 	obs := make([]*gastown.Observation, towns)
 	for i := range obs {
-		obs[i] = poll(fmt.Sprintf("town-%05d", i), 0, 3, 1.5, nil, nil)
+		obs[i] = poll(ids[i], 0, 3, 1.5, nil, nil)
 		h.Record(obs[i])
 	}
 	b.ResetTimer()

@@ -49,6 +49,7 @@ func main() {
 	withSentry := flag.Bool("sentry", false, "give tickwatch a Sentry DSN (an in-process receiver): every town's violation opens at the start, so the outbox holds about one event per town through the run")
 	extra := flag.String("tickwatch.args", "", "more arguments of tickwatch run, space-separated (e.g. --memory.limit=0)")
 	extraEnv := flag.String("tickwatch.env", "", "more environment of tickwatch alone, space-separated (e.g. GOGC=50: the bare client keeps the default)")
+	bareEnv := flag.String("bare.env", "", "more environment of the bare client alone, space-separated (e.g. GOMAXPROCS=1, tickwatch's default)")
 	keep := flag.String("dir", "", "where the runs' configs and logs go (default: a temporary directory, removed afterwards)")
 	// The bare client's own flags.
 	url := flag.String("bare.url", "", "bare mode: the target's URL")
@@ -63,7 +64,7 @@ func main() {
 		}
 		return
 	}
-	h := &harness{bin: *bin, scrape: *scrapeFlag, together: *together, extraArgs: strings.Fields(*extra), extraEnv: strings.Fields(*extraEnv), rounds: *rounds, warmup: *warmup, window: *window, interval: *interval, concurrency: *concurrency}
+	h := &harness{bin: *bin, scrape: *scrapeFlag, together: *together, extraArgs: strings.Fields(*extra), extraEnv: strings.Fields(*extraEnv), bareEnv: strings.Fields(*bareEnv), rounds: *rounds, warmup: *warmup, window: *window, interval: *interval, concurrency: *concurrency}
 	sizes, err := ints(*townsFlag)
 	if err != nil || *rounds < 1 || *window < *interval || *warmup < 0 {
 		fmt.Fprintln(os.Stderr, "fleet: want -towns N[,N...], -rounds >= 1, -window >= -interval, -warmup >= 0")
@@ -109,8 +110,8 @@ func main() {
 	if h.together {
 		order = "together"
 	}
-	fmt.Printf("\n%s, %d CPUs, %s, interval %s, warm-up %s, window %s, concurrency %d, scrapes %v, Sentry %v, clients %s, tickwatch args %q, env %q, took %s\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.Version(), h.interval, h.warmup, h.window, h.concurrency, h.scrape, h.sentry != nil, order, h.extraArgs, h.extraEnv, time.Since(start).Round(time.Second))
+	fmt.Printf("\n%s, %d CPUs, %s, interval %s, warm-up %s, window %s, concurrency %d, scrapes %v, Sentry %v, clients %s, tickwatch args %q, env %q, bare client env %q, took %s\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 UTC"), runtime.NumCPU(), runtime.Version(), h.interval, h.warmup, h.window, h.concurrency, h.scrape, h.sentry != nil, order, h.extraArgs, h.extraEnv, h.bareEnv, time.Since(start).Round(time.Second))
 	printTable(os.Stdout, rows)
 	if h.rounds > 1 {
 		fmt.Println()
@@ -137,6 +138,7 @@ type harness struct {
 	bin, self, dir string
 	extraArgs      []string
 	extraEnv       []string // tickwatch's alone
+	bareEnv        []string // the bare client's alone
 	scrape         bool
 	sentry         *sentrytest.Server // nil: tickwatch has no DSN
 	together       bool
@@ -267,7 +269,7 @@ func (h *harness) runBare(t *target, towns int, dir string, gate func()) (run, e
 	gate = once(gate)
 	defer gate()
 	runs := h.run()
-	p, err := startProc("bare client", filepath.Join(dir, fmt.Sprintf("bare-%d.log", runs)), h.env(), h.self,
+	p, err := startProc("bare client", filepath.Join(dir, fmt.Sprintf("bare-%d.log", runs)), append(h.env(), h.bareEnv...), h.self,
 		"-mode", "bare", "-bare.url", t.srv.URL, "-bare.ca", t.caFile, "-bare.towns", strconv.Itoa(towns),
 		"-concurrency", strconv.Itoa(h.concurrency), "-interval", h.interval.String())
 	if err != nil {

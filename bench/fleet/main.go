@@ -49,7 +49,7 @@ func main() {
 	withSentry := flag.Bool("sentry", false, "give tickwatch a Sentry DSN (an in-process receiver): every town's violation opens at the start, so the outbox holds about one event per town through the run")
 	extra := flag.String("tickwatch.args", "", "more arguments of tickwatch run, space-separated (e.g. --memory.limit=0)")
 	extraEnv := flag.String("tickwatch.env", "", "more environment of tickwatch alone, space-separated (e.g. GOGC=50: the bare client keeps the default)")
-	bareEnv := flag.String("bare.env", "", "more environment of the bare client alone, space-separated (e.g. GOMAXPROCS=1, tickwatch's default)")
+	bareEnv := flag.String("bare.env", "", "more environment of the bare client alone, space-separated (e.g. GOMAXPROCS=1, with the same in -tickwatch.env)")
 	keep := flag.String("dir", "", "where the runs' configs and logs go (default: a temporary directory, removed afterwards)")
 	// The bare client's own flags.
 	url := flag.String("bare.url", "", "bare mode: the target's URL")

@@ -32,11 +32,9 @@ func addRun(app *kingpin.Application) (*kingpin.CmdClause, action) {
 	simFaults := cmd.Flag("simtown.fault-rate", "Chance per tick that an embedded town breaks an invariant for a while.").Default("0.02").Float64()
 	shardIndex := cmd.Flag("shard.index", "This replica's shard, over the config file's shard.index: a number, or 'hostname' for the ordinal ending the host name (StatefulSet pod tickwatch-2 is shard 2). Default: $"+config.EnvShardIndex+".").PlaceHolder("INDEX").String()
 	memoryLimit := addMemoryLimit(cmd)
-	maxProcs := addMaxProcs(cmd)
 	shardCount := cmd.Flag("shard.count", "Number of shards, over the config file's shard.count; without it a reload can change the count. Default: $"+config.EnvShardCount+".").PlaceHolder("COUNT").String()
 
 	return cmd, func(ctx context.Context, logger *slog.Logger) error {
-		maxProcs().apply(logger)
 		watchedTowns := applyMemoryLimit(memoryLimit(), os.LookupEnv, logger)
 		cfg, err := config.Load(*configFile)
 		if err != nil {

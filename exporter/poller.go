@@ -282,6 +282,7 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 	}
 	res := TickResult{Towns: len(owned)}
 	behind := map[string]bool{}
+	debug := p.logger.Enabled(ctx, slog.LevelDebug) // once a tick: the arguments would be built for every poll
 	for i, town := range due {
 		requests := requestsPerPoll(*s)
 		if !town.dryRun {
@@ -298,7 +299,7 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 		if !town.dryRun {
 			p.deferred[town.why].Inc()
 		}
-		if p.logger.Enabled(ctx, slog.LevelDebug) { // its arguments would be built for every poll
+		if debug {
 			p.logger.Debug("poll", "town", town.id, "dry_run", town.dryRun, "why", town.why)
 		}
 		wg.Add(1)

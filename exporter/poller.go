@@ -282,7 +282,7 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 	}
 	res := TickResult{Towns: len(owned)}
 	behind := map[string]bool{}
-	debug := p.logger.Enabled(ctx, slog.LevelDebug) // once a tick: the arguments would be built for every poll
+	debug := p.logger.Enabled(ctx, slog.LevelDebug) // once a tick; unasked, each poll would build the arguments
 	for i, town := range due {
 		requests := requestsPerPoll(*s)
 		if !town.dryRun {

@@ -34,7 +34,11 @@ type Stats struct {
 	Dropped     uint64 // entries given up: outbox full, or rejected by Sentry with a 4xx
 	Logged      uint64 // transitions written to the log because no DSN is configured
 	Duplicates  uint64 // transitions enqueued again (same event id) and ignored
-	Pending     int    // entries in the outbox now
+	Pending     int    // entries in the outbox now, with those held in memory (Unsaved)
+	// Unsaved are transitions held in memory because the outbox could not
+	// be written; Enqueue retries them. The tracker must not be saved while
+	// there are any: the next start then issues them again.
+	Unsaved int
 
 	Lookup, Resolve APIStats // the web API calls that resolve issues
 	// Unresolved counts resolves given up: the issue could not be found
@@ -369,9 +373,16 @@ func (n *Notifier) Stats() Stats {
 		Unresolved: n.unresolved.Load(),
 	}
 	if n.box != nil {
-		s.Pending = n.box.len()
+		s.Unsaved = n.unsavedLen()
+		s.Pending = n.box.len() + s.Unsaved
 	}
 	return s
+}
+
+func (n *Notifier) unsavedLen() int {
+	n.unsavedMu.Lock()
+	defer n.unsavedMu.Unlock()
+	return len(n.unsaved)
 }
 
 // Update applies a reloaded configuration: DSN, environment, release,

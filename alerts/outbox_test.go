@@ -162,8 +162,8 @@ func TestEnqueueFailureHoldsAtMostMaxPending(t *testing.T) {
 	if err == nil || !strings.HasPrefix(err.Error(), "enqueue 2 transitions: ") {
 		t.Fatalf("Enqueue on a closed outbox: %v", err)
 	}
-	if got := h.n.Stats(); got != (Stats{Dropped: 1}) {
-		t.Fatalf("stats %+v, want the oldest dropped and counted", got)
+	if got := h.n.Stats(); got != (Stats{Dropped: 1, Pending: 2, Unsaved: 2}) {
+		t.Fatalf("stats %+v, want the oldest dropped and counted, two held in memory", got)
 	}
 	h.reopenBox(false)
 	h.enqueue(nil)
@@ -174,6 +174,34 @@ func TestEnqueueFailureHoldsAtMostMaxPending(t *testing.T) {
 	}
 	if want := []string{"b", "c"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("sent towns %v, want %v", got, want)
+	}
+}
+
+// TestFlushFailsWhileTransitionsAreHeldInMemory: a shutdown's flush does
+// not report an empty outbox while transitions that could not be written
+// are held in memory (the sidecar then leaves the tracker unsaved), and
+// writes and sends them once the outbox takes writes again.
+func TestFlushFailsWhileTransitionsAreHeldInMemory(t *testing.T) {
+	h := newHarness(t, nil)
+	h.closeBox()
+	h.reopenBox(true)
+	if err := h.n.Enqueue([]dedupe.Transition{transition("a", dedupe.Opened, 1)}); err == nil {
+		t.Fatal("Enqueue into a read-only outbox succeeded")
+	}
+	if s := h.n.Stats(); s.Unsaved != 1 || s.Pending != 1 {
+		t.Fatalf("stats %+v, want the transition unsaved and pending", s)
+	}
+	err := h.n.Flush(50 * time.Millisecond)
+	if err == nil || !strings.Contains(err.Error(), "1 transitions held in memory will be issued again at the next start") {
+		t.Fatalf("Flush: %v, want an error naming the unsaved transition", err)
+	}
+	h.closeBox()
+	h.reopenBox(false)
+	if err := h.n.Flush(5 * time.Second); err != nil {
+		t.Fatalf("Flush once the outbox is writable: %v", err)
+	}
+	if s := h.n.Stats(); s.Unsaved != 0 || s.Pending != 0 || s.Sent != 1 {
+		t.Errorf("stats after the flush %+v, want the transition sent", s)
 	}
 }
 

@@ -433,10 +433,7 @@ func (n *Notifier) Run(ctx context.Context) {
 }
 
 func (n *Notifier) retryUnsaved() {
-	n.unsavedMu.Lock()
-	pending := len(n.unsaved) > 0
-	n.unsavedMu.Unlock()
-	if pending {
+	if n.unsavedLen() > 0 {
 		if err := n.Enqueue(nil); err != nil {
 			n.logger.Error("sentry outbox still not writable", "err", err)
 		}
@@ -453,7 +450,10 @@ func (n *Notifier) prune() {
 
 // Flush sends what it can within timeout (wall time), waiting for the rate
 // limiter and pauses as long as the bound allows. What remains stays in the
-// outbox for the next start; the error says how much. Stop Run first.
+// outbox for the next start; the error says how much. Transitions held in
+// memory because the outbox could not be written are retried too (once a
+// second); while any are left Flush fails, and Stats.Unsaved counts them.
+// Stop Run first.
 func (n *Notifier) Flush(timeout time.Duration) error {
 	if n.box == nil {
 		return nil
@@ -463,17 +463,24 @@ func (n *Notifier) Flush(timeout time.Duration) error {
 	for {
 		n.retryUnsaved()
 		wait := n.SendDue(ctx)
-		left := n.box.len()
+		unsaved := n.unsavedLen()
+		left := n.box.len() + unsaved
 		if left == 0 {
 			return nil
 		}
 		if wait <= 0 {
 			wait = 10 * time.Millisecond // cancelled mid-send; re-check the deadline
 		}
+		if unsaved > 0 {
+			wait = max(wait, time.Second) // each failed write is logged
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			if unsaved > 0 {
+				return fmt.Errorf("sentry flush: the outbox is not writable; %d transitions held in memory will be issued again at the next start, %d events kept in the outbox", unsaved, left-unsaved)
+			}
 			return fmt.Errorf("sentry flush: %d events still pending after %s; kept in the outbox for the next start", left, timeout)
 		case <-t.C:
 		}

@@ -3,6 +3,7 @@ package dedupe
 import (
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -257,14 +258,23 @@ func (t *Tracker) save(all bool) error {
 	return encErr
 }
 
+// CloseUnsaved closes the state file without saving: the next start loads
+// the last save, and issues again the transitions made since. For a
+// shutdown whose transitions never reached the outbox.
+func (t *Tracker) CloseUnsaved() error {
+	if t.store == nil {
+		return nil
+	}
+	if err := t.store.db.Close(); err != nil {
+		return fmt.Errorf("close dedupe state: %w", err)
+	}
+	return nil
+}
+
 // Close saves every pending change and closes the state file.
 func (t *Tracker) Close() error {
 	if t.store == nil {
 		return nil
 	}
-	serr := t.save(true)
-	if err := t.store.db.Close(); err != nil {
-		return fmt.Errorf("close dedupe state: %w", err)
-	}
-	return serr
+	return errors.Join(t.save(true), t.CloseUnsaved())
 }

@@ -33,11 +33,11 @@ func freshT(t *testing.T) (*Tracker, string, *clock, *bytes.Buffer) {
 	return openT(t, dir, c, logs), dir, c, logs
 }
 
-// crashAndReopen closes tr's file without saving, as a crash would leave
-// it, and opens the directory again.
+// crashAndReopen closes tr's file without saving (CloseUnsaved), as a
+// crash would leave it, and opens the directory again.
 func crashAndReopen(t *testing.T, tr *Tracker, dir string, c *clock, logs *bytes.Buffer) *Tracker {
 	t.Helper()
-	if err := tr.store.db.Close(); err != nil {
+	if err := tr.CloseUnsaved(); err != nil {
 		t.Fatal(err)
 	}
 	return openT(t, dir, c, logs)
@@ -316,7 +316,7 @@ func TestLockedStateIsAnError(t *testing.T) {
 	tr, dir, c, _ := freshT(t)
 	defer tr.Close()
 	_, err := OpenTracker(dir, Options{}, c.Now, slog.New(slog.DiscardHandler))
-	if err == nil || !strings.Contains(err.Error(), "dedupe state: open state file") || !strings.HasSuffix(err.Error(), "timeout") {
+	if err == nil || !strings.Contains(err.Error(), "dedupe state: open state file") || !strings.Contains(err.Error(), "another process holds it") || !strings.HasSuffix(err.Error(), "timeout") {
 		t.Fatalf("second open of a locked file: err = %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, StateFile)); err != nil {

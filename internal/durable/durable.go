@@ -7,10 +7,10 @@ package durable
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -25,8 +25,8 @@ var LockTimeout = 2 * time.Second
 // file cannot be opened as a bbolt database, or load fails or panics (bbolt
 // panics on some corrupt pages), the file is renamed to
 // path.corrupt-<unix seconds>, the problem is logged, and an empty store is
-// opened and loaded instead. A lock held by another process, or a directory
-// that cannot be written, is an error.
+// opened and loaded instead. A lock held by another process, or an error of
+// the system (permissions, file descriptors, the disk), is an error.
 func Open(path string, logger *slog.Logger, now func() time.Time, load func(*bolt.DB) error) (*bolt.DB, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
 		return nil, fmt.Errorf("create state directory: %w", err)
@@ -35,7 +35,13 @@ func Open(path string, logger *slog.Logger, now func() time.Time, load func(*bol
 	if err == nil {
 		return db, nil
 	}
-	if errors.Is(err, bolterrors.ErrTimeout) || errors.Is(err, fs.ErrPermission) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("open state file %s: another process holds it (is another tickwatch using this state directory?): %w", path, err)
+	}
+	// An error of the system (no file descriptor left, a full or failing
+	// disk, no permission) says nothing about the file's content: setting
+	// it aside would throw away good state for the next start.
+	if errno := syscall.Errno(0); errors.As(err, &errno) {
 		return nil, fmt.Errorf("open state file %s: %w", path, err)
 	}
 	aside := fmt.Sprintf("%s.corrupt-%d", path, now().Unix())

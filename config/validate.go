@@ -78,10 +78,17 @@ func checkTargetURL(raw string) string {
 	if u.Host == "" {
 		return fmt.Sprintf("target.url %q has no host", shown)
 	}
-	if u.RawQuery != "" || u.Fragment != "" {
+	if hasQueryOrFragment(u, raw) {
 		return fmt.Sprintf("target.url %q must not have a query or fragment; API paths are appended to it", shown)
 	}
 	return ""
+}
+
+// hasQueryOrFragment: raw, parsed as u, has a query or a fragment, even an
+// empty one ("http://g/?", "http://g/#"), which would end up inside every
+// path appended to it.
+func hasQueryOrFragment(u *url.URL, raw string) bool {
+	return u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#")
 }
 
 // redactUserinfo hides "user:password@" in a URL-like string.
@@ -302,7 +309,7 @@ func checkBaseURL(key, raw string) string {
 		return fmt.Sprintf("%s %q has no host", key, shown)
 	case u.User != nil:
 		return fmt.Sprintf("%s %q must not hold a user or password", key, shown)
-	case u.RawQuery != "" || u.Fragment != "":
+	case hasQueryOrFragment(u, raw):
 		return fmt.Sprintf("%s %q must not have a query or fragment; paths are appended to it", key, shown)
 	}
 	return ""

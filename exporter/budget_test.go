@@ -439,8 +439,9 @@ func TestScrapeSurvivesAFailingGather(t *testing.T) {
 }
 
 // TestOpenViolationsInOrder: the open violations come out sorted by
-// invariant label, then town, complete, whether the fleet has a few
-// invariants open or more than the passes over the rows allow.
+// invariant label, then town, complete and each under its own number,
+// whether the fleet has a few invariants open or more than the passes over
+// the rows allow.
 func TestOpenViolationsInOrder(t *testing.T) {
 	snap := NewSnapshot()
 	const towns = 40
@@ -453,7 +454,8 @@ func TestOpenViolationsInOrder(t *testing.T) {
 		for i := range towns {
 			town := fmt.Sprintf("town-%02d", i)
 			open[town] = map[int]int{}
-			for _, inv := range []int{i % spread, 100 + i%spread} {
+			// The second beyond 32 bits: a target may number its own way.
+			for _, inv := range []int{i % spread, 1<<32 + 100 + i%spread} {
 				open[town][inv] = i + 1
 				want = append(want, gastown.InvariantLabel(inv)+" "+town+" "+strconv.Itoa(i+1))
 			}

@@ -24,7 +24,7 @@ func TestMetricsGzipWhenAskedOnly(t *testing.T) {
 	if encoding != "" || !strings.Contains(plain, `reconciler_up{town="town-00049"} 1`) {
 		t.Fatalf("plain scrape: encoding %q, body %.200s", encoding, plain)
 	}
-	for _, accept := range []string{"gzip", "deflate, gzip;q=1.0, *;q=0.5", "GZIP"} {
+	for _, accept := range []string{"gzip", "deflate, gzip;q=1.0, *;q=0.5", "GZIP", "gzip;q=0.001", "gzip;q=0, gzip"} {
 		encoding, body := scrape(accept)
 		if encoding != "gzip" {
 			t.Errorf("Accept-Encoding %q: Content-Encoding %q", accept, encoding)
@@ -42,7 +42,7 @@ func TestMetricsGzipWhenAskedOnly(t *testing.T) {
 			t.Errorf("gzip kept %d of %d bytes", len(body), len(plain))
 		}
 	}
-	for _, accept := range []string{"gzip;q=0", "identity", "br"} {
+	for _, accept := range []string{"gzip;q=0", "gzip; q=0.0", "gzip;Q=0.000", "gzip;level=1;q=0", "identity", "br"} {
 		if encoding, _ := scrape(accept); encoding != "" {
 			t.Errorf("Accept-Encoding %q: Content-Encoding %q, want none", accept, encoding)
 		}

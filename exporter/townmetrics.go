@@ -267,12 +267,12 @@ func (c *TownMetrics) openViolations(s sink, towns []TownEntry) {
 			}
 		}
 	}, func(_ string, invariant, n int) {
-		rows = append(rows, violationRow{town, int32(invariant), n})
+		rows = append(rows, violationRow{town, invariant, n})
 		if len(invariants) <= maxInvariantPasses && !slices.Contains(invariants, invariant) {
 			invariants = append(invariants, invariant)
 		}
 	})
-	label := func(inv int32) string { return gastown.InvariantLabel(int(inv)) }
+	label := gastown.InvariantLabel
 	if len(invariants) > maxInvariantPasses {
 		// A target that numbers its invariants its own way: one sort.
 		slices.SortFunc(rows, func(a, b violationRow) int {
@@ -289,7 +289,7 @@ func (c *TownMetrics) openViolations(s sink, towns []TownEntry) {
 	for _, inv := range invariants {
 		l := gastown.InvariantLabel(inv)
 		for _, r := range rows {
-			if int(r.invariant) == inv {
+			if r.invariant == inv {
 				s.sample2(float64(r.n), l, towns[r.town].Town)
 			}
 		}
@@ -305,8 +305,9 @@ const maxInvariantPasses = 16
 // violationRow is one town's open violations of one invariant; the town is
 // its index in the scrape's list of towns.
 type violationRow struct {
-	town, invariant int32
-	n               int
+	town      int32
+	invariant int // as the target numbers it: any int, not only Gastown's few
+	n         int
 }
 
 // violationRowsPool keeps a scrape's rows of open violations for the next.

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strings"
@@ -76,6 +77,7 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if o.MaxBodyBytes <= 0 {
 		o.MaxBodyBytes = 4 << 20
 	}
+	o.MaxBodyBytes = min(o.MaxBodyBytes, math.MaxInt64-1) // a read takes one byte more
 	header := http.Header{"Accept": {"application/json"}}
 	if o.UserAgent != "" {
 		header.Set("User-Agent", o.UserAgent)

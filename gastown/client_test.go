@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -166,6 +167,18 @@ func TestErrorsNameTownCallAndStatus(t *testing.T) {
 	var apiErr *APIError
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 400 || apiErr.Message != `"from" must be before or equal to "to"` {
 		t.Errorf("replay error = %#v", err)
+	}
+}
+
+// TestLargestBodyLimit: the largest limit a config can hold means no
+// limit, not none (limit+1, read to detect a larger body, must not wrap).
+func TestLargestBodyLimit(t *testing.T) {
+	srv := gastown(t, map[string]func(http.ResponseWriter, *http.Request){
+		"POST /debug/towns/t/reconcile-dry-run": body(sample(t, "dry-run.json"), 200),
+	})
+	c := client(t, srv.URL, func(o *ClientOptions) { o.MaxBodyBytes = math.MaxInt64 })
+	if d, err := c.DryRun(context.Background(), "t"); err != nil || d.Metrics.ActionsEmitted != 9 {
+		t.Fatalf("dry run with the largest limit: %+v, %v", d, err)
 	}
 }
 

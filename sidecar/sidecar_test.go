@@ -571,6 +571,27 @@ func TestNamedViolationsHoldWhileTheDryRunFails(t *testing.T) {
 	}
 }
 
+// TestTownWhoseDryRunStopsNamingIsJudgedByItsRows: a dry run that answers
+// without a violations list (a worker that no longer names them) hands the
+// town back to its status rows: what only the dry run named resolves, what
+// the rows show stays open.
+func TestTownWhoseDryRunStopsNamingIsJudgedByItsRows(t *testing.T) {
+	f := newSidecarFixture(t)
+	f.openBroken(t)
+	f.fake.Mu.Lock()
+	f.fake.DryRun["broken"] = gastowntest.Sample(t, "dry-run.json") // no "violations"
+	f.fake.Mu.Unlock()
+	for i := 0; i < 6; i++ {
+		f.sc.Poller.Tick(context.Background())
+	}
+	if got := f.sc.Violations.Tracker.OpenCounts()["broken"]; got[3] != 0 || got[7] != 1 {
+		t.Errorf("open violations %v, want #7 (in the rows) only", got)
+	}
+	if c := f.sc.Violations.Tracker.TransitionCounts(); c["resolved"] != 1 {
+		t.Errorf("transitions = %v, want #3 resolved", c)
+	}
+}
+
 // sample reads one series' value from a gatherer; -1 when it is absent.
 func sample(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) float64 {
 	t.Helper()

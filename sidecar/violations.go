@@ -76,13 +76,18 @@ func (v *Violations) WantsDryRun(town string, prev *exporter.TownState) bool {
 // tell resolves nothing: a failed poll, one that named no violations (no
 // violations in the dry run and status polling off), the unnamed remainder
 // while the reconciler's count is unknown, and, for a town whose dry run
-// names its violations, a poll whose dry run failed: switching to the
-// derived set for one poll would resolve and reopen what the rows cannot
-// name.
+// names its violations, a poll whose dry run failed or was not made:
+// switching to the derived set for one poll would resolve and reopen what
+// the rows cannot name.
 func (v *Violations) Observe(o *gastown.Observation) {
 	v.mu.Lock()
-	if o.Source == gastown.NamedByDryRun {
+	switch {
+	case o.Source == gastown.NamedByDryRun:
 		v.named[o.Town] = true
+	case o.DryRunCall.OK():
+		// The dry run answered and named nothing: a worker (another
+		// version) that no longer names violations has its rows judged.
+		delete(v.named, o.Town)
 	}
 	stick := v.named[o.Town] && o.Source != gastown.NamedByDryRun
 	v.mu.Unlock()

@@ -177,8 +177,14 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	s.mu.Lock()
 	cfg := s.cfg
 	s.mu.Unlock()
+	// The state directory in full: a relative default follows the working
+	// directory, and a start elsewhere would begin with empty state.
+	stateDir, err := filepath.Abs(cfg.Dedupe.StateDir)
+	if err != nil {
+		stateDir = cfg.Dedupe.StateDir
+	}
 	s.logger.Info("watching", "target", cfg.Target.RedactedURL(), "interval", time.Duration(cfg.Poll.Interval),
-		"shard", shardString(cfg.Shard), "version", version.Version)
+		"shard", shardString(cfg.Shard), "state_dir", stateDir, "version", version.Version)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); s.Violations.Notifier.Run(ctx) }()

@@ -100,7 +100,7 @@ var queueDepth = acrossReplicas(strings.TrimSuffix(strings.TrimPrefix(metricname
 // Alerts returns the rules of the group, built from the thresholds.
 func Alerts(th config.Thresholds, o Options) []Rule {
 	job := o.job()
-	stale := time.Duration(th.StaleAfter)
+	staleAfter := time.Duration(th.StaleAfter)
 	wall := time.Duration(th.WallClockSeconds * float64(time.Second))
 	sd := func(d time.Duration) string { return o.scale(d).String() } // what the rule really waits
 	rule := func(name, severity, expr string, forD, keep time.Duration, summary, description string) Rule {
@@ -131,15 +131,28 @@ func Alerts(th config.Thresholds, o Options) []Rule {
 	// keeps promtool's duplicate-rule lint quiet).
 	down[0].Labels["cause"] = "scrape-failed"
 	down[1].Labels["cause"] = "no-target"
+	// Two raise ReconcilerStale: a last success too old, and none at all
+	// while polls fail. A town has no last success after tickwatch
+	// restarted while it was down, or if it never answered (a wrong id, URL
+	// or credentials): without the second rule neither would page.
+	stale := []Rule{
+		rule(AlertReconcilerStale, SeverityPage,
+			fmt.Sprintf(`time() - %s > %s`, acrossReplicas(metricnames.LastSuccess), num(staleAfter.Seconds())), forStale, 0,
+			`Town {{ $labels.town }} was last polled {{ $value | humanizeDuration }} ago`,
+			fmt.Sprintf(`The last successful poll of town {{ $labels.town }} was {{ $value | humanizeDuration }} ago, longer than stale_after (%s). Nothing about this town is current, so none of its alerts can be trusted.`, dur(staleAfter))),
+		rule(AlertReconcilerStale, SeverityPage,
+			fmt.Sprintf(`%s == 0 unless on (job, town) %s`, acrossReplicas(metricnames.Up), acrossReplicas(metricnames.LastSuccess)), staleAfter+forStale, 0,
+			`Town {{ $labels.town }} has not been polled successfully since tickwatch started`,
+			fmt.Sprintf(`No poll of town {{ $labels.town }} has succeeded since tickwatch started watching it, for more than %s (stale_after and a minute; %s = {{ $value }}): tickwatch restarted while the town was down, or the town never answered (check its id, target.url and the credentials). Nothing about this town is current, so none of its alerts can be trusted.`, sd(staleAfter+forStale), metricnames.Up)),
+	}
+	stale[0].Labels["cause"] = "last-success-old"
+	stale[1].Labels["cause"] = "never-succeeded"
+	down = append(down, stale...)
 	return append(append(down, []Rule{
 		rule(AlertReconcilerTownDown, SeverityWarning,
 			fmt.Sprintf(`%s == 0`, acrossReplicas(metricnames.Up)), forTownDown, keepTownDown,
 			`Town {{ $labels.town }} cannot be polled`,
 			fmt.Sprintf(`tickwatch has failed every status call of town {{ $labels.town }} for more than %s (%s = {{ $value }}). The town's other alerts are blind meanwhile.`, sd(forTownDown), metricnames.Up)),
-		rule(AlertReconcilerStale, SeverityPage,
-			fmt.Sprintf(`time() - %s > %s`, acrossReplicas(metricnames.LastSuccess), num(stale.Seconds())), forStale, 0,
-			`Town {{ $labels.town }} was last polled {{ $value | humanizeDuration }} ago`,
-			fmt.Sprintf(`The last successful poll of town {{ $labels.town }} was {{ $value | humanizeDuration }} ago, longer than stale_after (%s). Nothing about this town is current, so none of its alerts can be trusted.`, dur(stale))),
 		rule(AlertReconcilerQueueDepthHigh, SeverityWarning,
 			fmt.Sprintf(`%s > %s`, queueDepth, num(th.QueueDepthWarning)), forQueueHigh, keepQueueHigh,
 			fmt.Sprintf(`Town {{ $labels.town }} queue depth {{ $value }} is above %s`, num(th.QueueDepthWarning)),

@@ -51,10 +51,12 @@ func TestAlertsFollowThresholds(t *testing.T) {
 		want map[string]want
 	}{
 		{"defaults", config.DefaultThresholds(), rules.Options{}, map[string]want{
-			"TickwatchDown/scrape-failed":  {`up{job="tickwatch"} == 0`, "2m", "0s", "page"},
-			"TickwatchDown/no-target":      {`absent(up{job="tickwatch"})`, "2m", "0s", "page"},
-			"ReconcilerTownDown":           {`max without (instance, pod) (reconciler_up) == 0`, "3m", "5m", "warning"},
-			"ReconcilerStale":              {`time() - max without (instance, pod) (reconciler_last_success_timestamp_seconds) > 300`, "1m", "0s", "page"},
+			"TickwatchDown/scrape-failed":      {`up{job="tickwatch"} == 0`, "2m", "0s", "page"},
+			"TickwatchDown/no-target":          {`absent(up{job="tickwatch"})`, "2m", "0s", "page"},
+			"ReconcilerTownDown":               {`max without (instance, pod) (reconciler_up) == 0`, "3m", "5m", "warning"},
+			"ReconcilerStale/last-success-old": {`time() - max without (instance, pod) (reconciler_last_success_timestamp_seconds) > 300`, "1m", "0s", "page"},
+			"ReconcilerStale/never-succeeded": {`max without (instance, pod) (reconciler_up) == 0 unless on (job, town) max without (instance, pod) (reconciler_last_success_timestamp_seconds)`,
+				"6m", "0s", "page"},
 			"ReconcilerQueueDepthHigh":     {`max without (instance, pod) (reconciler_queue_depth or reconciler_last_tick_pending_events) > 25`, "5m", "5m", "warning"},
 			"ReconcilerQueueDepthCritical": {`max without (instance, pod) (reconciler_queue_depth or reconciler_last_tick_pending_events) > 50`, "2m", "5m", "page"},
 			"ReconcilerWallClockHigh":      {`max without (instance, pod) (reconciler_last_tick_wall_clock_seconds) > 0.5`, "5m", "5m", "warning"},
@@ -70,10 +72,12 @@ func TestAlertsFollowThresholds(t *testing.T) {
 			"TickwatchShardingMismatch/duplicate-shard": {`count by (job, shard) (tickwatch_shard_info{job="tickwatch"}) > 1`, "10m", "0s", "warning"},
 		}},
 		{"small thresholds, other job, time scaled for a test", small, rules.Options{Job: "tw", TimeScale: 1.0 / 60}, map[string]want{
-			"TickwatchDown/scrape-failed":    {`up{job="tw"} == 0`, "2s", "0s", "page"},
-			"TickwatchDown/no-target":        {`absent(up{job="tw"})`, "2s", "0s", "page"},
-			"ReconcilerTownDown":             {`max without (instance, pod) (reconciler_up) == 0`, "3s", "5s", "warning"},
-			"ReconcilerStale":                {`time() - max without (instance, pod) (reconciler_last_success_timestamp_seconds) > 90`, "1s", "0s", "page"},
+			"TickwatchDown/scrape-failed":      {`up{job="tw"} == 0`, "2s", "0s", "page"},
+			"TickwatchDown/no-target":          {`absent(up{job="tw"})`, "2s", "0s", "page"},
+			"ReconcilerTownDown":               {`max without (instance, pod) (reconciler_up) == 0`, "3s", "5s", "warning"},
+			"ReconcilerStale/last-success-old": {`time() - max without (instance, pod) (reconciler_last_success_timestamp_seconds) > 90`, "1s", "0s", "page"},
+			"ReconcilerStale/never-succeeded": {`max without (instance, pod) (reconciler_up) == 0 unless on (job, town) max without (instance, pod) (reconciler_last_success_timestamp_seconds)`,
+				"3s", "0s", "page"},
 			"ReconcilerQueueDepthHigh":       {`max without (instance, pod) (reconciler_queue_depth or reconciler_last_tick_pending_events) > 10`, "5s", "5s", "warning"},
 			"ReconcilerQueueDepthCritical":   {`max without (instance, pod) (reconciler_queue_depth or reconciler_last_tick_pending_events) > 20`, "2s", "5s", "page"},
 			"ReconcilerWallClockHigh":        {`max without (instance, pod) (reconciler_last_tick_wall_clock_seconds) > 0.25`, "5s", "5s", "warning"},
@@ -245,7 +249,7 @@ func TestOperatorResourceCarriesTheSameGroup(t *testing.T) {
 	if a, b := mustYAML(t, op.Spec["groups"]), mustYAML(t, plainAny["groups"]); a != b {
 		t.Errorf("spec.groups differ from the rule file:\n%s\nvs\n%s", a, b)
 	}
-	if len(plain.Groups) != 1 || plain.Groups[0].Name != rules.GroupName || len(plain.Groups[0].Rules) != 14 {
+	if len(plain.Groups) != 1 || plain.Groups[0].Name != rules.GroupName || len(plain.Groups[0].Rules) != 15 {
 		t.Errorf("rule file has %d groups; first %q with %d rules", len(plain.Groups), plain.Groups[0].Name, len(plain.Groups[0].Rules))
 	}
 }

@@ -275,6 +275,30 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 				{at: fire + 2, firing: true, value: at(fire+2) - at(freeze)}, {at: recover}},
 		})
 	}
+	// ReconcilerStale, never succeeded: a town down since tickwatch started
+	// has no last success; it pages stale_after and a minute later, and
+	// ends with its first success. A town that is down but has a last
+	// success (recent here, so that the other rule stays quiet) is the
+	// other rule's; a town that is up is fine.
+	{
+		r := byExpr(AlertReconcilerStale, "max without")
+		f := steps(time.Duration(th.StaleAfter) + forStale)
+		recover := f + 3
+		total := recover + 5
+		since := func(i, n int) string { return fmt.Sprintf("%s+%sx%d", num(float64(i)*step.Seconds()), num(step.Seconds()), n-1) }
+		cases = append(cases, alertCase{
+			rule:   r,
+			labels: alertLabels(r, sick),
+			series: []inputSeries{
+				{town(metricnames.Up, "town-sick"), values(run(0, recover), run(1, total-recover))},
+				{town(metricnames.LastSuccess, "town-sick"), values(fmt.Sprintf("_x%d", recover), since(recover, total-recover))},
+				{town(metricnames.Up, "town-known"), values(run(0, total))},
+				{town(metricnames.LastSuccess, "town-known"), since(0, total)},
+				{town(metricnames.Up, "town-ok"), values(run(1, total))},
+			},
+			checks: []check{{at: f - 1}, {at: f, firing: true, value: 0}, {at: recover - 1, firing: true, value: 0}, {at: recover}},
+		})
+	}
 	w, c := th.QueueDepthWarning, th.QueueDepthCritical
 	high := w + 1 // above warning; between the two when there is room
 	if c > w {

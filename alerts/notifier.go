@@ -408,6 +408,7 @@ func (n *Notifier) Update(cfg config.Sentry, shard int) error {
 			client.Close()
 			return err
 		}
+		sameDSN := n.transport != nil && n.transport.dsn.String() == tr.dsn.String()
 		n.client.Close()
 		n.client, n.transport, n.project = client, tr, project(tr.dsn)
 		n.api.Store(api)
@@ -419,7 +420,11 @@ func (n *Notifier) Update(cfg config.Sentry, shard int) error {
 		}
 		n.limiter.SetLimitAt(now, limit)
 		n.limiter.SetBurstAt(now, max(cfg.Burst, 1))
-		n.pausedUntil, n.failures = time.Time{}, 0
+		if !sameDSN {
+			// A pause Sentry asked for (429) or a failing one earned holds
+			// for the same project; another DSN starts afresh.
+			n.pausedUntil, n.failures = time.Time{}, 0
+		}
 	}
 	spec := *n.spec.Load()
 	spec.environment, spec.release, spec.shard, spec.groupBy = cfg.Environment, cfg.Release, shard, cfg.GroupBy

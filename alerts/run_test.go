@@ -3,6 +3,7 @@ package alerts
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -93,6 +94,34 @@ func TestRunConcurrent(t *testing.T) {
 	}
 	if got := tr.TransitionCounts(); got[dedupe.Opened] != towns || got[dedupe.Resolved] != towns {
 		t.Errorf("transition counts %v", got)
+	}
+}
+
+// TestReloadKeepsSentrysPause: a reload with the same DSN does not send
+// into the pause a 429 asked for; one with another DSN sends at once.
+func TestReloadKeepsSentrysPause(t *testing.T) {
+	h := newHarness(t, nil)
+	h.srv.Script(sentrytest.Reply{Status: 429, Header: http.Header{"Retry-After": {"30"}}})
+	h.enqueue([]dedupe.Transition{transition("a", dedupe.Opened, 1)})
+	if w := h.n.SendDue(context.Background()); w != 30*time.Second {
+		t.Fatalf("wait after the 429: %s, want 30s", w)
+	}
+	cfg := h.cfg
+	cfg.Environment = "canary"
+	if err := h.n.Update(cfg, 3); err != nil {
+		t.Fatal(err)
+	}
+	if w := h.n.SendDue(context.Background()); w != 30*time.Second || h.srv.Requests() != 1 {
+		t.Fatalf("after a reload with the same DSN: wait %s and %d requests, want 30s and 1", w, h.srv.Requests())
+	}
+	other := sentrytest.NewServer()
+	defer other.Close()
+	cfg.DSN = sentryCfg(other.DSN()).DSN
+	if err := h.n.Update(cfg, 3); err != nil {
+		t.Fatal(err)
+	}
+	if w := h.n.SendDue(context.Background()); w != 0 || len(other.Events()) != 1 {
+		t.Fatalf("after a reload with another DSN: wait %s and %d events there, want 0 and 1", w, len(other.Events()))
 	}
 }
 

@@ -285,7 +285,9 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 		f := steps(time.Duration(th.StaleAfter) + forStale)
 		recover := f + 3
 		total := recover + 5
-		since := func(i, n int) string { return fmt.Sprintf("%s+%sx%d", num(float64(i)*step.Seconds()), num(step.Seconds()), n-1) }
+		since := func(i, n int) string { // n samples of a clock that reads i steps at the first
+			return fmt.Sprintf("%s+%sx%d", num(float64(i)*step.Seconds()), num(step.Seconds()), n-1)
+		}
 		cases = append(cases, alertCase{
 			rule:   r,
 			labels: alertLabels(r, sick),

@@ -21,11 +21,17 @@ const TLSFilesReload = 10 * time.Second
 // tlsFiles keeps the client built on the files' contents, inline, and
 // rebuilds it when the contents change.
 type tlsFiles struct {
-	cfg     commoncfg.HTTPClientConfig // as configured, with the files
-	every   time.Duration
-	checked atomic.Int64 // unix nanos of the last read
+	cfg   commoncfg.HTTPClientConfig // as configured, with the files
+	every time.Duration
+	// checked is when the files were last read, in nanoseconds since
+	// start: the monotonic clock, so that a wall clock stepped back (NTP,
+	// a resumed VM) does not hold back a rotation.
+	checked atomic.Int64
+	start   time.Time
 	state   atomic.Pointer[tlsState]
 }
+
+func (f *tlsFiles) elapsed() int64 { return int64(time.Since(f.start)) }
 
 type tlsState struct {
 	client        *http.Client
@@ -40,19 +46,19 @@ func newTLSFiles(cfg commoncfg.HTTPClientConfig) (*tlsFiles, error) {
 	if t.CAFile == "" && t.CertFile == "" && t.KeyFile == "" {
 		return nil, nil
 	}
-	f := &tlsFiles{cfg: cfg, every: TLSFilesReload}
+	f := &tlsFiles{cfg: cfg, every: TLSFilesReload, start: time.Now()}
 	st, err := f.load()
 	if err != nil {
 		return nil, err
 	}
 	f.state.Store(st)
-	f.checked.Store(time.Now().UnixNano())
+	f.checked.Store(f.elapsed())
 	return f, nil
 }
 
 // client is the HTTP client of the files' current contents.
 func (f *tlsFiles) client() (*http.Client, error) {
-	now := time.Now().UnixNano()
+	now := f.elapsed()
 	if last := f.checked.Load(); now-last >= int64(f.every) && f.checked.CompareAndSwap(last, now) {
 		f.reload()
 	}
@@ -76,7 +82,7 @@ func (f *tlsFiles) reload() {
 			st.err = err
 		}
 		f.state.Store(&st)
-		f.checked.Store(time.Now().Add(min(time.Second, f.every) - f.every).UnixNano())
+		f.checked.Store(f.elapsed() + int64(min(time.Second, f.every)-f.every))
 	case bytes.Equal(next.ca, cur.ca) && bytes.Equal(next.cert, cur.cert) && bytes.Equal(next.key, cur.key):
 		if cur.err != nil || !cur.failingSince.IsZero() {
 			f.state.Store(&tlsState{client: cur.client, ca: cur.ca, cert: cur.cert, key: cur.key})

@@ -94,18 +94,18 @@ func TestTLSFilesMidRotation(t *testing.T) {
 	c, ca := tlsClientWithCAFile(t)
 	c.tls.every = time.Hour
 	os.Remove(ca)
-	c.tls.checked.Store(0) // a reload is due
+	c.tls.checked.Store(-int64(c.tls.every)) // a reload is due
 	if _, err := c.Status(context.Background(), "t"); err != nil {
 		t.Fatalf("a call just after a failed reload: %v, want the last client's answer", err)
 	}
-	if next := time.Unix(0, c.tls.checked.Load()).Add(c.tls.every); time.Until(next) > time.Second {
-		t.Errorf("next read of the files in %v, want within a second", time.Until(next))
+	if next := time.Duration(c.tls.checked.Load() + int64(c.tls.every) - c.tls.elapsed()); next > time.Second {
+		t.Errorf("next read of the files in %v, want within a second", next)
 	}
 	// Failing for a whole reload period: the calls say why.
 	st := *c.tls.state.Load()
 	st.failingSince = time.Now().Add(-time.Hour)
 	c.tls.state.Store(&st)
-	c.tls.checked.Store(0)
+	c.tls.checked.Store(-int64(c.tls.every))
 	if _, err := c.Status(context.Background(), "t"); err == nil || !strings.Contains(err.Error(), "target TLS CA file") {
 		t.Fatalf("after a reload period without the file: %v", err)
 	}

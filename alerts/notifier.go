@@ -104,6 +104,11 @@ type Notifier struct {
 	wake      chan struct{}
 	api       atomic.Pointer[issueAPI] // nil without an auth token
 
+	// reload is a reloaded DSN's client, which the sender takes up between
+	// two entries: a reload never waits for a drain of the outbox.
+	reload atomic.Pointer[reloadedClient]
+	specMu sync.Mutex // serialises changes to spec
+
 	sendMu      sync.Mutex // one delivery at a time; guards the fields below
 	pausedUntil time.Time
 	failures    int
@@ -390,14 +395,13 @@ func (n *Notifier) unsavedLen() int {
 // and the shard index. Pending entries keep their event ids. Switching
 // between log-only and Sentry (DSN set or unset) needs a restart; Update
 // then changes nothing and says so, as it does for a token file it cannot
-// read.
+// read. A new DSN's client is taken up before the next entry is sent: Update
+// does not wait for a send, let alone for a backlog to drain.
 func (n *Notifier) Update(cfg config.Sentry, shard int) error {
 	dsn := string(cfg.DSN)
 	if (dsn == "") != (n.box == nil) {
 		return errors.New("sentry.dsn: switching between log-only mode and Sentry needs a restart")
 	}
-	n.sendMu.Lock()
-	defer n.sendMu.Unlock()
 	if n.box != nil {
 		client, tr, err := newClient(dsn, cfg, n.hc, n.now)
 		if err != nil {
@@ -408,11 +412,10 @@ func (n *Notifier) Update(cfg config.Sentry, shard int) error {
 			client.Close()
 			return err
 		}
-		sameDSN := n.transport != nil && n.transport.dsn.String() == tr.dsn.String()
-		n.client.Close()
-		n.client, n.transport, n.project = client, tr, project(tr.dsn)
 		n.api.Store(api)
-		n.apiPausedUntil, n.apiFailures, n.authReported = time.Time{}, 0, false
+		if old := n.reload.Swap(&reloadedClient{client, tr}); old != nil {
+			old.client.Close()
+		}
 		now := n.now()
 		limit := rate.Limit(cfg.MaxEventsPerSecond)
 		if cfg.MaxEventsPerSecond <= 0 {
@@ -420,12 +423,9 @@ func (n *Notifier) Update(cfg config.Sentry, shard int) error {
 		}
 		n.limiter.SetLimitAt(now, limit)
 		n.limiter.SetBurstAt(now, max(cfg.Burst, 1))
-		if !sameDSN {
-			// A pause Sentry asked for (429) or a failing one earned holds
-			// for the same project; another DSN starts afresh.
-			n.pausedUntil, n.failures = time.Time{}, 0
-		}
 	}
+	n.specMu.Lock()
+	defer n.specMu.Unlock()
 	spec := *n.spec.Load()
 	spec.environment, spec.release, spec.shard, spec.groupBy = cfg.Environment, cfg.Release, shard, cfg.GroupBy
 	n.spec.Store(&spec)
@@ -436,8 +436,8 @@ func (n *Notifier) Update(cfg config.Sentry, shard int) error {
 // SetLinks sets the bases of the links each event carries (web.external_url
 // and web.grafana_url), at start and on reload.
 func (n *Notifier) SetLinks(web config.Web) {
-	n.sendMu.Lock()
-	defer n.sendMu.Unlock()
+	n.specMu.Lock()
+	defer n.specMu.Unlock()
 	spec := *n.spec.Load()
 	spec.links = web
 	n.spec.Store(&spec)
@@ -454,5 +454,31 @@ func (n *Notifier) Close() error {
 	n.sendMu.Lock()
 	defer n.sendMu.Unlock()
 	n.client.Close()
+	if r := n.reload.Swap(nil); r != nil {
+		r.client.Close()
+	}
 	return n.box.close()
+}
+
+// reloadedClient is the client of a reloaded configuration.
+type reloadedClient struct {
+	client    *sentry.Client
+	transport *envelopeTransport
+}
+
+// takeReload puts a reloaded configuration's client to use; under sendMu.
+// The web API's pause ends (its token may have changed); the events' pause,
+// one Sentry asked for with a 429 or one failures earned, holds unless the
+// DSN changed.
+func (n *Notifier) takeReload() {
+	r := n.reload.Swap(nil)
+	if r == nil {
+		return
+	}
+	if r.transport.dsn.String() != n.transport.dsn.String() {
+		n.pausedUntil, n.failures = time.Time{}, 0
+	}
+	n.client.Close()
+	n.client, n.transport, n.project = r.client, r.transport, project(r.transport.dsn)
+	n.apiPausedUntil, n.apiFailures, n.authReported = time.Time{}, 0, false
 }

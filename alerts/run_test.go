@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -122,6 +123,66 @@ func TestReloadKeepsSentrysPause(t *testing.T) {
 	}
 	if w := h.n.SendDue(context.Background()); w != 0 || len(other.Events()) != 1 {
 		t.Fatalf("after a reload with another DSN: wait %s and %d events there, want 0 and 1", w, len(other.Events()))
+	}
+}
+
+// gatedTransport holds the first request until release is closed.
+type gatedTransport struct {
+	once             sync.Once
+	entered, release chan struct{}
+}
+
+func (g *gatedTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	g.once.Do(func() {
+		close(g.entered)
+		<-g.release
+	})
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// TestReloadDoesNotWaitForTheDrain: a reload returns while an event is on
+// its way to Sentry (it used to wait until the outbox was empty: with a
+// slow Sentry and a backlog, hours), and the events after that one go to
+// the reloaded DSN.
+func TestReloadDoesNotWaitForTheDrain(t *testing.T) {
+	h := newHarness(t, func(c *config.Sentry) { c.MaxEventsPerSecond, c.Burst = 1000, 100 })
+	if err := h.n.Close(); err != nil {
+		t.Fatal(err)
+	}
+	gate := &gatedTransport{entered: make(chan struct{}), release: make(chan struct{})}
+	h.open(WithHTTPClient(&http.Client{Transport: gate}))
+	h.enqueue([]dedupe.Transition{transition("a", dedupe.Opened, 1), transition("b", dedupe.Opened, 1), transition("c", dedupe.Opened, 1)})
+	drained := make(chan time.Duration, 1)
+	go func() { drained <- h.n.SendDue(context.Background()) }()
+	<-gate.entered // town a's event is on its way
+
+	other := sentrytest.NewServer()
+	defer other.Close()
+	cfg := h.cfg
+	cfg.DSN = sentryCfg(other.DSN()).DSN
+	updated := make(chan error, 1)
+	go func() { updated <- h.n.Update(cfg, 3) }()
+	select {
+	case err := <-updated:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Minute):
+		close(gate.release) // so that the notifier can close
+		t.Fatal("Update waits for the event on its way")
+	}
+	close(gate.release)
+	if w := <-drained; w != 0 {
+		t.Fatalf("SendDue returned %s, want 0 with the outbox drained", w)
+	}
+	towns := func(evs []sentrytest.Event) (out []string) {
+		for _, e := range evs {
+			out = append(out, e.Tags["town"])
+		}
+		return out
+	}
+	if old, nu := towns(h.srv.Events()), towns(other.Events()); !slices.Equal(old, []string{"a"}) || !slices.Equal(nu, []string{"b", "c"}) {
+		t.Errorf("events at the old DSN %v and the new one %v, want [a] and [b c]", old, nu)
 	}
 }
 

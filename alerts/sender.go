@@ -51,6 +51,7 @@ func (n *Notifier) SendDue(ctx context.Context) time.Duration {
 		}
 	}()
 	for ctx.Err() == nil {
+		n.takeReload()
 		now := n.now()
 		r, wait := n.next(now)
 		if r == nil {

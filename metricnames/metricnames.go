@@ -51,6 +51,8 @@ const (
 	SentryUnresolved     = "tickwatch_sentry_issues_unresolved_total"
 	LabelValuesDropped   = "tickwatch_label_values_dropped_total"
 	BuildInfo            = "tickwatch_build_info"
+	ReloadSuccessful     = "tickwatch_config_last_reload_successful"
+	ReloadSuccessTime    = "tickwatch_config_last_reload_success_timestamp_seconds"
 )
 
 // The metrics.* settings that turn optional town families on. Without
@@ -137,6 +139,8 @@ var help = []struct{ name, text string }{
 	{SentryAPIRequests, "Sentry web API calls that resolve issues, by call (lookup, resolve) and result."},
 	{SentryUnresolved, "Cleared violations whose Sentry issue could not be resolved (not found, or refused); it stays open in Sentry."},
 	{LabelValuesDropped, "Action types folded into type=\"other\" by poll.max_action_types."},
+	{ReloadSuccessful, "Whether the last configuration reload attempt was successful."},
+	{ReloadSuccessTime, "Timestamp of the last successful configuration reload (or of the start)."},
 	{BuildInfo, "A metric with a constant '1' value labeled by version, revision, branch, goversion from which tickwatch was built, and the goos and goarch for the build."},
 }
 

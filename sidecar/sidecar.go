@@ -23,6 +23,7 @@ import (
 	"github.com/tickwatch/tickwatch/exporter"
 	"github.com/tickwatch/tickwatch/gastown"
 	"github.com/tickwatch/tickwatch/internal/atomicfile"
+	"github.com/tickwatch/tickwatch/metricnames"
 	"github.com/tickwatch/tickwatch/statuspage"
 )
 
@@ -46,6 +47,10 @@ type Sidecar struct {
 
 	mu  sync.Mutex // serialises reloads and guards cfg
 	cfg *config.Config
+
+	// As Prometheus and Alertmanager say it: a rejected reload is visible
+	// without reading the log.
+	reloadOK, reloadAt prometheus.Gauge
 }
 
 // Options are the command-line parts of a sidecar.
@@ -128,7 +133,13 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 	}
 	s.Poller.OnTickEnd = s.Violations.TickDone
 
+	s.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: metricnames.ReloadSuccessful, Help: metricnames.Help(metricnames.ReloadSuccessful)})
+	s.reloadAt = prometheus.NewGauge(prometheus.GaugeOpts{Name: metricnames.ReloadSuccessTime, Help: metricnames.Help(metricnames.ReloadSuccessTime)})
+	s.reloadOK.Set(1)
+	s.reloadAt.SetToCurrentTime()
 	s.Registry.MustRegister(
+		s.reloadOK,
+		s.reloadAt,
 		s.Poller,
 		s.Violations,
 		versioncollector.NewCollector("tickwatch"),
@@ -233,6 +244,7 @@ func (s *Sidecar) Reload() error {
 		for _, p := range problems { // one line each, as check-config prints them
 			s.logger.Error("reload rejected, keeping the running configuration", "err", p)
 		}
+		s.reloadOK.Set(0)
 		return err
 	}
 	if old := s.Poller.Settings().Client; old != settings.Client {
@@ -256,6 +268,8 @@ func (s *Sidecar) Reload() error {
 		}
 	}
 	s.cfg = cfg
+	s.reloadOK.Set(1)
+	s.reloadAt.SetToCurrentTime()
 	s.logger.Info("configuration reloaded", "file", s.configFile)
 	return nil
 }

@@ -238,6 +238,10 @@ func TestReloadRejectsBadConfigAndAppliesGoodOne(t *testing.T) {
 	if f.sc.Poller.Settings() != before {
 		t.Error("a rejected config replaced the running settings")
 	}
+	started := sample(t, f.sc.Gatherer, metricnames.ReloadSuccessTime, nil)
+	if ok := sample(t, f.sc.Gatherer, metricnames.ReloadSuccessful, nil); ok != 0 || started <= 0 {
+		t.Errorf("after a rejected reload: successful %v, last success at %v; want 0 and the start", ok, started)
+	}
 
 	writeConfig(t, f.cfg, f.url, "[calm]", f.sentry.DSN())
 	resp, err = http.Post(f.web.URL+"/-/reload", "", nil)
@@ -247,6 +251,9 @@ func TestReloadRejectsBadConfigAndAppliesGoodOne(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("good reload: %d", resp.StatusCode)
+	}
+	if ok, at := sample(t, f.sc.Gatherer, metricnames.ReloadSuccessful, nil), sample(t, f.sc.Gatherer, metricnames.ReloadSuccessTime, nil); ok != 1 || at < started {
+		t.Errorf("after a good reload: successful %v, last success at %v (start %v)", ok, at, started)
 	}
 	if res := f.sc.Poller.Tick(context.Background()); res.Towns != 1 {
 		t.Errorf("after reload the tick watched %d towns, want 1", res.Towns)

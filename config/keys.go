@@ -207,6 +207,10 @@ func leafMessage(n *yaml.Node, t reflect.Type, path string, err error) string {
 	case reflect.Float32, reflect.Float64:
 		return fmt.Sprintf("%s must be a number, got %s", path, shown)
 	case reflect.Bool:
+		if n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+			// A template's "false": in quotes it is a string.
+			return fmt.Sprintf("%s must be true or false without quotes, got the string %s", path, shown)
+		}
 		return fmt.Sprintf("%s must be true or false, got %s", path, shown)
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {

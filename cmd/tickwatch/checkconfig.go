@@ -39,7 +39,8 @@ func checkConfigPath(flag, arg string) (string, error) {
 	return "", errors.New("no file to check: pass --config.file=FILE or FILE")
 }
 
-// checkConfig loads path, its towns file and its Sentry token file. It prints "path: ok" and a
+// checkConfig loads path, its towns file, the files of its http_client and
+// its Sentry token file. It prints "path: ok" and a
 // summary to stdout, or every problem as "file:line: what is wrong" to
 // stderr and returns a short error.
 func checkConfig(stdout, stderr io.Writer, path string) error {
@@ -61,6 +62,11 @@ func checkConfig(stdout, stderr io.Writer, path string) error {
 			towns[id] = true
 		}
 		fromFile = fmt.Sprintf(" + %d in %s", len(ids), cfg.Target.TownsFile)
+	}
+	for _, f := range config.HTTPClientFiles(cfg.Target.HTTPClient) {
+		if _, err := os.ReadFile(f.Path); err != nil {
+			return reportProblems(stderr, path, fmt.Errorf("%s: %s: %w", path, f.Key, err))
+		}
 	}
 	if f := cfg.Sentry.AuthTokenFile; f != "" {
 		if _, err := config.ReadTokenFile(f); err != nil {

@@ -67,6 +67,16 @@ func TestCheckConfig(t *testing.T) {
 			wantErr: "F: sentry.auth_token_file: D/empty-token is empty",
 		},
 		{
+			name:    "missing credentials file",
+			content: "target:\n  url: http://127.0.0.1:8788\n  http_client:\n    authorization:\n      credentials_file: secret\n",
+			wantErr: "F: target.http_client.authorization.credentials_file: open D/secret: no such file or directory",
+		},
+		{
+			name:    "with a credentials file",
+			content: "target:\n  url: http://127.0.0.1:8788\n  http_client:\n    authorization:\n      credentials_file: sentry-token\n",
+			wantOut: "F: ok\ntowns: 0 listed = 0 distinct; target: http://127.0.0.1:8788; shard: 0 of 1\noptional metrics on: none (the series the dashboard and the alert rules read)\n",
+		},
+		{
 			name:    "missing towns file",
 			content: "target:\n  towns_file: absent.yml\n",
 			wantErr: "F: target.towns_file: read towns file: open D/absent.yml: no such file or directory",

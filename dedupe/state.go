@@ -1,6 +1,7 @@
 package dedupe
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
@@ -22,6 +23,8 @@ var (
 	bucketTowns = []byte("towns")
 	bucketMeta  = []byte("meta")
 	keyOrigin   = []byte("origin")
+	// townOriginPrefix keys, in the meta bucket, a town's own origin.
+	townOriginPrefix = []byte("origin/")
 )
 
 // stateVersion is written with every town record; a record of another
@@ -62,6 +65,8 @@ func OpenTracker(dir string, opts Options, now func() time.Time, logger *slog.Lo
 	return t, nil
 }
 
+func townOriginKey(town string) []byte { return append(slices.Clip(townOriginPrefix), town...) }
+
 func (t *Tracker) load(db *bolt.DB) error {
 	return db.Update(func(tx *bolt.Tx) error {
 		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
@@ -76,6 +81,10 @@ func (t *Tracker) load(db *bolt.DB) error {
 				return err
 			}
 		}
+		c := meta.Cursor()
+		for k, v := c.Seek(townOriginPrefix); k != nil && bytes.HasPrefix(k, townOriginPrefix); k, v = c.Next() {
+			t.townOrigins[string(k[len(townOriginPrefix):])] = string(v)
+		}
 		b, err := tx.CreateBucketIfNotExists(bucketTowns)
 		if err != nil {
 			return err
@@ -85,7 +94,16 @@ func (t *Tracker) load(db *bolt.DB) error {
 			town := string(k)
 			var rec townRecord
 			if err := json.Unmarshal(v, &rec); err != nil || rec.Version != stateVersion {
-				t.logger.Error("dropping unreadable dedupe record", "town", town, "version", rec.Version, "err", err)
+				if err == nil {
+					err = fmt.Errorf("version %d, this tickwatch reads %d", rec.Version, stateVersion)
+				}
+				// The town starts afresh, with an origin of its own (townOrigins).
+				o := rand.Text()
+				if err := meta.Put(townOriginKey(town), []byte(o)); err != nil {
+					return err
+				}
+				t.townOrigins[town] = o
+				t.logger.Error("dropping unreadable dedupe record", "town", town, "err", err)
 				t.forgot[town] = struct{}{}
 				return nil
 			}

@@ -310,6 +310,50 @@ func TestBadRecordDropped(t *testing.T) {
 	}
 }
 
+// TestDroppedRecordGetsItsOwnOrigin: a town whose record was dropped counts
+// its sequence numbers from 1 again, under an origin of its own, so that
+// its new transitions do not repeat the event ids of those already sent
+// (the outbox would discard them as duplicates); the origin is kept
+// across restarts, and the other towns keep the state's.
+func TestDroppedRecordGetsItsOwnOrigin(t *testing.T) {
+	tr, dir, c, logs := freshT(t)
+	first := tr.Observe("town-b", true, []gastown.Violation{noHook})
+	tr.Observe("town-a", true, []gastown.Violation{noHook})
+	if err := tr.Save(); err != nil {
+		t.Fatal(err)
+	}
+	origin := tr.Origin()
+	err := tr.store.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketTowns).Put([]byte("town-b"), []byte(`{"v":99}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr = crashAndReopen(t, tr, dir, c, logs)
+	again := tr.Observe("town-b", true, []gastown.Violation{noHook})
+	if len(first) != 1 || len(again) != 1 || again[0].Seq != first[0].Seq || again[0].Kind != first[0].Kind {
+		t.Fatalf("transitions %v then %v, want the same kind and sequence number", first, again)
+	}
+	own := again[0].Origin
+	if own == origin || own == "" {
+		t.Fatalf("origin of the dropped town %q, want its own (the state's is %q)", own, origin)
+	}
+	if !strings.Contains(logs.String(), "version 99, this tickwatch reads") {
+		t.Errorf("the log does not say which version: %q", logs.String())
+	}
+	if err := tr.Save(); err != nil {
+		t.Fatal(err)
+	}
+	tr = crashAndReopen(t, tr, dir, c, logs)
+	defer tr.Close()
+	if vs := tr.OpenViolations("town-b"); len(vs) != 1 || vs[0].Origin != own {
+		t.Errorf("after a restart: %v, want town-b's violation under its own origin %q", vs, own)
+	}
+	if vs := tr.OpenViolations("town-a"); len(vs) != 1 || vs[0].Origin != origin {
+		t.Errorf("town-a: %v, want the state's origin %q", vs, origin)
+	}
+}
+
 func TestLockedStateIsAnError(t *testing.T) {
 	defer func(d time.Duration) { durable.LockTimeout = d }(durable.LockTimeout)
 	durable.LockTimeout = 50 * time.Millisecond

@@ -182,6 +182,10 @@ type Tracker struct {
 	retired      map[string]struct{} // forgotten towns whose sequence numbers are kept
 	store        *store              // nil: memory only
 	origin       string              // see Origin
+	// townOrigins are the towns whose record was dropped at load, each
+	// with an origin of its own: their sequence numbers start again, and
+	// under the state's origin their event ids would be those already sent.
+	townOrigins map[string]string
 	adopted      uint64              // violations taken over as open (HandOver)
 	// handedOver tells the towns this tracker gained from another replica
 	// (nil: none); taken holds those whose first poll it has had.
@@ -213,6 +217,8 @@ func NewTracker(opts Options, now func() time.Time) *Tracker {
 		retired: map[string]struct{}{},
 		taken:   map[string]struct{}{},
 		soon:    map[string]stamp{},
+
+		townOrigins: map[string]string{},
 	}
 }
 
@@ -403,7 +409,15 @@ func (t *Tracker) transition(town string, e *entry, k Kind, at stamp) Transition
 	e.Seq++
 	e.LastKind, e.LastAt = k, at
 	t.counts[k]++
-	return e.describe(town, t.origin)
+	return e.describe(town, t.originOf(town))
+}
+
+// originOf is the origin of a town's event ids. Callers hold t.mu.
+func (t *Tracker) originOf(town string) string {
+	if o, ok := t.townOrigins[town]; ok {
+		return o
+	}
+	return t.origin
 }
 
 func (e *entry) describe(town, origin string) Transition {
@@ -642,7 +656,7 @@ func (t *Tracker) AllOpenViolations() []Transition {
 		for i := range ts.entries {
 			e := &ts.entries[i]
 			if e.Open {
-				out = append(out, e.describe(town, t.origin))
+				out = append(out, e.describe(town, t.originOf(town)))
 			}
 		}
 	}
@@ -663,7 +677,7 @@ func (t *Tracker) OpenViolations(town string) []Transition {
 	for i := range ts.entries {
 		e := &ts.entries[i]
 		if e.Open {
-			out = append(out, e.describe(town, t.origin))
+			out = append(out, e.describe(town, t.originOf(town)))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool {

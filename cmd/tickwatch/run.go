@@ -89,6 +89,10 @@ func addRun(app *kingpin.Application) (*kingpin.CmdClause, action) {
 		serveErr := make(chan error, 1)
 		go func() { serveErr <- web.ListenAndServe(srv, webFlags, logger) }()
 
+		stopLog := context.AfterFunc(ctx, func() {
+			logger.Info("stopping: sending what the Sentry outbox holds (5s at most), then saving state")
+		})
+		defer stopLog()
 		ctx, stopRun := context.WithCancel(ctx)
 		defer stopRun()
 		runDone := make(chan error, 1)

@@ -138,6 +138,26 @@ func TestHandedBack(t *testing.T) {
 	}
 }
 
+// TestCleanTownHandedBack: a town handed over without violations leaves no
+// state; when it moves away and is handed back with a violation open at its
+// previous watcher, that poll is a first poll again: taken as reported.
+func TestCleanTownHandedBack(t *testing.T) {
+	c := newClock()
+	tr := NewTracker(Options{OpenAfter: 1, ResolveAfter: 1}, c.Now)
+	tr.HandOver(handedOver("town-a"))
+	if got := tr.Observe("town-a", true, nil); got != nil {
+		t.Fatalf("first poll of a clean town: %+v", got)
+	}
+	tr.Retain(map[string]bool{"town-b": true}) // town-a moved away
+	tr.HandOver(handedOver("town-a"))          // and comes back
+	if got := tr.Observe("town-a", true, []gastown.Violation{noHook}); got != nil {
+		t.Fatalf("first poll after coming back: %+v, want the violation taken as reported", got)
+	}
+	if n := tr.Adopted(); n != 1 {
+		t.Errorf("adopted %d, want 1", n)
+	}
+}
+
 // TestOriginSurvivesRestart: the origin in event ids stays with the state
 // file, and another state file has another.
 func TestOriginSurvivesRestart(t *testing.T) {

@@ -186,7 +186,7 @@ type Tracker struct {
 	// with an origin of its own: their sequence numbers start again, and
 	// under the state's origin their event ids would be those already sent.
 	townOrigins map[string]string
-	adopted      uint64              // violations taken over as open (HandOver)
+	adopted     uint64 // violations taken over as open (HandOver)
 	// handedOver tells the towns this tracker gained from another replica
 	// (nil: none); taken holds those whose first poll it has had.
 	handedOver func(town string) bool
@@ -465,6 +465,25 @@ func (t *Tracker) Forget(town string) {
 	t.mu.Unlock()
 	if open > 0 {
 		t.logger.Info("town left the watch list; its open violations are dropped without a resolve", "town", town, "open_violations", open)
+	}
+}
+
+// Retain forgets every town not owned (see Forget), including what a
+// town handed over without violations left: only the mark that its first
+// poll was had, which would make a later hand-over back a first poll no
+// more.
+func (t *Tracker) Retain(owned map[string]bool) {
+	for _, town := range t.Towns() {
+		if !owned[town] {
+			t.Forget(town)
+		}
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for town := range t.taken {
+		if !owned[town] {
+			delete(t.taken, town)
+		}
 	}
 }
 

@@ -177,11 +177,7 @@ func (v *Violations) TickDone() {
 // Retain drops the violation state of every town not watched, including
 // towns that left the list while the sidecar was down.
 func (v *Violations) Retain(owned map[string]bool) {
-	for _, t := range v.Tracker.Towns() {
-		if !owned[t] {
-			v.Tracker.Forget(t)
-		}
-	}
+	v.Tracker.Retain(owned)
 	v.mu.Lock()
 	for t := range v.named {
 		if !owned[t] {

@@ -36,8 +36,9 @@ type Stats struct {
 	Duplicates  uint64 // transitions enqueued again (same event id) and ignored
 	Pending     int    // entries in the outbox now, with those held in memory (Unsaved)
 	// Unsaved are transitions held in memory because the outbox could not
-	// be written; Enqueue retries them. The tracker must not be saved while
-	// there are any: the next start then issues them again.
+	// be written; Enqueue retries them. They are lost with the process
+	// unless the caller can issue them again (the sidecar's saved violation
+	// state does, at the next start).
 	Unsaved int
 
 	Lookup, Resolve APIStats // the web API calls that resolve issues

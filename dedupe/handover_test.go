@@ -2,8 +2,10 @@ package dedupe
 
 import (
 	"bytes"
+	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"testing"
 	"time"
 
@@ -155,6 +157,27 @@ func TestCleanTownHandedBack(t *testing.T) {
 	}
 	if n := tr.Adopted(); n != 1 {
 		t.Errorf("adopted %d, want 1", n)
+	}
+}
+
+// TestLastTransitions: the last transition of each violation since a
+// time, an adoption aside (the previous watcher sent it).
+func TestLastTransitions(t *testing.T) {
+	c := newClock()
+	tr := NewTracker(Options{OpenAfter: 1, ResolveAfter: 1}, c.Now)
+	tr.Observe("old", true, []gastown.Violation{noHook}) // opened, then too old
+	c.Add(time.Hour)
+	since := c.Now()
+	tr.Observe("town-a", true, []gastown.Violation{noHook}) // opened
+	tr.Observe("town-a", true, nil)                         // resolved: the last
+	tr.HandOver(handedOver("town-b"))
+	tr.Observe("town-b", true, []gastown.Violation{noHook}) // adopted
+	var got []string
+	for _, tr := range tr.LastTransitions(since) {
+		got = append(got, fmt.Sprintf("%s %s %d", tr.Town, tr.Kind, tr.Seq))
+	}
+	if want := []string{"town-a resolved 2"}; !slices.Equal(got, want) {
+		t.Errorf("last transitions %v, want %v", got, want)
 	}
 }
 

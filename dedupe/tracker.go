@@ -468,6 +468,31 @@ func (t *Tracker) Forget(town string) {
 	}
 }
 
+// LastTransitions lists the last transition of each violation of the towns
+// watched, made at or after since; not an adoption, which the previous
+// watcher sent. A start hands them to the outbox, which keeps only those it
+// has not had: the tick that was saved but had not reached the outbox when
+// the process died (see sidecar.Violations.TickDone).
+func (t *Tracker) LastTransitions(since time.Time) []Transition {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	from := stampOf(since)
+	var out []Transition
+	for town, ts := range t.towns.All() {
+		if !ts.forgottenAt.IsZero() {
+			continue
+		}
+		for i := range ts.entries {
+			e := &ts.entries[i]
+			if e.Seq == 0 || e.LastKind == "" || e.LastKind == Adopted || e.LastAt < from {
+				continue
+			}
+			out = append(out, e.describe(town, t.originOf(town)))
+		}
+	}
+	return out
+}
+
 // Retain forgets every town not owned (see Forget), including what a
 // town handed over without violations left: only the mark that its first
 // poll was had, which would make a later hand-over back a first poll no

@@ -117,6 +117,7 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 	}
 	notifier.SetLinks(cfg.Web)
 	s.Violations = NewViolations(tracker, notifier, logger)
+	s.Violations.Reissue(now())
 	s.History = statuspage.NewHistory()
 	s.Poller.OnObservation = func(o *gastown.Observation) {
 		s.History.Record(o)
@@ -206,11 +207,8 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	if err := v.Notifier.Flush(ShutdownFlushTimeout); err != nil {
 		s.logger.Warn("outbox not empty at shutdown; kept for the next start", "err", err, "pending", v.Notifier.Stats().Pending)
 	}
-	if n := v.Notifier.Stats().Unsaved; n > 0 {
-		// Saving the tracker would record transitions that no outbox holds.
-		s.logger.Error("violation state not saved at shutdown: transitions never reached the outbox; the next start issues them again", "transitions", n)
-		return errors.Join(v.Tracker.CloseUnsaved(), v.Notifier.Close())
-	}
+	// What the outbox could not take is in the saved state: the next start
+	// writes it (Reissue).
 	return errors.Join(v.Tracker.Close(), v.Notifier.Close()) // Close saves the tracker
 }
 

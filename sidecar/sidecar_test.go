@@ -27,6 +27,8 @@ import (
 
 	"github.com/tickwatch/tickwatch/alerts/sentrytest"
 	"github.com/tickwatch/tickwatch/config"
+	"github.com/tickwatch/tickwatch/dedupe"
+	"github.com/tickwatch/tickwatch/gastown"
 	"github.com/tickwatch/tickwatch/internal/gastowntest"
 	"github.com/tickwatch/tickwatch/metricnames"
 	"github.com/tickwatch/tickwatch/statuspage"
@@ -596,6 +598,61 @@ func TestTownWhoseDryRunStopsNamingIsJudgedByItsRows(t *testing.T) {
 	}
 	if c := f.sc.Violations.Tracker.TransitionCounts(); c["resolved"] != 1 {
 		t.Errorf("transitions = %v, want #3 resolved", c)
+	}
+}
+
+// TestSavedTransitionsReachTheOutboxAtStart: a process that died after
+// saving a tick's transitions and before writing them to the outbox. The
+// next start writes them, and sends them once; what the outbox already
+// had is not sent again.
+func TestSavedTransitionsReachTheOutboxAtStart(t *testing.T) {
+	f := newSidecarFixture(t)
+	f.openBroken(t)
+	if err := f.sc.Violations.Notifier.Flush(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.sentry.Events()); n != 2 {
+		t.Fatalf("%d events for broken's two violations", n)
+	}
+	// The tick that died: its transition is in the saved state only.
+	tr := f.sc.Violations.Tracker
+	convoy := []gastown.Violation{{Invariant: 5, Message: "Convoy bead b-convoy-0003 is in_progress (should only be open or closed)", Source: gastown.NamedByDryRun}}
+	var opened []dedupe.Transition
+	for i := 0; i < 3 && len(opened) == 0; i++ {
+		opened = tr.Observe("calm", true, convoy)
+	}
+	if len(opened) != 1 {
+		t.Fatalf("calm's violation did not open: %v", opened)
+	}
+	if err := tr.Save(); err != nil {
+		t.Fatal(err)
+	}
+	f.sc.Violations.Notifier.Close()
+	tr.CloseUnsaved()
+
+	cfg, err := config.Load(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := New(cfg, Options{ConfigFile: f.cfg, TelemetryPath: "/metrics", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sc.Violations.Tracker.Close(); sc.Violations.Notifier.Close() }()
+	if err := sc.Violations.Notifier.Flush(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	evs := f.sentry.Events()
+	if len(evs) != 3 || evs[2].Tags["town"] != "calm" || evs[2].Tags["invariant"] != "5" {
+		t.Fatalf("events after the start: %d, last %v; want broken's two and calm's", len(evs), evs[len(evs)-1].Tags)
+	}
+	if ids := map[string]bool{}; true {
+		for _, e := range evs {
+			ids[e.EventID] = true
+		}
+		if len(ids) != 3 {
+			t.Errorf("%d distinct event ids in 3 events", len(ids))
+		}
 	}
 }
 

@@ -111,11 +111,46 @@ func (v *Violations) Observe(o *gastown.Observation) {
 	}
 	v.mu.Unlock()
 	if flush != nil {
-		// A failed write is kept by the notifier and retried with the
-		// tick's last batch, before which the tracker is not saved.
-		if err := v.Notifier.Enqueue(flush); err != nil {
-			v.logger.Error("writing transitions to the outbox; retried at the tick's end", "transitions", len(flush), "err", err)
-		}
+		v.write(flush) // a failed write is kept by the notifier and retried
+	}
+}
+
+// write saves the tracker, then writes transitions to the outbox: the
+// tracker first, so that whatever reached the outbox (and may reach
+// Sentry) is never undone by a restart; a crash in between leaves them in
+// the saved state only, and Reissue writes them at the next start.
+func (v *Violations) write(ts []dedupe.Transition) {
+	if err := v.Tracker.Save(); err != nil {
+		v.logger.Error("saving violation state", "err", err)
+	}
+	if err := v.Notifier.Enqueue(ts); err != nil {
+		v.logger.Error("writing transitions to the outbox; kept in memory and retried", "transitions", len(ts), "err", err)
+	}
+}
+
+// reissueWithin bounds the transitions Reissue looks at: the outbox
+// remembers the ids it sent for alerts.DefaultDoneRetention, and anything
+// older than this, gone since, is not sent again.
+const reissueWithin = alerts.DefaultDoneRetention / 2
+
+// Reissue hands the outbox, at a start, the last transitions the tracker
+// saved (dedupe.Tracker.LastTransitions). The outbox keeps those it never
+// had: a tick's that the process saved and died before writing.
+func (v *Violations) Reissue(now time.Time) {
+	if v.Notifier.LogOnly() {
+		return
+	}
+	ts := v.Tracker.LastTransitions(now.Add(-reissueWithin))
+	if len(ts) == 0 {
+		return
+	}
+	before := v.Notifier.Stats().Pending
+	if err := v.Notifier.Enqueue(ts); err != nil {
+		v.logger.Error("writing saved transitions to the outbox; kept in memory and retried", "err", err)
+		return
+	}
+	if n := v.Notifier.Stats().Pending - before; n > 0 {
+		v.logger.Warn("transitions saved before a crash but never written to the outbox; written now", "transitions", n)
 	}
 }
 
@@ -152,26 +187,17 @@ func (v *Violations) addTriage(o *gastown.Observation, ts []dedupe.Transition) {
 	}
 }
 
-// TickDone writes the tick's transitions to the outbox in one batch (one
-// fsync, not one per town; a tick with more wrote the others flushAt at a
-// time), then persists the tracker. If the outbox could not take them, or
-// an earlier batch of the tick that this write retries, the tracker is not
-// saved: after a crash it re-issues the same transitions, with the same
-// event ids, instead of losing them.
+// TickDone saves the tracker and writes the tick's transitions to the
+// outbox in one batch (one fsync, not one per town; a tick with more wrote
+// the others flushAt at a time), in that order (see write). It writes even
+// with nothing new: the notifier then retries what an earlier failed write
+// left in memory, and says whether that is still failing.
 func (v *Violations) TickDone() {
 	v.mu.Lock()
 	ts := v.pending
 	v.pending = nil
 	v.mu.Unlock()
-	// Even with nothing new: the notifier then retries what an earlier
-	// failed write left in memory, and says whether that is still failing.
-	if err := v.Notifier.Enqueue(ts); err != nil {
-		v.logger.Error("writing transitions to the outbox; violation state not saved this tick", "transitions", len(ts), "err", err)
-		return
-	}
-	if err := v.Tracker.Save(); err != nil {
-		v.logger.Error("saving violation state", "err", err)
-	}
+	v.write(ts)
 }
 
 // Retain drops the violation state of every town not watched, including

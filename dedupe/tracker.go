@@ -750,6 +750,29 @@ func (t *Tracker) HandOver(gained func(town string) bool) {
 	t.handedOver = gained
 }
 
+// TakenOver reports whether every owned town that HandOver names as gained
+// has had the first poll that takes it over (or had state of its own, and
+// needs none).
+func (t *Tracker) TakenOver(owned map[string]bool) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.handedOver == nil {
+		return true
+	}
+	for town := range owned {
+		if !t.handedOver(town) {
+			continue
+		}
+		if ts := t.towns.Get(town); ts != nil && ts.forgottenAt.IsZero() {
+			continue
+		}
+		if _, done := t.taken[town]; !done {
+			return false
+		}
+	}
+	return true
+}
+
 // Adopted counts the violations taken over as open since the process
 // started (see HandOver).
 func (t *Tracker) Adopted() uint64 {

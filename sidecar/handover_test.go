@@ -211,3 +211,48 @@ func TestShardRecordHandsOverAcrossARestart(t *testing.T) {
 		t.Errorf("events of a fresh replica: %s, want opened shard 0", got)
 	}
 }
+
+// TestHandOverSurvivesARestartBeforeItsFirstPoll: the shard record waits
+// for the towns a replica gained. A restart before their first poll still
+// hands them over (their open violations are not reported again); once they
+// were polled, the record holds the new shard.
+func TestHandOverSurvivesARestartBeforeItsFirstPoll(t *testing.T) {
+	f := newHandOverFixture(t)
+	f.setBroken(true)
+	sc, path := f.replica(config.Shard{Index: 0, Count: 2}) // does not own the town
+	f.tick(sc, 1)
+	sc.Violations.Tracker.Close()
+	sc.Violations.Notifier.Close()
+	record := func() string {
+		b, _ := os.ReadFile(filepath.Join(filepath.Dir(path), "state", ShardFile))
+		return string(b)
+	}
+	start := func() *Sidecar {
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.Shard = config.Shard{Index: 0, Count: 1}
+		s, err := New(cfg, Options{ConfigFile: path, TelemetryPath: "/metrics", Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+
+	first := start() // as the only shard, and gone before its first tick
+	first.Violations.Tracker.Close()
+	first.Violations.Notifier.Close()
+	if got := record(); got != "0/2\n" {
+		t.Fatalf("shard record %q before the gained town was polled, want the old shard", got)
+	}
+	second := start()
+	t.Cleanup(func() { second.Violations.Tracker.Close(); second.Violations.Notifier.Close() })
+	f.tick(second, 3)
+	if got := f.events(); got != "" {
+		t.Errorf("events after the second start: %q, want none: the town's violation was reported by its old owner", got)
+	}
+	if got := record(); got != "0/1\n" {
+		t.Errorf("shard record %q after the gained town was polled, want 0/1", got)
+	}
+}

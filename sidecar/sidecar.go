@@ -51,6 +51,11 @@ type Sidecar struct {
 	// As Prometheus and Alertmanager say it: a rejected reload is visible
 	// without reading the log.
 	reloadOK, reloadAt prometheus.Gauge
+
+	stateDir string // as started: a reload does not move it
+	shardMu  sync.Mutex
+	pending  *pendingShard   // a shard record waiting for a hand-over
+	owned    map[string]bool // the towns of the last tick's watch list
 }
 
 // Options are the command-line parts of a sidecar.
@@ -105,7 +110,13 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := handOver(tracker, dir, cfg.Shard, logger); err != nil {
+	s.stateDir = dir
+	prev, recorded := readShard(dir, logger)
+	gained := recorded && prev != cfg.Shard
+	if gained {
+		handOver(tracker, prev, cfg.Shard)
+	}
+	if err := s.recordShard(cfg.Shard, gained); err != nil {
 		tracker.Close()
 		return nil, err
 	}
@@ -126,13 +137,19 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 	s.Poller.KeepStatusBody = s.Violations.MayNotify
 	s.Poller.WantDryRun = s.Violations.WantsDryRun
 	s.Poller.OnWatchList = func(owned map[string]bool) {
+		s.shardMu.Lock()
+		s.owned = owned
+		s.shardMu.Unlock()
 		s.History.Retain(owned)
 		s.Violations.Retain(owned)
 		if o.WatchedTowns != nil {
 			o.WatchedTowns(len(owned))
 		}
 	}
-	s.Poller.OnTickEnd = s.Violations.TickDone
+	s.Poller.OnTickEnd = func() {
+		s.Violations.TickDone()
+		s.recordWhenTakenOver()
+	}
 
 	s.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: metricnames.ReloadSuccessful, Help: metricnames.Help(metricnames.ReloadSuccessful)})
 	s.reloadAt = prometheus.NewGauge(prometheus.GaugeOpts{Name: metricnames.ReloadSuccessTime, Help: metricnames.Help(metricnames.ReloadSuccessTime)})
@@ -261,7 +278,8 @@ func (s *Sidecar) Reload() error {
 	}
 	if cfg.Shard != s.cfg.Shard {
 		s.logger.Info("shard changed: towns move between replicas from the next tick", "from", shardString(s.cfg.Shard), "to", shardString(cfg.Shard))
-		if err := handOver(s.Violations.Tracker, s.cfg.Dedupe.StateDir, cfg.Shard, s.logger); err != nil {
+		handOver(s.Violations.Tracker, s.cfg.Shard, cfg.Shard)
+		if err := s.recordShard(cfg.Shard, true); err != nil {
 			s.logger.Warn("recording the shard; a restart will not know which towns it gained", "err", err)
 		}
 	}
@@ -292,23 +310,67 @@ func shardString(sh config.Shard) string { return fmt.Sprintf("%d/%d", sh.Index,
 // as, so that a restart with another shard knows which towns it gained.
 const ShardFile = "shard"
 
-// handOver tells the tracker which towns the replica gains from others by
-// running as shard sh instead of the one recorded in dir, then records sh.
-// A town gained this way was watched by another replica, which reported its
-// open violations: the tracker takes them over without a second opened
-// event. A state directory without a record (a first start) gains nothing:
-// what it finds is reported.
-func handOver(t *dedupe.Tracker, dir string, sh config.Shard, logger *slog.Logger) error {
+// readShard is the shard recorded in dir; ok is false without a record (a
+// first start) or with one that cannot be read.
+func readShard(dir string, logger *slog.Logger) (sh config.Shard, ok bool) {
 	path := filepath.Join(dir, ShardFile)
-	if b, err := os.ReadFile(path); err == nil {
-		var prev config.Shard
-		if _, err := fmt.Sscanf(string(b), "%d/%d", &prev.Index, &prev.Count); err != nil || prev.Count < 1 {
-			logger.Warn("unreadable shard record; no town counts as handed over", "file", path, "content", string(b))
-		} else if prev != sh {
-			t.HandOver(func(town string) bool { return !exporter.Owns(town, prev) })
-		}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return sh, false
 	}
-	return atomicfile.Write(path, []byte(shardString(sh)+"\n"), 0o640)
+	if _, err := fmt.Sscanf(string(b), "%d/%d", &sh.Index, &sh.Count); err != nil || sh.Count < 1 {
+		logger.Warn("unreadable shard record; no town counts as handed over", "file", path, "content", string(b))
+		return sh, false
+	}
+	return sh, true
+}
+
+// handOver tells the tracker which towns the replica gains from others by
+// running as shard sh instead of prev. A town gained this way was watched by
+// another replica, which reported its open violations: the tracker takes
+// them over without a second opened event.
+func handOver(t *dedupe.Tracker, prev, sh config.Shard) {
+	t.HandOver(func(town string) bool { return !exporter.Owns(town, prev) })
+}
+
+// handOverWindow bounds how long the shard record waits for the towns a
+// replica gained: a town that stays down must not keep its hand-over open,
+// where a violation that appears meanwhile would be taken as reported.
+const handOverWindow = 10 * time.Minute
+
+// pendingShard is a shard not yet recorded, and until when it waits.
+type pendingShard struct {
+	shard config.Shard
+	by    time.Time
+}
+
+// recordShard writes the shard record of sh. With gained, a hand-over is
+// under way: the record waits for the towns gained to be taken over
+// (recordWhenTakenOver), so that a restart before then hands them over
+// again instead of reporting their open violations as new.
+func (s *Sidecar) recordShard(sh config.Shard, gained bool) error {
+	s.shardMu.Lock()
+	defer s.shardMu.Unlock()
+	if gained {
+		s.pending = &pendingShard{sh, time.Now().Add(handOverWindow)}
+		return nil
+	}
+	s.pending = nil
+	return atomicfile.Write(filepath.Join(s.stateDir, ShardFile), []byte(shardString(sh)+"\n"), 0o640)
+}
+
+// recordWhenTakenOver writes the pending shard record once every town owned
+// that was gained has had its first poll, or the window has passed.
+func (s *Sidecar) recordWhenTakenOver() {
+	s.shardMu.Lock()
+	p, owned := s.pending, s.owned
+	s.shardMu.Unlock()
+	if p == nil || (!s.Violations.Tracker.TakenOver(owned) && time.Now().Before(p.by)) {
+		return
+	}
+	if err := s.recordShard(p.shard, false); err != nil {
+		s.logger.Warn("recording the shard; a restart will hand the gained towns over again", "err", err)
+	}
 }
 
 // settingsFrom builds the poller's settings. On a reload whose target

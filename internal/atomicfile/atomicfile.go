@@ -10,6 +10,9 @@ import (
 )
 
 // Write writes data to a temporary file beside path and renames it over path.
+// It syncs the file before the rename and the directory after it: after a
+// power loss the file holds the old content or the new one, never nothing
+// (the shard record lives by this).
 func Write(path string, data []byte, perm os.FileMode) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
@@ -20,6 +23,9 @@ func Write(path string, data []byte, perm os.FileMode) error {
 	if err == nil {
 		err = tmp.Chmod(perm)
 	}
+	if err == nil {
+		err = tmp.Sync()
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -28,6 +34,10 @@ func Write(path string, data []byte, perm os.FileMode) error {
 	}
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync() // the rename; a file system that cannot sync a directory has nothing to lose
+		d.Close()
 	}
 	return nil
 }

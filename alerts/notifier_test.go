@@ -182,7 +182,7 @@ func TestSentryOutageThenRecovery(t *testing.T) {
 
 func TestRejectedEventDoesNotBlock(t *testing.T) {
 	h := newHarness(t, nil)
-	h.srv.Script(sentrytest.Reply{Status: 400}, sentrytest.Reply{Status: 413})
+	h.srv.Script(sentrytest.Reply{Status: 400, Body: `{"detail":"invalid event envelope"}`}, sentrytest.Reply{Status: 413})
 	h.enqueue([]dedupe.Transition{transition("a", dedupe.Opened, 1), transition("b", dedupe.Opened, 1), transition("c", dedupe.Opened, 1)})
 	if waits := h.drain(); waits != nil {
 		t.Errorf("waits %v, want none", waits)
@@ -194,13 +194,37 @@ func TestRejectedEventDoesNotBlock(t *testing.T) {
 	if got, want := h.n.Stats(), (Stats{Sent: 1, Failed: 2, Dropped: 2}); got != want {
 		t.Errorf("stats %+v, want %+v", got, want)
 	}
-	if !strings.Contains(h.logs.String(), "sentry rejected event; dropped") {
-		t.Errorf("no log line for the rejection")
+	if !strings.Contains(h.logs.String(), `msg="sentry rejected event; dropped" event_id=`) ||
+		!strings.Contains(h.logs.String(), `status=400 detail="invalid event envelope"`) {
+		t.Errorf("no log line for the rejection with Sentry's reason: %s", h.logs.String())
 	}
 	// A rejected id is done: enqueuing it again sends nothing.
 	h.enqueue([]dedupe.Transition{transition("a", dedupe.Opened, 1)})
 	if p := h.n.Stats().Pending; p != 0 {
 		t.Errorf("rejected transition re-queued: pending %d", p)
+	}
+}
+
+// TestTooLargeEventGoesWithoutItsTriage: an opened event Sentry refuses
+// as too large (413) is sent again at once without its triage, not dropped.
+func TestTooLargeEventGoesWithoutItsTriage(t *testing.T) {
+	h := newHarness(t, nil)
+	h.srv.Script(sentrytest.Reply{Status: 413, Body: `{"detail":"envelope exceeded size limits"}`})
+	tr := transition("a", dedupe.Opened, 1)
+	tr.Triage = &gastown.Triage{Rig: "rig-main", RecentEvents: []gastown.RecentEvent{{Time: t0, Type: "hooked", Message: "polecat-1 hooked"}}}
+	h.enqueue([]dedupe.Transition{tr})
+	if waits := h.drain(); waits != nil {
+		t.Errorf("waits %v, want none", waits)
+	}
+	evs := h.srv.Events()
+	if len(evs) != 1 || evs[0].Tags["town"] != "a" || evs[0].Tags["rig"] != "" || strings.Contains(string(evs[0].Raw), "polecat-1 hooked") {
+		t.Fatalf("events %d, want town a's without its triage: %s", len(evs), evs[0].Raw)
+	}
+	if got, want := h.n.Stats(), (Stats{Sent: 1}); got != want {
+		t.Errorf("stats %+v, want %+v", got, want)
+	}
+	if !strings.Contains(h.logs.String(), `detail="envelope exceeded size limits"`) {
+		t.Errorf("the log does not give Sentry's reason: %s", h.logs.String())
 	}
 }
 

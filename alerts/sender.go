@@ -83,6 +83,12 @@ func (n *Notifier) SendDue(ctx context.Context) time.Duration {
 			continue
 		}
 		o := n.deliver(ctx, r, triage)
+		if o.status == http.StatusRequestEntityTooLarge && triage != nil {
+			// The triage (rows, recent events) made it too large: the
+			// violation itself still goes, without them.
+			n.logger.Warn("sentry refused the event as too large; sending it without its triage", "event_id", r.EventID, "town", r.town, "detail", o.detail)
+			o = n.deliver(ctx, r, nil)
+		}
 		if ctx.Err() != nil && !o.accepted() {
 			return 0 // shutting down: the entry stays for the next start
 		}
@@ -177,7 +183,7 @@ func (n *Notifier) settle(r *record, o outcome) {
 		// This event will never be accepted; it must not block the rest.
 		n.failed.Add(1)
 		n.dropped.Add(1)
-		n.logger.Error("sentry rejected event; dropped", "event_id", r.EventID, "status", o.status, "town", r.town, "transition", r.kind)
+		n.logger.Error("sentry rejected event; dropped", "event_id", r.EventID, "status", o.status, "detail", o.detail, "town", r.town, "transition", r.kind)
 		if !n.markDone(r, resultRejected, now, "", nil) {
 			n.pauseAfterStoreFailure(now)
 		}

@@ -24,7 +24,7 @@ type outcome struct {
 	status  int           // 0: no answer (network error)
 	pause   time.Duration // from Retry-After / X-Sentry-Rate-Limits, 0 if none
 	err     error
-	detail  string // the web API's reason for a non-2xx answer
+	detail  string // Sentry's reason for a non-2xx answer
 }
 
 func (o outcome) accepted() bool { return o.err == nil && o.status >= 200 && o.status < 300 }
@@ -147,9 +147,12 @@ func (t *envelopeTransport) post(ctx context.Context, ev *sentry.Event) outcome 
 		return o
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	o.status = resp.StatusCode
 	o.pause = pauseFrom(resp.Header, resp.StatusCode, t.now())
+	if !o.accepted() {
+		o.detail = apiDetail(answer) // why Sentry refused: the log says it
+	}
 	return o
 }
 

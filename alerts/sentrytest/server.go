@@ -47,6 +47,7 @@ type Event struct {
 type Reply struct {
 	Status int         // 0: drop the connection without answering
 	Header http.Header // e.g. Retry-After, X-Sentry-Rate-Limits
+	Body   string      // e.g. Sentry's {"detail": "..."}
 }
 
 // Down is a Reply that drops the connection. net/http's client sends a GET
@@ -151,6 +152,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		w.WriteHeader(reply.Status)
+		io.WriteString(w, reply.Body)
 		return
 	}
 	s.mu.Lock()

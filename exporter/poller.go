@@ -455,7 +455,9 @@ func (p *Poller) waitTurn(ctx context.Context, start time.Time, offset time.Dura
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	if err := p.limiter.WaitN(ctx, requests); err != nil {
+	// A reload during the tick may have lowered the burst below what a poll
+	// of the tick's settings asks for; WaitN would refuse such a wait.
+	if err := p.limiter.WaitN(ctx, min(requests, p.limiter.Burst())); err != nil {
 		<-sem
 		return err
 	}

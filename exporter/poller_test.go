@@ -629,3 +629,24 @@ func TestRunNeverPilesUpTicks(t *testing.T) {
 		t.Errorf("ticks completed = %v, want 3 (the 4th was cancelled)", got)
 	}
 }
+
+// TestWaitTurnAfterAReloadLoweredTheBurst: a reload in the middle of a tick
+// (status calls turned off, a budget of one request per window) leaves the
+// tick's polls asking for two requests against a burst of one: they wait
+// for what the budget can grant instead of failing.
+func TestWaitTurnAfterAReloadLoweredTheBurst(t *testing.T) {
+	s := Settings{WithStatus: true, MaxRequestsPerSecond: 1000, BatchWindow: 2 * time.Millisecond, Concurrency: 1}
+	p := NewPoller(s, NewSnapshot(), time.Now, slog.New(slog.DiscardHandler))
+	s.WithStatus, s.MaxRequestsPerSecond = false, 500
+	p.Reload(s)
+	if b := p.limiter.Burst(); b != 1 {
+		t.Fatalf("burst %d after the reload, want 1", b)
+	}
+	sem := make(chan struct{}, 1)
+	if err := p.waitTurn(context.Background(), time.Now(), 0, sem, 2); err != nil {
+		t.Fatalf("a poll of the tick before the reload: %v", err)
+	}
+	if len(sem) != 1 {
+		t.Errorf("the poll holds %d slots, want 1", len(sem))
+	}
+}

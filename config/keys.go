@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -123,10 +125,14 @@ func (w *keyWalker) walkStruct(n *yaml.Node, v reflect.Value, path string) {
 			continue
 		}
 		if !ok {
+			hint := ""
+			if near := nearest(key.Value, slices.Sorted(maps.Keys(fields))); near != "" {
+				hint = fmt.Sprintf("; did you mean %q?", near)
+			}
 			if path == "" {
-				w.fail(key.Line, key.Value, "unknown key %q", key.Value)
+				w.fail(key.Line, key.Value, "unknown key %q%s", key.Value, hint)
 			} else {
-				w.fail(key.Line, path+"."+key.Value, "unknown key %q in %s", key.Value, path)
+				w.fail(key.Line, path+"."+key.Value, "unknown key %q in %s%s", key.Value, path, hint)
 			}
 			continue
 		}
@@ -296,4 +302,40 @@ func yamlFields(t reflect.Type) (out map[string][]int, inlineMap []int) {
 		out[name] = []int{i}
 	}
 	return out, inlineMap
+}
+
+// nearest is the name a mistyped key most likely meant: the first of names
+// within two edits of it, and closer than half its length; "" for none.
+func nearest(key string, names []string) string {
+	best, bestD := "", 3
+	for _, n := range names {
+		if d := editDistance(key, n); d < bestD && 2*d < len(key) {
+			best, bestD = n, d
+		}
+	}
+	return best
+}
+
+// editDistance counts the insertions, deletions, substitutions and swaps of
+// neighbours that turn a into b.
+func editDistance(a, b string) int {
+	prev2, prev, cur := make([]int, len(b)+1), make([]int, len(b)+1), make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(b)]
 }

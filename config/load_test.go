@@ -227,7 +227,7 @@ func TestLoad(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := Load(path)
-		want := path + `:3: unknown key "intervall" in poll`
+		want := path + `:3: unknown key "intervall" in poll; did you mean "interval"?`
 		if err == nil || err.Error() != want {
 			t.Errorf("Load error = %v, want %q", err, want)
 		}
@@ -250,14 +250,14 @@ func TestParseRejects(t *testing.T) {
 	for _, tc := range []struct {
 		name, in, want string
 	}{
-		{"unknown key", "poll:\n  interval: 5s\n  intervall: 5s\n", `tickwatch.yml:3: unknown key "intervall" in poll`},
-		{"unknown top-level key", "# comment\ntargets:\n  url: http://x\n", `tickwatch.yml:2: unknown key "targets"`},
+		{"unknown key", "poll:\n  interval: 5s\n  intervall: 5s\n", `tickwatch.yml:3: unknown key "intervall" in poll; did you mean "interval"?`},
+		{"unknown top-level key", "# comment\ntargets:\n  url: http://x\n", `tickwatch.yml:2: unknown key "targets"; did you mean "target"?`},
 		{"unknown nested key", "target:\n  http_client:\n    tls_config:\n      ca_fil: ca.pem\n",
-			`tickwatch.yml:4: unknown key "ca_fil" in target.http_client.tls_config`},
+			`tickwatch.yml:4: unknown key "ca_fil" in target.http_client.tls_config; did you mean "ca_file"?`},
 		{"unknown metrics group", "metrics:\n  agents_by_status: true\n  agents: true\n", `tickwatch.yml:3: unknown key "agents" in metrics`},
 		{"metrics group not a bool", "metrics:\n  dry_run_detail: yes please\n", `tickwatch.yml:2: metrics.dry_run_detail must be true or false, got "yes please"`},
 		{"metrics as a list", "metrics: [agents_by_status]\n", "tickwatch.yml:1: metrics must be a mapping of keys, got a list"},
-		{"unknown key in flow mapping", "shard: {index: 0, cuont: 2}\n", `tickwatch.yml:1: unknown key "cuont" in shard`},
+		{"unknown key in flow mapping", "shard: {index: 0, cuont: 2}\n", `tickwatch.yml:1: unknown key "cuont" in shard; did you mean "count"?`},
 		{"zero interval", "target:\n  timeout: 1s\npoll:\n  interval: 0\n", "tickwatch.yml:4: poll.interval must be > 0"},
 		{"zero idle interval", "poll:\n  idle_interval: 0s\nthresholds:\n  stale_after: 1h\n", "tickwatch.yml:2: poll.idle_interval must be > 0"},
 		{"timeout equals interval", "poll:\n  interval: 5s\ntarget:\n  timeout: 5s\n",
@@ -327,7 +327,7 @@ func TestParseRejects(t *testing.T) {
 		{"http header reserved", "target:\n  http_client:\n    http_headers:\n      X-Team:\n        values: [a]\n      Authorization:\n        values: [b]\n",
 			`tickwatch.yml:2: target.http_client: setting header "Authorization" is not allowed`},
 		{"http header unknown key", "target:\n  http_client:\n    http_headers:\n      X-Team:\n        valuez: [a]\n",
-			`tickwatch.yml:5: unknown key "valuez" in target.http_client.http_headers.X-Team`},
+			`tickwatch.yml:5: unknown key "valuez" in target.http_client.http_headers.X-Team; did you mean "values"?`},
 		{"token without organization", "sentry:\n  auth_token_file: token\n",
 			"tickwatch.yml:2: sentry.organization (the organization slug) is needed with sentry.auth_token_file: the issue calls name it"},
 		{"organization without token", "sentry:\n  organization: acme\n",
@@ -346,7 +346,7 @@ func TestParseRejects(t *testing.T) {
 		{"grafana url with credentials", "web:\n  grafana_url: https://admin:pw@grafana.example\n",
 			`tickwatch.yml:2: web.grafana_url "https://xxxxx@grafana.example" must not hold a user or password`},
 		{"several problems, in file order", "poll:\n  intervall: 5s\n  concurrency: 0\nshard: {index: 1, count: 1}\ntarget:\n  url: gastown:8788\n",
-			`tickwatch.yml:2: unknown key "intervall" in poll` + "\n" +
+			`tickwatch.yml:2: unknown key "intervall" in poll; did you mean "interval"?` + "\n" +
 				`tickwatch.yml:3: poll.concurrency must be >= 1` + "\n" +
 				`tickwatch.yml:4: shard.index (1) is out of range: it must be between 0 and shard.count-1 (0)` + "\n" +
 				`tickwatch.yml:6: target.url "gastown:8788" has no scheme; write http://gastown:8788`},
@@ -508,6 +508,20 @@ func TestRedactedURL(t *testing.T) {
 	} {
 		if got := (Target{URL: in}).RedactedURL(); got != want {
 			t.Errorf("RedactedURL(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestNearest: a key within two edits of a name (a swap of neighbours is
+// one) and closer than half its length gets a suggestion; others none.
+func TestNearest(t *testing.T) {
+	names := []string{"count", "index", "interval", "idle_interval"}
+	for key, want := range map[string]string{
+		"cuont": "count", "intervall": "interval", "idle_intervl": "idle_interval", "inedx": "index",
+		"ix": "", "agents": "", "timeout": "",
+	} {
+		if got := nearest(key, names); got != want {
+			t.Errorf("nearest(%q) = %q, want %q", key, got, want)
 		}
 	}
 }

@@ -41,7 +41,7 @@ func TestCheckConfig(t *testing.T) {
 		{
 			name:       "problems",
 			content:    "poll:\n  intervall: 5s\n  interval: 0\ntarget:\n  url: 127.0.0.1:8788\n",
-			wantStderr: "F:2: unknown key \"intervall\" in poll\nF:3: poll.interval must be > 0\nF:5: target.url \"127.0.0.1:8788\" has no scheme; write http://127.0.0.1:8788\n",
+			wantStderr: "F:2: unknown key \"intervall\" in poll; did you mean \"interval\"?\nF:3: poll.interval must be > 0\nF:5: target.url \"127.0.0.1:8788\" has no scheme; write http://127.0.0.1:8788\n",
 			wantErr:    "F: 3 problems",
 		},
 		{

@@ -201,6 +201,8 @@ func leafMessage(n *yaml.Node, t reflect.Type, path string, err error) string {
 		return fmt.Sprintf("%s must be a single value, got %s", path, describeNode(n))
 	}
 	switch {
+	case t == durationType && strings.HasPrefix(strings.TrimSpace(n.Value), "-"):
+		return fmt.Sprintf("%s must not be negative, got %s", path, shown)
 	case t == durationType:
 		return fmt.Sprintf("%s: %s is not a duration (write e.g. 500ms, 5s, 1m, 24h, 1d)", path, shown)
 	case t == secretType:

@@ -315,6 +315,7 @@ func TestParseRejects(t *testing.T) {
 		{"not a number", "poll:\n  concurrency: fast\n", `tickwatch.yml:2: poll.concurrency must be a whole number, got "fast"`},
 		{"not a float", "poll:\n  max_requests_per_second: lots\n", `tickwatch.yml:2: poll.max_requests_per_second must be a number, got "lots"`},
 		{"not a bool", "target:\n  status: sometimes\n", `tickwatch.yml:2: target.status must be true or false, got "sometimes"`},
+		{"negative duration", "poll:\n  interval: -5s\n", `tickwatch.yml:2: poll.interval must not be negative, got "-5s"`},
 		{"a bool in quotes", "target:\n  status: \"false\"\n", `tickwatch.yml:2: target.status must be true or false without quotes, got the string "false"`},
 		{"towns not a list", "target:\n  towns: town-a\n", "tickwatch.yml:2: target.towns must be a list, got a single value"},
 		{"section not a mapping", "target: http://x\n", "tickwatch.yml:1: target must be a mapping of keys, got a single value"},

@@ -88,6 +88,22 @@ func (f *handOverFixture) replica(sh config.Shard) (*Sidecar, string) {
 	return sc, path
 }
 
+// restart starts a sidecar again on a replica's config file and state, as
+// shard sh (set in its environment); the caller closes it.
+func (f *handOverFixture) restart(path string, sh config.Shard) *Sidecar {
+	f.t.Helper()
+	cfg, err := config.Load(path)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	cfg.Shard = sh
+	sc, err := New(cfg, Options{ConfigFile: path, TelemetryPath: "/metrics", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return sc
+}
+
 func (f *handOverFixture) reload(sc *Sidecar, path string, sh config.Shard) {
 	f.t.Helper()
 	if err := os.WriteFile(path, []byte(f.config(sh, filepath.Join(filepath.Dir(path), "state"))), 0o644); err != nil {
@@ -188,15 +204,7 @@ func TestShardRecordHandsOverAcrossARestart(t *testing.T) {
 	sc.Violations.Notifier.Close()
 
 	// Restart as the only shard: the town is gained, taken over silently.
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Shard = config.Shard{Index: 0, Count: 1}
-	restarted, err := New(cfg, Options{ConfigFile: path, TelemetryPath: "/metrics", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	restarted := f.restart(path, config.Shard{Index: 0, Count: 1})
 	t.Cleanup(func() { restarted.Violations.Tracker.Close(); restarted.Violations.Notifier.Close() })
 	f.tick(restarted, 3)
 	if got := f.events(); got != "" {
@@ -227,18 +235,7 @@ func TestHandOverSurvivesARestartBeforeItsFirstPoll(t *testing.T) {
 		b, _ := os.ReadFile(filepath.Join(filepath.Dir(path), "state", ShardFile))
 		return string(b)
 	}
-	start := func() *Sidecar {
-		cfg, err := config.Load(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.Shard = config.Shard{Index: 0, Count: 1}
-		s, err := New(cfg, Options{ConfigFile: path, TelemetryPath: "/metrics", Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+	start := func() *Sidecar { return f.restart(path, config.Shard{Index: 0, Count: 1}) }
 
 	first := start() // as the only shard, and gone before its first tick
 	first.Violations.Tracker.Close()

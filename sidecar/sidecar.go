@@ -114,7 +114,7 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 	prev, recorded := readShard(dir, logger)
 	gained := recorded && prev != cfg.Shard
 	if gained {
-		handOver(tracker, prev, cfg.Shard)
+		handOver(tracker, prev)
 	}
 	if err := s.recordShard(cfg.Shard, gained); err != nil {
 		tracker.Close()
@@ -208,9 +208,9 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	s.mu.Unlock()
 	// The state directory in full: a relative default follows the working
 	// directory, and a start elsewhere would begin with empty state.
-	stateDir, err := filepath.Abs(cfg.Dedupe.StateDir)
+	stateDir, err := filepath.Abs(s.stateDir)
 	if err != nil {
-		stateDir = cfg.Dedupe.StateDir
+		stateDir = s.stateDir
 	}
 	s.logger.Info("watching", "target", cfg.Target.RedactedURL(), "interval", time.Duration(cfg.Poll.Interval),
 		"shard", shardString(cfg.Shard), "state_dir", stateDir, "version", version.Version)
@@ -278,7 +278,7 @@ func (s *Sidecar) Reload() error {
 	}
 	if cfg.Shard != s.cfg.Shard {
 		s.logger.Info("shard changed: towns move between replicas from the next tick", "from", shardString(s.cfg.Shard), "to", shardString(cfg.Shard))
-		handOver(s.Violations.Tracker, s.cfg.Shard, cfg.Shard)
+		handOver(s.Violations.Tracker, s.cfg.Shard)
 		if err := s.recordShard(cfg.Shard, true); err != nil {
 			s.logger.Warn("recording the shard; a restart will not know which towns it gained", "err", err)
 		}
@@ -326,10 +326,10 @@ func readShard(dir string, logger *slog.Logger) (sh config.Shard, ok bool) {
 }
 
 // handOver tells the tracker which towns the replica gains from others by
-// running as shard sh instead of prev. A town gained this way was watched by
-// another replica, which reported its open violations: the tracker takes
-// them over without a second opened event.
-func handOver(t *dedupe.Tracker, prev, sh config.Shard) {
+// running as another shard than prev: those prev did not own. A town
+// gained this way was watched by another replica, which reported its open
+// violations: the tracker takes them over without a second opened event.
+func handOver(t *dedupe.Tracker, prev config.Shard) {
 	t.HandOver(func(town string) bool { return !exporter.Owns(town, prev) })
 }
 
@@ -356,19 +356,31 @@ func (s *Sidecar) recordShard(sh config.Shard, gained bool) error {
 		return nil
 	}
 	s.pending = nil
+	return s.writeShard(sh)
+}
+
+// writeShard writes the shard record; under shardMu.
+func (s *Sidecar) writeShard(sh config.Shard) error {
 	return atomicfile.Write(filepath.Join(s.stateDir, ShardFile), []byte(shardString(sh)+"\n"), 0o640)
 }
 
 // recordWhenTakenOver writes the pending shard record once every town owned
-// that was gained has had its first poll, or the window has passed.
+// that was gained has had its first poll (a tick that read no watch list
+// tells nothing), or the window has passed.
 func (s *Sidecar) recordWhenTakenOver() {
 	s.shardMu.Lock()
 	p, owned := s.pending, s.owned
 	s.shardMu.Unlock()
-	if p == nil || (!s.Violations.Tracker.TakenOver(owned) && time.Now().Before(p.by)) {
+	if p == nil || (time.Now().Before(p.by) && (owned == nil || !s.Violations.Tracker.TakenOver(owned))) {
 		return
 	}
-	if err := s.recordShard(p.shard, false); err != nil {
+	s.shardMu.Lock()
+	defer s.shardMu.Unlock()
+	if s.pending != p {
+		return // a reload moved on to another shard meanwhile
+	}
+	s.pending = nil
+	if err := s.writeShard(p.shard); err != nil {
 		s.logger.Warn("recording the shard; a restart will hand the gained towns over again", "err", err)
 	}
 }

@@ -276,9 +276,8 @@ func (t *Tracker) save(all bool) error {
 	return encErr
 }
 
-// CloseUnsaved closes the state file without saving: the next start loads
-// the last save, and issues again the transitions made since. For a
-// shutdown whose transitions never reached the outbox.
+// CloseUnsaved closes the state file without saving, as a crash leaves it:
+// the next start loads the last save.
 func (t *Tracker) CloseUnsaved() error {
 	if t.store == nil {
 		return nil

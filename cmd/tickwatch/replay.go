@@ -25,7 +25,7 @@ func addReplay(app *kingpin.Application) (*kingpin.CmdClause, action) {
 	from := cmd.Flag("from", "Start of the window, ISO 8601 with any offset (e.g. 2026-11-28T09:00:00+01:00); sent in UTC with milliseconds, as Gastown stores event times.").Required().String()
 	to := cmd.Flag("to", "End of the window, ISO 8601 (a time without an offset is UTC).").Required().String()
 	mode := cmd.Flag("mode", `Replay mode: "" (Gastown's: on top of live state) or "faithful" (simtown: rebuilt as of --from).`).Default("").Enum("", "faithful")
-	output := cmd.Flag("output", "Output format.").Default("table").Enum("table", "json")
+	output := cmd.Flag("output", "Output format: table or json.").Default("table").Enum("table", "json")
 
 	return cmd, func(ctx context.Context, _ *slog.Logger) error {
 		cfg, err := config.Load(*configFile)

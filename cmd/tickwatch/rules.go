@@ -18,7 +18,7 @@ func addRules(app *kingpin.Application) (*kingpin.CmdClause, action) {
 	cmd := app.Command("rules", "Write the Prometheus alerting rules and their promtool unit tests, built from the config's thresholds.")
 	cfgFile := cmd.Flag("config.file", "Configuration file whose thresholds the rules use; none means the defaults.").PlaceHolder("FILE").String()
 	out := cmd.Flag("out", "Directory for "+rules.RuleFileName+" and "+rules.TestFileName+"; - prints the rules to stdout.").Default(".").String()
-	format := cmd.Flag("format", "Rules as a Prometheus rule file or a prometheus-operator PrometheusRule.").Default(rules.FormatPrometheus).Enum(rules.FormatPrometheus, rules.FormatOperator)
+	format := cmd.Flag("format", "Rules as a Prometheus rule file ("+rules.FormatPrometheus+") or a prometheus-operator PrometheusRule ("+rules.FormatOperator+").").Default(rules.FormatPrometheus).Enum(rules.FormatPrometheus, rules.FormatOperator)
 	job := cmd.Flag("scrape.job", "Prometheus job that scrapes tickwatch (TickwatchDown watches its up series).").Default("tickwatch").String()
 	runbook := cmd.Flag("runbook.url", "Runbook document the runbook_url annotations point into.").Default(rules.DefaultRunbookURL).String()
 	return cmd, func(_ context.Context, logger *slog.Logger) error {

@@ -143,6 +143,7 @@ func transition(town string, kind dedupe.Kind, seq uint64) dedupe.Transition {
 	return dedupe.Transition{
 		Town: town, Identity: dedupe.Identity(v), Invariant: v.Invariant, Message: v.Message, Subject: dedupe.Subject(v),
 		Source: gastown.DerivedFromStatus, Kind: kind, Seq: seq, At: t0, FirstSeen: t0.Add(-10 * time.Second), LastSeen: t0, Observations: 3,
+		Origin: dedupe.EpochOrigin("", t0), // as a memory-only tracker's, on t0's day
 	}
 }
 

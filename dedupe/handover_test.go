@@ -204,8 +204,8 @@ func TestOriginSurvivesRestart(t *testing.T) {
 	tr = open(dir)
 	defer tr.Close()
 	got := tr.Observe("town-a", true, []gastown.Violation{noHook})
-	if len(got) != 1 || got[0].Origin != origin {
-		t.Fatalf("transition after restart = %+v, want origin %q", got, origin)
+	if len(got) != 1 || got[0].Origin != EpochOrigin(origin, got[0].At) {
+		t.Fatalf("transition after restart = %+v, want origin %q and the day", got, origin)
 	}
 	other := open(t.TempDir())
 	defer other.Close()

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -73,6 +74,34 @@ func TestStateSurvivesRestart(t *testing.T) {
 	// A restart while a violation is still present issues nothing.
 	if got := tr.Observe("town-a", true, []gastown.Violation{noHook, rig2}); got != nil {
 		t.Fatalf("still-open violations re-issued after restart: %v", brief(got))
+	}
+}
+
+// TestStateWithoutEpochKeepsItsIds: a violation saved before identities
+// kept the day of their first transition goes on under the state's origin
+// alone, so that an upgrade changes none of its event ids.
+func TestStateWithoutEpochKeepsItsIds(t *testing.T) {
+	tr, dir, c, logs := freshT(t)
+	tr.Observe("town-a", true, []gastown.Violation{noHook})
+	if err := tr.Save(); err != nil {
+		t.Fatal(err)
+	}
+	err := tr.store.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketTowns)
+		old := regexp.MustCompile(`,"epoch":\d+`).ReplaceAll(b.Get([]byte("town-a")), nil)
+		return b.Put([]byte("town-a"), old)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr = crashAndReopen(t, tr, dir, c, logs)
+	defer tr.Close()
+	c.Add(5 * time.Second)
+	tr.Observe("town-a", true, nil)
+	c.Add(5 * time.Second)
+	got := tr.Observe("town-a", true, nil)
+	if len(got) != 1 || got[0].Kind != Resolved || got[0].Origin != tr.Origin() {
+		t.Fatalf("resolve of a violation saved without its day: %+v, want origin %q", got, tr.Origin())
 	}
 }
 
@@ -335,7 +364,7 @@ func TestDroppedRecordGetsItsOwnOrigin(t *testing.T) {
 		t.Fatalf("transitions %v then %v, want the same kind and sequence number", first, again)
 	}
 	own := again[0].Origin
-	if own == origin || own == "" {
+	if own == EpochOrigin(origin, again[0].At) || own == "" {
 		t.Fatalf("origin of the dropped town %q, want its own (the state's is %q)", own, origin)
 	}
 	if !strings.Contains(logs.String(), "version 99, this tickwatch reads") {
@@ -349,7 +378,7 @@ func TestDroppedRecordGetsItsOwnOrigin(t *testing.T) {
 	if vs := tr.OpenViolations("town-b"); len(vs) != 1 || vs[0].Origin != own {
 		t.Errorf("after a restart: %v, want town-b's violation under its own origin %q", vs, own)
 	}
-	if vs := tr.OpenViolations("town-a"); len(vs) != 1 || vs[0].Origin != origin {
+	if vs := tr.OpenViolations("town-a"); len(vs) != 1 || vs[0].Origin != EpochOrigin(origin, vs[0].At) {
 		t.Errorf("town-a: %v, want the state's origin %q", vs, origin)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -106,6 +107,34 @@ type entry struct {
 	LastKind     Kind   `json:"last_kind,omitempty"`
 	LastAt       stamp  `json:"last_at"`     // time of the last transition
 	NotifiedAt   stamp  `json:"notified_at"` // last opened or repeated
+	// Epoch is the day (since 1970, UTC) of the identity's first transition,
+	// part of its event ids' origin (EpochOrigin): an identity dormant for
+	// Options.Retain is dropped and counts from 1 again, and without it
+	// those ids would be the ones Sentry stored the first time, which it
+	// discards as duplicates. 0 in state written before it was kept.
+	Epoch int32 `json:"epoch,omitempty"`
+}
+
+// begin starts an identity's sequence at its first transition.
+func (e *entry) begin(at stamp) {
+	if e.Seq == 0 {
+		e.Epoch = epochOf(at.Time())
+	}
+}
+
+func epochOf(t time.Time) int32 { return int32(t.Unix() / (24 * 60 * 60)) }
+
+// EpochOrigin is the origin in the event ids of an identity whose first
+// transition was at first, under the state's origin (Tracker.Origin).
+func EpochOrigin(origin string, first time.Time) string {
+	return epochOrigin(origin, epochOf(first))
+}
+
+func epochOrigin(origin string, epoch int32) string {
+	if epoch == 0 {
+		return origin
+	}
+	return origin + "/" + strconv.Itoa(int(epoch))
 }
 
 func (e *entry) dormant() bool { return !e.Open && e.Seen == 0 }
@@ -376,6 +405,7 @@ func (t *Tracker) adopt(town string, ts *townState, seen []sighting, now time.Ti
 		e.Open, e.Adopted = true, true
 		e.Seen, e.Absent, e.Observations = 1, 0, 1
 		e.FirstSeen, e.LastSeen, e.NotifiedAt = at, at, at
+		e.begin(at)
 		e.Seq++
 		e.LastKind, e.LastAt = Adopted, at
 		t.adopted++
@@ -406,6 +436,7 @@ func (t *Tracker) sightings(ts *townState, vs []gastown.Violation) []sighting {
 
 // transition advances e's sequence and describes the change. Callers hold t.mu.
 func (t *Tracker) transition(town string, e *entry, k Kind, at stamp) Transition {
+	e.begin(at)
 	e.Seq++
 	e.LastKind, e.LastAt = k, at
 	t.counts[k]++
@@ -426,7 +457,7 @@ func (e *entry) describe(town, origin string) Transition {
 		Message: e.Message, Subject: e.Subject, Source: gastown.ViolationSource(e.Source),
 		Kind: e.LastKind, Seq: e.Seq, At: e.LastAt.Time(),
 		FirstSeen: e.FirstSeen.Time(), LastSeen: e.LastSeen.Time(), Observations: e.Observations,
-		Adopted: e.Adopted, Origin: origin,
+		Adopted: e.Adopted, Origin: epochOrigin(origin, e.Epoch),
 	}
 }
 

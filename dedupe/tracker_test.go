@@ -135,6 +135,7 @@ func TestTrackerTransitionFields(t *testing.T) {
 		Town: "town-a", Identity: "3:Rig r1 has # in_progress MR beads (should be at most #)", Invariant: 3,
 		Message: rig3.Message, Subject: "r1", Kind: Opened, Seq: 1,
 		At: start.Add(5 * time.Second), FirstSeen: start, LastSeen: start.Add(5 * time.Second), Observations: 2,
+		Origin: "/20785", // a memory-only tracker's origin is empty; 2026-11-28 is day 20785
 	}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("opened = %+v\nwant      %+v", got, want)
@@ -149,10 +150,32 @@ func TestTrackerTransitionFields(t *testing.T) {
 	want = []Transition{{
 		Town: "town-a", Identity: want[0].Identity, Invariant: 3, Message: rig2.Message, Subject: "r1",
 		Kind: Resolved, Seq: 2, At: start.Add(15 * time.Second), FirstSeen: start,
-		LastSeen: start.Add(10 * time.Second), Observations: 3,
+		LastSeen: start.Add(10 * time.Second), Observations: 3, Origin: "/20785", // the day of its first transition
 	}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("resolved = %+v\nwant        %+v", got, want)
+	}
+}
+
+// TestDormantIdentityComesBackWithNewIds: an identity dormant for Retain is
+// dropped and counts its transitions from 1 again; the day of its new first
+// transition in its origin gives them event ids Sentry has not seen.
+func TestDormantIdentityComesBackWithNewIds(t *testing.T) {
+	c := newClock()
+	tr := NewTracker(Options{OpenAfter: 1, ResolveAfter: 1, Retain: 7 * 24 * time.Hour}, c.Now)
+	first := tr.Observe("town-a", true, []gastown.Violation{noHook})
+	tr.Observe("town-a", true, nil) // resolved
+	c.Add(8 * 24 * time.Hour)
+	tr.Observe("town-a", true, nil) // dormant and old: dropped
+	again := tr.Observe("town-a", true, []gastown.Violation{noHook})
+	if len(first) != 1 || len(again) != 1 || again[0].Seq != 1 || again[0].Kind != Opened {
+		t.Fatalf("first %v, again %v: want opened 1 both times", brief(first), brief(again))
+	}
+	if again[0].Origin == first[0].Origin {
+		t.Errorf("origin %q both times: the event ids repeat", again[0].Origin)
+	}
+	if want := EpochOrigin("", c.Now()); again[0].Origin != want {
+		t.Errorf("origin %q, want %q", again[0].Origin, want)
 	}
 }
 

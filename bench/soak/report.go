@@ -69,11 +69,20 @@ func checkChains(events []sentrytest.Event, open map[chainKey]bool, origin strin
 		}
 		ids[e.EventID] = seen{key, kind}
 		c.byKind[kind]++
+		// The origin carries the day of the identity's first transition:
+		// the event's day or, for a later transition, one before it.
+		origins := []string{origin}
+		for d := range 3 {
+			origins = append(origins, dedupe.EpochOrigin(origin, e.Timestamp.Add(-time.Duration(d)*24*time.Hour)))
+		}
 		seq := uint64(0)
+	search:
 		for s := uint64(1); s <= 100000; s++ {
-			if alerts.EventID(dedupe.Transition{Town: town, Identity: key.identity, Kind: kind, Seq: s, Origin: origin}) == e.EventID {
-				seq = s
-				break
+			for _, o := range origins {
+				if alerts.EventID(dedupe.Transition{Town: town, Identity: key.identity, Kind: kind, Seq: s, Origin: o}) == e.EventID {
+					seq = s
+					break search
+				}
 			}
 		}
 		if seq == 0 {

@@ -10,10 +10,14 @@ import (
 	"github.com/tickwatch/tickwatch/gastown"
 )
 
-// event is what the receiver keeps of transition seq of one violation.
+// soakDay is when the events of the test happen.
+var soakDay = time.Date(2026, 12, 6, 23, 0, 0, 0, time.UTC)
+
+// event is what the receiver keeps of transition seq of one violation, sent
+// the day of its first transition (its origin says which).
 func event(town string, v gastown.Violation, kind dedupe.Kind, seq uint64, origin string) sentrytest.Event {
-	id := alerts.EventID(dedupe.Transition{Town: town, Identity: dedupe.Identity(v), Kind: kind, Seq: seq, Origin: origin})
-	return sentrytest.Event{EventID: id, Tags: map[string]string{"town": town, "transition": string(kind)},
+	id := alerts.EventID(dedupe.Transition{Town: town, Identity: dedupe.Identity(v), Kind: kind, Seq: seq, Origin: dedupe.EpochOrigin(origin, soakDay)})
+	return sentrytest.Event{EventID: id, Timestamp: soakDay, Tags: map[string]string{"town": town, "transition": string(kind)},
 		Contexts: map[string]map[string]any{"violation": {"invariant": float64(v.Invariant), "message": v.Message}}}
 }
 

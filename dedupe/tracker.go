@@ -91,15 +91,22 @@ func (o Options) normalized() Options {
 // pending (seen, not yet open), open, or dormant (resolved or never opened,
 // kept only for its sequence number).
 type entry struct {
-	Identity     string `json:"identity"`
-	Invariant    int    `json:"invariant"`
-	Message      string `json:"message"`
-	Subject      string `json:"subject"`
-	Source       string `json:"source,omitempty"`
-	Open         bool   `json:"open"`
-	Adopted      bool   `json:"adopted,omitempty"` // this episode was open when the town was handed over
-	Seen         int    `json:"seen"`              // consecutive observations
-	Absent       int    `json:"absent"`            // consecutive absences
+	Identity  string `json:"identity"`
+	Invariant int    `json:"invariant"`
+	Message   string `json:"message"`
+	Subject   string `json:"subject"`
+	Source    string `json:"source,omitempty"`
+	Open      bool   `json:"open"`
+	Adopted   bool   `json:"adopted,omitempty"` // this episode was open when the town was handed over
+	// Epoch is the day (since 1970, UTC) of the identity's first transition,
+	// part of its event ids' origin (EpochOrigin): an identity dormant for
+	// Options.Retain is dropped and counts from 1 again, and without it
+	// those ids would be the ones Sentry stored the first time, which it
+	// discards as duplicates. 0 in state written before it was kept. Here,
+	// in the padding after the two flags, it costs an entry nothing.
+	Epoch        int32  `json:"epoch,omitempty"`
+	Seen         int    `json:"seen"`   // consecutive observations
+	Absent       int    `json:"absent"` // consecutive absences
 	FirstSeen    stamp  `json:"first_seen"`
 	LastSeen     stamp  `json:"last_seen"`
 	Observations int    `json:"observations"`
@@ -107,12 +114,6 @@ type entry struct {
 	LastKind     Kind   `json:"last_kind,omitempty"`
 	LastAt       stamp  `json:"last_at"`     // time of the last transition
 	NotifiedAt   stamp  `json:"notified_at"` // last opened or repeated
-	// Epoch is the day (since 1970, UTC) of the identity's first transition,
-	// part of its event ids' origin (EpochOrigin): an identity dormant for
-	// Options.Retain is dropped and counts from 1 again, and without it
-	// those ids would be the ones Sentry stored the first time, which it
-	// discards as duplicates. 0 in state written before it was kept.
-	Epoch int32 `json:"epoch,omitempty"`
 }
 
 // begin starts an identity's sequence at its first transition.

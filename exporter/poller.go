@@ -519,6 +519,11 @@ func (p *Poller) pollTown(pollCtx, ctx context.Context, s *Settings, town string
 	if dropped > 0 {
 		p.dropped.Add(float64(dropped))
 	}
+	if prev == nil {
+		if at := p.snap.seed(town); st.LastSuccess.IsZero() {
+			st.LastSuccess = at // not stored yet: still this poll's to fill
+		}
+	}
 	p.snap.put(town, sl, st)
 	if p.OnObservation != nil {
 		p.OnObservation(&o)

@@ -334,6 +334,29 @@ type Snapshot struct {
 	mu     sync.RWMutex
 	towns  map[string]*slot
 	sorted []string // the ids of towns, sorted; nil once a town came or went
+
+	// seeds are the last successes a previous run kept (SeedLastSuccess),
+	// each taken by the town's first state.
+	seedMu sync.Mutex
+	seeds  map[string]time.Time
+}
+
+// SeedLastSuccess gives the towns their last success from a previous run,
+// for their first state, which has none of its own: a town down across a
+// restart keeps its age. Later seeds replace earlier ones.
+func (s *Snapshot) SeedLastSuccess(seeds map[string]time.Time) {
+	s.seedMu.Lock()
+	defer s.seedMu.Unlock()
+	s.seeds = seeds
+}
+
+// seed takes a town's seeded last success; zero for none.
+func (s *Snapshot) seed(town string) time.Time {
+	s.seedMu.Lock()
+	defer s.seedMu.Unlock()
+	t := s.seeds[town]
+	delete(s.seeds, town)
+	return t
 }
 
 // slot holds one town's latest state. A poll finds it as the tick plans
@@ -380,8 +403,16 @@ func (s *Snapshot) put(town string, sl *slot, st *TownState) {
 	s.mu.Unlock()
 }
 
-// Retain drops every town not in keep and returns the ones it dropped.
+// Retain drops every town not in keep, and its seed, and returns the ones
+// it dropped.
 func (s *Snapshot) Retain(keep map[string]bool) []string {
+	s.seedMu.Lock()
+	for t := range s.seeds {
+		if !keep[t] {
+			delete(s.seeds, t) // a town another shard owns now, or gone
+		}
+	}
+	s.seedMu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var gone []string

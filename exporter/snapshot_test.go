@@ -190,3 +190,21 @@ func bumped(a gastown.ActionCounts, t string) gastown.ActionCounts {
 	m[t]++
 	return gastown.CountActions(m)
 }
+
+// TestSeedsAreTakenOnceAndRetained: a seeded last success goes to the
+// town's first state only, and a town not watched drops its seed.
+func TestSeedsAreTakenOnceAndRetained(t *testing.T) {
+	s := NewSnapshot()
+	t1 := time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)
+	s.SeedLastSuccess(map[string]time.Time{"a": t1, "b": t1.Add(time.Minute)})
+	s.Retain(map[string]bool{"a": true})
+	if got := s.seed("b"); !got.IsZero() {
+		t.Errorf("seed of a town no longer watched: %v", got)
+	}
+	if got := s.seed("a"); !got.Equal(t1) {
+		t.Errorf("seed of a: %v, want %v", got, t1)
+	}
+	if got := s.seed("a"); !got.IsZero() {
+		t.Errorf("seed of a taken twice: %v", got)
+	}
+}

@@ -2,8 +2,10 @@ package sidecar
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -111,6 +113,11 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 		return nil, err
 	}
 	s.stateDir = dir
+	if seeds, err := readLastSuccess(dir); err != nil {
+		logger.Warn("unreadable last successes of the previous run; towns down now count their age from this start", "err", err)
+	} else {
+		s.Snapshot.SeedLastSuccess(seeds)
+	}
 	prev, recorded := readShard(dir, logger)
 	gained := recorded && prev != cfg.Shard
 	if gained {
@@ -219,6 +226,9 @@ func (s *Sidecar) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); s.Violations.Notifier.Run(ctx) }()
 	s.Poller.Run(ctx)
 	wg.Wait()
+	if err := s.saveLastSuccess(); err != nil {
+		s.logger.Warn("saving the towns' last successes; towns down at the next start count their age from it", "err", err)
+	}
 
 	v := s.Violations
 	if err := v.Notifier.Flush(ShutdownFlushTimeout); err != nil {
@@ -309,6 +319,43 @@ func shardString(sh config.Shard) string { return fmt.Sprintf("%d/%d", sh.Index,
 // ShardFile, in the state directory, records the shard the replica last ran
 // as, so that a restart with another shard knows which towns it gained.
 const ShardFile = "shard"
+
+// LastSuccessFile, in the state directory, keeps each town's last
+// successful poll from one run to the next (written at shutdown): a town
+// down across a restart keeps its reconciler_last_success_timestamp_seconds,
+// and ReconcilerStale its age.
+const LastSuccessFile = "last_success.json"
+
+func (s *Sidecar) saveLastSuccess() error {
+	last := map[string]time.Time{}
+	for _, e := range s.Snapshot.Towns() {
+		if st := e.State; st != nil && !st.LastSuccess.IsZero() {
+			last[e.Town] = st.LastSuccess
+		}
+	}
+	b, err := json.Marshal(last)
+	if err != nil {
+		return err
+	}
+	return atomicfile.Write(filepath.Join(s.stateDir, LastSuccessFile), b, 0o640)
+}
+
+// readLastSuccess reads what saveLastSuccess wrote; nothing for a first
+// start.
+func readLastSuccess(dir string) (map[string]time.Time, error) {
+	b, err := os.ReadFile(filepath.Join(dir, LastSuccessFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var last map[string]time.Time
+	if err := json.Unmarshal(b, &last); err != nil {
+		return nil, fmt.Errorf("%s: %w", LastSuccessFile, err)
+	}
+	return last, nil
+}
 
 // readShard is the shard recorded in dir; ok is false without a record (a
 // first start) or with one that cannot be read.

@@ -656,6 +656,49 @@ func TestSavedTransitionsReachTheOutboxAtStart(t *testing.T) {
 	}
 }
 
+// TestLastSuccessOutlivesARestart: a town that is down when tickwatch
+// starts again keeps the last success of the run before (kept in the state
+// directory at shutdown), so its age, and ReconcilerStale, go on from it.
+func TestLastSuccessOutlivesARestart(t *testing.T) {
+	f := newSidecarFixture(t)
+	f.sc.Poller.Tick(context.Background())
+	before := sample(t, f.sc.Gatherer, metricnames.LastSuccess, map[string]string{"town": "calm"})
+	if before <= 0 {
+		t.Fatalf("calm's last success %v after a tick", before)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // Run stops at once: what it does at shutdown is what this test wants
+	if err := f.sc.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	f.fake.Mu.Lock()
+	f.fake.Handlers["calm"] = func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(500)
+		w.Write(gastowntest.Sample(t, "error-500.json"))
+	}
+	f.fake.Mu.Unlock()
+	cfg, err := config.Load(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := New(cfg, Options{ConfigFile: f.cfg, TelemetryPath: "/metrics", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sc.Violations.Tracker.Close(); sc.Violations.Notifier.Close() }()
+	sc.Poller.Tick(context.Background())
+	if up := sample(t, sc.Gatherer, metricnames.Up, map[string]string{"town": "calm"}); up != 0 {
+		t.Fatalf("calm up = %v after the restart, want 0", up)
+	}
+	if got := sample(t, sc.Gatherer, metricnames.LastSuccess, map[string]string{"town": "calm"}); got != before {
+		t.Errorf("calm's last success after the restart: %v, want the previous run's %v", got, before)
+	}
+	if got := sample(t, sc.Gatherer, metricnames.LastSuccess, map[string]string{"town": "broken"}); got <= before {
+		t.Errorf("broken answered after the restart: last success %v, want later than %v", got, before)
+	}
+}
+
 // sample reads one series' value from a gatherer; -1 when it is absent.
 func sample(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) float64 {
 	t.Helper()

@@ -55,9 +55,12 @@ type Sidecar struct {
 	reloadOK, reloadAt prometheus.Gauge
 
 	stateDir string // as started: a reload does not move it
-	shardMu  sync.Mutex
-	pending  *pendingShard   // a shard record waiting for a hand-over
-	owned    map[string]bool // the towns of the last tick's watch list
+	// lastSuccessSaved is when a tick last wrote LastSuccessFile; only the
+	// poller's goroutine touches it.
+	lastSuccessSaved time.Time
+	shardMu          sync.Mutex
+	pending          *pendingShard   // a shard record waiting for a hand-over
+	owned            map[string]bool // the towns of the last tick's watch list
 }
 
 // Options are the command-line parts of a sidecar.
@@ -156,6 +159,12 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 	s.Poller.OnTickEnd = func() {
 		s.Violations.TickDone()
 		s.recordWhenTakenOver()
+		if t := now(); t.Sub(s.lastSuccessSaved) >= lastSuccessEvery {
+			s.lastSuccessSaved = t
+			if err := s.saveLastSuccess(); err != nil {
+				s.logger.Warn("saving the towns' last successes", "err", err)
+			}
+		}
 	}
 
 	s.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{Name: metricnames.ReloadSuccessful, Help: metricnames.Help(metricnames.ReloadSuccessful)})
@@ -321,10 +330,13 @@ func shardString(sh config.Shard) string { return fmt.Sprintf("%d/%d", sh.Index,
 const ShardFile = "shard"
 
 // LastSuccessFile, in the state directory, keeps each town's last
-// successful poll from one run to the next (written at shutdown): a town
-// down across a restart keeps its reconciler_last_success_timestamp_seconds,
+// successful poll from one run to the next (written at shutdown, and at
+// the end of a tick once every lastSuccessEvery, for a crash): a town down
+// across a restart keeps its reconciler_last_success_timestamp_seconds,
 // and ReconcilerStale its age.
 const LastSuccessFile = "last_success.json"
+
+const lastSuccessEvery = time.Minute
 
 func (s *Sidecar) saveLastSuccess() error {
 	last := map[string]time.Time{}

@@ -699,6 +699,34 @@ func TestLastSuccessOutlivesARestart(t *testing.T) {
 	}
 }
 
+// TestLastSuccessOutlivesACrash: the last successes are written by the
+// ticks too (the first at once, then once a minute), so a process that dies
+// without its shutdown leaves them for the next start.
+func TestLastSuccessOutlivesACrash(t *testing.T) {
+	f := newSidecarFixture(t)
+	f.sc.Poller.Tick(context.Background())
+	before := sample(t, f.sc.Gatherer, metricnames.LastSuccess, map[string]string{"town": "calm"})
+	f.sc.Violations.Tracker.CloseUnsaved() // the crash: no Run, no shutdown
+	f.sc.Violations.Notifier.Close()
+
+	f.fake.Mu.Lock()
+	f.fake.Handlers["calm"] = func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }
+	f.fake.Mu.Unlock()
+	cfg, err := config.Load(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := New(cfg, Options{ConfigFile: f.cfg, TelemetryPath: "/metrics", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { sc.Violations.Tracker.Close(); sc.Violations.Notifier.Close() }()
+	sc.Poller.Tick(context.Background())
+	if got := sample(t, sc.Gatherer, metricnames.LastSuccess, map[string]string{"town": "calm"}); before <= 0 || got != before {
+		t.Errorf("calm's last success after the crash: %v, want the first run's %v", got, before)
+	}
+}
+
 // sample reads one series' value from a gatherer; -1 when it is absent.
 func sample(t *testing.T, g prometheus.Gatherer, name string, labels map[string]string) float64 {
 	t.Helper()

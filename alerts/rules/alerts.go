@@ -143,7 +143,7 @@ func Alerts(th config.Thresholds, o Options) []Rule {
 		rule(AlertReconcilerStale, SeverityPage,
 			fmt.Sprintf(`%s == 0 unless on (job, town) %s`, acrossReplicas(metricnames.Up), acrossReplicas(metricnames.LastSuccess)), staleAfter+forStale, 0,
 			`Town {{ $labels.town }} has not been polled successfully since tickwatch started`,
-			fmt.Sprintf(`No poll of town {{ $labels.town }} has succeeded since tickwatch started watching it, for more than %s (stale_after and a minute; %s = {{ $value }}): the town never answered (check its id, target.url and the credentials), or tickwatch restarted while it was down without its last success (after a crash, or on a new state directory). Nothing about this town is current, so none of its alerts can be trusted.`, sd(staleAfter+forStale), metricnames.Up)),
+			fmt.Sprintf(`No poll of town {{ $labels.town }} has succeeded since tickwatch started watching it, for more than %s (stale_after and a minute; %s = {{ $value }}): the town never answered (check its id, target.url and the credentials), or tickwatch restarted while it was down without its last success (on a new state directory). Nothing about this town is current, so none of its alerts can be trusted.`, sd(staleAfter+forStale), metricnames.Up)),
 	}
 	stale[0].Labels["cause"] = "last-success-old"
 	stale[1].Labels["cause"] = "never-succeeded"

@@ -78,6 +78,23 @@ func newSidecarFixture(t *testing.T) *sidecarFixture {
 	return f
 }
 
+// restart starts a second sidecar on the fixture's config and state, as a
+// new process would after the first stopped or died; it is closed with the
+// test.
+func (f *sidecarFixture) restart(t *testing.T) *Sidecar {
+	t.Helper()
+	cfg, err := config.Load(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := New(cfg, Options{ConfigFile: f.cfg, TelemetryPath: "/metrics", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Violations.Tracker.Close(); sc.Violations.Notifier.Close() })
+	return sc
+}
+
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -630,15 +647,7 @@ func TestSavedTransitionsReachTheOutboxAtStart(t *testing.T) {
 	f.sc.Violations.Notifier.Close()
 	tr.CloseUnsaved()
 
-	cfg, err := config.Load(f.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := New(cfg, Options{ConfigFile: f.cfg, TelemetryPath: "/metrics", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { sc.Violations.Tracker.Close(); sc.Violations.Notifier.Close() }()
+	sc := f.restart(t)
 	if err := sc.Violations.Notifier.Flush(10 * time.Second); err != nil {
 		t.Fatal(err)
 	}
@@ -678,15 +687,7 @@ func TestLastSuccessOutlivesARestart(t *testing.T) {
 		w.Write(gastowntest.Sample(t, "error-500.json"))
 	}
 	f.fake.Mu.Unlock()
-	cfg, err := config.Load(f.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := New(cfg, Options{ConfigFile: f.cfg, TelemetryPath: "/metrics", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { sc.Violations.Tracker.Close(); sc.Violations.Notifier.Close() }()
+	sc := f.restart(t)
 	sc.Poller.Tick(context.Background())
 	if up := sample(t, sc.Gatherer, metricnames.Up, map[string]string{"town": "calm"}); up != 0 {
 		t.Fatalf("calm up = %v after the restart, want 0", up)
@@ -712,15 +713,7 @@ func TestLastSuccessOutlivesACrash(t *testing.T) {
 	f.fake.Mu.Lock()
 	f.fake.Handlers["calm"] = func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(503) }
 	f.fake.Mu.Unlock()
-	cfg, err := config.Load(f.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := New(cfg, Options{ConfigFile: f.cfg, TelemetryPath: "/metrics", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { sc.Violations.Tracker.Close(); sc.Violations.Notifier.Close() }()
+	sc := f.restart(t)
 	sc.Poller.Tick(context.Background())
 	if got := sample(t, sc.Gatherer, metricnames.LastSuccess, map[string]string{"town": "calm"}); before <= 0 || got != before {
 		t.Errorf("calm's last success after the crash: %v, want the first run's %v", got, before)

@@ -581,19 +581,12 @@ reconciler_up{town="calm"} 1
 // its violations keeps them open while the dry run fails, though the status
 // rows cannot name #3.
 func TestNamedViolationsHoldWhileTheDryRunFails(t *testing.T) {
-	f := newSidecarFixture(t)
-	f.openBroken(t)
-	f.fake.Mu.Lock()
-	f.fake.DryRun["broken"] = nil // 404 from now on; the status still answers
-	f.fake.Mu.Unlock()
-	for i := 0; i < 6; i++ {
-		f.sc.Poller.Tick(context.Background())
+	open, resolved := brokenAfterItsDryRunChanged(t, nil) // 404 from now on; the status still answers
+	if open[3] != 1 || open[7] != 1 {
+		t.Errorf("a failing dry run resolved what only it names: %v", open)
 	}
-	if got := f.sc.Violations.Tracker.OpenCounts()["broken"]; got[3] != 1 || got[7] != 1 {
-		t.Errorf("a failing dry run resolved what only it names: %v", got)
-	}
-	if c := f.sc.Violations.Tracker.TransitionCounts(); c["resolved"] != 0 {
-		t.Errorf("transitions = %v", c)
+	if resolved != 0 {
+		t.Errorf("%d resolved, want none", resolved)
 	}
 }
 
@@ -602,20 +595,30 @@ func TestNamedViolationsHoldWhileTheDryRunFails(t *testing.T) {
 // town back to its status rows: what only the dry run named resolves, what
 // the rows show stays open.
 func TestTownWhoseDryRunStopsNamingIsJudgedByItsRows(t *testing.T) {
+	open, resolved := brokenAfterItsDryRunChanged(t, gastowntest.Sample(t, "dry-run.json")) // no "violations"
+	if open[3] != 0 || open[7] != 1 {
+		t.Errorf("open violations %v, want #7 (in the rows) only", open)
+	}
+	if resolved != 1 {
+		t.Errorf("%d resolved, want #3", resolved)
+	}
+}
+
+// brokenAfterItsDryRunChanged opens broken's two violations (#3 named by
+// its dry run only, #7 in its rows too), then has its dry run answer
+// answer (nil: 404) for six ticks, and returns broken's open violations by
+// invariant and the resolves made.
+func brokenAfterItsDryRunChanged(t *testing.T, answer []byte) (map[int]int, uint64) {
+	t.Helper()
 	f := newSidecarFixture(t)
 	f.openBroken(t)
 	f.fake.Mu.Lock()
-	f.fake.DryRun["broken"] = gastowntest.Sample(t, "dry-run.json") // no "violations"
+	f.fake.DryRun["broken"] = answer
 	f.fake.Mu.Unlock()
 	for i := 0; i < 6; i++ {
 		f.sc.Poller.Tick(context.Background())
 	}
-	if got := f.sc.Violations.Tracker.OpenCounts()["broken"]; got[3] != 0 || got[7] != 1 {
-		t.Errorf("open violations %v, want #7 (in the rows) only", got)
-	}
-	if c := f.sc.Violations.Tracker.TransitionCounts(); c["resolved"] != 1 {
-		t.Errorf("transitions = %v, want #3 resolved", c)
-	}
+	return f.sc.Violations.Tracker.OpenCounts()["broken"], f.sc.Violations.Tracker.TransitionCounts()["resolved"]
 }
 
 // TestSavedTransitionsReachTheOutboxAtStart: a process that died after

@@ -28,6 +28,8 @@ const (
 	AlertReconcilerNotTicking      = "ReconcilerNotTicking"
 	AlertTickwatchShardMissing     = "TickwatchShardMissing"
 	AlertTickwatchShardingMismatch = "TickwatchShardingMismatch"
+	AlertTickwatchTownsDown        = "TickwatchTownsDown"
+	AlertTickwatchDryRunsFailing   = "TickwatchDryRunsFailing"
 )
 
 // AlertNames lists every alert the group holds, in the order of the group.
@@ -36,7 +38,8 @@ func AlertNames() []string {
 		AlertTickwatchDown, AlertReconcilerTownDown, AlertReconcilerStale,
 		AlertReconcilerQueueDepthHigh, AlertReconcilerQueueDepthCritical,
 		AlertReconcilerWallClockHigh, AlertReconcilerInvariantViolated,
-		AlertTickwatchSentryDeliveryFailing, AlertReconcilerDryRunFailing, AlertReconcilerNotTicking,
+		AlertTickwatchSentryDeliveryFailing, AlertReconcilerDryRunFailing,
+		AlertTickwatchTownsDown, AlertTickwatchDryRunsFailing, AlertReconcilerNotTicking,
 		AlertTickwatchShardMissing, AlertTickwatchShardingMismatch,
 	}
 }
@@ -87,9 +90,21 @@ const (
 	// tickwatch holds the last answer's gauges, so the alert cannot flap
 	// between attempts, and every window of this length holds an attempt.
 	forDryRunFailing = 10 * time.Minute
+	// Below forTownDown, so that Alertmanager knows the fleet's alert
+	// before the towns' own (which it holds back) fire.
+	forTownsDown     = 2 * time.Minute
 	forNotTicking    = 5 * time.Minute
 	forShardMissing  = 2 * time.Minute
 	forShardMismatch = 10 * time.Minute // longer than a resize takes to reach every replica
+)
+
+// A failure shared by at least fleetShare of a replica's towns, and by at
+// least fleetMin of them, is one alert for the replica, and Alertmanager
+// holds back the towns' own: when the worker is down, a page per town is
+// thousands of pages for one cause.
+const (
+	fleetShare = 0.5
+	fleetMin   = 2
 )
 
 // queueDepth is the backlog the queue alerts read: the dry run's view where
@@ -97,13 +112,16 @@ const (
 // ReconcilerDryRunFailing), else what the last tick left pending.
 var queueDepth = acrossReplicas(strings.TrimSuffix(strings.TrimPrefix(metricnames.QueueDepthExpr(""), "("), ")"))
 
+// ruleFunc builds a rule with its severity, annotations and runbook link.
+type ruleFunc func(name, severity, expr string, forD, keep time.Duration, summary, description string) Rule
+
 // Alerts returns the rules of the group, built from the thresholds.
 func Alerts(th config.Thresholds, o Options) []Rule {
 	job := o.job()
 	staleAfter := time.Duration(th.StaleAfter)
 	wall := time.Duration(th.WallClockSeconds * float64(time.Second))
 	sd := func(d time.Duration) string { return o.scale(d).String() } // what the rule really waits
-	rule := func(name, severity, expr string, forD, keep time.Duration, summary, description string) Rule {
+	var rule ruleFunc = func(name, severity, expr string, forD, keep time.Duration, summary, description string) Rule {
 		return Rule{
 			Alert:         name,
 			Expr:          expr,
@@ -180,6 +198,8 @@ func Alerts(th config.Thresholds, o Options) []Rule {
 			`Town {{ $labels.town }} dry run keeps failing (HTTP {{ $value }})`,
 			fmt.Sprintf(`Every dry run of town {{ $labels.town }} has failed for more than %s; the last answer was HTTP {{ $value }} (0: none came, a timeout or a refused connection). The town's status is still polled: %s and its last-tick gauges stay current, only the dry run's queue depth and actions are missing. On a real Gastown worker HTTP 500 is expected: its dry run opens a SQL SAVEPOINT, which the Workers runtime refuses. While it keeps failing with one status, tickwatch calls it less often, at most every %s (a reload or a worker restart ends the back-off), so after a fix the alert may take that long to resolve.`,
 				sd(forDryRunFailing), metricnames.Up, dur(config.MaxDryRunWait))),
+		townsDown(rule, sd),
+		dryRunsFailing(rule, sd),
 		rule(AlertReconcilerNotTicking, SeverityWarning,
 			fmt.Sprintf(`%s == 0`, acrossReplicas(metricnames.Ticking)), forNotTicking, 0,
 			`Town {{ $labels.town }} answers but its reconciler never ticks`,
@@ -193,11 +213,36 @@ func Alerts(th config.Thresholds, o Options) []Rule {
 	}...), shardingMismatch(job, rule, sd)...)
 }
 
+// townsDown is the fleet's form of ReconcilerTownDown and ReconcilerStale:
+// most of one replica's towns cannot be polled. Its value is their share.
+func townsDown(rule ruleFunc, sd func(time.Duration) string) Rule {
+	down := fmt.Sprintf(`count without (town) (%s == 0)`, metricnames.Up)
+	return rule(AlertTickwatchTownsDown, SeverityPage,
+		fmt.Sprintf(`%[1]s / count without (town) (%[2]s) >= %[3]s and %[1]s >= %[4]d`, down, metricnames.Up, num(fleetShare), fleetMin),
+		forTownsDown, 0,
+		`{{ $value | humanizePercentage }} of the towns of tickwatch {{ $labels.instance }} cannot be polled`,
+		fmt.Sprintf(`tickwatch {{ $labels.instance }} (job {{ $labels.job }}) has failed every status call of {{ $value | humanizePercentage }} of its towns for more than %s (%s == 0): the target is down, unreachable from this replica, or refuses its credentials. This one page stands for those towns' %s, %s and %s, which Alertmanager holds back for the whole job while it fires; a town still down when it resolves pages on its own.`,
+			sd(forTownsDown), metricnames.Up, AlertReconcilerTownDown, AlertReconcilerStale, AlertReconcilerDryRunFailing))
+}
+
+// dryRunsFailing is the fleet's form of ReconcilerDryRunFailing: most of
+// one replica's dry runs fail with the same HTTP status (the code label).
+// Its value is their share.
+func dryRunsFailing(rule ruleFunc, sd func(time.Duration) string) Rule {
+	failing := fmt.Sprintf(`count_values without (town) ("code", %s and %s == 0)`, metricnames.DryRunStatusCode, metricnames.DryRunUp)
+	return rule(AlertTickwatchDryRunsFailing, SeverityWarning,
+		fmt.Sprintf(`%[1]s / ignoring (code) group_left count without (town) (%[2]s) >= %[3]s and %[1]s >= %[4]d`, failing, metricnames.DryRunUp, num(fleetShare), fleetMin),
+		forDryRunFailing, 0,
+		`The dry runs of {{ $value | humanizePercentage }} of the towns of tickwatch {{ $labels.instance }} fail with HTTP {{ $labels.code }}`,
+		fmt.Sprintf(`Every dry run of {{ $value | humanizePercentage }} of the towns of tickwatch {{ $labels.instance }} (job {{ $labels.job }}) has failed with HTTP {{ $labels.code }} (0: no answer came) for more than %s. One status everywhere points at the worker's version or runtime, not at the towns: on a real Gastown worker HTTP 500 is expected, as its dry run opens a SQL SAVEPOINT that the Workers runtime refuses. Alertmanager holds back the towns' own %s for the whole job while this fires. Status polls, %s and the last-tick gauges are not affected.`,
+			sd(forDryRunFailing), AlertReconcilerDryRunFailing, metricnames.Up))
+}
+
 // shardingMismatch raises TickwatchShardingMismatch for its two causes:
 // replicas that disagree on the number of shards, and two replicas that
 // claim the same shard. Either way some towns are watched twice and others
 // not at all.
-func shardingMismatch(job string, rule func(name, severity, expr string, forD, keep time.Duration, summary, description string) Rule, sd func(time.Duration) string) []Rule {
+func shardingMismatch(job string, rule ruleFunc, sd func(time.Duration) string) []Rule {
 	count := rule(AlertTickwatchShardingMismatch, SeverityWarning,
 		fmt.Sprintf(`max by (job) (%[1]s{job=%[2]q}) != min by (job) (%[1]s{job=%[2]q})`, metricnames.Shards, job), forShardMismatch, 0,
 		`tickwatch replicas of job {{ $labels.job }} disagree on the shard count`,

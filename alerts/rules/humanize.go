@@ -12,6 +12,11 @@ func humanizeDuration(v float64) (string, error) {
 	return templates.HumanizeDuration(v)
 }
 
+// humanizePercentage is Prometheus's template function of the same name.
+func humanizePercentage(v float64) (string, error) {
+	return fmt.Sprintf("%.4g%%", v*100), nil
+}
+
 // humanize is Prometheus's `humanize` for the values the unit tests use:
 // zero and numbers below a thousand print with four significant digits.
 func humanize(v float64) (string, error) {

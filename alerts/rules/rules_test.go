@@ -65,6 +65,8 @@ func TestAlertsFollowThresholds(t *testing.T) {
 				"10m", "0s", "warning"},
 			"ReconcilerDryRunFailing": {`max without (instance, pod) (reconciler_dry_run_status_code) and (max without (instance, pod) (reconciler_dry_run_up) == 0)`, "10m", "0s", "warning"},
 			"ReconcilerNotTicking":    {`max without (instance, pod) (reconciler_ticking) == 0`, "5m", "0s", "warning"},
+			"TickwatchTownsDown":      {`count without (town) (reconciler_up == 0) / count without (town) (reconciler_up) >= 0.5 and count without (town) (reconciler_up == 0) >= 2`, "2m", "0s", "page"},
+			"TickwatchDryRunsFailing": {`count_values without (town) ("code", reconciler_dry_run_status_code and reconciler_dry_run_up == 0) / ignoring (code) group_left count without (town) (reconciler_dry_run_up) >= 0.5 and count_values without (town) ("code", reconciler_dry_run_status_code and reconciler_dry_run_up == 0) >= 2`, "10m", "0s", "warning"},
 			"TickwatchShardMissing": {`count by (job) (max by (job, shard) (tickwatch_shard_info{job="tickwatch"})) < max by (job) (tickwatch_shards{job="tickwatch"})`,
 				"2m", "0s", "page"},
 			"TickwatchShardingMismatch/count": {`max by (job) (tickwatch_shards{job="tickwatch"}) != min by (job) (tickwatch_shards{job="tickwatch"})`,
@@ -85,6 +87,8 @@ func TestAlertsFollowThresholds(t *testing.T) {
 			"TickwatchSentryDeliveryFailing": {`sum by (job, instance) (increase(tickwatch_sentry_events_total{result="failed"}[10m])) > 0 unless sum by (job, instance) (increase(tickwatch_sentry_events_total{result="sent"}[10m])) > 0`, "10s", "0s", "warning"},
 			"ReconcilerDryRunFailing":        {`max without (instance, pod) (reconciler_dry_run_status_code) and (max without (instance, pod) (reconciler_dry_run_up) == 0)`, "10s", "0s", "warning"},
 			"ReconcilerNotTicking":           {`max without (instance, pod) (reconciler_ticking) == 0`, "5s", "0s", "warning"},
+			"TickwatchTownsDown":             {`count without (town) (reconciler_up == 0) / count without (town) (reconciler_up) >= 0.5 and count without (town) (reconciler_up == 0) >= 2`, "2s", "0s", "page"},
+			"TickwatchDryRunsFailing":        {`count_values without (town) ("code", reconciler_dry_run_status_code and reconciler_dry_run_up == 0) / ignoring (code) group_left count without (town) (reconciler_dry_run_up) >= 0.5 and count_values without (town) ("code", reconciler_dry_run_status_code and reconciler_dry_run_up == 0) >= 2`, "10s", "0s", "warning"},
 			"TickwatchShardMissing": {`count by (job) (max by (job, shard) (tickwatch_shard_info{job="tw"})) < max by (job) (tickwatch_shards{job="tw"})`,
 				"2s", "0s", "page"},
 			"TickwatchShardingMismatch/count": {`max by (job) (tickwatch_shards{job="tw"}) != min by (job) (tickwatch_shards{job="tw"})`,
@@ -249,7 +253,7 @@ func TestOperatorResourceCarriesTheSameGroup(t *testing.T) {
 	if a, b := mustYAML(t, op.Spec["groups"]), mustYAML(t, plainAny["groups"]); a != b {
 		t.Errorf("spec.groups differ from the rule file:\n%s\nvs\n%s", a, b)
 	}
-	if len(plain.Groups) != 1 || plain.Groups[0].Name != rules.GroupName || len(plain.Groups[0].Rules) != 15 {
+	if len(plain.Groups) != 1 || plain.Groups[0].Name != rules.GroupName || len(plain.Groups[0].Rules) != 17 {
 		t.Errorf("rule file has %d groups; first %q with %d rules", len(plain.Groups), plain.Groups[0].Name, len(plain.Groups[0].Rules))
 	}
 }

@@ -348,6 +348,67 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 			checks: []check{{at: start + f - 1}, {at: start + f, firing: true, value: 500}, {at: recover}},
 		})
 	}
+	// The fleet alerts watch three replicas: on replica 0 three towns of
+	// four fail from minute 5; on replica 1 one town of four fails all along
+	// (and on the dry run's, another with another status); replica 2's only
+	// town fails, and one town is not a fleet.
+	fleet := func(metric, instance, townID string) string {
+		return series(metric, map[string]string{"job": job, "instance": instance, "town": townID})
+	}
+	// TickwatchTownsDown: the status calls fail.
+	{
+		r := rule(AlertTickwatchTownsDown)
+		start, f := 5, steps(forTownsDown)
+		recover := start + f + 3
+		total := recover + 5
+		sick := values(run(1, start), run(0, recover-start), run(1, total-recover))
+		var in []inputSeries
+		for i, townID := range []string{"town-a", "town-b", "town-c", "town-d"} {
+			own, other := sick, values(run(1, total))
+			if i == 3 {
+				own = other
+			}
+			if i == 0 {
+				other = values(run(0, total))
+			}
+			in = append(in, inputSeries{fleet(metricnames.Up, inst, townID), own}, inputSeries{fleet(metricnames.Up, inst2, townID+"2"), other})
+		}
+		in = append(in, inputSeries{fleet(metricnames.Up, inst3, "town-alone"), values(run(0, total))})
+		cases = append(cases, alertCase{
+			rule:   r,
+			labels: alertLabels(r, map[string]string{"job": job, "instance": inst}),
+			series: in,
+			checks: []check{{at: start + f - 1}, {at: start + f, firing: true, value: 0.75}, {at: recover}},
+		})
+	}
+	// TickwatchDryRunsFailing: the dry runs fail with HTTP 500.
+	{
+		r := rule(AlertTickwatchDryRunsFailing)
+		start, f := 5, steps(forDryRunFailing)
+		recover := start + f + 3
+		total := recover + 5
+		dry := func(instance, townID, up, code string) []inputSeries {
+			return []inputSeries{{fleet(metricnames.DryRunUp, instance, townID), up}, {fleet(metricnames.DryRunStatusCode, instance, townID), code}}
+		}
+		sickUp := values(run(1, start), run(0, recover-start), run(1, total-recover))
+		sickCode := values(run(200, start), run(500, recover-start), run(200, total-recover))
+		ok := func(instance, townID string) []inputSeries {
+			return dry(instance, townID, values(run(1, total)), values(run(200, total)))
+		}
+		failing := func(instance, townID string, code float64) []inputSeries {
+			return dry(instance, townID, values(run(0, total)), values(run(code, total)))
+		}
+		cases = append(cases, alertCase{
+			rule:   r,
+			labels: alertLabels(r, map[string]string{"job": job, "instance": inst, "code": "500"}),
+			series: slices.Concat(
+				dry(inst, "town-a", sickUp, sickCode), dry(inst, "town-b", sickUp, sickCode), dry(inst, "town-c", sickUp, sickCode), ok(inst, "town-d"),
+				failing(inst2, "town-a2", 500), failing(inst2, "town-b2", 502), ok(inst2, "town-c2"), ok(inst2, "town-d2"),
+				failing(inst3, "town-alone", 500),
+			),
+			checks: []check{{at: start + f - 1}, {at: start + f, firing: true, value: 0.75}, {at: recover}},
+		})
+	}
 	// ReconcilerNotTicking: a town id that was never created answers but
 	// never ticks; a running town ticks.
 	{
@@ -505,7 +566,7 @@ func expected(r Rule, labels map[string]string, value float64) (expAlert, error)
 		for _, f := range []struct {
 			pipe   string
 			render func(float64) (string, error)
-		}{{"{{ $value | humanizeDuration }}", humanizeDuration}, {"{{ $value | humanize }}", humanize}} {
+		}{{"{{ $value | humanizeDuration }}", humanizeDuration}, {"{{ $value | humanizePercentage }}", humanizePercentage}, {"{{ $value | humanize }}", humanize}} {
 			if !strings.Contains(s, f.pipe) {
 				continue
 			}

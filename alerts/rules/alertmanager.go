@@ -3,6 +3,7 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/model"
@@ -171,6 +172,20 @@ func AlertmanagerConfig(o AlertmanagerOptions) ([]byte, error) {
 				SourceMatchers: []string{fmt.Sprintf("alertname=%q", AlertReconcilerTownDown)},
 				TargetMatchers: []string{fmt.Sprintf("alertname=%q", AlertReconcilerDryRunFailing)},
 				Equal:          []string{"job", "town"},
+			},
+			{
+				// Most of a replica's towns down is one page, not one per
+				// town. The towns' alerts carry no replica, so the whole
+				// job's are held back.
+				SourceMatchers: []string{fmt.Sprintf("alertname=%q", AlertTickwatchTownsDown)},
+				TargetMatchers: []string{fmt.Sprintf("alertname=~%q", strings.Join([]string{
+					AlertReconcilerTownDown, AlertReconcilerStale, AlertReconcilerDryRunFailing, AlertTickwatchDryRunsFailing}, "|"))},
+				Equal: []string{"job"},
+			},
+			{
+				SourceMatchers: []string{fmt.Sprintf("alertname=%q", AlertTickwatchDryRunsFailing)},
+				TargetMatchers: []string{fmt.Sprintf("alertname=%q", AlertReconcilerDryRunFailing)},
+				Equal:          []string{"job"},
 			},
 		},
 		Receivers: []amReceiver{

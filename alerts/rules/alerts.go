@@ -90,9 +90,13 @@ const (
 	// tickwatch holds the last answer's gauges, so the alert cannot flap
 	// between attempts, and every window of this length holds an attempt.
 	forDryRunFailing = 10 * time.Minute
-	// Below forTownDown, so that Alertmanager knows the fleet's alert
-	// before the towns' own (which it holds back) fire.
-	forTownsDown     = 2 * time.Minute
+	// The fleet's alerts wait less than the towns' alerts they hold back,
+	// by more than the towns' first failures can be apart (an idle town is
+	// polled every poll.idle_interval, a quiet one dry-runs every
+	// poll.dry_run_interval; both a minute by default): Alertmanager must
+	// know the fleet's alert before the first town's fires.
+	forTownsDown      = 2 * time.Minute
+	forDryRunsFailing = 8 * time.Minute
 	forNotTicking    = 5 * time.Minute
 	forShardMissing  = 2 * time.Minute
 	forShardMismatch = 10 * time.Minute // longer than a resize takes to reach every replica
@@ -232,10 +236,10 @@ func dryRunsFailing(rule ruleFunc, sd func(time.Duration) string) Rule {
 	failing := fmt.Sprintf(`count_values without (town) ("code", %s and %s == 0)`, metricnames.DryRunStatusCode, metricnames.DryRunUp)
 	return rule(AlertTickwatchDryRunsFailing, SeverityWarning,
 		fmt.Sprintf(`%[1]s / ignoring (code) group_left count without (town) (%[2]s) >= %[3]s and %[1]s >= %[4]d`, failing, metricnames.DryRunUp, num(fleetShare), fleetMin),
-		forDryRunFailing, 0,
+		forDryRunsFailing, 0,
 		`The dry runs of {{ $value | humanizePercentage }} of the towns of tickwatch {{ $labels.instance }} fail with HTTP {{ $labels.code }}`,
 		fmt.Sprintf(`Every dry run of {{ $value | humanizePercentage }} of the towns of tickwatch {{ $labels.instance }} (job {{ $labels.job }}) has failed with HTTP {{ $labels.code }} (0: no answer came) for more than %s. One status everywhere points at the worker's version or runtime, not at the towns: on a real Gastown worker HTTP 500 is expected, as its dry run opens a SQL SAVEPOINT that the Workers runtime refuses. Alertmanager holds back the towns' own %s for the whole job while this fires. Status polls, %s and the last-tick gauges are not affected.`,
-			sd(forDryRunFailing), AlertReconcilerDryRunFailing, metricnames.Up))
+			sd(forDryRunsFailing), AlertReconcilerDryRunFailing, metricnames.Up))
 }
 
 // shardingMismatch raises TickwatchShardingMismatch for its two causes:

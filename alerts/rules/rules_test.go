@@ -66,7 +66,7 @@ func TestAlertsFollowThresholds(t *testing.T) {
 			"ReconcilerDryRunFailing": {`max without (instance, pod) (reconciler_dry_run_status_code) and (max without (instance, pod) (reconciler_dry_run_up) == 0)`, "10m", "0s", "warning"},
 			"ReconcilerNotTicking":    {`max without (instance, pod) (reconciler_ticking) == 0`, "5m", "0s", "warning"},
 			"TickwatchTownsDown":      {`count without (town) (reconciler_up == 0) / count without (town) (reconciler_up) >= 0.5 and count without (town) (reconciler_up == 0) >= 2`, "2m", "0s", "page"},
-			"TickwatchDryRunsFailing": {`count_values without (town) ("code", reconciler_dry_run_status_code and reconciler_dry_run_up == 0) / ignoring (code) group_left count without (town) (reconciler_dry_run_up) >= 0.5 and count_values without (town) ("code", reconciler_dry_run_status_code and reconciler_dry_run_up == 0) >= 2`, "10m", "0s", "warning"},
+			"TickwatchDryRunsFailing": {`count_values without (town) ("code", reconciler_dry_run_status_code and reconciler_dry_run_up == 0) / ignoring (code) group_left count without (town) (reconciler_dry_run_up) >= 0.5 and count_values without (town) ("code", reconciler_dry_run_status_code and reconciler_dry_run_up == 0) >= 2`, "8m", "0s", "warning"},
 			"TickwatchShardMissing": {`count by (job) (max by (job, shard) (tickwatch_shard_info{job="tickwatch"})) < max by (job) (tickwatch_shards{job="tickwatch"})`,
 				"2m", "0s", "page"},
 			"TickwatchShardingMismatch/count": {`max by (job) (tickwatch_shards{job="tickwatch"}) != min by (job) (tickwatch_shards{job="tickwatch"})`,
@@ -88,7 +88,7 @@ func TestAlertsFollowThresholds(t *testing.T) {
 			"ReconcilerDryRunFailing":        {`max without (instance, pod) (reconciler_dry_run_status_code) and (max without (instance, pod) (reconciler_dry_run_up) == 0)`, "10s", "0s", "warning"},
 			"ReconcilerNotTicking":           {`max without (instance, pod) (reconciler_ticking) == 0`, "5s", "0s", "warning"},
 			"TickwatchTownsDown":             {`count without (town) (reconciler_up == 0) / count without (town) (reconciler_up) >= 0.5 and count without (town) (reconciler_up == 0) >= 2`, "2s", "0s", "page"},
-			"TickwatchDryRunsFailing":        {`count_values without (town) ("code", reconciler_dry_run_status_code and reconciler_dry_run_up == 0) / ignoring (code) group_left count without (town) (reconciler_dry_run_up) >= 0.5 and count_values without (town) ("code", reconciler_dry_run_status_code and reconciler_dry_run_up == 0) >= 2`, "10s", "0s", "warning"},
+			"TickwatchDryRunsFailing":        {`count_values without (town) ("code", reconciler_dry_run_status_code and reconciler_dry_run_up == 0) / ignoring (code) group_left count without (town) (reconciler_dry_run_up) >= 0.5 and count_values without (town) ("code", reconciler_dry_run_status_code and reconciler_dry_run_up == 0) >= 2`, "8s", "0s", "warning"},
 			"TickwatchShardMissing": {`count by (job) (max by (job, shard) (tickwatch_shard_info{job="tw"})) < max by (job) (tickwatch_shards{job="tw"})`,
 				"2s", "0s", "page"},
 			"TickwatchShardingMismatch/count": {`max by (job) (tickwatch_shards{job="tw"}) != min by (job) (tickwatch_shards{job="tw"})`,
@@ -272,6 +272,36 @@ func mustYAML(t *testing.T, v any) string {
 // so that every window it judges holds an attempt: after a fix it resolves
 // within its own `for`, and it never fires on a verdict no attempt has
 // renewed since.
+// TestFleetAlertsFireFirst: a fleet's alert must reach Alertmanager no later
+// than the first of the town alerts it holds back, whose towns fail up to a
+// default idle or dry-run interval (a minute) apart. (Alerts of one
+// evaluation arrive together, and the group wait covers them.)
+func TestFleetAlertsFireFirst(t *testing.T) {
+	def := config.Default()
+	spread := max(time.Duration(def.Poll.IdleInterval), time.Duration(def.Poll.DryRunInterval))
+	waits := map[string]time.Duration{}
+	th := config.DefaultThresholds()
+	for _, r := range rules.Alerts(th, rules.Options{}) {
+		w := time.Duration(r.For)
+		if r.Labels["cause"] == "last-success-old" {
+			w += time.Duration(th.StaleAfter) // it becomes true stale_after after the last success
+		}
+		if seen, ok := waits[r.Alert]; !ok || w < seen {
+			waits[r.Alert] = w
+		}
+	}
+	for fleet, towns := range map[string][]string{
+		rules.AlertTickwatchTownsDown:      {rules.AlertReconcilerTownDown, rules.AlertReconcilerStale, rules.AlertReconcilerDryRunFailing},
+		rules.AlertTickwatchDryRunsFailing: {rules.AlertReconcilerDryRunFailing},
+	} {
+		for _, town := range towns {
+			if waits[fleet]+spread > waits[town] {
+				t.Errorf("%s waits %s, not at least %s less than %s (%s)", fleet, model.Duration(waits[fleet]), model.Duration(spread), town, model.Duration(waits[town]))
+			}
+		}
+	}
+}
+
 func TestDryRunAlertOutlastsTheBackoff(t *testing.T) {
 	for _, r := range rules.Alerts(config.DefaultThresholds(), rules.Options{}) {
 		if r.Alert != rules.AlertReconcilerDryRunFailing {

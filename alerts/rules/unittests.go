@@ -384,7 +384,7 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 	// TickwatchDryRunsFailing: the dry runs fail with HTTP 500.
 	{
 		r := rule(AlertTickwatchDryRunsFailing)
-		start, f := 5, steps(forDryRunFailing)
+		start, f := 5, steps(forDryRunsFailing)
 		recover := start + f + 3
 		total := recover + 5
 		dry := func(instance, townID, up, code string) []inputSeries {

@@ -80,6 +80,12 @@ func startAlertmanager(t *testing.T, s *alertingStack) {
 }
 
 func startAlertingStack(t *testing.T) *alertingStack {
+	return startAlertingStackWith(t, e2eTimeScale, "")
+}
+
+// startAlertingStackWith runs the stack with the rules' durations
+// multiplied by timeScale and more lines for tickwatch's poll section.
+func startAlertingStackWith(t *testing.T, timeScale float64, poll string) *alertingStack {
 	s := &alertingStack{}
 	s.sim = promtest.StartSimtown(t, "--towns=3", "--seed=7", "--speed=10", "--fault-rate=0", "--side-effect.failure-rate=0")
 	s.tw = promtest.StartTickwatchRun(t, fmt.Sprintf(`target:
@@ -89,7 +95,7 @@ func startAlertingStack(t *testing.T) *alertingStack {
 poll:
   interval: 1s
   idle_interval: 2s
-dedupe:
+%sdedupe:
   open_after: 2
   resolve_after: 2
   state_dir: %s
@@ -98,10 +104,10 @@ thresholds:
   queue_depth_warning: %v
   queue_depth_critical: %v
   stale_after: %s
-`, s.sim.URL, strings.Join(towns, ", "), t.TempDir(),
+`, s.sim.URL, strings.Join(towns, ", "), poll, t.TempDir(),
 		e2eThresholds.WallClockSeconds, e2eThresholds.QueueDepthWarning, e2eThresholds.QueueDepthCritical, e2eThresholds.StaleAfter))
 	startAlertmanager(t, s)
-	ruleFile, err := rules.GenerateWith(e2eThresholds, rules.Options{TimeScale: e2eTimeScale})
+	ruleFile, err := rules.GenerateWith(e2eThresholds, rules.Options{TimeScale: timeScale})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,20 +133,7 @@ func TestQueueFaultPagesAndResolves(t *testing.T) {
 	t.Logf("stack up in %s (simtown %s, tickwatch %s, prometheus %s, alertmanager %s)",
 		time.Since(start).Round(time.Millisecond), s.sim.URL, s.tw.URL, s.prom.URL, s.am.URL)
 
-	// Prometheus sees every town up before anything breaks.
-	promtest.Eventually(t, alertTimeout, "Prometheus to scrape all towns up", func() error {
-		v, err := s.prom.Query(ctx, `reconciler_up{job="tickwatch"} == 1`)
-		if err != nil {
-			return err
-		}
-		if len(v) != len(towns) {
-			return fmt.Errorf("%d towns up, want %d: %v", len(v), len(towns), v)
-		}
-		return nil
-	})
-	if firing := firingAlerts(t, ctx, s.prom); len(firing) != 0 {
-		t.Fatalf("alerts firing before any fault: %v", firing)
-	}
+	s.waitAllUp(t, ctx)
 
 	faultAt := time.Now()
 	if err := s.sim.SetFault(ctx, sickTown, `{"queue_depth":40,"break_invariant":7}`); err != nil {
@@ -307,6 +300,105 @@ func TestQueueFaultPagesAndResolves(t *testing.T) {
 	}
 	t.Logf("page %s after the fault, resolve %s after healing; whole test %s",
 		pageAfter.Round(time.Millisecond), resolveAfter.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+}
+
+// waitAllUp waits until Prometheus sees every town up, and checks that no
+// alert fires before anything breaks.
+func (s *alertingStack) waitAllUp(t *testing.T, ctx context.Context) {
+	t.Helper()
+	promtest.Eventually(t, alertTimeout, "Prometheus to scrape all towns up", func() error {
+		v, err := s.prom.Query(ctx, `reconciler_up{job="tickwatch"} == 1`)
+		if err != nil {
+			return err
+		}
+		if len(v) != len(towns) {
+			return fmt.Errorf("%d towns up, want %d: %v", len(v), len(towns), v)
+		}
+		return nil
+	})
+	if firing := firingAlerts(t, ctx, s.prom); len(firing) != 0 {
+		t.Fatalf("alerts firing before any fault: %v", firing)
+	}
+}
+
+// TestFleetFailuresNotifyOnce is a worker whose every dry run fails with
+// HTTP 500 (as a real Gastown worker's does), and which then goes away.
+// Each of the two is one notification: the fleet's alert, with the towns'
+// own alerts held back by Alertmanager, ReconcilerStale's pages among them.
+func TestFleetFailuresNotifyOnce(t *testing.T) {
+	start := time.Now()
+	// The fleet's alerts' 2m and 8m become 8s and 32s, the towns' 3m and
+	// 10m 12s and 40s: room for a busy machine.
+	s := startAlertingStackWith(t, 1.0/15, "  dry_run_interval: 0s\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	s.waitAllUp(t, ctx)
+
+	// heldBack waits until Alertmanager holds `active` and, for every town,
+	// each of townAlerts, and holds back all but `active`. (What reached
+	// the receivers meanwhile is checked at the end.)
+	heldBack := func(what string, active []string, townAlerts ...string) {
+		t.Helper()
+		promtest.Eventually(t, 2*alertTimeout, what, func() error {
+			alerts, err := s.am.Alerts(ctx)
+			if err != nil {
+				return err
+			}
+			states := map[string]string{}
+			for _, a := range alerts {
+				states[a.Labels["alertname"]+" "+a.Labels["town"]] = a.Status.State
+			}
+			for _, name := range active {
+				if states[name+" "] != "active" {
+					return fmt.Errorf("%s is %q; all: %v", name, states[name+" "], states)
+				}
+			}
+			for _, name := range townAlerts {
+				for _, town := range towns {
+					if states[name+" "+town] == "" {
+						return fmt.Errorf("no %s for %s yet; all: %v", name, town, states)
+					}
+				}
+			}
+			for key, state := range states {
+				if !slices.Contains(active, strings.TrimSuffix(key, " ")) && state != "suppressed" {
+					return fmt.Errorf("%s is %s, not held back; all: %v", key, state, states)
+				}
+			}
+			return nil
+		})
+	}
+
+	for _, town := range towns {
+		if err := s.sim.SetFault(ctx, town, `{"savepoint_refused":true}`); err != nil {
+			t.Fatal(err)
+		}
+	}
+	heldBack("the dry runs' fleet alert, and every town's held back", []string{rules.AlertTickwatchDryRunsFailing}, rules.AlertReconcilerDryRunFailing)
+	dryRuns := time.Since(start)
+
+	if err := s.sim.Proc.Stop(t); err != nil {
+		t.Logf("simtown stopped: %v", err)
+	}
+	heldBack("the outage's page, and every town's alerts held back", []string{rules.AlertTickwatchTownsDown},
+		rules.AlertReconcilerDryRunFailing, rules.AlertReconcilerTownDown, rules.AlertReconcilerStale)
+
+	var paged []string
+	for _, e := range s.pd.Received() {
+		paged = append(paged, e.EventAction+" "+strings.SplitN(e.Payload.Summary, ":", 2)[0])
+	}
+	if want := []string{"trigger [FIRING] " + rules.AlertTickwatchTownsDown}; !slices.Equal(paged, want) {
+		t.Errorf("paged %q, want %q", paged, want)
+	}
+	var warned []string
+	for _, msg := range s.hook.Received() {
+		warned = append(warned, msg.Status+" "+msg.CommonLabels["alertname"])
+	}
+	if want := []string{"firing " + rules.AlertTickwatchDryRunsFailing}; !slices.Equal(warned, want) {
+		t.Errorf("warnings %q, want %q", warned, want)
+	}
+	t.Logf("dry runs' alert after %s, the outage's page and the towns' pages held back after %s",
+		dryRuns.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
 
 // TestTickwatchDownInhibitsShardMissing posts alerts to the real

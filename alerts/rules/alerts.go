@@ -97,9 +97,17 @@ const (
 	// know the fleet's alert before the first town's fires.
 	forTownsDown      = 2 * time.Minute
 	forDryRunsFailing = 8 * time.Minute
-	forNotTicking    = 5 * time.Minute
-	forShardMissing  = 2 * time.Minute
-	forShardMismatch = 10 * time.Minute // longer than a resize takes to reach every replica
+	// They also outlast the towns' alerts once the cause is gone, so that
+	// these do not notify one by one as the inhibition lifts: a town's
+	// ReconcilerTownDown keeps firing for keepTownDown after its last
+	// failure, a town's failing dry run holds its gauges for up to
+	// config.MaxDryRunWait of back-off; and the last towns recover up to a
+	// minute after the first half.
+	keepTownsDown      = keepTownDown + time.Minute
+	keepDryRunsFailing = config.MaxDryRunWait + time.Minute
+	forNotTicking      = 5 * time.Minute
+	forShardMissing    = 2 * time.Minute
+	forShardMismatch   = 10 * time.Minute // longer than a resize takes to reach every replica
 )
 
 // A failure shared by at least fleetShare of a replica's towns, and by at
@@ -107,8 +115,8 @@ const (
 // holds back the towns' own: when the worker is down, a page per town is
 // thousands of pages for one cause.
 const (
-	fleetShare = 0.5
-	fleetMin   = 2
+	fleetMinShare = 0.5
+	fleetMin      = 2
 )
 
 // queueDepth is the backlog the queue alerts read: the dry run's view where
@@ -217,30 +225,34 @@ func Alerts(th config.Thresholds, o Options) []Rule {
 	}...), shardingMismatch(job, rule, sd)...)
 }
 
+// fleetShare is a fleet alert's expression: at least fleetShare of a
+// replica's towns, and fleetMin of them, have metric at 0. Its value is
+// their share.
+func fleetShare(metric string) string {
+	failing := fmt.Sprintf(`count without (town) (%s == 0)`, metric)
+	return fmt.Sprintf(`%[1]s / count without (town) (%[2]s) >= %[3]s and %[1]s >= %[4]d`, failing, metric, num(fleetMinShare), fleetMin)
+}
+
 // townsDown is the fleet's form of ReconcilerTownDown and ReconcilerStale:
-// most of one replica's towns cannot be polled. Its value is their share.
+// most of one replica's towns cannot be polled.
 func townsDown(rule ruleFunc, sd func(time.Duration) string) Rule {
-	down := fmt.Sprintf(`count without (town) (%s == 0)`, metricnames.Up)
-	return rule(AlertTickwatchTownsDown, SeverityPage,
-		fmt.Sprintf(`%[1]s / count without (town) (%[2]s) >= %[3]s and %[1]s >= %[4]d`, down, metricnames.Up, num(fleetShare), fleetMin),
-		forTownsDown, 0,
+	return rule(AlertTickwatchTownsDown, SeverityPage, fleetShare(metricnames.Up), forTownsDown, keepTownsDown,
 		`{{ $value | humanizePercentage }} of the towns of tickwatch {{ $labels.instance }} cannot be polled`,
-		fmt.Sprintf(`tickwatch {{ $labels.instance }} (job {{ $labels.job }}) has failed every status call of {{ $value | humanizePercentage }} of its towns for more than %s (%s == 0): the target is down, unreachable from this replica, or refuses its credentials. This one page stands for those towns' %s, %s and %s, which Alertmanager holds back for the whole job while it fires; a town still down when it resolves pages on its own.`,
-			sd(forTownsDown), metricnames.Up, AlertReconcilerTownDown, AlertReconcilerStale, AlertReconcilerDryRunFailing))
+		fmt.Sprintf(`tickwatch {{ $labels.instance }} (job {{ $labels.job }}) has failed every status call of {{ $value | humanizePercentage }} of its towns for more than %s (%s == 0): the target is down, unreachable from this replica, or refuses its credentials. This one page stands for those towns' %s, %s and %s, which Alertmanager holds back for the whole job while it fires. It keeps firing for %s after fewer than half fail, as long as the towns' own alerts last; a town still down then pages on its own.`,
+			sd(forTownsDown), metricnames.Up, AlertReconcilerTownDown, AlertReconcilerStale, AlertReconcilerDryRunFailing, sd(keepTownsDown)))
 }
 
 // dryRunsFailing is the fleet's form of ReconcilerDryRunFailing: most of
-// one replica's dry runs fail with the same HTTP status (the code label).
-// Its value is their share.
+// one replica's towns' dry runs fail.
 func dryRunsFailing(rule ruleFunc, sd func(time.Duration) string) Rule {
-	failing := fmt.Sprintf(`count_values without (town) ("code", %s and %s == 0)`, metricnames.DryRunStatusCode, metricnames.DryRunUp)
-	return rule(AlertTickwatchDryRunsFailing, SeverityWarning,
-		fmt.Sprintf(`%[1]s / ignoring (code) group_left count without (town) (%[2]s) >= %[3]s and %[1]s >= %[4]d`, failing, metricnames.DryRunUp, num(fleetShare), fleetMin),
-		forDryRunsFailing, 0,
-		`The dry runs of {{ $value | humanizePercentage }} of the towns of tickwatch {{ $labels.instance }} fail with HTTP {{ $labels.code }}`,
-		fmt.Sprintf(`Every dry run of {{ $value | humanizePercentage }} of the towns of tickwatch {{ $labels.instance }} (job {{ $labels.job }}) has failed with HTTP {{ $labels.code }} (0: no answer came) for more than %s. One status everywhere points at the worker's version or runtime, not at the towns: on a real Gastown worker HTTP 500 is expected, as its dry run opens a SQL SAVEPOINT that the Workers runtime refuses. Alertmanager holds back the towns' own %s for the whole job while this fires. Status polls, %s and the last-tick gauges are not affected.`,
-			sd(forDryRunsFailing), AlertReconcilerDryRunFailing, metricnames.Up))
+	return rule(AlertTickwatchDryRunsFailing, SeverityWarning, fleetShare(metricnames.DryRunUp), forDryRunsFailing, keepDryRunsFailing,
+		`The dry runs of {{ $value | humanizePercentage }} of the towns of tickwatch {{ $labels.instance }} keep failing`,
+		fmt.Sprintf(`Every dry run of {{ $value | humanizePercentage }} of the towns of tickwatch {{ $labels.instance }} (job {{ $labels.job }}) has failed for more than %s (%s == 0; %s by the status of the answer). So many at once points at the worker, not at the towns: on a real Gastown worker HTTP 500 is expected, as its dry run opens a SQL SAVEPOINT that the Workers runtime refuses. Alertmanager holds back the towns' own %s for the whole job while this fires, and this keeps firing for %s after fewer than half fail, as long as a town's dry run may wait in its back-off. Status polls, %s and the last-tick gauges are not affected.`,
+			sd(forDryRunsFailing), metricnames.DryRunUp, dryRunCodes, AlertReconcilerDryRunFailing, sd(keepDryRunsFailing), metricnames.Up))
 }
+
+// dryRunCodes counts a replica's failing dry runs by HTTP status.
+var dryRunCodes = fmt.Sprintf(`count_values without (town) ("code", %s and %s == 0)`, metricnames.DryRunStatusCode, metricnames.DryRunUp)
 
 // shardingMismatch raises TickwatchShardingMismatch for its two causes:
 // replicas that disagree on the number of shards, and two replicas that

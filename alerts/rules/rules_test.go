@@ -65,8 +65,8 @@ func TestAlertsFollowThresholds(t *testing.T) {
 				"10m", "0s", "warning"},
 			"ReconcilerDryRunFailing": {`max without (instance, pod) (reconciler_dry_run_status_code) and (max without (instance, pod) (reconciler_dry_run_up) == 0)`, "10m", "0s", "warning"},
 			"ReconcilerNotTicking":    {`max without (instance, pod) (reconciler_ticking) == 0`, "5m", "0s", "warning"},
-			"TickwatchTownsDown":      {`count without (town) (reconciler_up == 0) / count without (town) (reconciler_up) >= 0.5 and count without (town) (reconciler_up == 0) >= 2`, "2m", "0s", "page"},
-			"TickwatchDryRunsFailing": {`count_values without (town) ("code", reconciler_dry_run_status_code and reconciler_dry_run_up == 0) / ignoring (code) group_left count without (town) (reconciler_dry_run_up) >= 0.5 and count_values without (town) ("code", reconciler_dry_run_status_code and reconciler_dry_run_up == 0) >= 2`, "8m", "0s", "warning"},
+			"TickwatchTownsDown":      {`count without (town) (reconciler_up == 0) / count without (town) (reconciler_up) >= 0.5 and count without (town) (reconciler_up == 0) >= 2`, "2m", "6m", "page"},
+			"TickwatchDryRunsFailing": {`count without (town) (reconciler_dry_run_up == 0) / count without (town) (reconciler_dry_run_up) >= 0.5 and count without (town) (reconciler_dry_run_up == 0) >= 2`, "8m", "11m", "warning"},
 			"TickwatchShardMissing": {`count by (job) (max by (job, shard) (tickwatch_shard_info{job="tickwatch"})) < max by (job) (tickwatch_shards{job="tickwatch"})`,
 				"2m", "0s", "page"},
 			"TickwatchShardingMismatch/count": {`max by (job) (tickwatch_shards{job="tickwatch"}) != min by (job) (tickwatch_shards{job="tickwatch"})`,
@@ -87,8 +87,8 @@ func TestAlertsFollowThresholds(t *testing.T) {
 			"TickwatchSentryDeliveryFailing": {`sum by (job, instance) (increase(tickwatch_sentry_events_total{result="failed"}[10m])) > 0 unless sum by (job, instance) (increase(tickwatch_sentry_events_total{result="sent"}[10m])) > 0`, "10s", "0s", "warning"},
 			"ReconcilerDryRunFailing":        {`max without (instance, pod) (reconciler_dry_run_status_code) and (max without (instance, pod) (reconciler_dry_run_up) == 0)`, "10s", "0s", "warning"},
 			"ReconcilerNotTicking":           {`max without (instance, pod) (reconciler_ticking) == 0`, "5s", "0s", "warning"},
-			"TickwatchTownsDown":             {`count without (town) (reconciler_up == 0) / count without (town) (reconciler_up) >= 0.5 and count without (town) (reconciler_up == 0) >= 2`, "2s", "0s", "page"},
-			"TickwatchDryRunsFailing":        {`count_values without (town) ("code", reconciler_dry_run_status_code and reconciler_dry_run_up == 0) / ignoring (code) group_left count without (town) (reconciler_dry_run_up) >= 0.5 and count_values without (town) ("code", reconciler_dry_run_status_code and reconciler_dry_run_up == 0) >= 2`, "8s", "0s", "warning"},
+			"TickwatchTownsDown":             {`count without (town) (reconciler_up == 0) / count without (town) (reconciler_up) >= 0.5 and count without (town) (reconciler_up == 0) >= 2`, "2s", "6s", "page"},
+			"TickwatchDryRunsFailing":        {`count without (town) (reconciler_dry_run_up == 0) / count without (town) (reconciler_dry_run_up) >= 0.5 and count without (town) (reconciler_dry_run_up == 0) >= 2`, "8s", "11s", "warning"},
 			"TickwatchShardMissing": {`count by (job) (max by (job, shard) (tickwatch_shard_info{job="tw"})) < max by (job) (tickwatch_shards{job="tw"})`,
 				"2s", "0s", "page"},
 			"TickwatchShardingMismatch/count": {`max by (job) (tickwatch_shards{job="tw"}) != min by (job) (tickwatch_shards{job="tw"})`,
@@ -272,14 +272,16 @@ func mustYAML(t *testing.T, v any) string {
 // so that every window it judges holds an attempt: after a fix it resolves
 // within its own `for`, and it never fires on a verdict no attempt has
 // renewed since.
-// TestFleetAlertsFireFirst: a fleet's alert must reach Alertmanager no later
-// than the first of the town alerts it holds back, whose towns fail up to a
-// default idle or dry-run interval (a minute) apart. (Alerts of one
-// evaluation arrive together, and the group wait covers them.)
-func TestFleetAlertsFireFirst(t *testing.T) {
+// TestFleetAlertsCoverTheTowns: a fleet's alert must reach Alertmanager no
+// later than the first of the town alerts it holds back, and end no earlier
+// than the last, whose towns fail and recover up to a default idle or
+// dry-run interval (a minute) apart. Otherwise those notify one by one.
+// (Alerts of one evaluation arrive together, and the group wait covers
+// them.)
+func TestFleetAlertsCoverTheTowns(t *testing.T) {
 	def := config.Default()
 	spread := max(time.Duration(def.Poll.IdleInterval), time.Duration(def.Poll.DryRunInterval))
-	waits := map[string]time.Duration{}
+	waits, keeps := map[string]time.Duration{}, map[string]time.Duration{}
 	th := config.DefaultThresholds()
 	for _, r := range rules.Alerts(th, rules.Options{}) {
 		w := time.Duration(r.For)
@@ -289,15 +291,25 @@ func TestFleetAlertsFireFirst(t *testing.T) {
 		if seen, ok := waits[r.Alert]; !ok || w < seen {
 			waits[r.Alert] = w
 		}
+		keeps[r.Alert] = max(keeps[r.Alert], time.Duration(r.KeepFiringFor))
 	}
-	for fleet, towns := range map[string][]string{
-		rules.AlertTickwatchTownsDown:      {rules.AlertReconcilerTownDown, rules.AlertReconcilerStale, rules.AlertReconcilerDryRunFailing},
-		rules.AlertTickwatchDryRunsFailing: {rules.AlertReconcilerDryRunFailing},
+	for _, tc := range []struct {
+		fleet, town string
+		held        time.Duration // how long the town's gauges may outlast the cause
+	}{
+		{rules.AlertTickwatchTownsDown, rules.AlertReconcilerTownDown, 0},
+		{rules.AlertTickwatchTownsDown, rules.AlertReconcilerStale, 0},
+		// A failed status call ends a dry run's back-off: the first poll
+		// after the outage tries it.
+		{rules.AlertTickwatchTownsDown, rules.AlertReconcilerDryRunFailing, 0},
+		// A failing dry run's gauges are held through its back-off.
+		{rules.AlertTickwatchDryRunsFailing, rules.AlertReconcilerDryRunFailing, config.MaxDryRunWait},
 	} {
-		for _, town := range towns {
-			if waits[fleet]+spread > waits[town] {
-				t.Errorf("%s waits %s, not at least %s less than %s (%s)", fleet, model.Duration(waits[fleet]), model.Duration(spread), town, model.Duration(waits[town]))
-			}
+		if waits[tc.fleet]+spread > waits[tc.town] {
+			t.Errorf("%s waits %s, not at least %s less than %s (%s)", tc.fleet, model.Duration(waits[tc.fleet]), model.Duration(spread), tc.town, model.Duration(waits[tc.town]))
+		}
+		if last := keeps[tc.town] + tc.held + spread; keeps[tc.fleet] < last {
+			t.Errorf("%s fires on for %s once its cause is gone, less than %s may (%s)", tc.fleet, model.Duration(keeps[tc.fleet]), tc.town, model.Duration(last))
 		}
 	}
 }

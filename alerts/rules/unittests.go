@@ -349,66 +349,35 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 		})
 	}
 	// The fleet alerts watch three replicas: on replica 0 three towns of
-	// four fail from minute 5; on replica 1 one town of four fails all along
-	// (and on the dry run's, another with another status); replica 2's only
-	// town fails, and one town is not a fleet.
-	fleet := func(metric, instance, townID string) string {
-		return series(metric, map[string]string{"job": job, "instance": instance, "town": townID})
-	}
-	// TickwatchTownsDown: the status calls fail.
-	{
-		r := rule(AlertTickwatchTownsDown)
-		start, f := 5, steps(forTownsDown)
+	// four fail from minute 5 until `recover`; on replica 1 one town of four
+	// fails all along; replica 2's only town fails, and one town is not a
+	// fleet. The alert outlasts the failures by its keep_firing_for.
+	fleet := func(r Rule, metric string, forD, keep time.Duration) alertCase {
+		start, f, k := 5, steps(forD), steps(keep)
 		recover := start + f + 3
-		total := recover + 5
+		total := recover + k + 5
 		sick := values(run(1, start), run(0, recover-start), run(1, total-recover))
-		var in []inputSeries
-		for i, townID := range []string{"town-a", "town-b", "town-c", "town-d"} {
-			own, other := sick, values(run(1, total))
-			if i == 3 {
-				own = other
-			}
-			if i == 0 {
-				other = values(run(0, total))
-			}
-			in = append(in, inputSeries{fleet(metricnames.Up, inst, townID), own}, inputSeries{fleet(metricnames.Up, inst2, townID+"2"), other})
+		up, down := values(run(1, total)), values(run(0, total))
+		at := func(instance, townID string) string {
+			return series(metric, map[string]string{"job": job, "instance": instance, "town": townID})
 		}
-		in = append(in, inputSeries{fleet(metricnames.Up, inst3, "town-alone"), values(run(0, total))})
-		cases = append(cases, alertCase{
+		return alertCase{
 			rule:   r,
 			labels: alertLabels(r, map[string]string{"job": job, "instance": inst}),
-			series: in,
-			checks: []check{{at: start + f - 1}, {at: start + f, firing: true, value: 0.75}, {at: recover}},
-		})
+			series: []inputSeries{
+				{at(inst, "town-a"), sick}, {at(inst, "town-b"), sick}, {at(inst, "town-c"), sick}, {at(inst, "town-d"), up},
+				{at(inst2, "town-e"), down}, {at(inst2, "town-f"), up}, {at(inst2, "town-g"), up}, {at(inst2, "town-h"), up},
+				{at(inst3, "town-alone"), down},
+			},
+			checks: []check{
+				{at: start + f - 1}, {at: start + f, firing: true, value: 0.75},
+				{at: recover + k - 1, firing: true, value: 0.75}, {at: recover + k},
+			},
+		}
 	}
-	// TickwatchDryRunsFailing: the dry runs fail with HTTP 500.
-	{
-		r := rule(AlertTickwatchDryRunsFailing)
-		start, f := 5, steps(forDryRunsFailing)
-		recover := start + f + 3
-		total := recover + 5
-		dry := func(instance, townID, up, code string) []inputSeries {
-			return []inputSeries{{fleet(metricnames.DryRunUp, instance, townID), up}, {fleet(metricnames.DryRunStatusCode, instance, townID), code}}
-		}
-		sickUp := values(run(1, start), run(0, recover-start), run(1, total-recover))
-		sickCode := values(run(200, start), run(500, recover-start), run(200, total-recover))
-		ok := func(instance, townID string) []inputSeries {
-			return dry(instance, townID, values(run(1, total)), values(run(200, total)))
-		}
-		failing := func(instance, townID string, code float64) []inputSeries {
-			return dry(instance, townID, values(run(0, total)), values(run(code, total)))
-		}
-		cases = append(cases, alertCase{
-			rule:   r,
-			labels: alertLabels(r, map[string]string{"job": job, "instance": inst, "code": "500"}),
-			series: slices.Concat(
-				dry(inst, "town-a", sickUp, sickCode), dry(inst, "town-b", sickUp, sickCode), dry(inst, "town-c", sickUp, sickCode), ok(inst, "town-d"),
-				failing(inst2, "town-a2", 500), failing(inst2, "town-b2", 502), ok(inst2, "town-c2"), ok(inst2, "town-d2"),
-				failing(inst3, "town-alone", 500),
-			),
-			checks: []check{{at: start + f - 1}, {at: start + f, firing: true, value: 0.75}, {at: recover}},
-		})
-	}
+	cases = append(cases,
+		fleet(rule(AlertTickwatchTownsDown), metricnames.Up, forTownsDown, keepTownsDown),
+		fleet(rule(AlertTickwatchDryRunsFailing), metricnames.DryRunUp, forDryRunsFailing, keepDryRunsFailing))
 	// ReconcilerNotTicking: a town id that was never created answers but
 	// never ticks; a running town ticks.
 	{

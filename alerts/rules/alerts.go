@@ -110,8 +110,8 @@ const (
 	forShardMismatch   = 10 * time.Minute // longer than a resize takes to reach every replica
 )
 
-// A failure shared by at least fleetShare of a replica's towns, and by at
-// least fleetMin of them, is one alert for the replica, and Alertmanager
+// A failure shared by at least fleetMinShare of a replica's towns, and by
+// at least fleetMin of them, is one alert for the replica, and Alertmanager
 // holds back the towns' own: when the worker is down, a page per town is
 // thousands of pages for one cause.
 const (
@@ -225,7 +225,7 @@ func Alerts(th config.Thresholds, o Options) []Rule {
 	}...), shardingMismatch(job, rule, sd)...)
 }
 
-// fleetShare is a fleet alert's expression: at least fleetShare of a
+// fleetShare is a fleet alert's expression: at least fleetMinShare of a
 // replica's towns, and fleetMin of them, have metric at 0. Its value is
 // their share.
 func fleetShare(metric string) string {

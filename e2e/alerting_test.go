@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -322,15 +323,18 @@ func (s *alertingStack) waitAllUp(t *testing.T, ctx context.Context) {
 }
 
 // TestFleetFailuresNotifyOnce is a worker whose every dry run fails with
-// HTTP 500 (as a real Gastown worker's does), and which then goes away.
-// Each of the two is one notification: the fleet's alert, with the towns'
-// own alerts held back by Alertmanager, ReconcilerStale's pages among them.
+// HTTP 500 (as a real Gastown worker's does), which then stops answering, and
+// comes back. Each failure is one notification, the fleet's alert, with the
+// towns' own alerts held back by Alertmanager (ReconcilerStale's pages among
+// them) while they fail and after they recover.
 func TestFleetFailuresNotifyOnce(t *testing.T) {
 	start := time.Now()
-	// The fleet's alerts' 2m and 8m become 8s and 32s, the towns' 3m and
-	// 10m 12s and 40s: room for a busy machine.
-	s := startAlertingStackWith(t, 1.0/15, "  dry_run_interval: 0s\n")
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	// The rules' minutes become tenths: the fleet's alerts wait 3s (the
+	// 30s stale_after) and 48s, the towns' 12s, 36s (ReconcilerStale)
+	// and 60s; the towns' ReconcilerTownDown keeps firing 30s after they
+	// recover, the fleet's 36s. Room for a busy machine.
+	s := startAlertingStackWith(t, 1.0/10, "  dry_run_interval: 2s\n")
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
 	defer cancel()
 	s.waitAllUp(t, ctx)
 
@@ -368,6 +372,13 @@ func TestFleetFailuresNotifyOnce(t *testing.T) {
 			return nil
 		})
 	}
+	paged := func() []string {
+		var out []string
+		for _, e := range s.pd.Received() {
+			out = append(out, e.EventAction+" "+strings.SplitN(e.Payload.Summary, ":", 2)[0])
+		}
+		return out
+	}
 
 	for _, town := range towns {
 		if err := s.sim.SetFault(ctx, town, `{"savepoint_refused":true}`); err != nil {
@@ -377,18 +388,44 @@ func TestFleetFailuresNotifyOnce(t *testing.T) {
 	heldBack("the dry runs' fleet alert, and every town's held back", []string{rules.AlertTickwatchDryRunsFailing}, rules.AlertReconcilerDryRunFailing)
 	dryRuns := time.Since(start)
 
-	if err := s.sim.Proc.Stop(t); err != nil {
-		t.Logf("simtown stopped: %v", err)
+	// A worker that stops answering: every poll times out.
+	if err := s.sim.Proc.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
 	}
+	stopped := true
+	defer func() {
+		if stopped {
+			s.sim.Proc.Signal(syscall.SIGCONT) // so that it can be stopped
+		}
+	}()
+	// (A town that is down serves its dry run's gauges only from the polls
+	// that made one: its ReconcilerDryRunFailing comes and goes.)
 	heldBack("the outage's page, and every town's alerts held back", []string{rules.AlertTickwatchTownsDown},
-		rules.AlertReconcilerDryRunFailing, rules.AlertReconcilerTownDown, rules.AlertReconcilerStale)
+		rules.AlertReconcilerTownDown, rules.AlertReconcilerStale)
+	outage := time.Since(start)
 
-	var paged []string
-	for _, e := range s.pd.Received() {
-		paged = append(paged, e.EventAction+" "+strings.SplitN(e.Payload.Summary, ":", 2)[0])
+	// Back: the fleet's page resolves once the towns' alerts are over.
+	if err := s.sim.Proc.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
 	}
-	if want := []string{"trigger [FIRING] " + rules.AlertTickwatchTownsDown}; !slices.Equal(paged, want) {
-		t.Errorf("paged %q, want %q", paged, want)
+	stopped = false
+	resolve := "resolve [RESOLVED] " + rules.AlertTickwatchTownsDown
+	promtest.Eventually(t, 2*alertTimeout, "the outage's page to resolve", func() error {
+		if got := paged(); !slices.Contains(got, resolve) {
+			return fmt.Errorf("paged %q", got)
+		}
+		return nil
+	})
+	v, err := s.prom.Query(ctx, `ALERTS{alertname="`+rules.AlertReconcilerTownDown+`"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(v) != 0 {
+		t.Errorf("the fleet's page resolved while the towns' %s still fire: %v", rules.AlertReconcilerTownDown, v)
+	}
+
+	if got, want := paged(), []string{"trigger [FIRING] " + rules.AlertTickwatchTownsDown, resolve}; !slices.Equal(got, want) {
+		t.Errorf("paged %q, want %q", got, want)
 	}
 	var warned []string
 	for _, msg := range s.hook.Received() {
@@ -397,8 +434,8 @@ func TestFleetFailuresNotifyOnce(t *testing.T) {
 	if want := []string{"firing " + rules.AlertTickwatchDryRunsFailing}; !slices.Equal(warned, want) {
 		t.Errorf("warnings %q, want %q", warned, want)
 	}
-	t.Logf("dry runs' alert after %s, the outage's page and the towns' pages held back after %s",
-		dryRuns.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
+	t.Logf("dry runs' alert after %s, the outage's page and the towns' alerts held back after %s, resolved after %s",
+		dryRuns.Round(time.Millisecond), outage.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 }
 
 // TestTickwatchDownInhibitsShardMissing posts alerts to the real

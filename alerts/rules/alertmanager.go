@@ -136,8 +136,11 @@ func AlertmanagerConfig(o AlertmanagerOptions) ([]byte, error) {
 	}
 	cfg := amConfig{
 		Route: amRoute{
-			Receiver:       ReceiverWarnings,
-			GroupBy:        []string{"alertname", "town"},
+			Receiver: ReceiverWarnings,
+			// A town's alerts carry job and town, a replica's job and
+			// instance, a fleet's job: each is a group of its own, so a
+			// notification's common annotations are its alert's.
+			GroupBy:        []string{"alertname", "job", "instance", "town"},
 			GroupWait:      model.Duration(o.GroupWait),
 			GroupInterval:  model.Duration(o.GroupInterval),
 			RepeatInterval: model.Duration(o.RepeatInterval),
@@ -174,9 +177,7 @@ func AlertmanagerConfig(o AlertmanagerOptions) ([]byte, error) {
 				Equal:          []string{"job", "town"},
 			},
 			{
-				// Most of a replica's towns down is one page, not one per
-				// town. The towns' alerts carry no replica, so the whole
-				// job's are held back.
+				// Most of a job's towns down is one page, not one per town.
 				SourceMatchers: []string{fmt.Sprintf("alertname=%q", AlertTickwatchTownsDown)},
 				TargetMatchers: []string{fmt.Sprintf("alertname=~%q", strings.Join([]string{
 					AlertReconcilerTownDown, AlertReconcilerStale, AlertReconcilerDryRunFailing, AlertTickwatchDryRunsFailing}, "|"))},

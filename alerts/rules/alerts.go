@@ -94,8 +94,9 @@ const (
 	// by more than the towns' first failures can be apart (an idle town is
 	// polled every poll.idle_interval, a quiet one dry-runs every
 	// poll.dry_run_interval; both a minute by default): Alertmanager must
-	// know the fleet's alert before the first town's fires.
-	forTownsDown      = 2 * time.Minute
+	// know the fleet's alert before the first town's fires. TickwatchTownsDown
+	// waits at most stale_after (see fleetDownFor).
+	maxForTownsDown   = 2 * time.Minute
 	forDryRunsFailing = 8 * time.Minute
 	// They also outlast the towns' alerts once the cause is gone, so that
 	// these do not notify one by one as the inhibition lifts: a town's
@@ -110,10 +111,12 @@ const (
 	forShardMismatch   = 10 * time.Minute // longer than a resize takes to reach every replica
 )
 
-// A failure shared by at least fleetMinShare of a replica's towns, and by
-// at least fleetMin of them, is one alert for the replica, and Alertmanager
-// holds back the towns' own: when the worker is down, a page per town is
-// thousands of pages for one cause.
+// A failure shared by at least fleetMinShare of a job's towns, and by at
+// least fleetMin of them, is one alert for the job, and Alertmanager holds
+// back the towns' own: when the worker is down, a page per town is
+// thousands of pages for one cause. Per job, not per replica: the towns'
+// alerts carry no replica, so the alert that holds them back must speak
+// for all of the job's towns.
 const (
 	fleetMinShare = 0.5
 	fleetMin      = 2
@@ -210,7 +213,7 @@ func Alerts(th config.Thresholds, o Options) []Rule {
 			`Town {{ $labels.town }} dry run keeps failing (HTTP {{ $value }})`,
 			fmt.Sprintf(`Every dry run of town {{ $labels.town }} has failed for more than %s; the last answer was HTTP {{ $value }} (0: none came, a timeout or a refused connection). The town's status is still polled: %s and its last-tick gauges stay current, only the dry run's queue depth and actions are missing. On a real Gastown worker HTTP 500 is expected: its dry run opens a SQL SAVEPOINT, which the Workers runtime refuses. While it keeps failing with one status, tickwatch calls it less often, at most every %s (a reload or a worker restart ends the back-off), so after a fix the alert may take that long to resolve.`,
 				sd(forDryRunFailing), metricnames.Up, dur(config.MaxDryRunWait))),
-		townsDown(rule, sd),
+		townsDown(rule, sd, staleAfter),
 		dryRunsFailing(rule, sd),
 		rule(AlertReconcilerNotTicking, SeverityWarning,
 			fmt.Sprintf(`%s == 0`, acrossReplicas(metricnames.Ticking)), forNotTicking, 0,
@@ -225,34 +228,43 @@ func Alerts(th config.Thresholds, o Options) []Rule {
 	}...), shardingMismatch(job, rule, sd)...)
 }
 
-// fleetShare is a fleet alert's expression: at least fleetMinShare of a
-// replica's towns, and fleetMin of them, have metric at 0. Its value is
-// their share.
-func fleetShare(metric string) string {
-	failing := fmt.Sprintf(`count without (town) (%s == 0)`, metric)
-	return fmt.Sprintf(`%[1]s / count without (town) (%[2]s) >= %[3]s and %[1]s >= %[4]d`, failing, metric, num(fleetMinShare), fleetMin)
+// fleetShare is a fleet alert's expression: at least fleetMin of a job's
+// towns, and fleetMinShare of them, have perTown at 0. Its value is their
+// share.
+func fleetShare(perTown string) string {
+	return fmt.Sprintf(`(count without (town) (%s == 0) >= %d) / count without (town) (%s) >= %s`,
+		acrossReplicas(perTown), fleetMin, acrossReplicas(metricnames.Up), num(fleetMinShare))
+}
+
+// fleetDownFor is TickwatchTownsDown's for: maxForTownsDown, or stale_after
+// where that is shorter. ReconcilerStale fires stale_after and forStale
+// after a town's last success, so with towns failing up to a minute
+// (forStale) apart the fleet's alert is still first.
+func fleetDownFor(staleAfter time.Duration) time.Duration {
+	return min(maxForTownsDown, staleAfter)
 }
 
 // townsDown is the fleet's form of ReconcilerTownDown and ReconcilerStale:
-// most of one replica's towns cannot be polled.
-func townsDown(rule ruleFunc, sd func(time.Duration) string) Rule {
-	return rule(AlertTickwatchTownsDown, SeverityPage, fleetShare(metricnames.Up), forTownsDown, keepTownsDown,
-		`{{ $value | humanizePercentage }} of the towns of tickwatch {{ $labels.instance }} cannot be polled`,
-		fmt.Sprintf(`tickwatch {{ $labels.instance }} (job {{ $labels.job }}) has failed every status call of {{ $value | humanizePercentage }} of its towns for more than %s (%s == 0): the target is down, unreachable from this replica, or refuses its credentials. This one page stands for those towns' %s, %s and %s, which Alertmanager holds back for the whole job while it fires. It keeps firing for %s after fewer than half fail, as long as the towns' own alerts last; a town still down then pages on its own.`,
-			sd(forTownsDown), metricnames.Up, AlertReconcilerTownDown, AlertReconcilerStale, AlertReconcilerDryRunFailing, sd(keepTownsDown)))
+// most of a job's towns cannot be polled.
+func townsDown(rule ruleFunc, sd func(time.Duration) string, staleAfter time.Duration) Rule {
+	forD := fleetDownFor(staleAfter)
+	return rule(AlertTickwatchTownsDown, SeverityPage, fleetShare(metricnames.Up), forD, keepTownsDown,
+		`{{ $value | humanizePercentage }} of the towns of job {{ $labels.job }} cannot be polled`,
+		fmt.Sprintf(`tickwatch (job {{ $labels.job }}) has failed every status call of {{ $value | humanizePercentage }} of its towns for more than %s (%s == 0): the target is down, unreachable, or refuses the credentials. This one page stands for those towns' %s (a warning each), %s (a page each) and %s, which Alertmanager holds back for the whole job while it fires. It keeps firing for %s after fewer than half fail, as long as the towns' own alerts last; a town still failing then pages on its own (%s).`,
+			sd(forD), metricnames.Up, AlertReconcilerTownDown, AlertReconcilerStale, AlertReconcilerDryRunFailing, sd(keepTownsDown), AlertReconcilerStale))
 }
 
-// dryRunsFailing is the fleet's form of ReconcilerDryRunFailing: most of
-// one replica's towns' dry runs fail.
+// dryRunsFailing is the fleet's form of ReconcilerDryRunFailing: the dry
+// runs of most of a job's towns fail.
 func dryRunsFailing(rule ruleFunc, sd func(time.Duration) string) Rule {
 	return rule(AlertTickwatchDryRunsFailing, SeverityWarning, fleetShare(metricnames.DryRunUp), forDryRunsFailing, keepDryRunsFailing,
-		`The dry runs of {{ $value | humanizePercentage }} of the towns of tickwatch {{ $labels.instance }} keep failing`,
-		fmt.Sprintf(`Every dry run of {{ $value | humanizePercentage }} of the towns of tickwatch {{ $labels.instance }} (job {{ $labels.job }}) has failed for more than %s (%s == 0; %s by the status of the answer). So many at once points at the worker, not at the towns: on a real Gastown worker HTTP 500 is expected, as its dry run opens a SQL SAVEPOINT that the Workers runtime refuses. Alertmanager holds back the towns' own %s for the whole job while this fires, and this keeps firing for %s after fewer than half fail, as long as a town's dry run may wait in its back-off. Status polls, %s and the last-tick gauges are not affected.`,
+		`The dry runs of {{ $value | humanizePercentage }} of the towns of job {{ $labels.job }} keep failing`,
+		fmt.Sprintf(`Every dry run of {{ $value | humanizePercentage }} of the towns of tickwatch job {{ $labels.job }} has failed for more than %s (%s == 0; %s by the status of the answer). So many at once points at the worker, not at the towns: on a real Gastown worker HTTP 500 is expected, as its dry run opens a SQL SAVEPOINT that the Workers runtime refuses. Alertmanager holds back the towns' own %s for the whole job while this fires, and this keeps firing for %s after fewer than half fail, as long as a town's dry run may wait in its back-off. Status polls, %s and the last-tick gauges are not affected.`,
 			sd(forDryRunsFailing), metricnames.DryRunUp, dryRunCodes, AlertReconcilerDryRunFailing, sd(keepDryRunsFailing), metricnames.Up))
 }
 
-// dryRunCodes counts a replica's failing dry runs by HTTP status.
-var dryRunCodes = fmt.Sprintf(`count_values without (town) ("code", %s and %s == 0)`, metricnames.DryRunStatusCode, metricnames.DryRunUp)
+// dryRunCodes counts a job's failing dry runs by HTTP status.
+var dryRunCodes = fmt.Sprintf(`count_values without (town) ("code", %s and %s == 0)`, acrossReplicas(metricnames.DryRunStatusCode), acrossReplicas(metricnames.DryRunUp))
 
 // shardingMismatch raises TickwatchShardingMismatch for its two causes:
 // replicas that disagree on the number of shards, and two replicas that

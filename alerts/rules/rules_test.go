@@ -65,8 +65,8 @@ func TestAlertsFollowThresholds(t *testing.T) {
 				"10m", "0s", "warning"},
 			"ReconcilerDryRunFailing": {`max without (instance, pod) (reconciler_dry_run_status_code) and (max without (instance, pod) (reconciler_dry_run_up) == 0)`, "10m", "0s", "warning"},
 			"ReconcilerNotTicking":    {`max without (instance, pod) (reconciler_ticking) == 0`, "5m", "0s", "warning"},
-			"TickwatchTownsDown":      {`count without (town) (reconciler_up == 0) / count without (town) (reconciler_up) >= 0.5 and count without (town) (reconciler_up == 0) >= 2`, "2m", "6m", "page"},
-			"TickwatchDryRunsFailing": {`count without (town) (reconciler_dry_run_up == 0) / count without (town) (reconciler_dry_run_up) >= 0.5 and count without (town) (reconciler_dry_run_up == 0) >= 2`, "8m", "11m", "warning"},
+			"TickwatchTownsDown":      {`(count without (town) (max without (instance, pod) (reconciler_up) == 0) >= 2) / count without (town) (max without (instance, pod) (reconciler_up)) >= 0.5`, "2m", "6m", "page"},
+			"TickwatchDryRunsFailing": {`(count without (town) (max without (instance, pod) (reconciler_dry_run_up) == 0) >= 2) / count without (town) (max without (instance, pod) (reconciler_up)) >= 0.5`, "8m", "11m", "warning"},
 			"TickwatchShardMissing": {`count by (job) (max by (job, shard) (tickwatch_shard_info{job="tickwatch"})) < max by (job) (tickwatch_shards{job="tickwatch"})`,
 				"2m", "0s", "page"},
 			"TickwatchShardingMismatch/count": {`max by (job) (tickwatch_shards{job="tickwatch"}) != min by (job) (tickwatch_shards{job="tickwatch"})`,
@@ -87,8 +87,8 @@ func TestAlertsFollowThresholds(t *testing.T) {
 			"TickwatchSentryDeliveryFailing": {`sum by (job, instance) (increase(tickwatch_sentry_events_total{result="failed"}[10m])) > 0 unless sum by (job, instance) (increase(tickwatch_sentry_events_total{result="sent"}[10m])) > 0`, "10s", "0s", "warning"},
 			"ReconcilerDryRunFailing":        {`max without (instance, pod) (reconciler_dry_run_status_code) and (max without (instance, pod) (reconciler_dry_run_up) == 0)`, "10s", "0s", "warning"},
 			"ReconcilerNotTicking":           {`max without (instance, pod) (reconciler_ticking) == 0`, "5s", "0s", "warning"},
-			"TickwatchTownsDown":             {`count without (town) (reconciler_up == 0) / count without (town) (reconciler_up) >= 0.5 and count without (town) (reconciler_up == 0) >= 2`, "2s", "6s", "page"},
-			"TickwatchDryRunsFailing":        {`count without (town) (reconciler_dry_run_up == 0) / count without (town) (reconciler_dry_run_up) >= 0.5 and count without (town) (reconciler_dry_run_up == 0) >= 2`, "8s", "11s", "warning"},
+			"TickwatchTownsDown":             {`(count without (town) (max without (instance, pod) (reconciler_up) == 0) >= 2) / count without (town) (max without (instance, pod) (reconciler_up)) >= 0.5`, "2s", "6s", "page"},
+			"TickwatchDryRunsFailing":        {`(count without (town) (max without (instance, pod) (reconciler_dry_run_up) == 0) >= 2) / count without (town) (max without (instance, pod) (reconciler_up)) >= 0.5`, "8s", "11s", "warning"},
 			"TickwatchShardMissing": {`count by (job) (max by (job, shard) (tickwatch_shard_info{job="tw"})) < max by (job) (tickwatch_shards{job="tw"})`,
 				"2s", "0s", "page"},
 			"TickwatchShardingMismatch/count": {`max by (job) (tickwatch_shards{job="tw"}) != min by (job) (tickwatch_shards{job="tw"})`,
@@ -267,53 +267,56 @@ func mustYAML(t *testing.T, v any) string {
 	return string(b)
 }
 
-// TestDryRunAlertOutlastsTheBackoff: a dry run that keeps failing is called
-// at most every config.MaxDryRunWait. The alert must wait at least that long,
-// so that every window it judges holds an attempt: after a fix it resolves
-// within its own `for`, and it never fires on a verdict no attempt has
-// renewed since.
 // TestFleetAlertsCoverTheTowns: a fleet's alert must reach Alertmanager no
 // later than the first of the town alerts it holds back, and end no earlier
 // than the last, whose towns fail and recover up to a default idle or
 // dry-run interval (a minute) apart. Otherwise those notify one by one.
 // (Alerts of one evaluation arrive together, and the group wait covers
-// them.)
+// them.) It holds for any stale_after the config accepts.
 func TestFleetAlertsCoverTheTowns(t *testing.T) {
 	def := config.Default()
 	spread := max(time.Duration(def.Poll.IdleInterval), time.Duration(def.Poll.DryRunInterval))
-	waits, keeps := map[string]time.Duration{}, map[string]time.Duration{}
-	th := config.DefaultThresholds()
-	for _, r := range rules.Alerts(th, rules.Options{}) {
-		w := time.Duration(r.For)
-		if r.Labels["cause"] == "last-success-old" {
-			w += time.Duration(th.StaleAfter) // it becomes true stale_after after the last success
+	for _, staleAfter := range []time.Duration{time.Duration(def.Poll.IdleInterval) + time.Second, 90 * time.Second, 2 * time.Minute, 5 * time.Minute, time.Hour} {
+		th := config.DefaultThresholds()
+		th.StaleAfter = model.Duration(staleAfter)
+		waits, keeps := map[string]time.Duration{}, map[string]time.Duration{}
+		for _, r := range rules.Alerts(th, rules.Options{}) {
+			w := time.Duration(r.For)
+			if r.Labels["cause"] == "last-success-old" {
+				w += staleAfter // it becomes true stale_after after the last success
+			}
+			if seen, ok := waits[r.Alert]; !ok || w < seen {
+				waits[r.Alert] = w
+			}
+			keeps[r.Alert] = max(keeps[r.Alert], time.Duration(r.KeepFiringFor))
 		}
-		if seen, ok := waits[r.Alert]; !ok || w < seen {
-			waits[r.Alert] = w
-		}
-		keeps[r.Alert] = max(keeps[r.Alert], time.Duration(r.KeepFiringFor))
-	}
-	for _, tc := range []struct {
-		fleet, town string
-		held        time.Duration // how long the town's gauges may outlast the cause
-	}{
-		{rules.AlertTickwatchTownsDown, rules.AlertReconcilerTownDown, 0},
-		{rules.AlertTickwatchTownsDown, rules.AlertReconcilerStale, 0},
-		// A failed status call ends a dry run's back-off: the first poll
-		// after the outage tries it.
-		{rules.AlertTickwatchTownsDown, rules.AlertReconcilerDryRunFailing, 0},
-		// A failing dry run's gauges are held through its back-off.
-		{rules.AlertTickwatchDryRunsFailing, rules.AlertReconcilerDryRunFailing, config.MaxDryRunWait},
-	} {
-		if waits[tc.fleet]+spread > waits[tc.town] {
-			t.Errorf("%s waits %s, not at least %s less than %s (%s)", tc.fleet, model.Duration(waits[tc.fleet]), model.Duration(spread), tc.town, model.Duration(waits[tc.town]))
-		}
-		if last := keeps[tc.town] + tc.held + spread; keeps[tc.fleet] < last {
-			t.Errorf("%s fires on for %s once its cause is gone, less than %s may (%s)", tc.fleet, model.Duration(keeps[tc.fleet]), tc.town, model.Duration(last))
+		for _, tc := range []struct {
+			fleet, town string
+			held        time.Duration // how long the town's gauges may outlast the cause
+		}{
+			{rules.AlertTickwatchTownsDown, rules.AlertReconcilerTownDown, 0},
+			{rules.AlertTickwatchTownsDown, rules.AlertReconcilerStale, 0},
+			// A failed status call ends a dry run's back-off: the first
+			// poll after the outage tries it.
+			{rules.AlertTickwatchTownsDown, rules.AlertReconcilerDryRunFailing, 0},
+			// A failing dry run's gauges are held through its back-off.
+			{rules.AlertTickwatchDryRunsFailing, rules.AlertReconcilerDryRunFailing, config.MaxDryRunWait},
+		} {
+			if waits[tc.fleet]+spread > waits[tc.town] {
+				t.Errorf("stale_after %s: %s waits %s, not at least %s less than %s (%s)", th.StaleAfter, tc.fleet, model.Duration(waits[tc.fleet]), model.Duration(spread), tc.town, model.Duration(waits[tc.town]))
+			}
+			if last := keeps[tc.town] + tc.held + spread; keeps[tc.fleet] < last {
+				t.Errorf("stale_after %s: %s fires on for %s once its cause is gone, less than %s may (%s)", th.StaleAfter, tc.fleet, model.Duration(keeps[tc.fleet]), tc.town, model.Duration(last))
+			}
 		}
 	}
 }
 
+// TestDryRunAlertOutlastsTheBackoff: a dry run that keeps failing is called
+// at most every config.MaxDryRunWait. The alert must wait at least that long,
+// so that every window it judges holds an attempt: after a fix it resolves
+// within its own `for`, and it never fires on a verdict no attempt has
+// renewed since.
 func TestDryRunAlertOutlastsTheBackoff(t *testing.T) {
 	for _, r := range rules.Alerts(config.DefaultThresholds(), rules.Options{}) {
 		if r.Alert != rules.AlertReconcilerDryRunFailing {

@@ -348,36 +348,57 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 			checks: []check{{at: start + f - 1}, {at: start + f, firing: true, value: 500}, {at: recover}},
 		})
 	}
-	// The fleet alerts watch three replicas: on replica 0 three towns of
-	// four fail from minute 5 until `recover`; on replica 1 one town of four
-	// fails all along; replica 2's only town fails, and one town is not a
-	// fleet. The alert outlasts the failures by its keep_firing_for.
-	fleet := func(r Rule, metric string, forD, keep time.Duration) alertCase {
+	// The fleet alerts: in the job, three towns of four fail from minute 5
+	// until `recover`, watched by two replicas; the alert outlasts them by
+	// its keep_firing_for. In another job two towns of five fail all along
+	// (under half), in a third the only town fails (one town is not a
+	// fleet). A second case shows that exactly half is enough.
+	fleet := func(r Rule, metric string, forD, keep time.Duration) []alertCase {
 		start, f, k := 5, steps(forD), steps(keep)
 		recover := start + f + 3
 		total := recover + k + 5
 		sick := values(run(1, start), run(0, recover-start), run(1, total-recover))
 		up, down := values(run(1, total)), values(run(0, total))
-		at := func(instance, townID string) string {
-			return series(metric, map[string]string{"job": job, "instance": instance, "town": townID})
+		var in []inputSeries
+		add := func(jobName, instance, townID, samples string) {
+			l := map[string]string{"job": jobName, "instance": instance, "town": townID}
+			in = append(in, inputSeries{series(metric, l), samples})
+			if metric != metricnames.Up {
+				in = append(in, inputSeries{series(metricnames.Up, l), up})
+			}
 		}
-		return alertCase{
+		other, alone := job+"-other", job+"-alone"
+		add(job, inst, "town-a", sick)
+		add(job, inst2, "town-b", sick)
+		add(job, inst2, "town-c", sick)
+		add(job, inst, "town-d", up)
+		for i, samples := range []string{down, down, up, up, up} {
+			add(other, inst, fmt.Sprintf("town-o%d", i), samples)
+		}
+		add(alone, inst, "town-alone", down)
+		main := alertCase{
 			rule:   r,
-			labels: alertLabels(r, map[string]string{"job": job, "instance": inst}),
-			series: []inputSeries{
-				{at(inst, "town-a"), sick}, {at(inst, "town-b"), sick}, {at(inst, "town-c"), sick}, {at(inst, "town-d"), up},
-				{at(inst2, "town-e"), down}, {at(inst2, "town-f"), up}, {at(inst2, "town-g"), up}, {at(inst2, "town-h"), up},
-				{at(inst3, "town-alone"), down},
-			},
+			labels: alertLabels(r, map[string]string{"job": job}),
+			series: in,
 			checks: []check{
 				{at: start + f - 1}, {at: start + f, firing: true, value: 0.75},
 				{at: recover + k - 1, firing: true, value: 0.75}, {at: recover + k},
 			},
 		}
+		in = nil
+		for i, samples := range []string{down, down, up, up} {
+			add(job, inst, fmt.Sprintf("town-h%d", i), samples)
+		}
+		half := alertCase{
+			rule:   r,
+			labels: alertLabels(r, map[string]string{"job": job}),
+			series: in,
+			checks: []check{{at: f - 1}, {at: f, firing: true, value: 0.5}},
+		}
+		return []alertCase{main, half}
 	}
-	cases = append(cases,
-		fleet(rule(AlertTickwatchTownsDown), metricnames.Up, forTownsDown, keepTownsDown),
-		fleet(rule(AlertTickwatchDryRunsFailing), metricnames.DryRunUp, forDryRunsFailing, keepDryRunsFailing))
+	cases = append(cases, fleet(rule(AlertTickwatchTownsDown), metricnames.Up, fleetDownFor(time.Duration(th.StaleAfter)), keepTownsDown)...)
+	cases = append(cases, fleet(rule(AlertTickwatchDryRunsFailing), metricnames.DryRunUp, forDryRunsFailing, keepDryRunsFailing)...)
 	// ReconcilerNotTicking: a town id that was never created answers but
 	// never ticks; a running town ticks.
 	{

@@ -214,7 +214,7 @@ func TestQueueFaultPagesAndResolves(t *testing.T) {
 	if got, want := va.Annotations["summary"], "Town town-02 violates invariant #7"; got != want {
 		t.Errorf("violation summary %q, want %q", got, want)
 	}
-	if got, want := violation.GroupLabels, map[string]string{"alertname": rules.AlertReconcilerInvariantViolated, "town": sickTown}; !maps.Equal(got, want) {
+	if got, want := violation.GroupLabels, map[string]string{"alertname": rules.AlertReconcilerInvariantViolated, "job": "tickwatch", "town": sickTown}; !maps.Equal(got, want) {
 		t.Errorf("webhook group labels %v, want %v", got, want)
 	}
 	promtest.Eventually(t, alertTimeout, "the Slack message for the broken invariant", func() error {

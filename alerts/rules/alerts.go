@@ -238,8 +238,8 @@ func fleetShare(perTown string) string {
 
 // fleetDownFor is TickwatchTownsDown's for: maxForTownsDown, or stale_after
 // where that is shorter. ReconcilerStale fires stale_after and forStale
-// after a town's last success, so with towns failing up to a minute
-// (forStale) apart the fleet's alert is still first.
+// (a minute) after a town's last success, so the fleet's alert still comes
+// first when the towns notice an outage up to a minute apart.
 func fleetDownFor(staleAfter time.Duration) time.Duration {
 	return min(maxForTownsDown, staleAfter)
 }

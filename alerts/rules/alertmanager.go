@@ -99,8 +99,9 @@ type amSlack struct {
 	Text         string `yaml:"text"`
 }
 
-// Notification templates. A group holds one alert name in one town, so its
-// common labels name both; TickwatchDown has no town and leaves it out.
+// Notification templates. A group holds one alert name in one town (or one
+// replica, or one job), so its common labels name them; the alerts that
+// name no town leave it out.
 const (
 	amSubject     = `[{{ .Status | toUpper }}] {{ .CommonLabels.alertname }}{{ with .CommonLabels.town }} town {{ . }}{{ end }}: {{ .CommonAnnotations.summary }}`
 	amSlackTitle  = `[{{ .Status | toUpper }}{{ if eq .Status "firing" }}:{{ .Alerts.Firing | len }}{{ end }}] {{ .CommonLabels.alertname }}{{ with .CommonLabels.town }} town {{ . }}{{ end }}`
@@ -110,9 +111,9 @@ const (
 
 // AlertmanagerConfig returns alertmanager.yml: severity=page goes to
 // PagerDuty, everything else to the warnings receiver (webhook and Slack);
-// groups are one alert name in one town; a page for a town's worse state
-// holds back its milder one, and TickwatchDown holds back the
-// TickwatchShardMissing it causes.
+// groups are one alert name in one town (or replica, or job); a page for a
+// town's worse state holds back its milder one, TickwatchDown holds back
+// the TickwatchShardMissing it causes, and the fleet's alerts the towns'.
 func AlertmanagerConfig(o AlertmanagerOptions) ([]byte, error) {
 	if o.PagerDutyRoutingKeyFile == "" {
 		return nil, errors.New("alertmanager config: a PagerDuty routing key file is required")
@@ -199,6 +200,8 @@ func AlertmanagerConfig(o AlertmanagerOptions) ([]byte, error) {
 					Severity:       "critical",
 					Description:    amSubject,
 					Details: map[string]string{
+						"job":         `{{ .CommonLabels.job }}`,
+						"instance":    `{{ .CommonLabels.instance }}`,
 						"town":        `{{ .CommonLabels.town }}`,
 						"summary":     `{{ .CommonAnnotations.summary }}`,
 						"description": `{{ .CommonAnnotations.description }}`,

@@ -95,8 +95,9 @@ const (
 	// polled every poll.idle_interval, a quiet one dry-runs every
 	// poll.dry_run_interval; both a minute by default): Alertmanager must
 	// know the fleet's alert before the first town's fires. TickwatchTownsDown
-	// waits at most stale_after (see fleetDownFor).
+	// waits less for a short stale_after (see fleetDownFor).
 	maxForTownsDown   = 2 * time.Minute
+	minForTownsDown   = 30 * time.Second
 	forDryRunsFailing = 8 * time.Minute
 	// They also outlast the towns' alerts once the cause is gone, so that
 	// these do not notify one by one as the inhibition lifts: a town's
@@ -230,18 +231,22 @@ func Alerts(th config.Thresholds, o Options) []Rule {
 
 // fleetShare is a fleet alert's expression: at least fleetMin of a job's
 // towns, and fleetMinShare of them, have perTown at 0. Its value is their
-// share.
+// share. By job alone, as the inhibit rules match it: other target labels
+// (a zone, a namespace) would make shares of parts of the job.
 func fleetShare(perTown string) string {
-	return fmt.Sprintf(`(count without (town) (%s == 0) >= %d) / count without (town) (%s) >= %s`,
+	return fmt.Sprintf(`(count by (job) (%s == 0) >= %d) / count by (job) (%s) >= %s`,
 		acrossReplicas(perTown), fleetMin, acrossReplicas(metricnames.Up), num(fleetMinShare))
 }
 
 // fleetDownFor is TickwatchTownsDown's for: maxForTownsDown, or stale_after
-// where that is shorter. ReconcilerStale fires stale_after and forStale
-// (a minute) after a town's last success, so the fleet's alert still comes
-// first when the towns notice an outage up to a minute apart.
+// less a minute where that is shorter, but at least minForTownsDown.
+// ReconcilerStale fires stale_after and forStale (a minute) after a town's
+// last success, which can be an idle interval (a minute) before the outage;
+// the fleet's alert can start an idle interval after it. So with the
+// default poll.idle_interval it comes first for a stale_after of 90s and
+// more.
 func fleetDownFor(staleAfter time.Duration) time.Duration {
-	return min(maxForTownsDown, staleAfter)
+	return min(maxForTownsDown, max(minForTownsDown, staleAfter-time.Minute))
 }
 
 // townsDown is the fleet's form of ReconcilerTownDown and ReconcilerStale:
@@ -264,7 +269,7 @@ func dryRunsFailing(rule ruleFunc, sd func(time.Duration) string) Rule {
 }
 
 // dryRunCodes counts a job's failing dry runs by HTTP status.
-var dryRunCodes = fmt.Sprintf(`count_values without (town) ("code", %s and %s == 0)`, acrossReplicas(metricnames.DryRunStatusCode), acrossReplicas(metricnames.DryRunUp))
+var dryRunCodes = fmt.Sprintf(`count_values by (job) ("code", %s and %s == 0)`, acrossReplicas(metricnames.DryRunStatusCode), acrossReplicas(metricnames.DryRunUp))
 
 // shardingMismatch raises TickwatchShardingMismatch for its two causes:
 // replicas that disagree on the number of shards, and two replicas that

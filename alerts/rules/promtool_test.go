@@ -65,6 +65,8 @@ func TestAlertmanagerRoutesBySeverity(t *testing.T) {
 		{[]string{"alertname=ReconcilerStale", "severity=page", "town=town-a"}, rules.ReceiverPagerDuty},
 		{[]string{"alertname=ReconcilerQueueDepthHigh", "severity=warning", "town=town-a"}, rules.ReceiverWarnings},
 		{[]string{"alertname=ReconcilerInvariantViolated", "severity=warning", "town=town-a", "invariant=7"}, rules.ReceiverWarnings},
+		{[]string{"alertname=TickwatchTownsDown", "severity=page", "job=tickwatch"}, rules.ReceiverPagerDuty},
+		{[]string{"alertname=TickwatchDryRunsFailing", "severity=warning", "job=tickwatch"}, rules.ReceiverWarnings},
 		{[]string{"alertname=SomethingElse"}, rules.ReceiverWarnings},
 	} {
 		t.Run(strings.Join(tc.labels, ","), func(t *testing.T) {

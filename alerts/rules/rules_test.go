@@ -65,8 +65,8 @@ func TestAlertsFollowThresholds(t *testing.T) {
 				"10m", "0s", "warning"},
 			"ReconcilerDryRunFailing": {`max without (instance, pod) (reconciler_dry_run_status_code) and (max without (instance, pod) (reconciler_dry_run_up) == 0)`, "10m", "0s", "warning"},
 			"ReconcilerNotTicking":    {`max without (instance, pod) (reconciler_ticking) == 0`, "5m", "0s", "warning"},
-			"TickwatchTownsDown":      {`(count without (town) (max without (instance, pod) (reconciler_up) == 0) >= 2) / count without (town) (max without (instance, pod) (reconciler_up)) >= 0.5`, "2m", "6m", "page"},
-			"TickwatchDryRunsFailing": {`(count without (town) (max without (instance, pod) (reconciler_dry_run_up) == 0) >= 2) / count without (town) (max without (instance, pod) (reconciler_up)) >= 0.5`, "8m", "11m", "warning"},
+			"TickwatchTownsDown":      {`(count by (job) (max without (instance, pod) (reconciler_up) == 0) >= 2) / count by (job) (max without (instance, pod) (reconciler_up)) >= 0.5`, "2m", "6m", "page"},
+			"TickwatchDryRunsFailing": {`(count by (job) (max without (instance, pod) (reconciler_dry_run_up) == 0) >= 2) / count by (job) (max without (instance, pod) (reconciler_up)) >= 0.5`, "8m", "11m", "warning"},
 			"TickwatchShardMissing": {`count by (job) (max by (job, shard) (tickwatch_shard_info{job="tickwatch"})) < max by (job) (tickwatch_shards{job="tickwatch"})`,
 				"2m", "0s", "page"},
 			"TickwatchShardingMismatch/count": {`max by (job) (tickwatch_shards{job="tickwatch"}) != min by (job) (tickwatch_shards{job="tickwatch"})`,
@@ -87,8 +87,8 @@ func TestAlertsFollowThresholds(t *testing.T) {
 			"TickwatchSentryDeliveryFailing": {`sum by (job, instance) (increase(tickwatch_sentry_events_total{result="failed"}[10m])) > 0 unless sum by (job, instance) (increase(tickwatch_sentry_events_total{result="sent"}[10m])) > 0`, "10s", "0s", "warning"},
 			"ReconcilerDryRunFailing":        {`max without (instance, pod) (reconciler_dry_run_status_code) and (max without (instance, pod) (reconciler_dry_run_up) == 0)`, "10s", "0s", "warning"},
 			"ReconcilerNotTicking":           {`max without (instance, pod) (reconciler_ticking) == 0`, "5s", "0s", "warning"},
-			"TickwatchTownsDown":             {`(count without (town) (max without (instance, pod) (reconciler_up) == 0) >= 2) / count without (town) (max without (instance, pod) (reconciler_up)) >= 0.5`, "2s", "6s", "page"},
-			"TickwatchDryRunsFailing":        {`(count without (town) (max without (instance, pod) (reconciler_dry_run_up) == 0) >= 2) / count without (town) (max without (instance, pod) (reconciler_up)) >= 0.5`, "8s", "11s", "warning"},
+			"TickwatchTownsDown":             {`(count by (job) (max without (instance, pod) (reconciler_up) == 0) >= 2) / count by (job) (max without (instance, pod) (reconciler_up)) >= 0.5`, "1s", "6s", "page"},
+			"TickwatchDryRunsFailing":        {`(count by (job) (max without (instance, pod) (reconciler_dry_run_up) == 0) >= 2) / count by (job) (max without (instance, pod) (reconciler_up)) >= 0.5`, "8s", "11s", "warning"},
 			"TickwatchShardMissing": {`count by (job) (max by (job, shard) (tickwatch_shard_info{job="tw"})) < max by (job) (tickwatch_shards{job="tw"})`,
 				"2s", "0s", "page"},
 			"TickwatchShardingMismatch/count": {`max by (job) (tickwatch_shards{job="tw"}) != min by (job) (tickwatch_shards{job="tw"})`,
@@ -272,18 +272,20 @@ func mustYAML(t *testing.T, v any) string {
 // than the last, whose towns fail and recover up to a default idle or
 // dry-run interval (a minute) apart. Otherwise those notify one by one.
 // (Alerts of one evaluation arrive together, and the group wait covers
-// them.) It holds for any stale_after the config accepts.
+// them.) It holds for a stale_after of 90s and more.
 func TestFleetAlertsCoverTheTowns(t *testing.T) {
 	def := config.Default()
 	spread := max(time.Duration(def.Poll.IdleInterval), time.Duration(def.Poll.DryRunInterval))
-	for _, staleAfter := range []time.Duration{time.Duration(def.Poll.IdleInterval) + time.Second, 90 * time.Second, 2 * time.Minute, 5 * time.Minute, time.Hour} {
+	for _, staleAfter := range []time.Duration{90 * time.Second, 2 * time.Minute, 3 * time.Minute, 5 * time.Minute, time.Hour} {
 		th := config.DefaultThresholds()
 		th.StaleAfter = model.Duration(staleAfter)
 		waits, keeps := map[string]time.Duration{}, map[string]time.Duration{}
 		for _, r := range rules.Alerts(th, rules.Options{}) {
 			w := time.Duration(r.For)
 			if r.Labels["cause"] == "last-success-old" {
-				w += staleAfter // it becomes true stale_after after the last success
+				// It becomes true stale_after after the last success,
+				// which can be an idle interval before the outage.
+				w += staleAfter - time.Duration(def.Poll.IdleInterval)
 			}
 			if seen, ok := waits[r.Alert]; !ok || w < seen {
 				waits[r.Alert] = w

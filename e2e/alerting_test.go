@@ -322,6 +322,16 @@ func (s *alertingStack) waitAllUp(t *testing.T, ctx context.Context) {
 	}
 }
 
+// paged lists what PagerDuty received, in order: each event's action and
+// its summary up to the alert's own words ("trigger [FIRING] TickwatchDown").
+func (s *alertingStack) paged() []string {
+	var out []string
+	for _, e := range s.pd.Received() {
+		out = append(out, e.EventAction+" "+strings.SplitN(e.Payload.Summary, ":", 2)[0])
+	}
+	return out
+}
+
 // TestFleetFailuresNotifyOnce is a worker whose every dry run fails with
 // HTTP 500 (as a real Gastown worker's does), which then stops answering, and
 // comes back. Each failure is one notification, the fleet's alert, with the
@@ -372,13 +382,6 @@ func TestFleetFailuresNotifyOnce(t *testing.T) {
 			return nil
 		})
 	}
-	paged := func() []string {
-		var out []string
-		for _, e := range s.pd.Received() {
-			out = append(out, e.EventAction+" "+strings.SplitN(e.Payload.Summary, ":", 2)[0])
-		}
-		return out
-	}
 
 	for _, town := range towns {
 		if err := s.sim.SetFault(ctx, town, `{"savepoint_refused":true}`); err != nil {
@@ -411,7 +414,7 @@ func TestFleetFailuresNotifyOnce(t *testing.T) {
 	stopped = false
 	resolve := "resolve [RESOLVED] " + rules.AlertTickwatchTownsDown
 	promtest.Eventually(t, 2*alertTimeout, "the outage's page to resolve", func() error {
-		if got := paged(); !slices.Contains(got, resolve) {
+		if got := s.paged(); !slices.Contains(got, resolve) {
 			return fmt.Errorf("paged %q", got)
 		}
 		return nil
@@ -424,7 +427,7 @@ func TestFleetFailuresNotifyOnce(t *testing.T) {
 		t.Errorf("the fleet's page resolved while the towns' %s still fire: %v", rules.AlertReconcilerTownDown, v)
 	}
 
-	if got, want := paged(), []string{"trigger [FIRING] " + rules.AlertTickwatchTownsDown, resolve}; !slices.Equal(got, want) {
+	if got, want := s.paged(), []string{"trigger [FIRING] " + rules.AlertTickwatchTownsDown, resolve}; !slices.Equal(got, want) {
 		t.Errorf("paged %q, want %q", got, want)
 	}
 	var warned []string
@@ -492,10 +495,7 @@ func TestTickwatchDownInhibitsShardMissing(t *testing.T) {
 	if !maps.Equal(states, wantStates) {
 		t.Errorf("alert states %v, want %v", states, wantStates)
 	}
-	var paged []string
-	for _, e := range s.pd.Received() {
-		paged = append(paged, e.EventAction+" "+strings.SplitN(e.Payload.Summary, ":", 2)[0])
-	}
+	paged := s.paged()
 	slices.Sort(paged)
 	wantPaged := []string{"trigger [FIRING] ReconcilerQueueDepthCritical town town-a", "trigger [FIRING] TickwatchDown"}
 	if !slices.Equal(paged, wantPaged) {

@@ -353,8 +353,8 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 	// its keep_firing_for. In another job two towns of five fail all along
 	// (under half), in a third the only town fails (one town is not a
 	// fleet). A second case shows that exactly half is enough.
-	fleet := func(r Rule, metric string, forD, keep time.Duration) []alertCase {
-		start, f, k := 5, steps(forD), steps(keep)
+	fleet := func(r Rule, metric string) []alertCase {
+		start, f, k := 5, steps(time.Duration(r.For)), steps(time.Duration(r.KeepFiringFor))
 		recover := start + f + 3
 		total := recover + k + 5
 		sick := values(run(1, start), run(0, recover-start), run(1, total-recover))
@@ -397,8 +397,8 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 		}
 		return []alertCase{main, half}
 	}
-	cases = append(cases, fleet(rule(AlertTickwatchTownsDown), metricnames.Up, fleetDownFor(time.Duration(th.StaleAfter)), keepTownsDown)...)
-	cases = append(cases, fleet(rule(AlertTickwatchDryRunsFailing), metricnames.DryRunUp, forDryRunsFailing, keepDryRunsFailing)...)
+	cases = append(cases, fleet(rule(AlertTickwatchTownsDown), metricnames.Up)...)
+	cases = append(cases, fleet(rule(AlertTickwatchDryRunsFailing), metricnames.DryRunUp)...)
 	// ReconcilerNotTicking: a town id that was never created answers but
 	// never ticks; a running town ticks.
 	{

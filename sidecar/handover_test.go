@@ -76,14 +76,7 @@ func (f *handOverFixture) replica(sh config.Shard) (*Sidecar, string) {
 	if err := os.WriteFile(path, []byte(f.config(sh, filepath.Join(dir, "state"))), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sc, err := New(cfg, Options{ConfigFile: path, TelemetryPath: "/metrics", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sc := f.restart(path, sh)
 	t.Cleanup(func() { sc.Violations.Tracker.Close(); sc.Violations.Notifier.Close() })
 	return sc, path
 }

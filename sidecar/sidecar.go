@@ -54,7 +54,8 @@ type Sidecar struct {
 	// without reading the log.
 	reloadOK, reloadAt prometheus.Gauge
 
-	stateDir string // as started: a reload does not move it
+	stateDir string           // as started: a reload does not move it
+	now      func() time.Time // Options.Now, or time.Now
 	// lastSuccessSaved is when a tick last wrote LastSuccessFile; only the
 	// poller's goroutine touches it.
 	lastSuccessSaved time.Time
@@ -105,6 +106,7 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 	if now == nil {
 		now = time.Now
 	}
+	s.now = now
 	s.Poller = exporter.NewPoller(settings, s.Snapshot, now, logger)
 
 	dir := cfg.Dedupe.StateDir
@@ -411,7 +413,7 @@ func (s *Sidecar) recordShard(sh config.Shard, gained bool) error {
 	s.shardMu.Lock()
 	defer s.shardMu.Unlock()
 	if gained {
-		s.pending = &pendingShard{sh, time.Now().Add(handOverWindow)}
+		s.pending = &pendingShard{sh, s.now().Add(handOverWindow)}
 		return nil
 	}
 	s.pending = nil
@@ -430,7 +432,7 @@ func (s *Sidecar) recordWhenTakenOver() {
 	s.shardMu.Lock()
 	p, owned := s.pending, s.owned
 	s.shardMu.Unlock()
-	if p == nil || (time.Now().Before(p.by) && (owned == nil || !s.Violations.Tracker.TakenOver(owned))) {
+	if p == nil || (s.now().Before(p.by) && (owned == nil || !s.Violations.Tracker.TakenOver(owned))) {
 		return
 	}
 	s.shardMu.Lock()

@@ -62,15 +62,7 @@ func newSidecarFixture(t *testing.T) *sidecarFixture {
 	f.url = srv.URL
 	f.cfg = filepath.Join(t.TempDir(), "tickwatch.yml")
 	writeConfig(t, f.cfg, srv.URL, "[calm, broken]", f.sentry.DSN())
-	cfg, err := config.Load(f.cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.sc, err = New(cfg, Options{ConfigFile: f.cfg, TelemetryPath: "/metrics", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.sc.Violations.Tracker.Close(); f.sc.Violations.Notifier.Close() })
+	f.sc = f.restart(t)
 	f.web = httptest.NewServer(f.sc.Handler())
 	t.Cleanup(f.web.Close)
 	f.fake.DryRun["calm"], f.fake.Status["calm"] = gastowntest.Sample(t, "dry-run.json"), gastowntest.Sample(t, "status-after-restart.json")
@@ -78,9 +70,9 @@ func newSidecarFixture(t *testing.T) *sidecarFixture {
 	return f
 }
 
-// restart starts a second sidecar on the fixture's config and state, as a
-// new process would after the first stopped or died; it is closed with the
-// test.
+// restart starts a sidecar on the fixture's config and state (a second one
+// as a new process would after the first stopped or died); it is closed
+// with the test.
 func (f *sidecarFixture) restart(t *testing.T) *Sidecar {
 	t.Helper()
 	cfg, err := config.Load(f.cfg)
@@ -656,15 +648,18 @@ func TestSavedTransitionsReachTheOutboxAtStart(t *testing.T) {
 	}
 	evs := f.sentry.Events()
 	if len(evs) != 3 || evs[2].Tags["town"] != "calm" || evs[2].Tags["invariant"] != "5" {
-		t.Fatalf("events after the start: %d, last %v; want broken's two and calm's", len(evs), evs[len(evs)-1].Tags)
-	}
-	if ids := map[string]bool{}; true {
+		var tags []map[string]string
 		for _, e := range evs {
-			ids[e.EventID] = true
+			tags = append(tags, e.Tags)
 		}
-		if len(ids) != 3 {
-			t.Errorf("%d distinct event ids in 3 events", len(ids))
-		}
+		t.Fatalf("events after the start: %v; want broken's two and calm's", tags)
+	}
+	ids := map[string]bool{}
+	for _, e := range evs {
+		ids[e.EventID] = true
+	}
+	if len(ids) != 3 {
+		t.Errorf("%d distinct event ids in 3 events", len(ids))
 	}
 }
 

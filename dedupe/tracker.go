@@ -530,17 +530,24 @@ func (t *Tracker) LastTransitions(since time.Time) []Transition {
 // poll was had, which would make a later hand-over back a first poll no
 // more.
 func (t *Tracker) Retain(owned map[string]bool) {
-	for _, town := range t.Towns() {
-		if !owned[town] {
-			t.Forget(town)
+	// It runs at every watch-list read: one pass under the lock finds the
+	// towns that left (most often none), sorted only among themselves.
+	var gone []string
+	t.mu.Lock()
+	for town, ts := range t.towns.All() {
+		if ts.forgottenAt.IsZero() && !owned[town] {
+			gone = append(gone, town)
 		}
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
 	for town := range t.taken {
 		if !owned[town] {
 			delete(t.taken, town)
 		}
+	}
+	t.mu.Unlock()
+	sort.Strings(gone)
+	for _, town := range gone {
+		t.Forget(town)
 	}
 }
 

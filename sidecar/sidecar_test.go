@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -75,11 +76,17 @@ func newSidecarFixture(t *testing.T) *sidecarFixture {
 // with the test.
 func (f *sidecarFixture) restart(t *testing.T) *Sidecar {
 	t.Helper()
+	return f.restartAt(t, nil)
+}
+
+// restartAt is restart on the clock now (nil: the wall clock).
+func (f *sidecarFixture) restartAt(t *testing.T, now func() time.Time) *Sidecar {
+	t.Helper()
 	cfg, err := config.Load(f.cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	sc, err := New(cfg, Options{ConfigFile: f.cfg, TelemetryPath: "/metrics", Logger: slog.New(slog.DiscardHandler)})
+	sc, err := New(cfg, Options{ConfigFile: f.cfg, TelemetryPath: "/metrics", Logger: slog.New(slog.DiscardHandler), Now: now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -715,6 +722,38 @@ func TestLastSuccessOutlivesACrash(t *testing.T) {
 	sc.Poller.Tick(context.Background())
 	if got := sample(t, sc.Gatherer, metricnames.LastSuccess, map[string]string{"town": "calm"}); before <= 0 || got != before {
 		t.Errorf("calm's last success after the crash: %v, want the first run's %v", got, before)
+	}
+}
+
+// TestLastSuccessIsWrittenOnceAMinute: a tick writes the last successes
+// when a minute has passed since the last write, not at every tick.
+func TestLastSuccessIsWrittenOnceAMinute(t *testing.T) {
+	f := newSidecarFixture(t)
+	f.sc.Violations.Tracker.Close() // a second process takes the state over
+	f.sc.Violations.Notifier.Close()
+	var mu sync.Mutex
+	clock := time.Now()
+	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	advance := func(d time.Duration) { mu.Lock(); clock = clock.Add(d); mu.Unlock() }
+	sc := f.restartAt(t, now)
+	path := filepath.Join(sc.stateDir, LastSuccessFile)
+	written := func() string {
+		t.Helper()
+		sc.Poller.Tick(context.Background())
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	first := written()
+	advance(30 * time.Second)
+	if got := written(); got != first {
+		t.Errorf("rewritten 30s after the first write:\n%s\nthen\n%s", first, got)
+	}
+	advance(31 * time.Second)
+	if got := written(); got == first {
+		t.Errorf("not rewritten 61s after the first write: %s", got)
 	}
 }
 

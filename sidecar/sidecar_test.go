@@ -94,6 +94,16 @@ func (f *sidecarFixture) restartAt(t *testing.T, now func() time.Time) *Sidecar 
 	return sc
 }
 
+// failWith500 makes every call to town answer Gastown's 500.
+func (f *sidecarFixture) failWith500(t *testing.T, town string) {
+	f.fake.Mu.Lock()
+	defer f.fake.Mu.Unlock()
+	f.fake.Handlers[town] = func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(500)
+		w.Write(gastowntest.Sample(t, "error-500.json"))
+	}
+}
+
 func get(t *testing.T, url string) (int, string) {
 	t.Helper()
 	resp, err := http.Get(url)
@@ -389,12 +399,7 @@ func (f *sidecarFixture) openBroken(t *testing.T) {
 func TestFailedPollsNeverResolve(t *testing.T) {
 	f := newSidecarFixture(t)
 	f.openBroken(t)
-	f.fake.Mu.Lock()
-	f.fake.Handlers["broken"] = func(w http.ResponseWriter, _ *http.Request) {
-		w.WriteHeader(500)
-		w.Write(gastowntest.Sample(t, "error-500.json"))
-	}
-	f.fake.Mu.Unlock()
+	f.failWith500(t, "broken")
 	for i := 0; i < 10; i++ {
 		f.sc.Poller.Tick(context.Background())
 	}
@@ -686,12 +691,7 @@ func TestLastSuccessOutlivesARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	f.fake.Mu.Lock()
-	f.fake.Handlers["calm"] = func(w http.ResponseWriter, _ *http.Request) {
-		w.WriteHeader(500)
-		w.Write(gastowntest.Sample(t, "error-500.json"))
-	}
-	f.fake.Mu.Unlock()
+	f.failWith500(t, "calm")
 	sc := f.restart(t)
 	sc.Poller.Tick(context.Background())
 	if up := sample(t, sc.Gatherer, metricnames.Up, map[string]string{"town": "calm"}); up != 0 {

@@ -6,15 +6,14 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 )
 
-type gzipWriter = *gzip.Writer
-
-var gzipWriters = sync.Pool{New: func() any {
+// gzipWriters holds one writer for each scrape that may run at once (two
+// Prometheus replicas); more are made as needed.
+var gzipWriters = newSpare(2, func() *gzip.Writer {
 	w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
 	return w
-}}
+})
 
 // acceptsGzip reports whether an Accept-Encoding header takes gzip: listed,
 // and not with a q-value of zero (q=0, Q=0.000; RFC 9110, 12.4.2).

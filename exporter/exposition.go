@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -33,8 +32,8 @@ func MetricsHandler(reg prometheus.Gatherer, towns *TownMetrics, logger *slog.Lo
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var out io.Writer = w
 		if acceptsGzip(r.Header.Get("Accept-Encoding")) {
-			gz := gzipWriters.Get().(gzipWriter)
-			defer gzipWriters.Put(gz)
+			gz := gzipWriters.get()
+			defer gzipWriters.put(gz)
 			gz.Reset(w)
 			defer gz.Close()
 			w.Header().Set("Content-Encoding", "gzip")
@@ -66,8 +65,8 @@ func MetricsHandler(reg prometheus.Gatherer, towns *TownMetrics, logger *slog.Lo
 // WriteText writes own (the registry's families, sorted by name) and the
 // town families in the text format, merged by name.
 func (c *TownMetrics) WriteText(w io.Writer, own []*dto.MetricFamily, format expfmt.Format) error {
-	t := textSinks.Get().(*textSink)
-	defer textSinks.Put(t)
+	t := textSinks.get()
+	defer textSinks.put(t)
 	t.reset(w)
 	enc := expfmt.NewEncoder(t, format)
 	next := 0
@@ -110,7 +109,7 @@ type textSink struct {
 
 const textFlushAt = 32 << 10
 
-var textSinks = sync.Pool{New: func() any { return &textSink{buf: make([]byte, 0, textFlushAt+4096)} }}
+var textSinks = newSpare(2, func() *textSink { return &textSink{buf: make([]byte, 0, textFlushAt+4096)} })
 
 func (t *textSink) reset(w io.Writer) {
 	t.w, t.err, t.buf = w, nil, t.buf[:0]

@@ -294,6 +294,24 @@ func TestPollsFollowEachTownsAlarm(t *testing.T) {
 	}
 }
 
+// A tick hands its list of due towns to the next, without the states it
+// pointed to: kept, they would stay live until then.
+func TestTickKeepsItsDueListWithoutStates(t *testing.T) {
+	f := newFixture(t, []string{"town-a", "town-b", "town-c"}, nil)
+	if res := f.poller.Tick(context.Background()); res.Polled != 3 {
+		t.Fatalf("tick polled %d towns, want 3", res.Polled)
+	}
+	kept := dueLists.get()
+	if cap(kept) < 3 {
+		t.Fatalf("the tick's list was not kept for the next: capacity %d", cap(kept))
+	}
+	for i, d := range kept[:cap(kept)] {
+		if d != (dueTown{}) {
+			t.Errorf("the kept list still holds %+v at %d", d, i)
+		}
+	}
+}
+
 func TestNextPollBounds(t *testing.T) {
 	s := &Settings{Interval: 5 * time.Second, IdleInterval: 60 * time.Second}
 	last := time.Unix(1_800_000_000, 0)

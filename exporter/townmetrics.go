@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -222,13 +221,13 @@ func TownFamilies() []string {
 	return out
 }
 
-// entries is the scrape's sorted town list, reused between scrapes.
-var entriesPool = sync.Pool{New: func() any { return new([]TownEntry) }}
+// townLists keeps the scrapes' sorted town lists for the next.
+var townLists = newSpare(2, func() *[]TownEntry { return new([]TownEntry) })
 
 // walk hands every family the settings serve to s, in name order; each(name)
 // runs before a family and may write what sorts before it.
 func (c *TownMetrics) walk(s sink, before func(name string)) {
-	buf := entriesPool.Get().(*[]TownEntry)
+	buf := townLists.get()
 	towns := c.snap.AppendTowns((*buf)[:0])
 	groups := c.groups.Load()
 	for i := range townFamilies {
@@ -244,7 +243,7 @@ func (c *TownMetrics) walk(s sink, before func(name string)) {
 	}
 	clear(towns) // the states may go with the next poll
 	*buf = towns
-	entriesPool.Put(buf)
+	townLists.put(buf)
 }
 
 // openViolations is {invariant, town}: sorted by invariant, then town. The
@@ -256,7 +255,7 @@ func (c *TownMetrics) openViolations(s sink, towns []TownEntry) {
 	if c.violations == nil {
 		return
 	}
-	buf := violationRowsPool.Get().(*[]violationRow)
+	buf := violationRowLists.get()
 	rows := (*buf)[:0]
 	var invariants []int // the distinct ones, up to maxInvariantPasses+1
 	var town int32       // the index in towns of the town fn is called for
@@ -295,7 +294,7 @@ func (c *TownMetrics) openViolations(s sink, towns []TownEntry) {
 		}
 	}
 	*buf = rows
-	violationRowsPool.Put(buf)
+	violationRowLists.put(buf)
 }
 
 // maxInvariantPasses bounds the passes openViolations makes over its rows,
@@ -310,8 +309,8 @@ type violationRow struct {
 	n         int
 }
 
-// violationRowsPool keeps a scrape's rows of open violations for the next.
-var violationRowsPool = sync.Pool{New: func() any { return new([]violationRow) }}
+// violationRowLists keeps a scrape's rows of open violations for the next.
+var violationRowLists = newSpare(2, func() *[]violationRow { return new([]violationRow) })
 
 // Gather builds every family the settings serve as dto objects: the path
 // of the protobuf format and of filtered scrapes (see MetricsHandler).

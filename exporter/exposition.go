@@ -33,7 +33,10 @@ func MetricsHandler(reg prometheus.Gatherer, towns *TownMetrics, logger *slog.Lo
 		var out io.Writer = w
 		if acceptsGzip(r.Header.Get("Accept-Encoding")) {
 			gz := gzipWriters.get()
-			defer gzipWriters.put(gz)
+			defer func() {
+				gz.Reset(nil) // kept without this response
+				gzipWriters.put(gz)
+			}()
 			gz.Reset(w)
 			defer gz.Close()
 			w.Header().Set("Content-Encoding", "gzip")
@@ -66,7 +69,10 @@ func MetricsHandler(reg prometheus.Gatherer, towns *TownMetrics, logger *slog.Lo
 // town families in the text format, merged by name.
 func (c *TownMetrics) WriteText(w io.Writer, own []*dto.MetricFamily, format expfmt.Format) error {
 	t := textSinks.get()
-	defer textSinks.put(t)
+	defer func() {
+		t.reset(nil)
+		textSinks.put(t)
+	}()
 	t.reset(w)
 	enc := expfmt.NewEncoder(t, format)
 	next := 0

@@ -4,8 +4,7 @@ package exporter
 // scrape's, a tick's). Unlike a sync.Pool it is not emptied by the
 // collector, which at 10,000 towns runs several times between two scrapes:
 // a pooled gzip writer (about 1 MB of compressor state) was seldom still
-// there, and every scrape allocated its 1.5 MB of buffers anew (see the
-// README's "Where the CPU goes" for what that cost).
+// there, and every scrape allocated its 1.5 MB of buffers anew.
 type spare[T any] struct {
 	free  chan T
 	fresh func() T

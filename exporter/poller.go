@@ -196,19 +196,30 @@ func (p *Poller) LastTick() (start, end time.Time) {
 	return unix(p.lastTickStart.Load()), unix(p.lastTick.Load())
 }
 
-// Run ticks every Interval until ctx is done. Ticks never overlap: a tick
-// still running when the next is due makes that one skip.
+// Run ticks every Interval until ctx is done. Ticks never overlap: as a
+// time.Ticker delivers a late tick, a tick that overruns its interval is
+// followed at once by the next, and only the ticks due before that one are
+// skipped. A town that hangs until its poll is cut at the tick's end makes
+// every tick end just past its interval: skipping the next would poll every
+// other town half as often.
 func (p *Poller) Run(ctx context.Context) {
 	for {
 		start := time.Now()
 		p.Tick(ctx)
 		interval := p.settings.Load().Interval
 		elapsed := time.Since(start)
-		if missed := int(elapsed / interval); missed > 0 {
-			p.ticksSkipped.Add(float64(missed))
-			p.logger.Warn("tick overran its interval, skipping", "elapsed", elapsed, "interval", interval, "skipped", missed)
+		wait := interval - elapsed
+		if due := int(elapsed / interval); due > 0 {
+			wait = 0
+			if ctx.Err() == nil {
+				p.logger.Debug("tick overran its interval; the next starts now", "elapsed", elapsed, "interval", interval)
+			}
+			if skipped := due - 1; skipped > 0 {
+				p.ticksSkipped.Add(float64(skipped))
+				p.logger.Warn("tick overran its interval, skipping", "elapsed", elapsed, "interval", interval, "skipped", skipped)
+			}
 		}
-		t := time.NewTimer(interval - elapsed%interval)
+		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	dto "github.com/prometheus/client_model/go"
 	commoncfg "github.com/prometheus/common/config"
 
 	"github.com/tickwatch/tickwatch/config"
@@ -609,11 +610,11 @@ func TestBatchedOffsets(t *testing.T) {
 	}
 }
 
-// TestRunNeverPilesUpTicks runs the real loop: a tick that overruns its
-// interval (a slow end-of-tick save) makes the ticks it covered skip, and
-// no two ticks ever run at once.
+// TestRunNeverPilesUpTicks runs the real loop: a tick that overruns two
+// intervals (a slow end-of-tick save) is followed at once by the tick due
+// last, late; the one before is skipped, and no two ticks ever run at once.
 func TestRunNeverPilesUpTicks(t *testing.T) {
-	const interval = 60 * time.Millisecond
+	const interval = 200 * time.Millisecond
 	f := newFixture(t, []string{"a"}, func(s *Settings) { s.Interval, s.Timeout, s.WithStatus = interval, 20*time.Millisecond, false })
 	f.fake.DryRun["a"] = gastowntest.Sample(t, "dry-run-idle.json")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -623,7 +624,7 @@ func TestRunNeverPilesUpTicks(t *testing.T) {
 			overlaps.Add(1)
 		}
 		if ticks.Add(1) == 1 {
-			time.Sleep(2*interval + interval/2) // the slow save: covers two more ticks
+			time.Sleep(2*interval + interval/2) // the slow save: two more ticks fall due meanwhile
 		}
 		if ticks.Load() == 4 {
 			cancel()
@@ -640,11 +641,52 @@ func TestRunNeverPilesUpTicks(t *testing.T) {
 	if overlaps.Load() != 0 {
 		t.Errorf("%d ticks overlapped", overlaps.Load())
 	}
-	if got := testutil.ToFloat64(f.poller.ticksSkipped); got < 2 {
-		t.Errorf("ticks skipped = %v, want at least the 2 the slow tick covered", got)
+	if got := testutil.ToFloat64(f.poller.ticksSkipped); got != 1 {
+		t.Errorf("ticks skipped = %v, want 1: of the 2 due during the slow tick, the last runs late", got)
 	}
 	if got := testutil.ToFloat64(f.poller.ticks); got != 3 {
 		t.Errorf("ticks completed = %v, want 3 (the 4th was cancelled)", got)
+	}
+}
+
+// TestRunKeepsTheCadenceWithAHungTown: a town that answers nothing until its
+// poll is cut at the tick's end makes each tick end just past its interval.
+// The next tick then starts at once, late by that much, instead of waiting
+// for the one after: the other towns are still polled every interval.
+func TestRunKeepsTheCadenceWithAHungTown(t *testing.T) {
+	const interval = 200 * time.Millisecond
+	// A timeout as long as the interval cuts the hung poll at the tick's end
+	// wherever its offset puts it (the default cuts it there when it starts
+	// in the tick's last fifth).
+	f := newFixture(t, []string{"hung", "ok"}, func(s *Settings) { s.Interval, s.Timeout = interval, interval })
+	f.fake.Status["ok"], f.fake.DryRun["ok"] = gastowntest.Sample(t, "status.json"), gastowntest.Sample(t, "dry-run.json")
+	f.fake.Handlers["hung"] = func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+	ctx, cancel := context.WithCancel(context.Background())
+	var ticks atomic.Int32
+	f.poller.OnTickEnd = func() {
+		if ticks.Add(1) == 4 {
+			cancel()
+		}
+	}
+	done := make(chan struct{})
+	go func() { f.poller.Run(ctx); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Run did not stop after its context ended")
+	}
+	// Each of the first three ticks overran: before, each made the next one
+	// skip. Now only a tick that ran past two intervals skips one.
+	if got := testutil.ToFloat64(f.poller.ticksSkipped); got > 1 {
+		t.Errorf("ticks skipped = %v after 3 ticks that overran by their end's work, want none", got)
+	}
+	var m dto.Metric
+	if err := f.poller.tickDur.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	// The scenario itself: the hung poll held every tick to its end.
+	if h := m.GetHistogram(); h.GetSampleCount() != 3 || h.GetSampleSum() < 3*interval.Seconds() {
+		t.Errorf("%d ticks took %.3f s, want 3 ticks of at least %v each", h.GetSampleCount(), h.GetSampleSum(), interval)
 	}
 }
 

@@ -130,7 +130,7 @@ var help = []struct{ name, text string }{
 	{PollDuration, "Wall time of one town poll (status and dry run)."},
 	{TickDuration, "Wall time of one tick over all due towns."},
 	{Ticks, "Ticks completed."},
-	{TicksSkipped, "Ticks skipped because the previous one was still running."},
+	{TicksSkipped, "Ticks skipped because an earlier one ran past them; of the ticks due during an overrun, the last runs late instead."},
 	{ViolationTransitions, "Violation transitions (opened, resolved, repeated) since start."},
 	{ViolationsAdopted, "Violations open on a town handed over from another replica, taken as reported without a transition."},
 	{SentryEvents, "Sentry delivery attempts by result (logged: no DSN, written to the log)."},

@@ -33,7 +33,8 @@ type ShardOverride struct {
 // another pod's towns.
 func ResolveShard(flagIndex, flagCount string, lookupEnv func(string) (string, bool), hostname func() (string, error)) (ShardOverride, error) {
 	var o ShardOverride
-	if v, from, ok, err := shardSetting("--shard.index", flagIndex, EnvShardIndex, lookupEnv); err != nil {
+	indexHint := fmt.Sprintf("a downward-API reference to the apps.kubernetes.io/pod-index label gives that before Kubernetes 1.28: use --shard.index=%s there", IndexFromHostname)
+	if v, from, ok, err := shardSetting("--shard.index", flagIndex, EnvShardIndex, indexHint, lookupEnv); err != nil {
 		return o, err
 	} else if ok {
 		if v == IndexFromHostname {
@@ -54,7 +55,7 @@ func ResolveShard(flagIndex, flagCount string, lookupEnv func(string) (string, b
 			o.Index, o.IndexFrom = &n, from
 		}
 	}
-	if v, from, ok, err := shardSetting("--shard.count", flagCount, EnvShardCount, lookupEnv); err != nil {
+	if v, from, ok, err := shardSetting("--shard.count", flagCount, EnvShardCount, "give the number of replicas, or unset it to keep shard.count of the config file", lookupEnv); err != nil {
 		return o, err
 	} else if ok {
 		n, err := strconv.Atoi(v)
@@ -66,8 +67,9 @@ func ResolveShard(flagIndex, flagCount string, lookupEnv func(string) (string, b
 	return o, nil
 }
 
-// shardSetting is a flag's value, else its environment variable's.
-func shardSetting(flag, flagValue, env string, lookupEnv func(string) (string, bool)) (value, from string, ok bool, err error) {
+// shardSetting is a flag's value, else its environment variable's. hint
+// says what to do about a variable that is set but empty.
+func shardSetting(flag, flagValue, env, hint string, lookupEnv func(string) (string, bool)) (value, from string, ok bool, err error) {
 	if flagValue != "" {
 		return strings.TrimSpace(flagValue), flag, true, nil
 	}
@@ -76,8 +78,7 @@ func shardSetting(flag, flagValue, env string, lookupEnv func(string) (string, b
 		return "", "", false, nil
 	}
 	if strings.TrimSpace(v) == "" {
-		return "", "", false, fmt.Errorf("%s is set but empty (a downward-API reference to the apps.kubernetes.io/pod-index label gives that before Kubernetes 1.28: use %s=%s there)",
-			env, flag, IndexFromHostname)
+		return "", "", false, fmt.Errorf("%s is set but empty (%s)", env, hint)
 	}
 	return strings.TrimSpace(v), env, true, nil
 }

@@ -108,9 +108,10 @@ func byColumn(name, label string, values []string, get func(*TownState, []int) [
 	}}
 }
 
-// dryRun is the dry run whose values a town serves: the last one while the
-// town answers, only this poll's once it does not (its queue is not known).
-func dryRun(s *TownState) *DryRunState {
+// ServedDryRun is the dry run whose values a town serves: the last one
+// while the town answers, only this poll's once it does not (its queue is
+// not known).
+func (s *TownState) ServedDryRun() *DryRunState {
 	if d := s.DryRun; d != nil && (s.Up || d.At.Equal(s.LastPoll)) {
 		return d
 	}
@@ -118,7 +119,7 @@ func dryRun(s *TownState) *DryRunState {
 }
 
 func dryRunUp(s *TownState) *DryRunState {
-	if d := dryRun(s); d != nil && d.Up {
+	if d := s.ServedDryRun(); d != nil && d.Up {
 		return d
 	}
 	return nil
@@ -150,11 +151,11 @@ var townFamilies = func() []townFamily {
 			return float64(s.LastSuccess.UnixMilli()) / 1000, !s.LastSuccess.IsZero()
 		}),
 		perTown(metricnames.DryRunUp, func(s *TownState) (float64, bool) {
-			d := dryRun(s)
+			d := s.ServedDryRun()
 			return b2f(d != nil && d.Up), d != nil
 		}),
-		from(metricnames.DryRunStatusCode, dryRun, func(d *DryRunState) float64 { return float64(d.Code) }),
-		from(metricnames.DryRunDuration, dryRun, func(d *DryRunState) float64 { return d.Seconds }),
+		from(metricnames.DryRunStatusCode, (*TownState).ServedDryRun, func(d *DryRunState) float64 { return float64(d.Code) }),
+		from(metricnames.DryRunDuration, (*TownState).ServedDryRun, func(d *DryRunState) float64 { return d.Seconds }),
 		from(metricnames.QueueDepth, dryRunUp, func(d *DryRunState) float64 { return float64(d.QueueDepth) }),
 		from(metricnames.PendingEvents, dryRunUp, func(d *DryRunState) float64 { return float64(d.PendingEvents) }),
 		perTown(metricnames.AlarmInterval, func(s *TownState) (float64, bool) {

@@ -335,7 +335,7 @@ func townRow(town string, st *exporter.TownState, open dedupe.OpenSummary, th co
 				Actions: sumCounts(lt.Actions), PendingEvents: lt.PendingEvents}
 		}
 	}
-	if d := st.DryRun; d != nil {
+	if d := st.ServedDryRun(); d != nil { // as /metrics: a town that is down has no queue
 		r.DryRunUp, r.DryRunCode, r.DryRunError, r.DryRunAt = &d.Up, d.Code, d.Err, &d.At
 		if d.Up {
 			r.QueueDepth = &d.QueueDepth

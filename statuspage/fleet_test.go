@@ -37,7 +37,7 @@ func state(s townSpec, at time.Time) *exporter.TownState {
 				Actions: []exporter.TypeCount{exporter.NewTypeCount("dispatch_agent", 2), exporter.NewTypeCount("close_bead", 1)}}
 		}
 	}
-	st.DryRun = &exporter.DryRunState{Up: s.dryRunUp, Code: 200, QueueDepth: s.queue}
+	st.DryRun = &exporter.DryRunState{Up: s.dryRunUp, At: at, Code: 200, QueueDepth: s.queue}
 	if !s.dryRunUp {
 		st.DryRun.Code, st.DryRun.Err = 500, "dry run: HTTP 500"
 	}
@@ -102,6 +102,33 @@ func TestFleetProblemsFirst(t *testing.T) {
 	}
 	if r := byTown["real"]; r.QueueDepth != nil || r.LastTick == nil || r.LastTick.Actions != 3 {
 		t.Errorf("real: queue %v (want none: its dry run fails), last tick %+v", r.QueueDepth, r.LastTick)
+	}
+}
+
+// TestDownTownKeepsOnlyThisPollsDryRun: as /metrics, a town that is down
+// counts as failing its dry run only when this poll's failed; the dry run
+// of an earlier poll says nothing of it now.
+func TestDownTownKeepsOnlyThisPollsDryRun(t *testing.T) {
+	snap := exporter.NewSnapshot()
+	now := t0.Add(time.Minute)
+	failedNow := state(townSpec{err: "timeout"}, now)
+	earlier := state(townSpec{err: "timeout"}, now) // its dry run failed too, a poll ago
+	earlier.DryRun.At = now.Add(-5 * time.Second)
+	snap.Put("failed-now", failedNow)
+	snap.Put("earlier", earlier)
+	cfg := config.Default()
+	p := New(Options{Snapshot: snap, Tracker: dedupe.NewTracker(dedupe.Options{}, time.Now), Now: func() time.Time { return now }}, &cfg)
+	f := p.Fleet(ParseQuery(nil, 0))
+	if f.Summary.Down != 2 || f.Summary.DryRunFailing != 1 {
+		t.Errorf("summary %+v, want 2 down, 1 of them failing this poll's dry run", f.Summary)
+	}
+	for _, r := range f.Towns {
+		switch want := map[string][]string{"failed-now": {"down", "dry_run_failing"}, "earlier": {"down"}}[r.Town]; {
+		case !slices.Equal(r.Problems, want):
+			t.Errorf("%s: problems %v, want %v", r.Town, r.Problems, want)
+		case r.Town == "earlier" && (r.DryRunUp != nil || r.QueueDepth != nil):
+			t.Errorf("earlier: dry run up %v, queue %v: the last dry run is shown as if it were now's", r.DryRunUp, r.QueueDepth)
+		}
 	}
 }
 

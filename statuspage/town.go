@@ -91,7 +91,7 @@ func buildTown(town string, st *exporter.TownState, src fleetSources, h *History
 				SideEffectsFailed: lt.SideEffectsFailed, InvariantViolations: lt.InvariantViolations}
 		}
 	}
-	if d := st.DryRun; d != nil && d.Up {
+	if d := st.ServedDryRun(); d != nil && d.Up {
 		t.DryRunActions = actionCounts(d.Actions)
 	}
 	if src.opened != nil {

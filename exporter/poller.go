@@ -54,6 +54,7 @@ type Poller struct {
 	settings atomic.Pointer[Settings]
 	limiter  *rate.Limiter
 	ready    atomic.Bool
+	listErr  atomic.Pointer[error] // the last tick's failure to read the town list
 
 	// OnObservation receives every poll's outcome (the violations pipeline).
 	OnObservation func(*gastown.Observation)
@@ -183,6 +184,15 @@ func (p *Poller) Collect(ch chan<- prometheus.Metric) {
 
 // Ready reports whether a first complete tick has happened.
 func (p *Poller) Ready() bool { return p.ready.Load() }
+
+// ListError is why the last tick could not read the town list, nil when it
+// could: before the first complete tick, it is why there was none.
+func (p *Poller) ListError() error {
+	if err := p.listErr.Load(); err != nil {
+		return *err
+	}
+	return nil
+}
 
 // LastTick returns when the last complete tick started and ended; zero
 // times before the first.
@@ -337,7 +347,10 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 	}
 	p.ticks.Inc()
 	p.tickDur.Observe(time.Since(realStart).Seconds())
-	if listErr == nil {
+	if listErr != nil {
+		p.listErr.Store(&listErr)
+	} else {
+		p.listErr.Store(nil)
 		p.lastTickStart.Store(start.UnixNano())
 		p.lastTick.Store(p.now().UnixNano())
 		p.ready.Store(true)

@@ -29,6 +29,7 @@ import (
 	"github.com/tickwatch/tickwatch/alerts/sentrytest"
 	"github.com/tickwatch/tickwatch/config"
 	"github.com/tickwatch/tickwatch/dedupe"
+	"github.com/tickwatch/tickwatch/exporter"
 	"github.com/tickwatch/tickwatch/gastown"
 	"github.com/tickwatch/tickwatch/internal/gastowntest"
 	"github.com/tickwatch/tickwatch/metricnames"
@@ -503,6 +504,40 @@ func TestTelemetryPathMustNotShadowOtherEndpoints(t *testing.T) {
 		if err == nil || err.Error() != want {
 			t.Errorf("%q: err = %v", path, err)
 		}
+	}
+}
+
+// TestNotReadySaysTheTownListFails: ticks that cannot read the town list
+// are not complete, and /-/ready says why rather than only that.
+func TestNotReadySaysTheTownListFails(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "towns.yml")
+	s := exporter.Settings{Towns: exporter.NewTownSource(nil, missing, nil), Interval: time.Second, Shard: config.Shard{Count: 1}}
+	p := exporter.NewPoller(s, exporter.NewSnapshot(), time.Now, slog.New(slog.DiscardHandler))
+	h, err := NewHandler(ServerOptions{TelemetryPath: "/metrics", Poller: p, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ready := func() (int, string) {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/-/ready", nil))
+		return rec.Code, rec.Body.String()
+	}
+	if code, body := ready(); code != 503 || body != "Not ready: no complete tick yet\n" {
+		t.Errorf("before a tick: %d %q", code, body)
+	}
+	p.Tick(context.Background())
+	if code, body := ready(); code != 503 || !strings.HasPrefix(body, "Not ready: no tick could read the town list yet: ") || !strings.Contains(body, missing) {
+		t.Errorf("after a tick that could not read %s: %d %q", missing, code, body)
+	}
+	if err := os.WriteFile(missing, []byte("[]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p.Tick(context.Background())
+	if p.ListError() != nil {
+		t.Errorf("list error %v after a tick that read the list", p.ListError())
+	}
+	if code, body := ready(); code != 200 || body != "Ready\n" {
+		t.Errorf("after a tick that read the list: %d %q", code, body)
 	}
 }
 

@@ -35,7 +35,11 @@ func NewHandler(o ServerOptions) (http.Handler, error) {
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "Healthy") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) {
 		if !o.Poller.Ready() {
-			http.Error(w, "Not ready: no complete tick yet", http.StatusServiceUnavailable)
+			msg := "Not ready: no complete tick yet"
+			if err := o.Poller.ListError(); err != nil {
+				msg = "Not ready: no tick could read the town list yet: " + err.Error()
+			}
+			http.Error(w, msg, http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "Ready")

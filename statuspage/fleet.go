@@ -366,11 +366,11 @@ func (r *TownRow) conditions(th config.Thresholds) uint16 {
 	set("down", !r.Up)
 	set("violations", r.OpenViolationCount > 0)
 	set("not_ticking", r.Up && r.Ticking != nil && !*r.Ticking)
-	set("queue_critical", known && th.QueueDepthCritical > 0 && float64(queue) >= th.QueueDepthCritical)
+	// Above a threshold, as the alert rules compare.
+	set("queue_critical", known && float64(queue) > th.QueueDepthCritical)
 	set("dry_run_failing", r.DryRunUp != nil && !*r.DryRunUp)
-	set("queue_high", known && th.QueueDepthWarning > 0 && float64(queue) >= th.QueueDepthWarning &&
-		!(th.QueueDepthCritical > 0 && float64(queue) >= th.QueueDepthCritical))
-	set("wall_clock_high", r.LastTick != nil && th.WallClockSeconds > 0 && r.LastTick.WallClockSeconds >= th.WallClockSeconds)
+	set("queue_high", known && float64(queue) > th.QueueDepthWarning && float64(queue) <= th.QueueDepthCritical)
+	set("wall_clock_high", r.LastTick != nil && r.LastTick.WallClockSeconds > th.WallClockSeconds)
 	return c
 }
 

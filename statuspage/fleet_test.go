@@ -132,6 +132,35 @@ func TestDownTownKeepsOnlyThisPollsDryRun(t *testing.T) {
 	}
 }
 
+// TestStatesAreAboveTheirThresholds: a town's state crosses a threshold
+// where its alert rule does, above it (`>`), not at it; a warning of 0
+// warns of any queue, as the rule would.
+func TestStatesAreAboveTheirThresholds(t *testing.T) {
+	now := t0.Add(time.Minute)
+	for _, tc := range []struct {
+		warning, queue int
+		wall           float64
+		want           string
+	}{
+		{25, 25, 0.5, "ok"},
+		{25, 26, 0.5, "queue_high"},
+		{25, 50, 0.5, "queue_high"},
+		{25, 51, 0.5, "queue_critical"},
+		{25, 1, 0.51, "wall_clock_high"},
+		{0, 0, 0.1, "ok"},
+		{0, 1, 0.1, "queue_high"},
+	} {
+		snap := exporter.NewSnapshot()
+		snap.Put("t", state(townSpec{up: true, ticking: true, dryRunUp: true, queue: tc.queue, wallSeconds: tc.wall}, now))
+		cfg := config.Default()
+		cfg.Thresholds.QueueDepthWarning, cfg.Thresholds.QueueDepthCritical, cfg.Thresholds.WallClockSeconds = float64(tc.warning), 50, 0.5
+		p := New(Options{Snapshot: snap, Tracker: dedupe.NewTracker(dedupe.Options{}, time.Now), Now: func() time.Time { return now }}, &cfg)
+		if got := p.Fleet(ParseQuery(nil, 0)).Towns[0].State; got != tc.want {
+			t.Errorf("warning %d, critical 50, wall clock threshold 0.5 s: queue %d, wall clock %v s: %s, want %s", tc.warning, tc.queue, tc.wall, got, tc.want)
+		}
+	}
+}
+
 func TestFleetSortFilterPages(t *testing.T) {
 	p, _ := fixture(t)
 	q := func(raw string) Fleet {

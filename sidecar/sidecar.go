@@ -291,11 +291,14 @@ func (s *Sidecar) Reload() error {
 	s.Violations.Tracker.SetOptions(dedupeOptions(cfg))
 	if err := s.Violations.Notifier.Update(cfg.Sentry, cfg.Shard.Index); err != nil {
 		s.logger.Warn("sentry settings not applied; the running ones are kept", "err", err)
+		kept := *cfg // so the status pages link to the Sentry the events go to
+		kept.Sentry = s.cfg.Sentry
+		cfg = &kept
 	}
 	s.Pages.SetConfig(cfg)
 	s.Violations.Notifier.SetLinks(cfg.Web)
-	if cfg.Dedupe.StateDir != s.cfg.Dedupe.StateDir {
-		s.logger.Warn("dedupe.state_dir changes take effect at the next restart")
+	if cfg.Dedupe.StateDir != s.stateDir {
+		s.logger.Warn("dedupe.state_dir changes take effect at the next restart", "in_use", s.stateDir, "configured", cfg.Dedupe.StateDir)
 	}
 	if cfg.Shard != s.cfg.Shard {
 		s.logger.Info("shard changed: towns move between replicas from the next tick", "from", shardString(s.cfg.Shard), "to", shardString(cfg.Shard))

@@ -292,6 +292,52 @@ func TestReloadRejectsBadConfigAndAppliesGoodOne(t *testing.T) {
 	}
 }
 
+// TestReloadSaysWhatRunsOn: a reload whose parts need a restart warns
+// against what runs, not against the last reload: the state directory in
+// use, and the Sentry the events still go to, which the status pages link.
+func TestReloadSaysWhatRunsOn(t *testing.T) {
+	f := newSidecarFixture(t)
+	var logs bytes.Buffer
+	f.sc.logger = slog.New(slog.NewTextHandler(&logs, nil))
+	townJSON := func() string {
+		_, body := get(t, f.web.URL+"/towns/calm.json")
+		return body
+	}
+	f.sc.Poller.Tick(context.Background())
+	sentryLink := `"sentry":"` + f.sentry.URL
+	if !strings.Contains(townJSON(), sentryLink) {
+		t.Fatalf("no link to %s in the town's JSON before the reloads: %s", f.sentry.URL, townJSON())
+	}
+	good := func(yml string) {
+		t.Helper()
+		if err := os.WriteFile(f.cfg, []byte(yml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := f.sc.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base, _ := os.ReadFile(f.cfg)
+	moved := strings.Replace(string(base), "state_dir: state\n", "state_dir: elsewhere\n", 1)
+	warnings := func() int { return strings.Count(logs.String(), "dedupe.state_dir changes take effect at the next restart") }
+	good(moved)
+	good(moved + "metrics:\n  alarm_interval: true\n")
+	if n := warnings(); n != 2 {
+		t.Errorf("%d warnings after two reloads naming another state directory than the one in use, want 2:\n%s", n, logs.String())
+	}
+	good(string(base))
+	if n := warnings(); n != 2 {
+		t.Errorf("a reload back to the state directory in use warned too:\n%s", logs.String())
+	}
+	good(strings.Replace(string(base), "dsn: "+f.sentry.DSN(), `dsn: ""`, 1))
+	if !strings.Contains(logs.String(), "switching between log-only mode and Sentry needs a restart") {
+		t.Errorf("the refused switch to log-only was not logged:\n%s", logs.String())
+	}
+	if !strings.Contains(townJSON(), sentryLink) {
+		t.Errorf("after a refused switch to log-only, the town's JSON lost its link to the Sentry its events still go to: %s", townJSON())
+	}
+}
+
 // TestPromtoolFindsNothingToSay runs the real promtool over a scrape.
 func TestPromtoolFindsNothingToSay(t *testing.T) {
 	promtool, err := exec.LookPath("promtool")

@@ -319,7 +319,9 @@ func TestReloadSaysWhatRunsOn(t *testing.T) {
 	}
 	base, _ := os.ReadFile(f.cfg)
 	moved := strings.Replace(string(base), "state_dir: state\n", "state_dir: elsewhere\n", 1)
-	warnings := func() int { return strings.Count(logs.String(), "dedupe.state_dir changes take effect at the next restart") }
+	warnings := func() int {
+		return strings.Count(logs.String(), "dedupe.state_dir changes take effect at the next restart")
+	}
 	good(moved)
 	good(moved + "metrics:\n  alarm_interval: true\n")
 	if n := warnings(); n != 2 {

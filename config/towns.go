@@ -15,11 +15,17 @@ import (
 // a mapping {towns: [ids]} (the shape of simtown's GET /debug/towns, so its
 // answer can be saved as is). Ids are trimmed and de-duplicated, first
 // occurrence first. An empty id, or an entry that is not a single value, is an
-// error reading "file:line: ...". An empty file is an empty list.
+// error reading "file:line: ...". So is a file with nothing in it: that is
+// what a writer that truncates before it writes leaves for a moment, and
+// taken for no towns it would drop every town's open violations, to open
+// them again once the file is written. No towns is [] (or "towns: []").
 func ReadTownsFile(path string) ([]string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read towns file: %w", err)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, &Error{File: path, Msg: "the towns file is empty (a write in progress?); for no towns, write []"}
 	}
 	var towns []townEntry
 	var errs []*Error

@@ -28,7 +28,6 @@ func TestReadTownsFile(t *testing.T) {
 		{"json towns object (simtown /debug/towns)", "towns.json", `{"towns":["t-001","t-002","t-003"]}`, []string{"t-001", "t-002", "t-003"}},
 		{"duplicates and spaces", "towns.yml", "- a\n- ' b '\n- a\n- b\n- c\n", []string{"a", "b", "c"}},
 		{"numeric-looking ids stay text", "towns.yml", "- 007\n- 1e3\n", []string{"007", "1e3"}},
-		{"empty file", "towns.yml", "", []string{}},
 		{"empty list", "towns.json", "[]", []string{}},
 		{"null towns", "towns.yml", "towns:\n", []string{}},
 	} {
@@ -63,6 +62,8 @@ func TestReadTownsFileRejects(t *testing.T) {
 		{"json syntax", "towns.json", "[\"a\",\n\"b\"\n\"c\"]", "F:3: invalid JSON: expected comma after array element"},
 		{"json truncated", "towns.json", "[\"a\",\n", "F:2: invalid JSON: unexpected end of file"},
 		{"yaml tab", "towns.yml", "- a\n- b\n\t- c\n", "F:3: a tab indents this line; YAML allows only spaces"},
+		{"empty file", "towns.yml", "", "F: the towns file is empty (a write in progress?); for no towns, write []"},
+		{"blank file", "towns.json", " \n\t\n", "F: the towns file is empty (a write in progress?); for no towns, write []"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := writeFile(t, tc.file, tc.content)

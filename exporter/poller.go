@@ -406,9 +406,24 @@ func (p *Poller) due(owned map[string]bool, s *Settings, now time.Time, startBy 
 		if c := cmp.Compare(a.offset, b.offset); c != 0 {
 			return c
 		}
+		// The towns left behind, and those due at once, go the longest
+		// waiting first: by id, a budget too small for them all polled the
+		// same ones every tick and never the rest.
+		if c := lastPoll(a.prev).Compare(lastPoll(b.prev)); c != 0 {
+			return c
+		}
 		return strings.Compare(a.id, b.id)
 	})
 	return out
+}
+
+// lastPoll is when a town was last polled; the zero time, first in order,
+// for a town never polled.
+func lastPoll(s *TownState) time.Time {
+	if s == nil {
+		return time.Time{}
+	}
+	return s.LastPoll
 }
 
 // nextPoll is when a town that answered its status should next be polled:

@@ -494,6 +494,35 @@ func TestTickSkipsWhatCannotFinishInTime(t *testing.T) {
 	}
 }
 
+// TestBehindTownsTakeTurns: with room for two polls a tick, six towns that
+// are all due every tick take turns: the longest waiting first, whatever
+// its id, so each is polled within three ticks.
+func TestBehindTownsTakeTurns(t *testing.T) {
+	f := newFixture(t, nil, nil)
+	owned := map[string]bool{"a": true, "b": true, "c": true, "d": true, "e": true, "f": true}
+	s := f.poller.settings.Load()
+	f.poller.behind = maps.Clone(owned)
+	polledAt := map[string]int{}
+	for tick := 1; tick <= 12; tick++ {
+		now := f.now.Add(time.Duration(tick) * s.Interval)
+		behind := map[string]bool{}
+		for i, d := range f.poller.due(owned, s, now, s.Interval) {
+			if i < 2 { // what the budget allows; the rest wait, as Tick leaves them
+				f.snap.Put(d.id, &TownState{LastPoll: now, Err: "down"})
+				polledAt[d.id] = tick
+			} else {
+				behind[d.id] = true
+			}
+		}
+		f.poller.behind = behind
+		for id := range owned {
+			if waited := tick - polledAt[id]; waited >= 3 {
+				t.Errorf("tick %d: %s not polled for %d ticks (last at tick %d)", tick, id, waited, polledAt[id])
+			}
+		}
+	}
+}
+
 func TestNotReadyUntilTheTownListIsRead(t *testing.T) {
 	f := newFixture(t, nil, nil)
 	fail := true

@@ -86,6 +86,10 @@ type Poller struct {
 	// behind holds the towns the last tick had no time for. Only Tick
 	// touches it, and ticks never overlap.
 	behind map[string]bool
+	// cutShort collects, during a tick, the towns whose poll the tick's
+	// end cut short (see pollTown); they go first next tick.
+	cutMu    sync.Mutex
+	cutShort []string
 	// backoffs holds the dry runs that keep failing; Reload clears it.
 	backoffs backoffs
 }
@@ -242,6 +246,7 @@ func (p *Poller) Run(ctx context.Context) {
 // TickResult says what one tick did.
 type TickResult struct {
 	Towns, Polled, Skipped int
+	CutShort               int // polled, but stopped by the tick's end before their timeout
 }
 
 // Tick polls every owned town that is due, and returns when all polls it
@@ -333,6 +338,13 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 	}
 	close(jobs)
 	wg.Wait()
+	p.cutMu.Lock()
+	res.CutShort = len(p.cutShort)
+	for _, id := range p.cutShort {
+		behind[id] = true
+	}
+	p.cutShort = p.cutShort[:0]
+	p.cutMu.Unlock()
 	p.behind = behind
 	if p.OnTickEnd != nil {
 		p.OnTickEnd()
@@ -340,9 +352,10 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 	if ctx.Err() != nil {
 		return res // shutting down: what was not polled says nothing
 	}
-	if res.Skipped > 0 {
-		p.pollsSkipped.Add(float64(res.Skipped))
-		p.logger.Warn("tick ran out of time; the towns not polled go first next tick", "skipped", res.Skipped, "polled", res.Polled,
+	if res.Skipped > 0 || res.CutShort > 0 {
+		p.pollsSkipped.Add(float64(res.Skipped + res.CutShort))
+		p.logger.Warn("tick ran out of time; the towns not polled, or cut short, go first next tick", "skipped", res.Skipped,
+			"cut_short", res.CutShort, "polled", res.Polled,
 			"hint", "raise poll.max_requests_per_second or poll.concurrency, or lower target.timeout")
 	}
 	p.ticks.Inc()
@@ -529,9 +542,23 @@ func (p *Poller) poll(pollCtx, ctx context.Context, s *Settings, town string) {
 func (p *Poller) pollTown(pollCtx, ctx context.Context, s *Settings, town string, sl *slot, prev *TownState, dryRun bool) {
 	po := gastown.PollOptions{Status: s.WithStatus, DryRun: dryRun}
 	po.KeepStatusBody = s.WithStatus && p.KeepStatusBody != nil && p.KeepStatusBody(town)
+	began := time.Now()
 	o := s.Client.Poll(pollCtx, town, po, p.now)
 	if ctx.Err() != nil {
 		return // shutting down: an abandoned poll says nothing about the town
+	}
+	if d, ok := pollCtx.Deadline(); ok && began.Add(s.Timeout).After(d) && (o.StatusCall.TimedOut() || o.DryRunCall.TimedOut()) {
+		// The tick's end, not target.timeout, stopped a call: a slow town
+		// polled late in a tick would read as down, and as up again when
+		// polled early. The town goes first next tick, with all its time;
+		// what the poll did not finish says nothing of it.
+		p.cutMu.Lock()
+		p.cutShort = append(p.cutShort, town)
+		p.cutMu.Unlock()
+		if !o.StatusCall.Done || o.StatusCall.TimedOut() {
+			return
+		}
+		o.DryRunCall, o.DryRun = gastown.Call{}, nil // the status stands, as in a poll without a dry run
 	}
 	p.pollDuration.Observe(p.now().Sub(o.At).Seconds())
 	p.count(&p.pollCounts[0], o.StatusCall)

@@ -494,6 +494,51 @@ func TestTickSkipsWhatCannotFinishInTime(t *testing.T) {
 	}
 }
 
+// TestPollCutShortByTheTickSaysNothing: a slow town whose alarm puts its
+// poll late in the tick has less than target.timeout left when the tick
+// ends. That cut is the sidecar's doing, not the town's: the town keeps its
+// state (no "down" for a town that answers within its timeout), and goes
+// first next tick, where it has all its time.
+func TestPollCutShortByTheTickSaysNothing(t *testing.T) {
+	const interval, timeout, answersIn = 2 * time.Second, 1500 * time.Millisecond, time.Second
+	f := newFixture(t, []string{"slow"}, func(s *Settings) { s.Interval, s.Timeout = interval, timeout })
+	f.fake.Handlers["slow"] = func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-time.After(answersIn):
+		case <-r.Context().Done():
+			return
+		}
+		if strings.HasSuffix(r.URL.Path, "/status") {
+			w.Write(gastowntest.Sample(t, "status.json"))
+		} else {
+			w.Write(gastowntest.Sample(t, "dry-run.json"))
+		}
+	}
+	// Its alarm fires 1.2 s into the tick: its poll starts at 1.45 s, and
+	// the tick ends at 2 s.
+	was := &TownState{Up: true, LastPoll: f.now.Add(-interval), LastSuccess: f.now.Add(-interval),
+		Status: &StatusState{Ticking: true, NextFireAt: f.now.Add(1200 * time.Millisecond)}}
+	f.snap.Put("slow", was)
+	if res := f.poller.Tick(context.Background()); res != (TickResult{Towns: 1, Polled: 1, CutShort: 1}) {
+		t.Fatalf("first tick = %+v, want the one poll cut short", res)
+	}
+	if got := f.snap.Get("slow"); got != was {
+		t.Errorf("the poll cut short by the tick replaced the town's state with %+v (error %q)", got, got.Err)
+	}
+	if got := testutil.ToFloat64(f.poller.pollsSkipped); got != 1 {
+		t.Errorf("polls skipped = %v, want the 1 cut short", got)
+	}
+	if d := f.poller.due(map[string]bool{"slow": true}, f.poller.Settings(), f.now, interval); len(d) != 1 || d[0].offset != -1 {
+		t.Fatalf("next tick's plan %+v, want the town first", d)
+	}
+	if res := f.poller.Tick(context.Background()); res != (TickResult{Towns: 1, Polled: 1}) {
+		t.Errorf("second tick = %+v", res)
+	}
+	if got := f.snap.Get("slow"); got == was || !got.Up {
+		t.Errorf("polled first with all its time, the town is %+v", got)
+	}
+}
+
 // TestBehindTownsTakeTurns: with room for two polls a tick, six towns that
 // are all due every tick take turns: the longest waiting first, whatever
 // its id, so each is polled within three ticks.
@@ -684,9 +729,10 @@ func TestRunNeverPilesUpTicks(t *testing.T) {
 // for the one after: the other towns are still polled every interval.
 func TestRunKeepsTheCadenceWithAHungTown(t *testing.T) {
 	const interval = 200 * time.Millisecond
-	// A timeout as long as the interval cuts the hung poll at the tick's end
-	// wherever its offset puts it (the default cuts it there when it starts
-	// in the tick's last fifth).
+	// A timeout as long as the interval holds the hung poll to the tick's
+	// end on every tick. With a timeout below the interval, as the config
+	// requires, that happens when the poll starts late: every other tick,
+	// since a poll the tick's end cut short goes first in the next.
 	f := newFixture(t, []string{"hung", "ok"}, func(s *Settings) { s.Interval, s.Timeout = interval, interval })
 	f.fake.Status["ok"], f.fake.DryRun["ok"] = gastowntest.Sample(t, "status.json"), gastowntest.Sample(t, "dry-run.json")
 	f.fake.Handlers["hung"] = func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }

@@ -352,11 +352,14 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 	if ctx.Err() != nil {
 		return res // shutting down: what was not polled says nothing
 	}
-	if res.Skipped > 0 || res.CutShort > 0 {
-		p.pollsSkipped.Add(float64(res.Skipped + res.CutShort))
+	if res.Skipped > 0 {
+		p.pollsSkipped.Add(float64(res.Skipped))
 		p.logger.Warn("tick ran out of time; the towns not polled, or cut short, go first next tick", "skipped", res.Skipped,
 			"cut_short", res.CutShort, "polled", res.Polled,
 			"hint", "raise poll.max_requests_per_second or poll.concurrency, or lower target.timeout")
+	} else if res.CutShort > 0 {
+		// A slow town polled late in a tick: not a shortage of budget.
+		p.logger.Debug("polls cut short by the tick's end go first next tick", "cut_short", res.CutShort)
 	}
 	p.ticks.Inc()
 	p.tickDur.Observe(time.Since(realStart).Seconds())
@@ -555,9 +558,13 @@ func (p *Poller) pollTown(pollCtx, ctx context.Context, s *Settings, town string
 		p.cutMu.Lock()
 		p.cutShort = append(p.cutShort, town)
 		p.cutMu.Unlock()
+		// Its calls count as what they were: timeouts, of the tick's.
 		if !o.StatusCall.Done || o.StatusCall.TimedOut() {
+			p.count(&p.pollCounts[0], o.StatusCall)
+			p.count(&p.pollCounts[1], o.DryRunCall)
 			return
 		}
+		p.count(&p.pollCounts[1], o.DryRunCall)
 		o.DryRunCall, o.DryRun = gastown.Call{}, nil // the status stands, as in a poll without a dry run
 	}
 	p.pollDuration.Observe(p.now().Sub(o.At).Seconds())

@@ -525,8 +525,11 @@ func TestPollCutShortByTheTickSaysNothing(t *testing.T) {
 	if got := f.snap.Get("slow"); got != was {
 		t.Errorf("the poll cut short by the tick replaced the town's state with %+v (error %q)", got, got.Err)
 	}
-	if got := testutil.ToFloat64(f.poller.pollsSkipped); got != 1 {
-		t.Errorf("polls skipped = %v, want the 1 cut short", got)
+	if got := testutil.ToFloat64(f.poller.pollCounts[0][2]); got != 1 {
+		t.Errorf("status calls timed out = %v, want the 1 the tick's end stopped", got)
+	}
+	if got := testutil.ToFloat64(f.poller.pollsSkipped); got != 0 {
+		t.Errorf("polls skipped = %v, want none: the poll was made", got)
 	}
 	if d := f.poller.due(map[string]bool{"slow": true}, f.poller.Settings(), f.now, interval); len(d) != 1 || d[0].offset != -1 {
 		t.Fatalf("next tick's plan %+v, want the town first", d)

@@ -125,7 +125,7 @@ var help = []struct{ name, text string }{
 	{ShardInfo, "A metric with a constant '1' value labeled by the shard (shard.index) of this replica."},
 	{Shards, "The number of shards (shard.count) this replica divides the towns among."},
 	{Polls, "Calls to the towns by call (status, dry_run) and result."},
-	{PollsSkipped, "Town polls not started, or cut short, because their tick ran out of time; those towns go first next tick."},
+	{PollsSkipped, "Town polls not started because their tick ran out of time; those towns go first next tick."},
 	{DryRunsDeferred, "Polls that made no dry run, by reason: quiet (nothing calls for one before poll.dry_run_interval), backoff (it keeps failing with the same HTTP status)."},
 	{PollDuration, "Wall time of one town poll (status and dry run)."},
 	{TickDuration, "Wall time of one tick over all due towns."},

@@ -150,8 +150,8 @@ func (e *APIError) Hint() string {
 		return "an auth problem: the worker wants credentials; behind Cloudflare Access, send CF-Access-Client-Id and " +
 			"CF-Access-Client-Secret through target.http_client.http_headers"
 	case e.StatusCode == http.StatusInternalServerError && (e.Call == "dry run" || e.Call == "replay"):
-		return "on a real Gastown worker this call always fails: it opens a SQL SAVEPOINT, which the Workers runtime refuses; " +
-			"see the runbook, ReconcilerDryRunFailing"
+		return "on a real Gastown worker this call always fails so: it opens a SQL SAVEPOINT, which the Workers runtime refuses; " +
+			"if the town's status call fails too, the worker itself is failing; see the runbook, ReconcilerDryRunFailing"
 	}
 	return ""
 }

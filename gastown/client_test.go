@@ -152,7 +152,7 @@ func TestErrorsNameTownCallAndStatus(t *testing.T) {
 	for _, tc := range []struct {
 		town, want string
 	}{
-		{"t500", `dry run of town "t500": HTTP 500: Internal server error (on a real Gastown worker this call always fails: it opens a SQL SAVEPOINT, which the Workers runtime refuses; see the runbook, ReconcilerDryRunFailing)`},
+		{"t500", `dry run of town "t500": HTTP 500: Internal server error (on a real Gastown worker this call always fails so: it opens a SQL SAVEPOINT, which the Workers runtime refuses; if the town's status call fails too, the worker itself is failing; see the runbook, ReconcilerDryRunFailing)`},
 		{"html", `dry run of town "html": HTTP 502: <html>bad gateway</html>`},
 		{"trunc", `dry run of town "trunc": malformed JSON: unexpected end of JSON input`},
 		{"big", `dry run of town "big": body larger than 1024 bytes`},

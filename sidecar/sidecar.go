@@ -59,6 +59,7 @@ type Sidecar struct {
 	// lastSuccessSaved is when a tick last wrote LastSuccessFile; only the
 	// poller's goroutine touches it.
 	lastSuccessSaved time.Time
+	fileShard        config.Shard // the config file's, which the command line may override
 	shardMu          sync.Mutex
 	pending          *pendingShard   // a shard record waiting for a hand-over
 	owned            map[string]bool // the towns of the last tick's watch list
@@ -93,6 +94,7 @@ func New(cfg *config.Config, o Options) (*Sidecar, error) {
 	}
 	s := &Sidecar{Registry: prometheus.NewRegistry(), Snapshot: exporter.NewSnapshot(), logger: logger,
 		configFile: o.ConfigFile, embeddedURL: o.EmbeddedURL, shard: o.Shard}
+	s.fileShard = cfg.Shard
 	cfg, err := s.withCommandLine(cfg)
 	if err != nil {
 		return nil, err
@@ -265,7 +267,9 @@ func (s *Sidecar) Reload() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cfg, err := config.Load(s.configFile)
+	var fileShard config.Shard
 	if err == nil {
+		fileShard = cfg.Shard
 		cfg, err = s.withCommandLine(cfg)
 	}
 	var settings exporter.Settings
@@ -300,6 +304,18 @@ func (s *Sidecar) Reload() error {
 	if cfg.Dedupe.StateDir != s.stateDir {
 		s.logger.Warn("dedupe.state_dir changes take effect at the next restart", "in_use", s.stateDir, "configured", cfg.Dedupe.StateDir)
 	}
+	// A resize in the config file does nothing on a replica whose command
+	// line fixes the count: say so, or TickwatchShardingMismatch comes
+	// without a word in the log.
+	if fileShard.Count != s.fileShard.Count && fileShard.Count != cfg.Shard.Count {
+		s.logger.Warn("shard.count changed in the config file, but --shard.count or TICKWATCH_SHARD_COUNT fixes this replica's",
+			"file", fileShard.Count, "running", cfg.Shard.Count)
+	}
+	if fileShard.Index != s.fileShard.Index && fileShard.Index != cfg.Shard.Index {
+		s.logger.Warn("shard.index changed in the config file, but --shard.index or TICKWATCH_SHARD_INDEX fixes this replica's",
+			"file", fileShard.Index, "running", cfg.Shard.Index)
+	}
+	s.fileShard = fileShard
 	if cfg.Shard != s.cfg.Shard {
 		s.logger.Info("shard changed: towns move between replicas from the next tick", "from", shardString(s.cfg.Shard), "to", shardString(cfg.Shard))
 		handOver(s.Violations.Tracker, s.cfg.Shard)

@@ -340,6 +340,44 @@ func TestReloadSaysWhatRunsOn(t *testing.T) {
 	}
 }
 
+// TestReloadSaysTheCommandLineFixesTheShardCount: a resize in the config
+// file does nothing on a replica started with --shard.count, and the log
+// says so; a shard index the command line leaves to the file follows it.
+func TestReloadSaysTheCommandLineFixesTheShardCount(t *testing.T) {
+	f := newSidecarFixture(t)
+	var logs bytes.Buffer
+	two := 2
+	cfg, err := config.Load(f.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Dedupe.StateDir = t.TempDir()
+	sc, err := New(cfg, Options{ConfigFile: f.cfg, TelemetryPath: "/metrics", Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+		Shard: config.ShardOverride{Count: &two, CountFrom: "--shard.count"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sc.Violations.Tracker.Close(); sc.Violations.Notifier.Close() })
+	base, _ := os.ReadFile(f.cfg)
+	for _, shard := range []string{"shard:\n  index: 1\n  count: 2\n", "shard:\n  index: 1\n  count: 3\n"} {
+		if err := os.WriteFile(f.cfg, append(append([]byte{}, base...), shard...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := sc.Reload(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := sc.cfg.Shard; got != (config.Shard{Index: 1, Count: 2}) {
+		t.Errorf("running shard %+v, want index 1 from the file and count 2 from the command line", got)
+	}
+	if n := strings.Count(logs.String(), "shard.count changed in the config file, but --shard.count or TICKWATCH_SHARD_COUNT fixes this replica's"); n != 1 {
+		t.Errorf("%d warnings of the overridden count, want 1 (for 2 -> 3; the file's first 2 is what runs):\n%s", n, logs.String())
+	}
+	if strings.Contains(logs.String(), "shard.index changed") {
+		t.Errorf("warned of an index the command line does not fix:\n%s", logs.String())
+	}
+}
+
 // TestPromtoolFindsNothingToSay runs the real promtool over a scrape.
 func TestPromtoolFindsNothingToSay(t *testing.T) {
 	promtool, err := exec.LookPath("promtool")

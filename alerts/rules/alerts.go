@@ -30,6 +30,7 @@ const (
 	AlertTickwatchShardingMismatch = "TickwatchShardingMismatch"
 	AlertTickwatchTownsDown        = "TickwatchTownsDown"
 	AlertTickwatchDryRunsFailing   = "TickwatchDryRunsFailing"
+	AlertTickwatchPollsSkipped     = "TickwatchPollsSkipped"
 )
 
 // AlertNames lists every alert the group holds, in the order of the group.
@@ -40,7 +41,7 @@ func AlertNames() []string {
 		AlertReconcilerWallClockHigh, AlertReconcilerInvariantViolated,
 		AlertTickwatchSentryDeliveryFailing, AlertReconcilerDryRunFailing,
 		AlertTickwatchTownsDown, AlertTickwatchDryRunsFailing, AlertReconcilerNotTicking,
-		AlertTickwatchShardMissing, AlertTickwatchShardingMismatch,
+		AlertTickwatchPollsSkipped, AlertTickwatchShardMissing, AlertTickwatchShardingMismatch,
 	}
 }
 
@@ -86,6 +87,10 @@ const (
 	forInvariant       = 1 * time.Minute
 	forSentryFailing   = 10 * time.Minute
 	sentryFailingRange = 10 * time.Minute
+	// Skips in every 5 minutes for a quarter of an hour: a budget too
+	// small for the towns, not a passing storm of towns that hang.
+	forPollsSkipped   = 15 * time.Minute
+	pollsSkippedRange = 5 * time.Minute
 	// At least config.MaxDryRunWait, the back-off's cap: while backing off,
 	// tickwatch holds the last answer's gauges, so the alert cannot flap
 	// between attempts, and every window of this length holds an attempt.
@@ -220,6 +225,11 @@ func Alerts(th config.Thresholds, o Options) []Rule {
 			fmt.Sprintf(`%s == 0`, acrossReplicas(metricnames.Ticking)), forNotTicking, 0,
 			`Town {{ $labels.town }} answers but its reconciler never ticks`,
 			fmt.Sprintf(`The status of town {{ $labels.town }} has shown no armed alarm and no last tick for more than %s. A town id that was never created answers Gastown's debug routes this way: check the id in the watch list (%s = {{ $value }}).`, sd(forNotTicking), metricnames.Ticking)),
+		rule(AlertTickwatchPollsSkipped, SeverityWarning,
+			fmt.Sprintf(`sum by (job, instance) (increase(%s[%s])) > 0`, metricnames.PollsSkipped, dur(pollsSkippedRange)), forPollsSkipped, 0,
+			`tickwatch {{ $labels.instance }} has no time in its ticks for all its towns`,
+			fmt.Sprintf(`tickwatch {{ $labels.instance }} skipped {{ $value | humanize }} town polls in the last %s, and has skipped some in every %s for more than %s: its request budget (poll.max_requests_per_second) or poll.concurrency cannot cover its towns within a tick, or towns that hang hold its concurrency slots. Towns take turns, so their metrics are older than a tick; ReconcilerStale pages for any town not polled within stale_after.`,
+				dur(pollsSkippedRange), dur(pollsSkippedRange), sd(forPollsSkipped))),
 		rule(AlertTickwatchShardMissing, SeverityPage,
 			fmt.Sprintf(`count by (job) (max by (job, shard) (%[1]s{job=%[3]q})) < max by (job) (%[2]s{job=%[3]q})`, metricnames.ShardInfo, metricnames.Shards, job),
 			forShardMissing, 0,

@@ -29,9 +29,9 @@ func TestDeployedFilesPassTheirTools(t *testing.T) {
 		args      []string
 		want      []string // lines the tool must print
 	}{
-		{"prometheus", promtest.PromtoolBin, []string{"check", "rules", "tickwatch-rules.yml"}, []string{"SUCCESS: 17 rules found"}},
+		{"prometheus", promtest.PromtoolBin, []string{"check", "rules", "tickwatch-rules.yml"}, []string{"SUCCESS: 18 rules found"}},
 		{"prometheus", promtest.PromtoolBin, []string{"test", "rules", "tickwatch-rules.test.yml"}, []string{"SUCCESS"}},
-		{"prometheus", promtest.PromtoolBin, []string{"check", "config", "prometheus.yml"}, []string{"SUCCESS: 1 rule files found", "SUCCESS: 17 rules found"}},
+		{"prometheus", promtest.PromtoolBin, []string{"check", "config", "prometheus.yml"}, []string{"SUCCESS: 1 rule files found", "SUCCESS: 18 rules found"}},
 		{"alertmanager", promtest.AmtoolBin, []string{"check-config", "alertmanager.yml"}, []string{"Checking 'alertmanager.yml'  SUCCESS", " - 6 inhibit rules", " - 2 receivers"}},
 	} {
 		t.Run(tc.tool+" "+strings.Join(tc.args, " "), func(t *testing.T) {

@@ -67,6 +67,7 @@ func TestAlertsFollowThresholds(t *testing.T) {
 			"ReconcilerNotTicking":    {`max without (instance, pod) (reconciler_ticking) == 0`, "5m", "0s", "warning"},
 			"TickwatchTownsDown":      {`(count by (job) (max without (instance, pod) (reconciler_up) == 0) >= 2) / count by (job) (max without (instance, pod) (reconciler_up)) >= 0.5`, "2m", "6m", "page"},
 			"TickwatchDryRunsFailing": {`(count by (job) (max without (instance, pod) (reconciler_dry_run_up) == 0) >= 2) / count by (job) (max without (instance, pod) (reconciler_up)) >= 0.5`, "8m", "11m", "warning"},
+			"TickwatchPollsSkipped": {`sum by (job, instance) (increase(tickwatch_polls_skipped_total[5m])) > 0`, "15m", "0s", "warning"},
 			"TickwatchShardMissing": {`count by (job) (max by (job, shard) (tickwatch_shard_info{job="tickwatch"})) < max by (job) (tickwatch_shards{job="tickwatch"})`,
 				"2m", "0s", "page"},
 			"TickwatchShardingMismatch/count": {`max by (job) (tickwatch_shards{job="tickwatch"}) != min by (job) (tickwatch_shards{job="tickwatch"})`,
@@ -89,6 +90,7 @@ func TestAlertsFollowThresholds(t *testing.T) {
 			"ReconcilerNotTicking":           {`max without (instance, pod) (reconciler_ticking) == 0`, "5s", "0s", "warning"},
 			"TickwatchTownsDown":             {`(count by (job) (max without (instance, pod) (reconciler_up) == 0) >= 2) / count by (job) (max without (instance, pod) (reconciler_up)) >= 0.5`, "1s", "6s", "page"},
 			"TickwatchDryRunsFailing":        {`(count by (job) (max without (instance, pod) (reconciler_dry_run_up) == 0) >= 2) / count by (job) (max without (instance, pod) (reconciler_up)) >= 0.5`, "8s", "11s", "warning"},
+			"TickwatchPollsSkipped": {`sum by (job, instance) (increase(tickwatch_polls_skipped_total[5m])) > 0`, "15s", "0s", "warning"},
 			"TickwatchShardMissing": {`count by (job) (max by (job, shard) (tickwatch_shard_info{job="tw"})) < max by (job) (tickwatch_shards{job="tw"})`,
 				"2s", "0s", "page"},
 			"TickwatchShardingMismatch/count": {`max by (job) (tickwatch_shards{job="tw"}) != min by (job) (tickwatch_shards{job="tw"})`,
@@ -253,7 +255,7 @@ func TestOperatorResourceCarriesTheSameGroup(t *testing.T) {
 	if a, b := mustYAML(t, op.Spec["groups"]), mustYAML(t, plainAny["groups"]); a != b {
 		t.Errorf("spec.groups differ from the rule file:\n%s\nvs\n%s", a, b)
 	}
-	if len(plain.Groups) != 1 || plain.Groups[0].Name != rules.GroupName || len(plain.Groups[0].Rules) != 17 {
+	if len(plain.Groups) != 1 || plain.Groups[0].Name != rules.GroupName || len(plain.Groups[0].Rules) != 18 {
 		t.Errorf("rule file has %d groups; first %q with %d rules", len(plain.Groups), plain.Groups[0].Name, len(plain.Groups[0].Rules))
 	}
 }

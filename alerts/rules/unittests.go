@@ -458,6 +458,28 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 			checks: []check{{at: f}, {at: 1 + f, firing: true, value: float64(win)}, {at: failUntil + win}},
 		})
 	}
+	// TickwatchPollsSkipped: replica 0 skips a poll every minute for 25
+	// minutes; replica 1 skips one a minute in a burst of 8 minutes (towns
+	// that hung for a while), which must not fire.
+	{
+		r := rule(AlertTickwatchPollsSkipped)
+		const skipUntil, total = 25, 40
+		win, f := steps(pollsSkippedRange), steps(forPollsSkipped)
+		skipped := func(instance string) string {
+			return series(metricnames.PollsSkipped, map[string]string{"job": job, "instance": instance})
+		}
+		cases = append(cases, alertCase{
+			rule:   r,
+			labels: alertLabels(r, map[string]string{"job": job, "instance": inst}),
+			series: []inputSeries{
+				{skipped(inst), values(fmt.Sprintf("0+1x%d", skipUntil), run(skipUntil, total-skipUntil-1))},
+				{skipped(inst2), values(run(0, 5), "1+1x7", run(8, total-13))},
+			},
+			// Active from minute 1, firing `for` later with a whole
+			// window's skips; resolved once a window holds none.
+			checks: []check{{at: f}, {at: 1 + f, firing: true, value: float64(win)}, {at: skipUntil + win}},
+		})
+	}
 	// The shard alerts watch three replicas of a three-shard fleet.
 	shardInfo := func(instance, shard string) string {
 		return series(metricnames.ShardInfo, map[string]string{"job": job, "instance": instance, "shard": shard})

@@ -244,8 +244,17 @@ func TestHTTPFaultKnobs(t *testing.T) {
 	tw := f.byID["town-01"]
 	p0 := pending(t, tw)
 	run(t, f, c, 2*time.Minute)
-	if p1 := pending(t, tw); p1 <= p0 {
+	p1 := pending(t, tw)
+	if p1 <= p0 {
 		t.Errorf("stall_alarm: pending %d -> %d, want growth", p0, p1)
+	}
+	// As Gastown, whose drain fails inside a tick it still records: the
+	// last tick drained nothing and counts the queue as it is, which is
+	// what the alert rules read by default.
+	code, body = call(t, f.Handler(), http.MethodGet, "/debug/towns/town-01/status", "")
+	if st := decode[gastown.Status](t, body); code != 200 || st.AlarmStatus.Reconciler == nil ||
+		st.AlarmStatus.Reconciler.EventsDrained != 0 || st.AlarmStatus.Reconciler.PendingEventCount != p1 {
+		t.Errorf("stall_alarm: status %d, last tick %+v, want nothing drained and %d pending", code, st.AlarmStatus.Reconciler, p1)
 	}
 
 	code, body = call(t, f.Handler(), http.MethodGet, "/debug/towns/town-01/fault", "")

@@ -54,7 +54,8 @@
 //	{"error_rate":0.5}         answer this share of town calls with the 500 envelope
 //	{"hang":true}              never answer town calls until the client gives up
 //	{"malformed_body":true}    answer 200 with a truncated JSON body
-//	{"stall_alarm":true}       alarm ticks stop draining: events pile up
+//	{"stall_alarm":true}       alarm ticks stop draining: events pile up (each tick still
+//	                           records its metrics, as Gastown does when its drain fails)
 //	{"queue_depth":60}         keep at least 60 events pending (dry run eventsDrained >= 60)
 //	{"break_invariant":7}      keep invariant 3, 4, 5, 6 or 7 broken until healed
 //	{"savepoint_refused":true} dry run and valid replays answer the real code's 500

@@ -46,6 +46,14 @@ func (t *town) tick(ctx context.Context, now time.Time) (time.Time, error) {
 		if err == nil {
 			t.last = now
 		}
+	} else {
+		// Gastown catches a drain that fails and records the tick anyway:
+		// nothing drained, the invariants checked, the queue as it is.
+		err = t.st.inTx(func() error {
+			var err error
+			violations, err = t.st.checkInvariants()
+			return err
+		})
 	}
 	if err != nil {
 		t.active = true // retry at the active cadence
@@ -84,18 +92,16 @@ func (t *town) tick(ctx context.Context, now time.Time) (time.Time, error) {
 		t.active = true
 		return t.rearm(), fmt.Errorf("tick town %q: record events: %w", t.id, err)
 	}
-	if !stalled {
-		t.metrics = &gastown.ReconcilerMetrics{
-			EventsDrained:        res.drained,
-			ActionsEmitted:       len(res.actions),
-			ActionsByType:        countByType(res.actions),
-			SideEffectsAttempted: fx.attempted,
-			SideEffectsSucceeded: fx.attempted,
-			InvariantViolations:  len(violations),
-			// Whole milliseconds, as Date.now() differences are.
-			WallClockMs:       float64(time.Since(start).Milliseconds()),
-			PendingEventCount: pending,
-		}
+	t.metrics = &gastown.ReconcilerMetrics{
+		EventsDrained:        res.drained,
+		ActionsEmitted:       len(res.actions),
+		ActionsByType:        countByType(res.actions),
+		SideEffectsAttempted: fx.attempted,
+		SideEffectsSucceeded: fx.attempted,
+		InvariantViolations:  len(violations),
+		// Whole milliseconds, as Date.now() differences are.
+		WallClockMs:       float64(time.Since(start).Milliseconds()),
+		PendingEventCount: pending,
 	}
 	return t.rearm(), nil
 }

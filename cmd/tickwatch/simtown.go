@@ -31,8 +31,9 @@ be changed per town at run time:
   PUT    /debug/fault, DELETE /debug/fault  the same for every town
 latency delays town calls; error_rate answers that share with Gastown's 500 envelope; hang
 never answers until the client gives up; malformed_body answers 200 with truncated JSON;
-stall_alarm stops the alarm from draining so events pile up; queue_depth keeps at least that
-many events pending; break_invariant (3..7) keeps that invariant broken until healed;
+stall_alarm stops the alarm from draining so events pile up (its ticks still report them);
+queue_depth keeps at least that many events pending; break_invariant (3..7) keeps that
+invariant broken until healed;
 savepoint_refused answers the dry run and valid replays with the real code's 500.`
 
 type simtownFlags struct {

@@ -256,7 +256,9 @@ func (c *Client) Poll(ctx context.Context, town string, po PollOptions, now func
 			o.StatusBody = nil
 		}
 	}
-	if po.DryRun {
+	// A status call that ran out of the poll's time leaves none for the dry
+	// run: it is not made, rather than counted as a failure it never was.
+	if po.DryRun && !o.StatusCall.TimedOut() {
 		var d dryRunPart
 		o.DryRunCall = c.call(ctx, http.MethodPost, town, "reconcile-dry-run", "dry run", nil, func(data []byte) error { return decodeDryRunPart(data, &d) }, now)
 		if o.DryRunCall.OK() {

@@ -265,3 +265,24 @@ func TestLinks(t *testing.T) {
 		}
 	}
 }
+
+// TestDownTownPageSaysWhatIsUnknown: the page of a town whose status call
+// fails says its alarm, dry run and last tick are unknown, not that it has
+// none.
+func TestDownTownPageSaysWhatIsUnknown(t *testing.T) {
+	p, _ := fixture(t)
+	_, page, _ := get(t, p.ServeTown, "/towns/gone")
+	// Its alarm and last tick are unknown; this poll's dry run failed too.
+	if n := strings.Count(page, "unknown while the status call fails"); n != 1 || !strings.Contains(page, "Unknown while the status call fails.") {
+		t.Errorf("the down town's page names its unknown alarm %d times (want 1), and its last tick: %v", n, strings.Contains(page, "Unknown while the status call fails."))
+	}
+	for _, wrong := range []string{"none armed", "not called yet", "has not ticked since it started"} {
+		if strings.Contains(page, wrong) {
+			t.Errorf("the down town's page says %q", wrong)
+		}
+	}
+	_, page, _ = get(t, p.ServeTown, "/towns/idle")
+	if !strings.Contains(page, "none armed") || strings.Contains(page, "unknown while the status call fails") {
+		t.Error("the page of a town that answers without an armed alarm does not say none is armed")
+	}
+}

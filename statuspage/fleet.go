@@ -369,7 +369,7 @@ func (r *TownRow) conditions(th config.Thresholds) uint16 {
 	// Above a threshold, as the alert rules compare.
 	set("queue_critical", known && float64(queue) > th.QueueDepthCritical)
 	set("dry_run_failing", r.DryRunUp != nil && !*r.DryRunUp)
-	set("queue_high", known && float64(queue) > th.QueueDepthWarning && float64(queue) <= th.QueueDepthCritical)
+	set("queue_high", known && float64(queue) > th.QueueDepthWarning) // a critical queue too, as its alert
 	set("wall_clock_high", r.LastTick != nil && r.LastTick.WallClockSeconds > th.WallClockSeconds)
 	return c
 }

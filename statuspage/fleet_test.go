@@ -179,6 +179,7 @@ func TestFleetSortFilterPages(t *testing.T) {
 		{"q=refused", "gone"},                  // the error text
 		{"q=not+ticking", "idle"},              // the state, as the page words it
 		{"state=dry_run_failing", "gone real"}, // also where a worse state applies
+		{"state=queue_high", "deep high"},      // a critical queue is above the warning too
 		{"state=problem&sort=town", "broken deep gone high idle real slow"},
 		{"state=ok", "calm town-10"},
 		{"sort=town&per_page=4&page=2", "high idle real slow"},

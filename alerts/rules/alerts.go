@@ -177,7 +177,7 @@ func Alerts(th config.Thresholds, o Options) []Rule {
 	stale := []Rule{
 		rule(AlertReconcilerStale, SeverityPage,
 			fmt.Sprintf(`time() - %s > %s`, acrossReplicas(metricnames.LastSuccess), num(staleAfter.Seconds())), forStale, 0,
-			`Town {{ $labels.town }} was last polled {{ $value | humanizeDuration }} ago`,
+			`Town {{ $labels.town }} was last polled successfully {{ $value | humanizeDuration }} ago`,
 			fmt.Sprintf(`The last successful poll of town {{ $labels.town }} was {{ $value | humanizeDuration }} ago, longer than stale_after (%s). Nothing about this town is current, so none of its alerts can be trusted.`, dur(staleAfter))),
 		rule(AlertReconcilerStale, SeverityPage,
 			fmt.Sprintf(`%s == 0 unless on (job, town) %s`, acrossReplicas(metricnames.Up), acrossReplicas(metricnames.LastSuccess)), staleAfter+forStale, 0,

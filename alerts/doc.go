@@ -2,15 +2,18 @@
 // written before any send, a rate-limited sender that retries until Sentry
 // accepts, and the event format of SPEC section 5.
 //
-// Per tick, in this order:
+// Per tick, in this order (sidecar.Violations):
 //
 //	ts := tracker.Observe(town, ok, violations) // for every town, concurrently
-//	err := notifier.Enqueue(ts)                  // durable before it returns
-//	if err == nil { tracker.Save() }             // after the outbox, never before
+//	tracker.Save()                              // the transitions, with the state
+//	notifier.Enqueue(ts)                        // durable before it returns
 //
-// A crash between Enqueue and Save re-issues the same transitions after the
-// restart (same sequence numbers, so the same event ids), and Enqueue ignores
-// ids it holds or has sent. A Save before Enqueue could lose a transition.
+// A crash between Save and Enqueue loses nothing: at the next start the
+// tracker's last saved transitions are enqueued again (Reissue), with their
+// sequence numbers, so the same event ids, and Enqueue ignores ids it holds
+// or has sent. A crash before Save forgets the tick's transitions with the
+// state that made them: a violation still there after the restart opens
+// again, with the same ids.
 //
 // Shutdown: stop the ticks, Save the tracker, cancel Run's context and wait
 // for Run to return, Flush with the shutdown bound, then Close both.

@@ -457,6 +457,16 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 			// holds no failure.
 			checks: []check{{at: f}, {at: 1 + f, firing: true, value: float64(win)}, {at: failUntil + win}},
 		})
+		// Sentry's 429s (its quota spent) deliver nothing either.
+		cases = append(cases, alertCase{
+			rule:   r,
+			labels: alertLabels(r, map[string]string{"job": job, "instance": inst}),
+			series: []inputSeries{
+				{ev(inst, "rate_limited"), values(fmt.Sprintf("0+1x%d", failUntil), run(failUntil, total-failUntil-1))},
+				{ev(inst, "sent"), values(run(0, total))},
+			},
+			checks: []check{{at: f}, {at: 1 + f, firing: true, value: float64(win)}, {at: failUntil + win}},
+		})
 	}
 	// TickwatchPollsSkipped: replica 0 skips a poll every minute for 25
 	// minutes; replica 1 skips one a minute in a burst of 8 minutes (towns

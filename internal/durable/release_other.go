@@ -11,5 +11,8 @@ import (
 // Release does nothing here: the resident set it trims is Linux's measure.
 func Release(*bolt.DB) error { return nil }
 
+// MappedFiles is not measured here.
+func MappedFiles() (int64, error) { return 0, errors.ErrUnsupported }
+
 // Resident is not measured here.
 func Resident(*bolt.DB) (int64, error) { return 0, errors.ErrUnsupported }

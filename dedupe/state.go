@@ -252,8 +252,13 @@ func (t *Tracker) save(all bool) error {
 					}
 				}
 			}
-			mapped, err := durable.MappedFiles()
-			watch := err == nil
+			var mapped int64
+			watch := false // a few towns cannot map much
+			if end-start > 16 {
+				var err error
+				mapped, err = durable.MappedFiles()
+				watch = err == nil
+			}
 			for i := start; i < end; i++ {
 				town := towns[i]
 				var err error

@@ -301,40 +301,100 @@ func (p *Poller) Tick(ctx context.Context) TickResult {
 	// at 10,000 towns).
 	jobs := make(chan dueTown)
 	var wg sync.WaitGroup
+	// Towns that were down at their last poll hold at most half the slots
+	// while others are due too: a hung town holds its slot for its whole
+	// timeout, and 20 of 200 at poll.concurrency 8 held every slot for most
+	// of each tick, so the rest were polled every third interval. They start
+	// from a dispatcher of their own, so that one waiting for its half never
+	// holds up the towns behind it.
+	var downSem chan struct{}
+	if down := countDown(due); down > 0 && down < len(due) && cap(sem) >= 2 {
+		downSem = make(chan struct{}, cap(sem)/2)
+	}
 	for range min(cap(sem), len(due)) {
 		go func() {
 			for t := range jobs {
 				p.pollTown(pollCtx, ctx, s, t.id, t.slot, t.prev, t.dryRun)
 				<-sem
+				if t.capped {
+					<-downSem
+				}
 				wg.Done()
 			}
 		}()
 	}
-	res := TickResult{Towns: len(owned)}
-	behind := map[string]bool{}
 	debug := p.logger.Enabled(ctx, slog.LevelDebug) // once a tick; unasked, each poll would build the arguments
-	for i, town := range due {
-		requests := requestsPerPoll(*s)
-		if !town.dryRun {
-			requests--
-		}
-		if err := p.waitTurn(startCtx, realStart, batched(town.offset, s.BatchWindow, startBy), sem, requests); err != nil {
-			res.Skipped = len(due) - i
-			for _, t := range due[i:] {
-				behind[t.id] = true
+	// dispatch starts the due towns that were down, or those that were
+	// not (all of them when downSlots is nil), in order, each when its turn
+	// comes; it returns how many it started and the towns it had no time
+	// for. Of the entries the other dispatcher starts it reads only id and
+	// down.
+	dispatch := func(down bool, downSlots chan struct{}) (polled int, left []string) {
+		mine := func(i int) bool { return downSlots == nil || due[i].down == down }
+		for i := range due {
+			if !mine(i) {
+				continue
 			}
-			break
+			town := due[i]
+			requests := requestsPerPoll(*s)
+			if !town.dryRun {
+				requests--
+			}
+			err := startCtx.Err()
+			if town.capped = down && downSlots != nil; town.capped && err == nil {
+				select {
+				case downSlots <- struct{}{}:
+				case <-startCtx.Done():
+					err = startCtx.Err()
+				}
+			}
+			if err == nil {
+				if err = p.waitTurn(startCtx, realStart, batched(town.offset, s.BatchWindow, startBy), sem, requests); err != nil && town.capped {
+					<-downSlots
+				}
+			}
+			if err != nil {
+				for j := i; j < len(due); j++ {
+					if mine(j) {
+						left = append(left, due[j].id)
+					}
+				}
+				return polled, left
+			}
+			polled++
+			if !town.dryRun {
+				p.deferred[town.why].Inc()
+			}
+			if debug {
+				p.logger.Debug("poll", "town", town.id, "dry_run", town.dryRun, "why", town.why)
+			}
+			wg.Add(1)
+			jobs <- town
+			due[i].prev = nil // the poll replaces it: not kept to the tick's end
 		}
-		res.Polled++
-		if !town.dryRun {
-			p.deferred[town.why].Inc()
-		}
-		if debug {
-			p.logger.Debug("poll", "town", town.id, "dry_run", town.dryRun, "why", town.why)
-		}
-		wg.Add(1)
-		jobs <- town
-		due[i].prev = nil // the poll replaces it: not kept to the tick's end
+		return polled, nil
+	}
+	res := TickResult{Towns: len(owned)}
+	var left []string
+	if downSem == nil {
+		res.Polled, left = dispatch(false, nil)
+	} else {
+		downDone := make(chan struct{})
+		var downPolled int
+		var downLeft []string
+		go func() {
+			downPolled, downLeft = dispatch(true, downSem)
+			close(downDone)
+		}()
+		res.Polled, left = dispatch(false, downSem)
+		<-downDone
+		res.Polled += downPolled
+		left = append(left, downLeft...)
+	}
+	res.Skipped = len(left)
+	behind := make(map[string]bool, len(left))
+	for _, id := range left {
+		behind[id] = true
 	}
 	close(jobs)
 	wg.Wait()
@@ -392,6 +452,20 @@ type dueTown struct {
 	// towns it was out of the cache by the poll's turn (1 % of the CPU).
 	dryRun bool
 	why    string
+	// down: the town's last poll failed; capped: its poll holds one of the
+	// slots the down towns share (see Tick).
+	down, capped bool
+}
+
+// countDown is how many of the due towns were down at their last poll.
+func countDown(due []dueTown) int {
+	n := 0
+	for i := range due {
+		if due[i].down {
+			n++
+		}
+	}
+	return n
 }
 
 // due lists the towns to poll this tick, each with its offset from the
@@ -416,7 +490,7 @@ func (p *Poller) due(owned map[string]bool, s *Settings, now time.Time, startBy 
 			off = -1
 		}
 		dryRun, why := p.planDryRun(id, prev, s, now.Add(batched(off, s.BatchWindow, startBy)))
-		out = append(out, dueTown{id, off, sl, prev, dryRun, why})
+		out = append(out, dueTown{id: id, offset: off, slot: sl, prev: prev, dryRun: dryRun, why: why, down: prev != nil && !prev.Up})
 	}
 	slices.SortFunc(out, func(a, b dueTown) int {
 		if c := cmp.Compare(a.offset, b.offset); c != 0 {

@@ -788,3 +788,75 @@ func TestWaitTurnAfterAReloadLoweredTheBurst(t *testing.T) {
 		t.Errorf("the poll holds %d slots, want 1", len(sem))
 	}
 }
+
+// TestDownTownsHoldHalfTheSlots: towns that were down at their last poll
+// hold at most half the slots while others are due; a hung town holds its
+// slot for its whole timeout. When every due town is down, they may hold
+// them all.
+func TestDownTownsHoldHalfTheSlots(t *testing.T) {
+	const timeout = time.Second
+	healthy := []string{"a", "b", "c", "d", "e", "f"}
+	hung := []string{"h1", "h2", "h3", "h4"}
+	f := newFixture(t, append(slices.Clone(healthy), hung...), func(s *Settings) {
+		s.Interval, s.Timeout, s.Concurrency, s.Spread = 5*time.Second, timeout, 4, 0
+	})
+	for _, id := range healthy {
+		f.fake.Status[id], f.fake.DryRun[id] = gastowntest.Sample(t, "status.json"), gastowntest.Sample(t, "dry-run.json")
+	}
+	var mu sync.Mutex
+	var arrived []time.Time
+	for _, id := range hung {
+		f.fake.Handlers[id] = func(w http.ResponseWriter, r *http.Request) {
+			mu.Lock()
+			arrived = append(arrived, time.Now())
+			mu.Unlock()
+			<-r.Context().Done()
+		}
+	}
+	// tick runs one tick and counts the hung towns' calls that arrived
+	// within half a timeout of its start: before any slot a hung poll
+	// holds could be free again.
+	tick := func(name string, wantPolled int) int {
+		t.Helper()
+		mu.Lock()
+		arrived = nil
+		mu.Unlock()
+		start := time.Now()
+		if res := f.poller.Tick(context.Background()); res.Polled != wantPolled || res.Skipped != 0 {
+			t.Fatalf("%s tick = %+v, want %d polled", name, res, wantPolled)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		early := 0
+		for _, at := range arrived {
+			if at.Sub(start) < timeout/2 {
+				early++
+			}
+		}
+		if len(arrived) != len(hung) {
+			t.Fatalf("%s tick: %d calls of hung towns, want %d", name, len(arrived), len(hung))
+		}
+		return early
+	}
+	// Nobody is down yet: the hung towns, due last (by id), take all four
+	// slots until their timeout.
+	if got := tick("first", 10); got != 4 {
+		t.Fatalf("%d hung towns polled at once in the first tick, want 4 (all the slots)", got)
+	}
+	for _, id := range hung {
+		if st := f.snap.Get(id); st == nil || st.Up {
+			t.Fatalf("%s after its timeout: %+v, want down", id, st)
+		}
+	}
+	f.now = f.now.Add(5 * time.Second)
+	if got := tick("second", 10); got != 2 {
+		t.Errorf("%d down towns polled at once beside healthy ones, want 2 (half the slots)", got)
+	}
+	// Only down towns due: no one else needs the slots.
+	for _, id := range healthy {
+		f.snap.Put(id, &TownState{Up: true, LastPoll: f.now, Status: &StatusState{}})
+	}
+	if got := tick("third", 4); got != 4 {
+		t.Errorf("%d down towns polled at once with no other town due, want 4", got)
+	}
+}

@@ -441,31 +441,31 @@ func unitTestCases(th config.Thresholds, job string, rules []Rule) []alertCase {
 			return series(metricnames.SentryEvents, map[string]string{"job": job, "instance": instance, "result": result})
 		}
 		ramp := fmt.Sprintf("0+1x%d", total-1)
+		labels := alertLabels(r, map[string]string{"job": job, "instance": inst})
+		failing, none := values(fmt.Sprintf("0+1x%d", failUntil), run(failUntil, total-failUntil-1)), values(run(0, total))
+		// Active from minute 1 (the first increase), firing `for` later with
+		// the failures of one whole window; resolved once a window holds no
+		// failure.
+		outage := []check{{at: f}, {at: 1 + f, firing: true, value: float64(win)}, {at: failUntil + win}}
 		cases = append(cases, alertCase{
 			rule:   r,
-			labels: alertLabels(r, map[string]string{"job": job, "instance": inst}),
+			labels: labels,
 			series: []inputSeries{
-				{ev(inst, "failed"), values(fmt.Sprintf("0+1x%d", failUntil), run(failUntil, total-failUntil-1))},
-				{ev(inst, "sent"), values(run(0, total))},
-				{ev(inst2, "failed"), values(run(0, total))},
+				{ev(inst, "failed"), failing},
+				{ev(inst, "sent"), none},
+				{ev(inst2, "failed"), none},
 				{ev(inst2, "sent"), ramp},
 				{ev(inst3, "failed"), ramp},
 				{ev(inst3, "sent"), ramp},
 			},
-			// Active from minute 1 (the first increase), firing `for` later
-			// with the failures of one whole window; resolved once a window
-			// holds no failure.
-			checks: []check{{at: f}, {at: 1 + f, firing: true, value: float64(win)}, {at: failUntil + win}},
+			checks: outage,
 		})
 		// Sentry's 429s (its quota spent) deliver nothing either.
 		cases = append(cases, alertCase{
 			rule:   r,
-			labels: alertLabels(r, map[string]string{"job": job, "instance": inst}),
-			series: []inputSeries{
-				{ev(inst, "rate_limited"), values(fmt.Sprintf("0+1x%d", failUntil), run(failUntil, total-failUntil-1))},
-				{ev(inst, "sent"), values(run(0, total))},
-			},
-			checks: []check{{at: f}, {at: 1 + f, firing: true, value: float64(win)}, {at: failUntil + win}},
+			labels: labels,
+			series: []inputSeries{{ev(inst, "rate_limited"), failing}, {ev(inst, "sent"), none}},
+			checks: outage,
 		})
 	}
 	// TickwatchPollsSkipped: replica 0 skips a poll every minute for 25
